@@ -104,11 +104,18 @@ impl FrameDecoder {
     pub fn check_size(&self, prefix: [u8; 4]) -> Result<usize, FrameError> {
         let size = i32::from_be_bytes(prefix);
         if size < 0 {
-            return Err(FrameError::NegativeSize { size, hint: sniff_peer(prefix) });
+            return Err(FrameError::NegativeSize {
+                size,
+                hint: sniff_peer(prefix),
+            });
         }
         let size = size as usize;
         if size > self.max_frame_size {
-            return Err(FrameError::TooLarge { size, max: self.max_frame_size, hint: sniff_peer(prefix) });
+            return Err(FrameError::TooLarge {
+                size,
+                max: self.max_frame_size,
+                hint: sniff_peer(prefix),
+            });
         }
         Ok(size)
     }
@@ -166,7 +173,14 @@ mod tests {
         let mut buf = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff][..]);
         let cap_before = buf.capacity();
         let err = d.decode(&mut buf).unwrap_err();
-        assert_eq!(err, FrameError::TooLarge { size: i32::MAX as usize, max: 1024, hint: None });
+        assert_eq!(
+            err,
+            FrameError::TooLarge {
+                size: i32::MAX as usize,
+                max: 1024,
+                hint: None
+            }
+        );
         assert_eq!(buf.capacity(), cap_before);
         assert!(err.to_string().contains("2147483647"), "{err}");
     }
@@ -175,7 +189,10 @@ mod tests {
     fn negative_frame_is_refused() {
         let d = FrameDecoder::default();
         let mut buf = BytesMut::from(&(-5i32).to_be_bytes()[..]);
-        assert_eq!(d.decode(&mut buf).unwrap_err(), FrameError::NegativeSize { size: -5, hint: None });
+        assert_eq!(
+            d.decode(&mut buf).unwrap_err(),
+            FrameError::NegativeSize { size: -5, hint: None }
+        );
     }
 
     #[test]

@@ -80,9 +80,12 @@ pub fn api_name(api_key: i16) -> &'static str {
 
 fn api_key_name(key: ApiKey) -> &'static str {
     // The Debug form of the generated enum is exactly the API's name; leak-free via a static table.
-    static NAMES: std::sync::OnceLock<std::collections::HashMap<i16, &'static str>> = std::sync::OnceLock::new();
+    static NAMES: std::sync::OnceLock<std::collections::HashMap<i16, &'static str>> =
+        std::sync::OnceLock::new();
     let names = NAMES.get_or_init(|| {
-        ApiKey::iter().map(|k| (k as i16, &*Box::leak(format!("{k:?}").into_boxed_str()))).collect()
+        ApiKey::iter()
+            .map(|k| (k as i16, &*Box::leak(format!("{k:?}").into_boxed_str())))
+            .collect()
     });
     names.get(&(key as i16)).copied().unwrap_or("Unknown")
 }
@@ -142,11 +145,20 @@ pub fn encode_request<R: Request>(
         });
     }
     let start = begin_frame(buf);
-    let header = RequestHeader { api_key: R::KEY, api_version: version, correlation_id, client_id };
+    let header = RequestHeader {
+        api_key: R::KEY,
+        api_version: version,
+        correlation_id,
+        client_id,
+    };
     header.encode(R::header_version(version), buf);
     if let Err(e) = body.encode(buf, version) {
         buf.truncate(start);
-        return Err(EncodeError::Body { api, version, message: e.to_string() });
+        return Err(EncodeError::Body {
+            api,
+            version,
+            message: e.to_string(),
+        });
     }
     finish_frame(buf, start);
     Ok(())
@@ -197,17 +209,27 @@ pub fn decode_response_header(header_version: i16, frame: &mut Bytes) -> Result<
 }
 
 fn decode_body<M: Decodable>(api: &'static str, version: i16, mut body: Bytes) -> Result<M, DecodeError> {
-    let message =
-        M::decode(&mut body, version).map_err(|e| DecodeError::Body { api, version, message: e.to_string() })?;
+    let message = M::decode(&mut body, version).map_err(|e| DecodeError::Body {
+        api,
+        version,
+        message: e.to_string(),
+    })?;
     if body.has_remaining() {
-        return Err(DecodeError::TrailingBytes { api, version, trailing: body.remaining() });
+        return Err(DecodeError::TrailingBytes {
+            api,
+            version,
+            trailing: body.remaining(),
+        });
     }
     Ok(message)
 }
 
 /// Decodes a complete response frame (without size prefix) to `R`'s response at `version`.
 /// Returns the correlation id from the header with the body.
-pub fn decode_response<R: Request>(version: i16, mut frame: Bytes) -> Result<(i32, R::Response), DecodeError> {
+pub fn decode_response<R: Request>(
+    version: i16,
+    mut frame: Bytes,
+) -> Result<(i32, R::Response), DecodeError> {
     let correlation_id = decode_response_header(R::Response::header_version(version), &mut frame)?;
     if R::KEY == ApiKey::ApiVersions as i16 {
         // A broker that does not know the requested ApiVersions version answers UNSUPPORTED_VERSION with a
@@ -238,7 +260,11 @@ pub fn encode_response<M: Encodable + HeaderVersion>(
     }
     if let Err(e) = body.encode(buf, version) {
         buf.truncate(start);
-        return Err(EncodeError::Body { api: "response", version, message: e.to_string() });
+        return Err(EncodeError::Body {
+            api: "response",
+            version,
+            message: e.to_string(),
+        });
     }
     finish_frame(buf, start);
     Ok(())
@@ -254,7 +280,12 @@ mod tests {
 
     #[test]
     fn request_header_versions_have_the_documented_layout() {
-        let header = RequestHeader { api_key: 12, api_version: 4, correlation_id: 7, client_id: Some("ab") };
+        let header = RequestHeader {
+            api_key: 12,
+            api_version: 4,
+            correlation_id: 7,
+            client_id: Some("ab"),
+        };
         let mut v0 = BytesMut::new();
         header.encode(0, &mut v0);
         assert_eq!(&v0[..], &[0, 12, 0, 4, 0, 0, 0, 7]);
@@ -265,7 +296,11 @@ mod tests {
         header.encode(2, &mut v2);
         assert_eq!(&v2[..], &[0, 12, 0, 4, 0, 0, 0, 7, 0, 2, b'a', b'b', 0]);
         let mut null = BytesMut::new();
-        RequestHeader { client_id: None, ..header }.encode(1, &mut null);
+        RequestHeader {
+            client_id: None,
+            ..header
+        }
+        .encode(1, &mut null);
         assert_eq!(&null[8..], &[0xff, 0xff]);
     }
 
@@ -288,16 +323,32 @@ mod tests {
     fn versions_outside_the_schema_are_refused() {
         let mut buf = BytesMut::new();
         let err = encode_request(&mut buf, 1, None, 3, &FetchRequest::default()).unwrap_err();
-        assert!(matches!(err, EncodeError::UnsupportedVersion { api: "Fetch", version: 3, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                EncodeError::UnsupportedVersion {
+                    api: "Fetch",
+                    version: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(buf.is_empty());
     }
 
     #[test]
     fn response_roundtrip_and_trailing_bytes() {
         let mut buf = BytesMut::new();
-        let resp = HeartbeatResponse::default().with_error_code(27).with_throttle_time_ms(5);
+        let resp = HeartbeatResponse::default()
+            .with_error_code(27)
+            .with_throttle_time_ms(5);
         encode_response(&mut buf, 77, 4, &resp).unwrap();
-        let frame = FrameDecoder::default().decode(&mut buf).unwrap().unwrap().freeze();
+        let frame = FrameDecoder::default()
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap()
+            .freeze();
         let (corr, decoded) = decode_response::<HeartbeatRequest>(4, frame.clone()).unwrap();
         assert_eq!(corr, 77);
         assert_eq!(decoded.error_code, 27);
@@ -306,7 +357,10 @@ mod tests {
         let mut longer = BytesMut::from(&frame[..]);
         longer.put_u8(1);
         let err = decode_response::<HeartbeatRequest>(4, longer.freeze()).unwrap_err();
-        assert!(matches!(err, DecodeError::TrailingBytes { trailing: 1, .. }), "{err}");
+        assert!(
+            matches!(err, DecodeError::TrailingBytes { trailing: 1, .. }),
+            "{err}"
+        );
 
         let err = decode_response::<HeartbeatRequest>(4, frame.slice(..6)).unwrap_err();
         assert!(matches!(err, DecodeError::Body { api: "Heartbeat", .. }), "{err}");
@@ -316,10 +370,19 @@ mod tests {
     fn api_versions_unsupported_version_answer_is_read_as_v0() {
         let v0_body = ApiVersionsResponse::default()
             .with_error_code(ErrorCode::UNSUPPORTED_VERSION.0)
-            .with_api_keys(vec![ApiVersion::default().with_api_key(18).with_min_version(0).with_max_version(2)]);
+            .with_api_keys(vec![
+                ApiVersion::default()
+                    .with_api_key(18)
+                    .with_min_version(0)
+                    .with_max_version(2),
+            ]);
         let mut buf = BytesMut::new();
         encode_response(&mut buf, 1, 0, &v0_body).unwrap();
-        let frame = FrameDecoder::default().decode(&mut buf).unwrap().unwrap().freeze();
+        let frame = FrameDecoder::default()
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap()
+            .freeze();
         // We asked for v3 (flexible) but the broker answered in v0.
         let (_, resp) = decode_response::<ApiVersionsRequest>(3, frame).unwrap();
         assert_eq!(resp.error_code, 35);

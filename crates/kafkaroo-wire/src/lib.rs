@@ -28,6 +28,7 @@ pub use header::{
 pub use kafka_protocol::messages;
 pub use kafka_protocol::protocol;
 pub use kafka_protocol::protocol::StrBytes;
+pub use uuid::Uuid;
 pub use versions::{BrokerVersions, VersionError, VersionRange};
 
 /// The KIP-511 client software name sent in ApiVersions v3+.

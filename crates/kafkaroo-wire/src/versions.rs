@@ -21,7 +21,9 @@ pub enum VersionError {
     },
     /// Both sides know the API but their version ranges do not overlap (e.g. an API version the broker
     /// removed in Kafka 4.0, KIP-896).
-    #[error("no common version of {api}: this client speaks {client_min}..={client_max}, the broker {broker_min}..={broker_max}")]
+    #[error(
+        "no common version of {api}: this client speaks {client_min}..={client_max}, the broker {broker_min}..={broker_max}"
+    )]
     NoCommonVersion {
         /// The API name.
         api: &'static str,
@@ -45,29 +47,41 @@ pub struct BrokerVersions {
 impl BrokerVersions {
     /// Reads the supported ranges out of an ApiVersions response.
     pub fn from_response(response: &ApiVersionsResponse) -> Self {
-        let ranges = response.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        let ranges = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
         Self { ranges }
     }
 
     /// Builds a table from explicit `(api_key, min, max)` triples (tests, fake brokers).
     pub fn from_ranges(ranges: impl IntoIterator<Item = (i16, i16, i16)>) -> Self {
-        Self { ranges: ranges.into_iter().map(|(k, min, max)| (k, (min, max))).collect() }
+        Self {
+            ranges: ranges.into_iter().map(|(k, min, max)| (k, (min, max))).collect(),
+        }
     }
 
     /// The broker's range for an API key, if it listed it.
     pub fn range(&self, api_key: i16) -> Option<VersionRange> {
-        self.ranges.get(&api_key).map(|&(min, max)| VersionRange { min, max })
+        self.ranges
+            .get(&api_key)
+            .map(|&(min, max)| VersionRange { min, max })
     }
 
     /// Every API key the broker listed with its range.
     pub fn iter(&self) -> impl Iterator<Item = (i16, VersionRange)> + '_ {
-        self.ranges.iter().map(|(&k, &(min, max))| (k, VersionRange { min, max }))
+        self.ranges
+            .iter()
+            .map(|(&k, &(min, max))| (k, VersionRange { min, max }))
     }
 
     /// The versions of `api_key` both sides speak, given the client's range.
     pub fn common_range(&self, api_key: i16, client: VersionRange) -> Result<VersionRange, VersionError> {
         let api = api_name(api_key);
-        let broker = self.range(api_key).ok_or(VersionError::NotSupportedByBroker { api, api_key })?;
+        let broker = self
+            .range(api_key)
+            .ok_or(VersionError::NotSupportedByBroker { api, api_key })?;
         let common = broker.intersect(&client);
         if common.is_empty() {
             return Err(VersionError::NoCommonVersion {
@@ -90,14 +104,19 @@ impl BrokerVersions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, FetchRequest, OffsetForLeaderEpochRequest};
+    use kafka_protocol::messages::{
+        ConsumerGroupHeartbeatRequest, FetchRequest, OffsetForLeaderEpochRequest,
+    };
     use kafka_protocol::protocol::Message;
 
     #[test]
     fn picks_the_highest_common_version() {
         let broker = BrokerVersions::from_ranges([(1, 0, 17), (23, 0, 4)]);
         assert_eq!(broker.negotiate::<FetchRequest>().unwrap(), 17);
-        assert_eq!(broker.common_range(1, FetchRequest::VERSIONS).unwrap(), VersionRange { min: 4, max: 17 });
+        assert_eq!(
+            broker.common_range(1, FetchRequest::VERSIONS).unwrap(),
+            VersionRange { min: 4, max: 17 }
+        );
         assert_eq!(broker.negotiate::<OffsetForLeaderEpochRequest>().unwrap(), 4);
     }
 
@@ -117,6 +136,9 @@ mod tests {
         );
         assert!(err.to_string().contains("Fetch"), "{err}");
         let err = broker.negotiate::<ConsumerGroupHeartbeatRequest>().unwrap_err();
-        assert!(matches!(err, VersionError::NotSupportedByBroker { api_key: 68, .. }), "{err}");
+        assert!(
+            matches!(err, VersionError::NotSupportedByBroker { api_key: 68, .. }),
+            "{err}"
+        );
     }
 }

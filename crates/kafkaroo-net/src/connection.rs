@@ -1,0 +1,472 @@
+//! One TCP connection to one broker.
+//!
+//! ```text
+//!  send::<R>() ──encode──► writer task ──► socket ──► broker
+//!      ▲                                                │
+//!      └── oneshot ◄── in-flight map ◄── reader task ◄──┘  (frames routed by correlation id)
+//! ```
+//!
+//! Many requests may be in flight at once (pipelining); the broker answers them in order, the reader routes
+//! each response frame to its waiter by correlation id. Any failure of the connection — I/O error, EOF,
+//! a bad frame, an unknown correlation id, an undecodable response, a request timeout — *poisons* it:
+//! every request in flight and every later one fails with that same error, and the owner reconnects.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafkaroo_wire::messages::ApiVersionsRequest;
+use kafkaroo_wire::protocol::{Message, Request};
+use kafkaroo_wire::{BrokerVersions, ErrorCode, FrameDecoder, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, trace, warn};
+
+use crate::error::{Error, Result};
+use crate::throttle::Throttled;
+
+/// Settings of a single connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Sent in every request header; shows in broker logs and quotas.
+    pub client_id: String,
+    /// Frames larger than this are refused and close the connection.
+    pub max_frame_size: usize,
+    /// How long a request may wait for its response before the connection is closed.
+    pub request_timeout: Duration,
+    /// How long establishing the TCP connection and the ApiVersions handshake may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "kafkaroo".to_owned(),
+            max_frame_size: kafkaroo_wire::DEFAULT_MAX_FRAME_SIZE,
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Pending {
+    api: &'static str,
+    reply: oneshot::Sender<Result<Bytes>>,
+}
+
+#[derive(Default)]
+struct State {
+    next_correlation_id: i32,
+    in_flight: HashMap<i32, Pending>,
+    poisoned: Option<Error>,
+    throttled_until: Option<Instant>,
+}
+
+struct Shared {
+    addr: String,
+    state: Mutex<State>,
+    closed: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave State inconsistent in a way that matters more
+        // than losing the connection, so recover the guard.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fails every request in flight with `error` and refuses new ones. The first error wins.
+    fn poison(&self, error: Error) {
+        let pending = {
+            let mut state = self.lock();
+            if state.poisoned.is_some() {
+                return;
+            }
+            debug!(server.address = %self.addr, %error, in_flight = state.in_flight.len(), "connection failed");
+            state.poisoned = Some(error.clone());
+            std::mem::take(&mut state.in_flight)
+        };
+        for (_, p) in pending {
+            let _ = p.reply.send(Err(error.clone()));
+        }
+        self.closed.notify_waiters();
+        self.closed.notify_one();
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    frames: mpsc::UnboundedSender<Bytes>,
+    versions: OnceLock<BrokerVersions>,
+    config: ConnectionConfig,
+    broker_id: Option<i32>,
+    tasks: [tokio::task::AbortHandle; 2],
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A handle to one broker connection. Cheap to clone; the connection closes when the last handle drops.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.inner.shared.addr)
+            .field("broker_id", &self.inner.broker_id)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connects to `addr` and performs the ApiVersions handshake (KIP-511 client name and version; falls
+    /// back to the broker's highest ApiVersions version when it answers UNSUPPORTED_VERSION).
+    pub async fn connect(addr: &str, broker_id: Option<i32>, config: ConnectionConfig) -> Result<Self> {
+        let deadline = config.connect_timeout;
+        let stream = tokio::time::timeout(deadline, TcpStream::connect(addr))
+            .await
+            .map_err(|_| Error::Connect {
+                addr: addr.to_owned(),
+                source: Arc::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no TCP connection within {deadline:?}"),
+                )),
+            })?
+            .map_err(|e| Error::Connect {
+                addr: addr.to_owned(),
+                source: Arc::new(e),
+            })?;
+        let _ = stream.set_nodelay(true);
+        let conn = Self::from_stream(stream, addr, broker_id, config);
+        tokio::time::timeout(deadline, conn.handshake())
+            .await
+            .map_err(|_| Error::Timeout {
+                addr: addr.to_owned(),
+                api: "ApiVersions",
+                after: deadline,
+            })??;
+        Ok(conn)
+    }
+
+    /// Wraps an established stream without a handshake (tests drive the handshake themselves).
+    pub fn from_stream(
+        stream: TcpStream,
+        addr: &str,
+        broker_id: Option<i32>,
+        config: ConnectionConfig,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            addr: addr.to_owned(),
+            state: Mutex::new(State::default()),
+            closed: Notify::new(),
+        });
+        let (read_half, write_half) = stream.into_split();
+        let (frames, frames_rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(
+            read_half,
+            shared.clone(),
+            FrameDecoder::new(config.max_frame_size),
+        ));
+        let writer = tokio::spawn(write_loop(write_half, shared.clone(), frames_rx));
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                frames,
+                versions: OnceLock::new(),
+                config,
+                broker_id,
+                tasks: [reader.abort_handle(), writer.abort_handle()],
+            }),
+        }
+    }
+
+    async fn handshake(&self) -> Result<()> {
+        let ours = ApiVersionsRequest::VERSIONS.max;
+        let mut version = ours;
+        for _ in 0..2 {
+            let request = ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str(kafkaroo_wire::CLIENT_SOFTWARE_NAME))
+                .with_client_software_version(StrBytes::from_static_str(
+                    kafkaroo_wire::CLIENT_SOFTWARE_VERSION,
+                ));
+            let response = self
+                .send_version(&request, version, self.inner.config.request_timeout)
+                .await?;
+            if response.error_code == ErrorCode::UNSUPPORTED_VERSION.0 {
+                let broker_max = response
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiVersionsRequest::KEY)
+                    .map_or(0, |k| k.max_version);
+                debug!(server.address = %self.addr(), asked = version, broker_max, "ApiVersions downgrade");
+                version = broker_max.min(ours);
+                continue;
+            }
+            Error::check("ApiVersions", response.error_code, None)?;
+            let _ = self.inner.versions.set(BrokerVersions::from_response(&response));
+            return Ok(());
+        }
+        Err(Error::Broker {
+            api: "ApiVersions",
+            code: ErrorCode::UNSUPPORTED_VERSION,
+            message: None,
+        })
+    }
+
+    /// The broker address.
+    pub fn addr(&self) -> &str {
+        &self.inner.shared.addr
+    }
+
+    /// The broker's node id, when known.
+    pub fn broker_id(&self) -> Option<i32> {
+        self.inner.broker_id
+    }
+
+    /// What the broker said it supports (empty before the handshake).
+    pub fn versions(&self) -> &BrokerVersions {
+        static EMPTY: OnceLock<BrokerVersions> = OnceLock::new();
+        self.inner
+            .versions
+            .get()
+            .unwrap_or_else(|| EMPTY.get_or_init(BrokerVersions::default))
+    }
+
+    /// The version [`Connection::send`] would use for `R`.
+    pub fn negotiated_version<R: Request>(&self) -> Result<i16> {
+        self.versions().negotiate::<R>().map_err(|source| Error::Version {
+            addr: self.addr().to_owned(),
+            source,
+        })
+    }
+
+    /// Whether the connection has failed or was closed; such a connection refuses every request.
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.lock().poisoned.is_some()
+    }
+
+    /// Number of requests waiting for a response.
+    pub fn in_flight(&self) -> usize {
+        self.inner.shared.lock().in_flight.len()
+    }
+
+    /// Closes the connection: requests in flight fail with [`Error::LocallyClosed`].
+    pub fn close(&self) {
+        self.inner.shared.poison(Error::LocallyClosed {
+            addr: self.addr().to_owned(),
+        });
+    }
+
+    /// Sends `request` at the highest version both sides speak and waits for its response, at most the
+    /// configured request timeout.
+    ///
+    /// Cancellation safe in the sense that dropping the future never corrupts the connection: the frame
+    /// is handed whole to the writer task, and a response nobody waits for is discarded.
+    pub async fn send<R>(&self, request: &R) -> Result<R::Response>
+    where
+        R: Request,
+        R::Response: Throttled,
+    {
+        let version = self.negotiated_version::<R>()?;
+        self.send_version(request, version, self.inner.config.request_timeout)
+            .await
+    }
+
+    /// Like [`Connection::send`] with an explicit version and timeout (JoinGroup needs a timeout above the
+    /// rebalance timeout; the conformance suite walks every version).
+    pub async fn send_version<R>(&self, request: &R, version: i16, timeout: Duration) -> Result<R::Response>
+    where
+        R: Request,
+        R::Response: Throttled,
+    {
+        let api = kafkaroo_wire::api_name(R::KEY);
+        self.wait_for_throttle().await;
+        let (reply_tx, reply_rx) = oneshot::channel();
+        {
+            let mut state = self.inner.shared.lock();
+            if let Some(e) = &state.poisoned {
+                return Err(e.clone());
+            }
+            let correlation_id = state.next_correlation_id;
+            state.next_correlation_id = state.next_correlation_id.wrapping_add(1) & i32::MAX;
+            let mut buf = BytesMut::new();
+            kafkaroo_wire::encode_request(
+                &mut buf,
+                correlation_id,
+                Some(&self.inner.config.client_id),
+                version,
+                request,
+            )?;
+            trace!(server.address = %self.addr(), api, version, correlation_id, bytes = buf.len(), "send");
+            state
+                .in_flight
+                .insert(correlation_id, Pending { api, reply: reply_tx });
+            // Sent while holding the lock so frames reach the writer in correlation-id order.
+            if self.inner.frames.send(buf.freeze()).is_err() {
+                drop(state);
+                self.inner.shared.poison(Error::LocallyClosed {
+                    addr: self.addr().to_owned(),
+                });
+            }
+        }
+        let frame = match tokio::time::timeout(timeout, reply_rx).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(self.poison_error()),
+            Err(_) => {
+                let error = Error::Timeout {
+                    addr: self.addr().to_owned(),
+                    api,
+                    after: timeout,
+                };
+                warn!(server.address = %self.addr(), api, ?timeout, "request timed out; closing the connection");
+                self.inner.shared.poison(error.clone());
+                return Err(error);
+            }
+        };
+        match kafkaroo_wire::decode_response::<R>(version, frame) {
+            Ok((_, response)) => {
+                self.note_throttle(response.throttle_time_ms());
+                Ok(response)
+            }
+            Err(source) => {
+                let error = Error::Decode {
+                    addr: self.addr().to_owned(),
+                    source,
+                };
+                self.inner.shared.poison(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    fn poison_error(&self) -> Error {
+        self.inner
+            .shared
+            .lock()
+            .poisoned
+            .clone()
+            .unwrap_or_else(|| Error::LocallyClosed {
+                addr: self.addr().to_owned(),
+            })
+    }
+
+    /// KIP-219: a throttled broker answers immediately and expects the client to hold back its next
+    /// request for `throttle_time_ms`.
+    fn note_throttle(&self, throttle_ms: i32) {
+        if throttle_ms > 0 {
+            debug!(server.address = %self.addr(), throttle_ms, "broker throttled us");
+            let until = Instant::now() + Duration::from_millis(throttle_ms as u64);
+            let mut state = self.inner.shared.lock();
+            state.throttled_until = Some(state.throttled_until.map_or(until, |t| t.max(until)));
+        }
+    }
+
+    async fn wait_for_throttle(&self) {
+        let until = self.inner.shared.lock().throttled_until;
+        if let Some(until) = until.filter(|u| *u > Instant::now()) {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// The instant until which requests are held back because the broker throttled us, if in the future.
+    pub fn throttled_until(&self) -> Option<Instant> {
+        self.inner
+            .shared
+            .lock()
+            .throttled_until
+            .filter(|t| *t > Instant::now())
+    }
+}
+
+async fn read_loop(mut read: tokio::net::tcp::OwnedReadHalf, shared: Arc<Shared>, decoder: FrameDecoder) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let error = loop {
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => {
+                    let frame = frame.freeze();
+                    let correlation_id = match kafkaroo_wire::peek_correlation_id(&frame) {
+                        Ok(id) => id,
+                        Err(source) => {
+                            shared.poison(Error::Decode {
+                                addr: shared.addr.clone(),
+                                source,
+                            });
+                            return;
+                        }
+                    };
+                    let pending = shared.lock().in_flight.remove(&correlation_id);
+                    match pending {
+                        Some(p) => {
+                            trace!(server.address = %shared.addr, api = p.api, correlation_id, bytes = frame.len(), "recv");
+                            let _ = p.reply.send(Ok(frame));
+                        }
+                        None => {
+                            shared.poison(Error::UnknownCorrelationId {
+                                addr: shared.addr.clone(),
+                                correlation_id,
+                            });
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(source) => {
+                    shared.poison(Error::Frame {
+                        addr: shared.addr.clone(),
+                        source,
+                    });
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 8 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        tokio::select! {
+            read_result = read.read_buf(&mut buf) => match read_result {
+                Ok(0) => break Error::Closed { addr: shared.addr.clone(), mid_frame: !buf.is_empty() },
+                Ok(_) => {}
+                Err(e) => break Error::Io { addr: shared.addr.clone(), source: Arc::new(e) },
+            },
+            () = shared.closed.notified() => return,
+        }
+    };
+    shared.poison(error);
+}
+
+async fn write_loop(
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    shared: Arc<Shared>,
+    mut frames: mpsc::UnboundedReceiver<Bytes>,
+) {
+    loop {
+        let frame = tokio::select! {
+            frame = frames.recv() => frame,
+            () = shared.closed.notified() => None,
+        };
+        let Some(frame) = frame else {
+            let _ = write.shutdown().await;
+            return;
+        };
+        if let Err(e) = write.write_all(&frame).await {
+            shared.poison(Error::Io {
+                addr: shared.addr.clone(),
+                source: Arc::new(e),
+            });
+            return;
+        }
+    }
+}

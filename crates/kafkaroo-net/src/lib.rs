@@ -1,0 +1,26 @@
+//! Tokio I/O for kafkaroo: connections to brokers, cluster metadata and a connection pool.
+//!
+//! This is the only crate of the client that touches sockets. It knows nothing about consumer groups or
+//! record batches: it sends typed requests ([`kafkaroo_wire::messages`]) and returns typed responses.
+//!
+//! - [`Connection`]: one TCP connection, pipelined, with the ApiVersions handshake, per-request timeouts,
+//!   KIP-219 throttling, and fail-all-in-flight on any transport error.
+//! - [`Client`]: bootstrap, metadata cache and refresh, and connections per broker *per purpose*
+//!   ([`Purpose`]) so a long-poll fetch never delays a heartbeat; reconnects with exponential backoff and
+//!   jitter.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod backoff;
+pub mod client;
+mod connection;
+mod error;
+pub mod metadata;
+mod throttle;
+
+pub use backoff::{Backoff, BackoffConfig};
+pub use client::{Client, ClientConfig, Purpose};
+pub use connection::{Connection, ConnectionConfig};
+pub use error::{Error, Result};
+pub use metadata::{BrokerInfo, Metadata, PartitionMetadata, TopicMetadata};
+pub use throttle::Throttled;
