@@ -1,0 +1,87 @@
+//! Decompressors. Each decodes a whole records region into one fresh buffer (which the batch's
+//! records then slice from), refusing to produce more than the caller's cap.
+
+use bytes::Bytes;
+
+use crate::batch::Compression;
+use crate::error::DecodeError;
+
+#[cfg(feature = "compression-gzip")]
+pub(crate) mod gzip;
+#[cfg(feature = "compression-lz4")]
+pub(crate) mod lz4;
+#[cfg(feature = "compression-snappy")]
+pub(crate) mod snappy;
+#[cfg(feature = "compression-zstd")]
+pub(crate) mod zstd;
+
+/// Failure of one decompressor, before it is tied to a batch offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    not(any(
+        feature = "compression-gzip",
+        feature = "compression-snappy",
+        feature = "compression-lz4",
+        feature = "compression-zstd"
+    )),
+    allow(dead_code)
+)]
+pub(crate) enum CodecError {
+    /// Output would exceed the cap.
+    TooLarge,
+    /// Malformed input.
+    Corrupt(String),
+}
+
+impl CodecError {
+    #[cfg_attr(
+        not(any(
+            feature = "compression-gzip",
+            feature = "compression-snappy",
+            feature = "compression-lz4",
+            feature = "compression-zstd"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn corrupt(e: impl std::fmt::Display) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}
+
+/// Decompresses `input` (a batch's records region) with `codec`.
+pub(crate) fn decompress(
+    codec: Compression,
+    input: &[u8],
+    cap: usize,
+    offset: i64,
+) -> Result<Bytes, DecodeError> {
+    if codec == Compression::None {
+        return Ok(Bytes::copy_from_slice(input));
+    }
+    match run(codec, input, cap) {
+        None => Err(DecodeError::CompressionDisabled { codec, offset }),
+        Some(Ok(v)) => Ok(Bytes::from(v)),
+        Some(Err(CodecError::TooLarge)) => Err(DecodeError::DecompressedTooLarge { codec, offset, cap }),
+        Some(Err(CodecError::Corrupt(reason))) => Err(DecodeError::Decompression {
+            codec,
+            offset,
+            reason,
+        }),
+    }
+}
+
+/// Runs the codec's decompressor; `None` if it is not compiled in.
+fn run(codec: Compression, input: &[u8], cap: usize) -> Option<Result<Vec<u8>, CodecError>> {
+    let _ = (input, cap);
+    match codec {
+        #[cfg(feature = "compression-gzip")]
+        Compression::Gzip => Some(gzip::decompress(input, cap)),
+        #[cfg(feature = "compression-snappy")]
+        Compression::Snappy => Some(snappy::decompress(input, cap)),
+        #[cfg(feature = "compression-lz4")]
+        Compression::Lz4 => Some(lz4::decompress(input, cap)),
+        #[cfg(feature = "compression-zstd")]
+        Compression::Zstd => Some(zstd::decompress(input, cap)),
+        _ => None,
+    }
+}

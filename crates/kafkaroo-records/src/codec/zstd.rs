@@ -1,0 +1,147 @@
+//! Zstandard. Pure-Rust ruzstd by default; the C library with the `zstd-c` feature.
+//!
+//! Both stream-decode with the output cap, accept concatenated and skippable frames, and do not
+//! verify the optional content checksum (the batch CRC-32C covers the compressed bytes).
+//! The accepted window is `max(cap, 8 MiB)`: a frame may declare a window larger than its
+//! content, and Java's level-3 streaming frames declare 2 MiB or more.
+
+use super::CodecError;
+
+/// Largest zstd window we accept, see the module docs.
+fn window_limit(cap: usize) -> u64 {
+    (cap as u64).max(8 << 20)
+}
+
+#[cfg(not(feature = "zstd-c"))]
+pub(crate) use self::pure::decompress;
+
+#[cfg(feature = "zstd-c")]
+pub(crate) use self::c::decompress;
+
+#[cfg(not(feature = "zstd-c"))]
+mod pure {
+    use std::cell::RefCell;
+
+    use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+    use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+
+    use super::{CodecError, window_limit};
+
+    thread_local! {
+        // Decoder state (window buffer, tables) is reused across batches: per-batch setup
+        // dominates small batches otherwise.
+        static DECODER: RefCell<Option<FrameDecoder>> = const { RefCell::new(None) };
+    }
+
+    pub(crate) fn decompress(input: &[u8], cap: usize) -> Result<Vec<u8>, CodecError> {
+        DECODER.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slot) => run(slot.get_or_insert_with(FrameDecoder::new), input, cap),
+            Err(_) => run(&mut FrameDecoder::new(), input, cap),
+        })
+    }
+
+    fn run(dec: &mut FrameDecoder, mut input: &[u8], cap: usize) -> Result<Vec<u8>, CodecError> {
+        dec.set_max_window_size(window_limit(cap));
+        if input.is_empty() {
+            return Err(CodecError::corrupt("no zstd frame"));
+        }
+        let mut out = Vec::new();
+        while !input.is_empty() {
+            match dec.reset(&mut input) {
+                Ok(()) => {}
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    input = input
+                        .get(length as usize..)
+                        .ok_or_else(|| CodecError::corrupt("skippable frame runs past the end"))?;
+                    continue;
+                }
+                Err(e) => return Err(CodecError::corrupt(e)),
+            }
+            let declared = dec.content_size();
+            if declared > (cap - out.len()) as u64 {
+                return Err(CodecError::TooLarge);
+            }
+            // Reserve what the frame declares, bounded by what its input can plausibly produce.
+            out.reserve((declared as usize).min(input.len().saturating_mul(16) + (128 << 10)));
+            loop {
+                dec.decode_blocks(&mut input, BlockDecodingStrategy::UptoBytes(256 << 10))
+                    .map_err(CodecError::corrupt)?;
+                if dec.can_collect() > cap - out.len() {
+                    return Err(CodecError::TooLarge);
+                }
+                dec.collect_to_writer(&mut out).map_err(CodecError::corrupt)?;
+                if dec.is_finished() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(feature = "zstd-c")]
+mod c {
+    use std::cell::RefCell;
+
+    use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
+
+    use super::{CodecError, window_limit};
+
+    thread_local! {
+        static DECODER: RefCell<Option<Decoder<'static>>> = const { RefCell::new(None) };
+    }
+
+    pub(crate) fn decompress(input: &[u8], cap: usize) -> Result<Vec<u8>, CodecError> {
+        DECODER.with(|cell| {
+            let mut slot = cell
+                .try_borrow_mut()
+                .map_err(|_| CodecError::corrupt("re-entrant zstd decode"))?;
+            if slot.is_none() {
+                *slot = Some(Decoder::new().map_err(CodecError::corrupt)?);
+            }
+            let dec = slot.as_mut().expect("just set");
+            dec.reinit().map_err(CodecError::corrupt)?;
+            let log = 64 - (window_limit(cap).max(1) - 1).leading_zeros();
+            dec.set_parameter(DParameter::WindowLogMax(log.min(31)))
+                .map_err(CodecError::corrupt)?;
+            run(dec, input, cap)
+        })
+    }
+
+    fn run(dec: &mut Decoder<'static>, input: &[u8], cap: usize) -> Result<Vec<u8>, CodecError> {
+        if input.is_empty() {
+            return Err(CodecError::corrupt("no zstd frame"));
+        }
+        let mut out: Vec<u8> = Vec::with_capacity(input.len().saturating_mul(4).min(cap) + 1);
+        let mut inb = InBuffer::around(input);
+        loop {
+            if out.len() == out.capacity() {
+                if out.len() > cap {
+                    return Err(CodecError::TooLarge);
+                }
+                // Grow, but never past cap + 1 (one byte to detect overflow).
+                let extra = out.len().max(64 << 10).min(cap + 1 - out.len());
+                out.reserve_exact(extra);
+            }
+            let before_in = inb.pos();
+            let before_out = out.len();
+            let hint = {
+                let mut outb = OutBuffer::around(&mut out);
+                dec.run(&mut inb, &mut outb).map_err(CodecError::corrupt)?
+            };
+            if out.len() > cap {
+                return Err(CodecError::TooLarge);
+            }
+            let done = inb.pos() == input.len();
+            if hint == 0 && done {
+                return Ok(out);
+            }
+            if done && inb.pos() == before_in && out.len() == before_out && out.len() < out.capacity() {
+                return Err(CodecError::corrupt("truncated zstd frame"));
+            }
+        }
+    }
+}

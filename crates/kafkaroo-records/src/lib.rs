@@ -1,0 +1,66 @@
+//! Zero-copy decoder for Kafka record batches (message format v2, magic 2).
+//!
+//! # Layout
+//!
+//! A partition's `records` bytes in a Fetch response are a concatenation of batches:
+//!
+//! ```text
+//! baseOffset i64 | batchLength i32 | partitionLeaderEpoch i32 | magic i8 (=2) | crc u32
+//! | attributes i16 | lastOffsetDelta i32 | baseTimestamp i64 | maxTimestamp i64
+//! | producerId i64 | producerEpoch i16 | baseSequence i32 | recordCount i32
+//! | records...            <- only this region is compressed, as a whole
+//! ```
+//!
+//! CRC-32C covers `attributes..end`. Each record is `length varint | attributes i8 |
+//! timestampDelta varlong | offsetDelta varint | key | value | headers`, all varints zigzag.
+//!
+//! # Use
+//!
+//! [`BatchReader`] iterates [`RecordBatch`]es (checking CRCs); [`RecordBatch::records`] iterates
+//! [`Record`]s lazily. Control batches (transaction markers) yield no records; feed every batch to
+//! an [`AbortedTransactionFilter`] under `read_committed`. Always resume fetching at
+//! [`RecordBatch::next_offset`], and skip records below the fetch offset in the first batch
+//! (brokers return whole batches).
+//!
+//! # Zero-copy contract
+//!
+//! Uncompressed records slice the input `Bytes` directly; compressed batches are decompressed
+//! once into one buffer per batch that their records slice. Nothing is allocated per record, but
+//! **one retained [`Record`] (or key/value `Bytes`) keeps its whole fetch buffer (or batch
+//! buffer) alive**. Use [`Record::detach`], or copy what you keep, for long-lived data.
+//!
+//! # Robustness
+//!
+//! Any byte input yields records or a [`DecodeError`], never a panic or hang, and no allocation
+//! beyond the input size or [`DecodeOptions::max_decompressed_batch_bytes`]. An incomplete
+//! trailing batch is not an error: iteration stops and [`BatchReader::truncated_tail`] reports it.
+//! Legacy message sets (magic 0/1, removed in Kafka 4.0 by KIP-724) are rejected with
+//! [`DecodeError::UnsupportedMagic`].
+#![forbid(unsafe_code)]
+
+mod batch;
+mod codec;
+mod control;
+mod error;
+mod record;
+mod txn;
+mod varint;
+
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(any(test, feature = "__test-encoder"))]
+#[doc(hidden)]
+pub mod test_encoder;
+
+pub use batch::{
+    Attributes, BATCH_HEADER_LEN, BatchHeader, BatchReader, Compression,
+    DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, DecodeOptions, LOG_OVERHEAD, RecordBatch, TimestampType,
+    TruncatedTail,
+};
+pub use control::{ControlRecord, ControlType, EndTxnMarker};
+pub use error::{DecodeError, RecordErrorKind};
+pub use record::{Header, Headers, Record, Records};
+pub use txn::{AbortedTransactionFilter, BatchSummary, BatchVerdict};
+
+#[cfg(test)]
+mod tests;
