@@ -291,6 +291,21 @@ impl Connection {
         R: Request,
         R::Response: Throttled,
     {
+        let frame = self.request_frame(request, version, timeout).await?;
+        self.decode_frame::<R>(version, frame)
+    }
+
+    /// Sends `request` and returns the raw response frame (header included), undecoded. The fetch engine
+    /// uses this to wrap the frame in its memory accounting before the records in it are sliced out;
+    /// finish with [`Connection::decode_frame`].
+    ///
+    /// Cancellation safe: dropping the future never corrupts the connection (see [`Connection::send`]).
+    pub async fn request_frame<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Bytes> {
         let api = kafkaroo_wire::api_name(R::KEY);
         self.wait_for_throttle().await;
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -321,9 +336,9 @@ impl Connection {
                 });
             }
         }
-        let frame = match tokio::time::timeout(timeout, reply_rx).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(_)) => return Err(self.poison_error()),
+        match tokio::time::timeout(timeout, reply_rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.poison_error()),
             Err(_) => {
                 let error = Error::Timeout {
                     addr: self.addr().to_owned(),
@@ -332,9 +347,18 @@ impl Connection {
                 };
                 warn!(server.address = %self.addr(), api, ?timeout, "request timed out; closing the connection");
                 self.inner.shared.poison(error.clone());
-                return Err(error);
+                Err(error)
             }
-        };
+        }
+    }
+
+    /// Decodes a frame returned by [`Connection::request_frame`] and applies its throttle time. A frame
+    /// that does not decode closes the connection.
+    pub fn decode_frame<R>(&self, version: i16, frame: Bytes) -> Result<R::Response>
+    where
+        R: Request,
+        R::Response: Throttled,
+    {
         match kafkaroo_wire::decode_response::<R>(version, frame) {
             Ok((_, response)) => {
                 self.note_throttle(response.throttle_time_ms());
