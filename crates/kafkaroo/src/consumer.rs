@@ -1,0 +1,623 @@
+//! The `Consumer`: the handle applications use.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_core::Stream;
+use kafkaroo_net::{Client, ClientConfig, ConnectionConfig, Purpose};
+use kafkaroo_wire::messages::ListOffsetsRequest;
+use kafkaroo_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafkaroo_wire::{ErrorCode, StrBytes};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::budget::MemoryBudget;
+use crate::config::ConsumerConfig;
+use crate::engine::{self, EngineState, OffsetSpec, PartitionState, Shared};
+use crate::error::Error;
+use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
+
+/// Offsets of a partition's log as last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    /// Log start offset (-1 if not yet known).
+    pub low: i64,
+    /// High watermark: offset of the next record to be written (-1 if not yet known).
+    pub high: i64,
+    /// Last stable offset: end of what `read_committed` may read (-1 if not yet known).
+    pub last_stable: i64,
+}
+
+/// The offset of the first record at or after a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAndTimestamp {
+    /// The offset.
+    pub offset: i64,
+    /// The timestamp of the record at that offset.
+    pub timestamp: i64,
+}
+
+/// A Kafka consumer.
+///
+/// Create it with [`Consumer::new`], [`assign`](Consumer::assign) partitions, then
+/// [`poll`](Consumer::poll), [`recv`](Consumer::recv) or [`stream`](Consumer::stream). A background task
+/// (spawned on the current tokio runtime) keeps fetches in flight while the application processes
+/// records. Drop it or [`close`](Consumer::close) it to stop.
+pub struct Consumer {
+    shared: Arc<Shared>,
+    client: Client,
+    driver: Option<JoinHandle<()>>,
+    pending: VecDeque<ConsumerRecord>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("assignment", &self.assignment())
+            .finish()
+    }
+}
+
+impl Consumer {
+    /// Connects to the cluster (bootstrap and broker list) and starts the fetch engine.
+    ///
+    /// Cancellation safe: dropping the future before it resolves leaves nothing running.
+    pub async fn new(config: ConsumerConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let client_config = ClientConfig {
+            bootstrap_servers: config.bootstrap_servers.clone(),
+            connection: ConnectionConfig {
+                client_id: config.client_id.clone(),
+                max_frame_size: config.max_frame_size,
+                request_timeout: config.request_timeout,
+                connect_timeout: config.connect_timeout,
+            },
+            reconnect_backoff: kafkaroo_net::BackoffConfig {
+                initial: config.reconnect_backoff,
+                max: config.reconnect_backoff_max,
+            },
+        };
+        let client = Client::connect(client_config).await?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(EngineState::default()),
+            driver_wake: Notify::new(),
+            data_ready: Notify::new(),
+            resolved: Notify::new(),
+            budget: MemoryBudget::new(config.memory_budget_bytes),
+            config,
+        });
+        let driver = tokio::spawn(engine::run(shared.clone(), client.clone()));
+        Ok(Self {
+            shared,
+            client,
+            driver: Some(driver),
+            pending: VecDeque::new(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.shared.config
+    }
+
+    /// The cluster client underneath (metadata, raw requests).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn wake(&self) {
+        self.shared.driver_wake.notify_one();
+    }
+
+    /// Replaces the assignment with `partitions`. Partitions kept keep their position and buffered data;
+    /// partitions dropped lose theirs (nothing of them is returned after this call); new partitions start
+    /// from `auto.offset.reset` unless [`seek`](Consumer::seek) says otherwise.
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<(), Error> {
+        let wanted: Vec<TopicPartition> = partitions.into_iter().collect();
+        for tp in &wanted {
+            if tp.topic.is_empty() || tp.partition < 0 {
+                return Err(Error::Config(format!(
+                    "cannot assign {tp}: empty topic or negative partition"
+                )));
+            }
+        }
+        let mut st = self.shared.lock();
+        let keep: std::collections::BTreeSet<&TopicPartition> = wanted.iter().collect();
+        st.partitions.retain(|tp, _| keep.contains(tp));
+        self.pending
+            .retain(|r| keep.contains(&TopicPartition::new(r.topic(), r.partition())));
+        for tp in wanted {
+            if !st.partitions.contains_key(&tp) {
+                let version = st.bump_version();
+                let state = PartitionState::new(Arc::from(tp.topic.as_str()), version);
+                st.partitions.insert(tp, state);
+            }
+        }
+        drop(st);
+        self.wake();
+        Ok(())
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.shared.lock().partitions.keys().cloned().collect()
+    }
+
+    /// Assigns every partition of `topics` (looked up in metadata).
+    pub async fn assign_topics(&mut self, topics: &[&str]) -> Result<Vec<TopicPartition>, Error> {
+        let metadata = self.client.refresh_metadata(Some(topics)).await?;
+        let mut all = self.assignment();
+        for topic in topics {
+            let t = metadata.topics.get(*topic).ok_or_else(|| Error::UnknownTopic {
+                topic: (*topic).to_owned(),
+            })?;
+            if t.error.is_fatal() {
+                return Err(Error::Partition {
+                    partition: TopicPartition::new(*topic, -1),
+                    code: t.error,
+                });
+            }
+            if t.partitions.is_empty() {
+                return Err(Error::UnknownTopic {
+                    topic: (*topic).to_owned(),
+                });
+            }
+            all.extend(t.partitions.keys().map(|p| TopicPartition::new(*topic, *p)));
+        }
+        all.sort();
+        all.dedup();
+        self.assign(all.clone())?;
+        Ok(all)
+    }
+
+    fn with_partition<T>(
+        &mut self,
+        tp: &TopicPartition,
+        f: impl FnOnce(&mut PartitionState, u64) -> T,
+    ) -> Result<T, Error> {
+        let mut st = self.shared.lock();
+        let version = st.bump_version();
+        let p = st.partitions.get_mut(tp).ok_or_else(|| Error::NotAssigned {
+            partition: tp.clone(),
+        })?;
+        let out = f(p, version);
+        drop(st);
+        self.pending
+            .retain(|r| r.partition() != tp.partition || r.topic() != tp.topic);
+        self.wake();
+        Ok(out)
+    }
+
+    /// Sets the next offset `poll` returns for `tp`. Buffered and in-flight data of the partition is
+    /// dropped; the partition resumes after an error.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), Error> {
+        if offset < 0 {
+            return Err(Error::Config(format!(
+                "cannot seek {tp} to negative offset {offset}"
+            )));
+        }
+        self.with_partition(tp, |p, v| {
+            p.invalidate(v);
+            p.position = Some(offset);
+            p.pending_reset = None;
+            p.failed = false;
+            p.last_epoch = None;
+        })
+    }
+
+    fn seek_spec(&mut self, tps: &[TopicPartition], spec: OffsetSpec) -> Result<(), Error> {
+        for tp in tps {
+            self.with_partition(tp, |p, v| {
+                p.invalidate(v);
+                p.position = None;
+                p.pending_reset = Some(spec);
+                p.failed = false;
+                p.last_epoch = None;
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Moves `partitions` to their log start; resolved lazily by the engine.
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.seek_spec(partitions, OffsetSpec::Earliest)
+    }
+
+    /// Moves `partitions` to their end (the next record produced).
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.seek_spec(partitions, OffsetSpec::Latest)
+    }
+
+    /// Moves `partitions` to the first record with a timestamp at or after `timestamp_ms` (the end if none).
+    pub fn seek_to_timestamp(
+        &mut self,
+        partitions: &[TopicPartition],
+        timestamp_ms: i64,
+    ) -> Result<(), Error> {
+        self.seek_spec(partitions, OffsetSpec::Timestamp(timestamp_ms))
+    }
+
+    /// The offset of the next record `poll` will return for `tp`, waiting (up to the request timeout) for
+    /// the engine to resolve it if it is not known yet.
+    ///
+    /// Cancellation safe.
+    pub async fn position(&self, tp: &TopicPartition) -> Result<i64, Error> {
+        let deadline = Instant::now() + self.shared.config.request_timeout;
+        loop {
+            let resolved = self.shared.resolved.notified();
+            {
+                let mut st = self.shared.lock();
+                let p = st.partitions.get(tp).ok_or_else(|| Error::NotAssigned {
+                    partition: tp.clone(),
+                })?;
+                if let Some(pos) = p.position {
+                    return Ok(pos);
+                }
+                if p.failed {
+                    let idx = st.errors.iter().position(|e| e.topic_partition() == Some(tp));
+                    if let Some(e) = idx.and_then(|i| st.errors.remove(i)) {
+                        return Err(e);
+                    }
+                }
+            }
+            self.wake();
+            tokio::select! {
+                () = resolved => {}
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(Error::Net(kafkaroo_net::Error::Timeout {
+                        addr: "cluster".into(), api: "ListOffsets", after: self.shared.config.request_timeout,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Log start, high watermark and last stable offset of `tp` as of the last fetch.
+    pub fn watermarks(&self, tp: &TopicPartition) -> Option<Watermarks> {
+        let st = self.shared.lock();
+        let p = st.partitions.get(tp)?;
+        Some(Watermarks {
+            low: p.log_start_offset,
+            high: p.high_watermark,
+            last_stable: p.last_stable_offset,
+        })
+    }
+
+    /// How many records `tp` is behind: to the last stable offset under `read_committed`, else to the high
+    /// watermark. `None` until a fetch reported the watermarks.
+    pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let st = self.shared.lock();
+        let p = st.partitions.get(tp)?;
+        let end = match self.shared.config.isolation_level {
+            crate::config::IsolationLevel::ReadCommitted => p.last_stable_offset,
+            crate::config::IsolationLevel::ReadUncommitted => p.high_watermark,
+        };
+        let pos = p.position?;
+        (end >= 0).then(|| (end - pos).max(0))
+    }
+
+    /// Stops fetching `partitions`; buffered data is dropped, the position is kept.
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        for tp in partitions {
+            self.with_partition(tp, |p, v| {
+                p.invalidate(v);
+                p.paused = true;
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Restarts fetching `partitions` from their position.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        for tp in partitions {
+            self.with_partition(tp, |p, _| p.paused = false)?;
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.shared
+            .lock()
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// Bytes of fetched data currently held (buffered, in flight, or in records the application holds).
+    pub fn memory_used(&self) -> usize {
+        self.shared.budget.used()
+    }
+
+    /// Waits up to `timeout` for records and returns those available, at most `max.poll.records`,
+    /// grouped by partition. Returns an empty batch on timeout. A fatal per-partition error (corrupt
+    /// batch, authorization, `auto.offset.reset=none`) is returned once, naming the partition and
+    /// offset; that partition stops until [`seek`](Consumer::seek) and the others go on.
+    ///
+    /// Cancellation safe: records are taken out of the buffer only in the synchronous part that
+    /// completes the future, so a dropped `poll` loses nothing.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<PollBatch, Error> {
+        if !self.pending.is_empty() {
+            let mut batch = PollBatch::default();
+            let max = self.shared.config.max_poll_records;
+            let mut group: BTreeMap<(String, i32), Vec<ConsumerRecord>> = BTreeMap::new();
+            for r in self.pending.drain(..self.pending.len().min(max)) {
+                group
+                    .entry((r.topic().to_owned(), r.partition()))
+                    .or_default()
+                    .push(r);
+            }
+            batch.partitions = group
+                .into_iter()
+                .map(|((t, p), r)| (TopicPartition::new(t, p), r))
+                .collect();
+            return Ok(batch);
+        }
+        let deadline = Instant::now() + timeout;
+        let shared = self.shared.clone();
+        loop {
+            let ready = shared.data_ready.notified();
+            if let Some(result) = self.collect()? {
+                return Ok(result);
+            }
+            tokio::select! {
+                () = ready => {}
+                () = tokio::time::sleep_until(deadline) => return Ok(PollBatch::default()),
+            }
+        }
+    }
+
+    fn collect(&mut self) -> Result<Option<PollBatch>, Error> {
+        let max = self.shared.config.max_poll_records;
+        let mut st = self.shared.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(e) = st.errors.pop_front() {
+            return Err(e);
+        }
+        let keys: Vec<TopicPartition> = st
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.buffered.is_some() && !p.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let start = st.poll_cursor % keys.len();
+        st.poll_cursor = st.poll_cursor.wrapping_add(1);
+        let mut batch = PollBatch::default();
+        let mut total = 0;
+        let mut drained_any = false;
+        for tp in keys[start..].iter().chain(keys[..start].iter()) {
+            if total >= max {
+                break;
+            }
+            let mut records = Vec::new();
+            let p = st.partitions.get_mut(tp).expect("listed above");
+            let result = engine::drain_partition(tp, p, max - total, &mut records);
+            if p.buffered.is_none() {
+                drained_any = true;
+            }
+            total += records.len();
+            if !records.is_empty() {
+                batch.partitions.push((tp.clone(), records));
+            }
+            if let Err(e) = result {
+                // Records already taken stay with the application; the error comes next.
+                st.fail(tp, e);
+            }
+        }
+        drop(st);
+        if drained_any {
+            self.wake();
+        }
+        if batch.is_empty() {
+            let mut st = self.shared.lock();
+            if let Some(e) = st.errors.pop_front() {
+                return Err(e);
+            }
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+
+    /// Waits for the next record.
+    ///
+    /// Cancellation safe: a record is removed from the consumer only when this future completes.
+    pub async fn recv(&mut self) -> Result<ConsumerRecord, Error> {
+        loop {
+            if let Some(r) = self.pending.pop_front() {
+                return Ok(r);
+            }
+            let batch = self.poll(Duration::from_secs(3600)).await?;
+            self.pending.extend(batch);
+        }
+    }
+
+    /// The records as a stream (of `recv` results). Ends never; errors are items.
+    pub fn stream(&mut self) -> impl Stream<Item = Result<ConsumerRecord, Error>> + '_ {
+        futures_util::stream::unfold(self, |c| async move {
+            let r = c.recv().await;
+            Some((r, c))
+        })
+    }
+
+    /// Looks up, per partition, the first offset whose timestamp is at or after the given one
+    /// (ListOffsets). `None` when no such record exists.
+    ///
+    /// Cancellation safe.
+    pub async fn offsets_for_times(
+        &self,
+        query: &[(TopicPartition, i64)],
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, Error> {
+        let answers = self.list_offsets(query).await?;
+        Ok(answers
+            .into_iter()
+            .map(|(tp, (offset, ts))| {
+                (
+                    tp,
+                    (offset >= 0).then_some(OffsetAndTimestamp {
+                        offset,
+                        timestamp: ts,
+                    }),
+                )
+            })
+            .collect())
+    }
+
+    /// The log start offsets of `partitions`.
+    pub async fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>, Error> {
+        let q: Vec<_> = partitions.iter().map(|tp| (tp.clone(), -2)).collect();
+        Ok(self
+            .list_offsets(&q)
+            .await?
+            .into_iter()
+            .map(|(tp, (o, _))| (tp, o))
+            .collect())
+    }
+
+    /// The end offsets (high watermark, or last stable offset under `read_committed`) of `partitions`.
+    pub async fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>, Error> {
+        let q: Vec<_> = partitions.iter().map(|tp| (tp.clone(), -1)).collect();
+        Ok(self
+            .list_offsets(&q)
+            .await?
+            .into_iter()
+            .map(|(tp, (o, _))| (tp, o))
+            .collect())
+    }
+
+    async fn list_offsets(
+        &self,
+        query: &[(TopicPartition, i64)],
+    ) -> Result<HashMap<TopicPartition, (i64, i64)>, Error> {
+        let topics: Vec<&str> = {
+            let mut t: Vec<&str> = query.iter().map(|(tp, _)| tp.topic.as_str()).collect();
+            t.sort_unstable();
+            t.dedup();
+            t
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let metadata = self.client.refresh_metadata(Some(&topics)).await?;
+            let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, i64)>> = BTreeMap::new();
+            for q in query {
+                let topic = metadata
+                    .topics
+                    .get(&q.0.topic)
+                    .ok_or_else(|| Error::UnknownTopic {
+                        topic: q.0.topic.clone(),
+                    })?;
+                if topic.error.is_fatal() {
+                    return Err(Error::Partition {
+                        partition: q.0.clone(),
+                        code: topic.error,
+                    });
+                }
+                let part = topic
+                    .partitions
+                    .get(&q.0.partition)
+                    .ok_or_else(|| Error::UnknownPartition {
+                        partition: q.0.clone(),
+                    })?;
+                by_leader.entry(part.leader).or_default().push(q);
+            }
+            let mut out = HashMap::new();
+            let mut retry = None;
+            for (leader, qs) in by_leader {
+                let conn = match self.client.connection(leader, Purpose::General).await {
+                    Ok(c) => c,
+                    Err(e) if e.is_retriable() => {
+                        retry = Some(Error::Net(e));
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+                for (tp, ts) in qs {
+                    let lp = ListOffsetsPartition::default()
+                        .with_partition_index(tp.partition)
+                        .with_timestamp(*ts);
+                    match topics.last_mut().filter(|t| t.name.0.as_str() == tp.topic) {
+                        Some(t) => t.partitions.push(lp),
+                        None => topics.push(
+                            ListOffsetsTopic::default()
+                                .with_name(kafkaroo_wire::messages::TopicName(StrBytes::from_string(
+                                    tp.topic.clone(),
+                                )))
+                                .with_partitions(vec![lp]),
+                        ),
+                    }
+                }
+                let version = conn.negotiated_version::<ListOffsetsRequest>()?;
+                let mut request = ListOffsetsRequest::default()
+                    .with_replica_id((-1).into())
+                    .with_topics(topics);
+                if version >= 2 {
+                    request = request.with_isolation_level(self.shared.config.isolation_level.wire());
+                }
+                let response = match conn
+                    .send_version(&request, version, self.shared.config.request_timeout)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) if e.is_retriable() => {
+                        retry = Some(Error::Net(e));
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                for t in response.topics {
+                    for p in t.partitions {
+                        let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
+                        let code = ErrorCode(p.error_code);
+                        if code.is_ok() {
+                            out.insert(tp, (p.offset, p.timestamp));
+                        } else if code.is_retriable() {
+                            retry = Some(Error::Partition { partition: tp, code });
+                        } else {
+                            return Err(Error::Partition { partition: tp, code });
+                        }
+                    }
+                }
+            }
+            match retry {
+                Some(e) if attempts >= 5 => return Err(e),
+                Some(_) => tokio::time::sleep(self.shared.config.retry_backoff * attempts).await,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Stops the fetch engine and closes connections. Records already returned stay valid.
+    pub async fn close(mut self) {
+        self.shared.lock().closed = true;
+        self.wake();
+        if let Some(driver) = self.driver.take() {
+            let _ = driver.await;
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        if let Some(driver) = self.driver.take() {
+            driver.abort();
+        }
+    }
+}

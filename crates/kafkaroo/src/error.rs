@@ -1,0 +1,121 @@
+//! The consumer's error type. Retriable conditions (leader moves, coordinator loading, broken
+//! connections) are handled inside and never reach `poll`; what reaches the application names the
+//! partition and offset it concerns.
+
+use kafkaroo_wire::ErrorCode;
+
+use crate::record::TopicPartition;
+
+/// An error the application sees.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is missing or invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A connection-layer error (unreachable cluster, no common protocol version...).
+    #[error(transparent)]
+    Net(#[from] kafkaroo_net::Error),
+    /// `auto.offset.reset=none` and the partition has no valid position.
+    #[error("{partition}: no valid position (offset {offset:?}) and auto.offset.reset is none")]
+    NoOffsetForPartition {
+        /// The partition.
+        partition: TopicPartition,
+        /// The offset that was out of range, if there was one.
+        offset: Option<i64>,
+    },
+    /// A batch at `offset` could not be decoded (bad CRC, bad compression, malformed record). The position
+    /// stays at the batch; other partitions continue.
+    #[error("{partition}: corrupt record batch at offset {offset}: {source}")]
+    CorruptRecord {
+        /// The partition.
+        partition: TopicPartition,
+        /// The offset of the batch.
+        offset: i64,
+        /// What the decoder found.
+        source: kafkaroo_records::DecodeError,
+    },
+    /// The broker refused access or reported an error retries cannot fix.
+    #[error("{partition}: {code}")]
+    Partition {
+        /// The partition.
+        partition: TopicPartition,
+        /// The Kafka error code.
+        code: ErrorCode,
+    },
+    /// The topic does not exist (after metadata retries).
+    #[error("topic {topic:?} does not exist")]
+    UnknownTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// The partition index is past the topic's partition count.
+    #[error("{partition} does not exist")]
+    UnknownPartition {
+        /// The partition.
+        partition: TopicPartition,
+    },
+    /// The log was truncated below the consumer's position (unclean leader election) and
+    /// `auto.offset.reset=none`: records the consumer saw may no longer exist.
+    #[error("{partition}: log truncated below position {position}; the leader's log ends at {end_offset}")]
+    LogTruncation {
+        /// The partition.
+        partition: TopicPartition,
+        /// The consumer's position.
+        position: i64,
+        /// Where the new leader's log for the consumer's epoch ends.
+        end_offset: i64,
+    },
+    /// The operation names a partition that is not assigned.
+    #[error("{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The partition.
+        partition: TopicPartition,
+    },
+    /// The consumer was closed.
+    #[error("the consumer is closed")]
+    Closed,
+}
+
+impl Error {
+    /// The Kafka error code behind this error, if there is one.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Net(e) => e.error_code(),
+            Self::Partition { code, .. } => Some(*code),
+            Self::NoOffsetForPartition { .. } => Some(ErrorCode::OFFSET_OUT_OF_RANGE),
+            Self::UnknownTopic { .. } | Self::UnknownPartition { .. } => {
+                Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+            }
+            Self::CorruptRecord { .. } => Some(ErrorCode::CORRUPT_MESSAGE),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same call may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Net(e) => e.is_retriable(),
+            Self::Partition { code, .. } => code.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the consumer (or the partition) cannot continue without the application's decision.
+    pub fn is_fatal(&self) -> bool {
+        !self.is_retriable()
+    }
+
+    /// The partition this error concerns, if it concerns one.
+    pub fn topic_partition(&self) -> Option<&TopicPartition> {
+        match self {
+            Self::NoOffsetForPartition { partition, .. }
+            | Self::CorruptRecord { partition, .. }
+            | Self::Partition { partition, .. }
+            | Self::UnknownPartition { partition }
+            | Self::LogTruncation { partition, .. }
+            | Self::NotAssigned { partition } => Some(partition),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! kafkaroo: a pure-Rust Apache Kafka consumer.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kafkaroo::Error> {
+//! use std::time::Duration;
+//! use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, TopicPartition};
+//!
+//! let config = ConsumerConfig::builder()
+//!     .bootstrap_servers("127.0.0.1:9092")
+//!     .auto_offset_reset(AutoOffsetReset::Earliest)
+//!     .build()?;
+//! let mut consumer = Consumer::new(config).await?;
+//! consumer.assign([TopicPartition::new("orders", 0)])?;
+//! loop {
+//!     let batch = consumer.poll(Duration::from_secs(1)).await?;
+//!     for record in batch.iter() {
+//!         println!("{}@{}: {:?}", record.partition(), record.offset(), record.value());
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! # How it works
+//!
+//! A background task per consumer keeps one fetch in flight per partition leader while the application
+//! processes records. Fetch responses are kept as they arrived (one buffer per response); `poll` decodes
+//! record batches lazily and hands out records whose key, value and headers are slices of that buffer:
+//! nothing is copied or allocated per record. Positions advance only as records are handed out, so retries,
+//! leader changes and discarded responses never skip or repeat a record. See `ARCHITECTURE.md`.
+//!
+//! # Memory
+//!
+//! `memory.budget.bytes` is a hard cap on fetched data the consumer holds: responses in flight (reserved
+//! before the fetch is sent, and the broker is told not to send more), buffered responses, and responses
+//! that records held by the application still point into (a held record keeps its whole response counted
+//! until dropped or [`ConsumerRecord::detach`]ed). When the application stops polling, fetching stops at
+//! the budget. The broker may exceed a fetch's limit by one batch (KIP-74), which is counted.
+//!
+//! # Errors
+//!
+//! Retriable conditions (leader changes, broken connections, coordinator moves) are handled inside.
+//! `poll` returns errors the application must decide on, each naming its partition and offset.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod budget;
+mod config;
+mod consumer;
+mod engine;
+mod error;
+mod record;
+mod session;
+
+pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
+pub use consumer::{Consumer, OffsetAndTimestamp, Watermarks};
+pub use error::Error;
+pub use kafkaroo_records::{Header, Headers, TimestampType};
+pub use record::{ConsumerRecord, PollBatch, TopicPartition};
