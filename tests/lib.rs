@@ -1,1 +1,3 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests, and the protocol conformance suite ([`conformance`]).
+
+pub mod conformance;

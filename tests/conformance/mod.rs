@@ -1,0 +1,476 @@
+//! The protocol conformance suite: every API the consumer uses, at every version both the broker under
+//! test and kafka-protocol speak, with assertions on what the broker answered.
+//!
+//! [`run`] sets up its fixtures on the cluster (a 3-partition topic created with our own CreateTopics,
+//! records with known timestamps produced by Kafka's Java producer through the test harness), then walks
+//! each API's common version range and records one [`Row`] per (API, version). Every check builds its
+//! own groups and topics with a unique suffix, so one failure does not cascade into the next version.
+
+mod cluster;
+mod data;
+mod groups;
+mod offsets;
+mod report;
+mod util;
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail, ensure};
+use kafkaroo_net::{Client, ClientConfig, Connection, Purpose};
+use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
+use kafkaroo_wire::messages::create_topics_request::CreatableTopic;
+use kafkaroo_wire::messages::delete_topics_request::DeleteTopicState;
+use kafkaroo_wire::messages::{
+    ApiVersionsRequest, ConsumerGroupHeartbeatRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, SyncGroupRequest,
+};
+use kafkaroo_wire::protocol::Request;
+use kafkaroo_wire::{BrokerVersions, ErrorCode, Uuid, VersionError, VersionRange};
+
+pub use report::{Outcome, Report, Row};
+pub use util::{BatchHeader, parse_batch_headers};
+
+use util::{code, sb, tn};
+
+/// Records produced to partition 0 of the suite's topic.
+const RECORDS: i64 = 10;
+/// Partitions of the suite's topic.
+const PARTITIONS: i32 = 3;
+/// Upper bound for one (API, version) check, so a hung broker fails a row instead of the suite.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
+/// The client id on every connection; DescribeGroups must report it for our members.
+pub const CLIENT_ID: &str = "kafkaroo-conformance";
+
+/// What the checks share: connections, the suite's topic and what is known about it.
+pub(crate) struct Ctx {
+    client: Client,
+    /// The connection to the first bootstrap broker: its ApiVersions are the ranges under test.
+    bootstrap_conn: Connection,
+    kafka_version: String,
+    suffix: String,
+    counter: AtomicU32,
+    /// The suite's topic: `PARTITIONS` partitions, `RECORDS` records in partition 0.
+    topic: String,
+    /// Its id as CreateTopics (v7+) returned it, else as Metadata (v10+) reports it, else nil.
+    topic_id: Uuid,
+    /// Whether `topic_id` came from CreateTopics itself.
+    topic_id_from_create: bool,
+    /// Create time of record i of partition 0 is `base_ts + 1000 * i`.
+    base_ts: i64,
+    /// Why the records could not be produced (Kafka's tools unavailable), if so.
+    no_records: Option<String>,
+    /// Leader and leader epoch of partition 0 (epoch -1 when Metadata cannot say).
+    leader: i32,
+    leader_epoch: i32,
+    /// Topics to delete at the end.
+    created: Mutex<Vec<String>>,
+}
+
+impl Ctx {
+    fn versions(&self) -> &BrokerVersions {
+        self.bootstrap_conn.versions()
+    }
+
+    /// Highest version of `R` both sides speak.
+    fn max<R: Request>(&self) -> anyhow::Result<i16> {
+        Ok(self.versions().common_range(R::KEY, R::VERSIONS)?.max)
+    }
+
+    /// A name unique to this run and call.
+    fn name(&self, kind: &str, v: i16) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("kr-conf-{kind}-v{v}-{}-{n}", self.suffix)
+    }
+
+    /// Fails with [`Skipped`] when the suite's records could not be produced.
+    fn need_records(&self) -> anyhow::Result<()> {
+        match &self.no_records {
+            Some(why) => Err(Skipped(why.clone()).into()),
+            None => Ok(()),
+        }
+    }
+
+    fn is_kafka4(&self) -> bool {
+        self.kafka_version.starts_with("4.")
+    }
+
+    async fn leader_conn(&self) -> anyhow::Result<Connection> {
+        Ok(self.client.connection(self.leader, Purpose::Fetch).await?)
+    }
+
+    /// Metadata for `topics` at the highest version, from the bootstrap connection.
+    async fn metadata(&self, topics: &[&str]) -> anyhow::Result<MetadataResponse> {
+        let req = kafkaroo_net::client::metadata_request(Some(topics));
+        Ok(self.bootstrap_conn.send(&req).await?)
+    }
+
+    /// The coordinator of `group` (FindCoordinator at the highest version; retried while the
+    /// coordinator is not available yet, e.g. while `__consumer_offsets` is being created).
+    async fn coordinator(&self, group: &str) -> anyhow::Result<Connection> {
+        let v = self.max::<FindCoordinatorRequest>()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut req = FindCoordinatorRequest::default();
+            if v >= 4 {
+                req.coordinator_keys = vec![sb(group)];
+            } else {
+                req.key = sb(group);
+            }
+            let resp = self
+                .bootstrap_conn
+                .send_version(&req, v, Duration::from_secs(10))
+                .await?;
+            let (err, node) = match resp.coordinators.first() {
+                Some(c) if v >= 4 => (c.error_code, c.node_id.0),
+                None if v >= 4 => bail!("FindCoordinator v{v}: no coordinator in the answer"),
+                _ => (resp.error_code, resp.node_id.0),
+            };
+            if err == 0 {
+                self.client.refresh_metadata(Some(&[])).await?;
+                return Ok(self.client.connection(node, Purpose::Group).await?);
+            }
+            let e = ErrorCode(err);
+            if !e.is_retriable() || Instant::now() > deadline {
+                bail!("FindCoordinator for {group}: {}", code(err));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Creates a topic with CreateTopics at the highest version and waits until Metadata shows a
+    /// leader for every partition. Returns the topic id when the broker reports one.
+    async fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<Uuid> {
+        let v = self.max::<CreateTopicsRequest>()?;
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(tn(name))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(1),
+            ]);
+        let resp = self
+            .bootstrap_conn
+            .send_version(&req, v, Duration::from_secs(40))
+            .await?;
+        let t = resp
+            .topics
+            .first()
+            .ok_or_else(|| anyhow!("CreateTopics: empty answer"))?;
+        ensure!(t.error_code == 0, "CreateTopics {name}: {}", code(t.error_code));
+        self.created.lock().unwrap().push(name.to_owned());
+        self.wait_for_leaders(name, partitions).await?;
+        Ok(t.topic_id)
+    }
+
+    async fn wait_for_leaders(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let md = self.metadata(&[name]).await?;
+            let ready = md.topics.iter().any(|t| {
+                t.error_code == 0
+                    && t.partitions.len() == partitions as usize
+                    && t.partitions
+                        .iter()
+                        .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+            });
+            if ready {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "topic {name} has no leaders after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Deletes topics by name at the highest DeleteTopics version (cleanup; errors ignored by callers).
+    async fn delete_topics(&self, names: &[String]) -> anyhow::Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let v = self.max::<DeleteTopicsRequest>()?;
+        let mut req = DeleteTopicsRequest::default().with_timeout_ms(30_000);
+        if v >= 6 {
+            req.topics = names
+                .iter()
+                .map(|n| DeleteTopicState::default().with_name(Some(tn(n))))
+                .collect();
+        } else {
+            req.topic_names = names.iter().map(|n| tn(n)).collect();
+        }
+        self.bootstrap_conn
+            .send_version(&req, v, Duration::from_secs(40))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Runs the suite against `cluster` and returns the table.
+pub async fn run(cluster: &'static Cluster) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let mut config = ClientConfig::new(cluster.bootstrap())?;
+    config.connection.client_id = CLIENT_ID.to_owned();
+    let client = Client::connect(config.clone()).await?;
+    let bootstrap_addr = config.bootstrap_servers[0].clone();
+    let bootstrap_conn = Connection::connect(&bootstrap_addr, None, config.connection.clone()).await?;
+    let suffix = format!("{:x}{:04x}", now_ms() % 0x1_0000_0000, fastrand::u16(..));
+    let topic = format!("kr-conf-data-{suffix}");
+    let base_ts = now_ms() - 600_000;
+
+    let mut ctx = Ctx {
+        client,
+        bootstrap_conn,
+        kafka_version: cluster.version().to_owned(),
+        suffix,
+        counter: AtomicU32::new(0),
+        topic: topic.clone(),
+        topic_id: Uuid::nil(),
+        topic_id_from_create: false,
+        base_ts,
+        no_records: None,
+        leader: -1,
+        leader_epoch: -1,
+        created: Mutex::new(Vec::new()),
+    };
+
+    // Fixture: the suite's topic, created with our own CreateTopics (its id is checked by Metadata).
+    let created_id = ctx
+        .create_topic(&topic, PARTITIONS)
+        .await
+        .context("creating the suite's topic")?;
+    ctx.topic_id_from_create = !created_id.is_nil();
+    let records: Vec<TestRecord> = (0..RECORDS)
+        .map(|i| TestRecord::new(format!("k{i}"), format!("value-{i}")).with_timestamp(base_ts + 1000 * i))
+        .collect();
+    let req = ProduceRequest::new(topic.clone(), records).partition(0);
+    match tokio::task::spawn_blocking(move || cluster.produce(&req)).await? {
+        Ok(positions) => ensure!(
+            positions.is_empty()
+                || positions.iter().map(|p| p.offset).eq(0..RECORDS)
+                    && positions.iter().all(|p| p.partition == 0),
+            "the harness reports unexpected positions for the suite's records: {positions:?}"
+        ),
+        // Against an external broker without Kafka's tools, the checks that read records are skipped.
+        Err(e) if cluster.source() == kafkaroo_testcontainers::Source::External => {
+            ctx.no_records = Some(format!("no records: Kafka's producer tools failed: {e}"));
+        }
+        Err(e) => {
+            return Err(anyhow!(e).context("producing the suite's records with the harness' Java producer"));
+        }
+    }
+    let md = ctx.metadata(&[&topic]).await?;
+    let t = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref().map(|n| &**n) == Some(topic.as_str()))
+        .ok_or_else(|| anyhow!("the suite's topic is not in Metadata"))?;
+    let p0 = t
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == 0)
+        .ok_or_else(|| anyhow!("the suite's topic has no partition 0"))?;
+    ctx.leader = p0.leader_id.0;
+    ctx.leader_epoch = p0.leader_epoch;
+    ctx.topic_id = if created_id.is_nil() {
+        t.topic_id
+    } else {
+        created_id
+    };
+    ctx.client.refresh_metadata(Some(&[&topic])).await?;
+    // The group coordinator may need `__consumer_offsets` to be created first: wait for it once.
+    ctx.coordinator(&ctx.name("warmup", 0))
+        .await
+        .context("waiting for the group coordinator")?;
+    let setup = started.elapsed();
+
+    let mut report = Report::new(cluster.version(), cluster.bootstrap());
+    if let Some(why) = &ctx.no_records {
+        report.note(why.clone());
+    }
+    report.note(format!(
+        "setup {:.1}s: topic {topic} (id {}), {RECORDS} records in partition 0, leader {} epoch {}",
+        setup.as_secs_f64(),
+        ctx.topic_id,
+        ctx.leader,
+        ctx.leader_epoch
+    ));
+    let ctx = &ctx;
+
+    report
+        .api::<ApiVersionsRequest, _, _>(ctx, false, |v| cluster::api_versions(ctx, v))
+        .await;
+    report
+        .api::<MetadataRequest, _, _>(ctx, false, |v| cluster::metadata(ctx, v, &bootstrap_addr))
+        .await;
+    report
+        .api::<CreateTopicsRequest, _, _>(ctx, false, |v| cluster::create_topics(ctx, v))
+        .await;
+    report
+        .api::<DeleteTopicsRequest, _, _>(ctx, false, |v| cluster::delete_topics(ctx, v))
+        .await;
+    report
+        .api::<FindCoordinatorRequest, _, _>(ctx, false, |v| cluster::find_coordinator(ctx, v))
+        .await;
+    report
+        .api::<ListOffsetsRequest, _, _>(ctx, false, |v| data::list_offsets(ctx, v))
+        .await;
+    report
+        .api::<FetchRequest, _, _>(ctx, false, |v| data::fetch(ctx, v))
+        .await;
+    report
+        .api::<OffsetForLeaderEpochRequest, _, _>(ctx, false, |v| data::offset_for_leader_epoch(ctx, v))
+        .await;
+    report
+        .api::<JoinGroupRequest, _, _>(ctx, false, |v| groups::join_group(ctx, v))
+        .await;
+    report
+        .some::<JoinGroupRequest, _, _>(ctx, "JoinGroup static membership", &[5, 9], |v| {
+            groups::static_membership(ctx, v)
+        })
+        .await;
+    report
+        .api::<SyncGroupRequest, _, _>(ctx, false, |v| groups::sync_group(ctx, v))
+        .await;
+    report
+        .api::<HeartbeatRequest, _, _>(ctx, false, |v| groups::heartbeat_check(ctx, v))
+        .await;
+    report
+        .api::<LeaveGroupRequest, _, _>(ctx, false, |v| groups::leave_group(ctx, v))
+        .await;
+    report
+        .api::<OffsetCommitRequest, _, _>(ctx, false, |v| offsets::offset_commit(ctx, v))
+        .await;
+    let fetch_fixture = offsets::OffsetFetchFixture::new(ctx).await;
+    report
+        .api::<OffsetFetchRequest, _, _>(ctx, false, |v| offsets::offset_fetch(ctx, v, &fetch_fixture))
+        .await;
+    report
+        .api::<DescribeGroupsRequest, _, _>(ctx, false, |v| groups::describe_groups(ctx, v))
+        .await;
+    let list_fixture = groups::ListGroupsFixture::new(ctx).await;
+    report
+        .api::<ListGroupsRequest, _, _>(ctx, false, |v| groups::list_groups(ctx, v, &list_fixture))
+        .await;
+    list_fixture.cleanup(ctx).await;
+    report
+        .api::<ConsumerGroupHeartbeatRequest, _, _>(ctx, true, |v| groups::consumer_group_heartbeat(ctx, v))
+        .await;
+
+    let topics = std::mem::take(&mut *ctx.created.lock().unwrap());
+    if let Err(e) = ctx.delete_topics(&topics).await {
+        report.note(format!("cleanup: deleting {} topics failed: {e:#}", topics.len()));
+    }
+    report.finish(started.elapsed());
+    Ok(report)
+}
+
+impl Report {
+    /// Runs `check` at every version of `R` in the common range, one row each. `optional`: the broker
+    /// may lack the API (a "not offered" row), except a 4.x broker.
+    async fn api<R, F, Fut>(&mut self, ctx: &Ctx, optional: bool, mut check: F)
+    where
+        R: Request,
+        F: FnMut(i16) -> Fut,
+        Fut: Future<Output = anyhow::Result<String>>,
+    {
+        let api = kafkaroo_wire::api_name(R::KEY);
+        let range: VersionRange = match ctx.versions().common_range(R::KEY, R::VERSIONS) {
+            Ok(r) => r,
+            Err(VersionError::NotSupportedByBroker { .. }) if optional && !ctx.is_kafka4() => {
+                self.push(api, None, Outcome::NotOffered("not offered by broker".to_owned()));
+                return;
+            }
+            Err(e) => {
+                self.push(api, None, Outcome::Failed(e.to_string()));
+                return;
+            }
+        };
+        for v in range.min..=range.max {
+            let outcome = run_check(check(v)).await;
+            self.push(api, Some(v), outcome);
+        }
+    }
+
+    /// An extra check at the listed versions of `R` that both sides speak (static membership: v5, the
+    /// first version with instance ids, and v9, where KIP-814 changed the answer).
+    async fn some<R, F, Fut>(&mut self, ctx: &Ctx, label: &str, versions: &[i16], mut check: F)
+    where
+        R: Request,
+        F: FnMut(i16) -> Fut,
+        Fut: Future<Output = anyhow::Result<String>>,
+    {
+        match ctx.versions().common_range(R::KEY, R::VERSIONS) {
+            Ok(r) => {
+                let mut ran = false;
+                for &v in versions.iter().filter(|v| (r.min..=r.max).contains(v)) {
+                    let outcome = run_check(check(v)).await;
+                    self.push(label, Some(v), outcome);
+                    ran = true;
+                }
+                if !ran {
+                    self.push(
+                        label,
+                        None,
+                        Outcome::NotOffered(format!(
+                            "needs one of v{versions:?}, broker has v{}..={}",
+                            r.min, r.max
+                        )),
+                    );
+                }
+            }
+            Err(e) => self.push(label, None, Outcome::Failed(e.to_string())),
+        }
+    }
+}
+
+/// Returned (as an error) by a check that finds the broker lists an API but does not serve it, where that
+/// is allowed: the row becomes "not offered" instead of failed.
+#[derive(Debug)]
+pub(crate) struct NotOffered(pub(crate) String);
+
+impl std::fmt::Display for NotOffered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotOffered {}
+
+/// Returned (as an error) by a check whose fixture is unavailable: the row becomes "skipped".
+#[derive(Debug)]
+pub(crate) struct Skipped(pub(crate) String);
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Skipped {}
+
+async fn run_check(check: impl Future<Output = anyhow::Result<String>>) -> Outcome {
+    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(detail)) => Outcome::Passed(detail),
+        Ok(Err(e)) => match e.downcast::<NotOffered>() {
+            Ok(n) => Outcome::NotOffered(n.0),
+            Err(e) => match e.downcast::<Skipped>() {
+                Ok(s) => Outcome::Skipped(s.0),
+                Err(e) => Outcome::Failed(format!("{e:#}")),
+            },
+        },
+        Err(_) => Outcome::Failed(format!("no result within {CHECK_TIMEOUT:?}")),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

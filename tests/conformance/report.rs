@@ -1,0 +1,129 @@
+//! The result table.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The result of one (API, version) check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every assertion held; what was observed.
+    Passed(String),
+    /// What differed from the expectation.
+    Failed(String),
+    /// The broker does not offer the API, and need not.
+    NotOffered(String),
+    /// Not run: a fixture it needs is unavailable (e.g. Kafka's producer tools for an external broker).
+    Skipped(String),
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// API name (or a named sub-check such as "JoinGroup static membership").
+    pub api: String,
+    /// The version checked; `None` when no version could be.
+    pub version: Option<i16>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Every row of a run, with the broker it ran against.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The Kafka version under test (`KAFKAROO_KAFKA_VERSION` for the harness' brokers).
+    pub kafka_version: String,
+    /// The bootstrap address.
+    pub bootstrap: String,
+    /// The rows, in run order.
+    pub rows: Vec<Row>,
+    /// Free-form lines printed above the table (setup, cleanup).
+    pub notes: Vec<String>,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub(crate) fn new(kafka_version: &str, bootstrap: &str) -> Self {
+        Self {
+            kafka_version: kafka_version.to_owned(),
+            bootstrap: bootstrap.to_owned(),
+            rows: Vec::new(),
+            notes: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn note(&mut self, line: String) {
+        self.notes.push(line);
+    }
+
+    pub(crate) fn push(&mut self, api: &str, version: Option<i16>, outcome: Outcome) {
+        self.rows.push(Row {
+            api: api.to_owned(),
+            version,
+            outcome,
+        });
+    }
+
+    pub(crate) fn finish(&mut self, elapsed: Duration) {
+        self.elapsed = elapsed;
+    }
+
+    /// (passed, failed, not offered, skipped).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let count = |f: fn(&Outcome) -> bool| self.rows.iter().filter(|r| f(&r.outcome)).count();
+        (
+            count(|o| matches!(o, Outcome::Passed(_))),
+            count(|o| matches!(o, Outcome::Failed(_))),
+            count(|o| matches!(o, Outcome::NotOffered(_))),
+            count(|o| matches!(o, Outcome::Skipped(_))),
+        )
+    }
+
+    /// The failed rows.
+    pub fn failures(&self) -> Vec<&Row> {
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+            .collect()
+    }
+
+    /// `conformance: N passed, M failed, K not offered[, S skipped] (Kafka V at B, Ts)`.
+    pub fn summary(&self) -> String {
+        let (p, f, n, s) = self.counts();
+        let skipped = if s > 0 {
+            format!(", {s} skipped")
+        } else {
+            String::new()
+        };
+        format!(
+            "conformance: {p} passed, {f} failed, {n} not offered{skipped} (Kafka {} at {}, {:.1}s)",
+            self.kafka_version,
+            self.bootstrap,
+            self.elapsed.as_secs_f64()
+        )
+    }
+
+    /// The whole table as text: notes, `API | version | result` rows, the summary line.
+    pub fn render(&self) -> String {
+        let api_w = self.rows.iter().map(|r| r.api.len()).max().unwrap_or(3).max(3);
+        let mut out = String::new();
+        for n in &self.notes {
+            let _ = writeln!(out, "{n}");
+        }
+        let _ = writeln!(out, "{:<api_w$} | version | result", "API");
+        let _ = writeln!(out, "{:-<api_w$}-+---------+-{:-<60}", "", "");
+        for r in &self.rows {
+            let version = r.version.map_or_else(|| "-".to_owned(), |v| v.to_string());
+            let result = match &r.outcome {
+                Outcome::Passed(d) => format!("ok: {d}"),
+                Outcome::Failed(d) => format!("FAILED: {d}"),
+                Outcome::NotOffered(d) => format!("n/a: {d}"),
+                Outcome::Skipped(d) => format!("skipped: {d}"),
+            };
+            let _ = writeln!(out, "{:<api_w$} | {version:>7} | {result}", r.api);
+        }
+        let _ = writeln!(out, "{}", self.summary());
+        out
+    }
+}
