@@ -428,11 +428,10 @@ impl Driver {
         }
         for (broker, parts) in by_broker {
             let min = (config.max_partition_fetch_bytes as usize).min(64 * 1024);
-            let Some(reservation) = self
-                .shared
-                .budget
-                .try_reserve(config.fetch_max_bytes as usize, min)
-            else {
+            // One response is at most a quarter of the budget: a record the application keeps pins its
+            // whole response, and one kept record must not stall the consumer.
+            let per_fetch = (config.fetch_max_bytes as usize).min((self.shared.budget.limit() / 4).max(min));
+            let Some(reservation) = self.shared.budget.try_reserve(per_fetch, min) else {
                 trace!(
                     budget_available = self.shared.budget.available(),
                     budget = self.shared.budget.limit(),

@@ -1,0 +1,518 @@
+//! The consumer against a real Apache Kafka broker (started by `kafkaroo-testcontainers`): exact records
+//! for every codec and producer, seeks, timestamps, reset policies, read_committed, pause/resume and the
+//! memory budget.
+
+use std::time::Duration;
+
+use kafkaroo::{
+    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, Error, IsolationLevel, TopicPartition,
+};
+use kafkaroo_testcontainers::{
+    Batching, Cluster, Compression, ProduceRequest, Producer, TestRecord, TxnSpec,
+};
+
+fn cluster() -> &'static Cluster {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    Cluster::shared()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn config(cluster: &Cluster) -> kafkaroo::ConsumerConfigBuilder {
+    ConsumerConfig::builder()
+        .bootstrap_servers(cluster.bootstrap())
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .fetch_max_wait(Duration::from_millis(100))
+}
+
+/// Polls until `n` records arrived (or 30 s passed) and returns them.
+async fn consume_n(consumer: &mut Consumer, n: usize) -> Vec<ConsumerRecord> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    while out.len() < n && tokio::time::Instant::now() < deadline {
+        let batch = consumer.poll(Duration::from_millis(500)).await.expect("poll");
+        out.extend(batch);
+    }
+    out
+}
+
+fn sample_records(n: usize, tag: &str) -> Vec<TestRecord> {
+    (0..n)
+        .map(|i| {
+            let mut r = TestRecord::new(
+                format!("key-{i}"),
+                format!("{tag} value {i} {}", "x".repeat(i % 50)),
+            );
+            if i % 7 == 3 {
+                r = r.with_value(None);
+            }
+            if i % 5 == 1 {
+                r = r.with_key(None);
+            }
+            if i % 4 == 0 {
+                r = r
+                    .with_header("h", Some(b"first"))
+                    .with_header("h", Some(b"second"))
+                    .with_header("n", None);
+            }
+            r
+        })
+        .collect()
+}
+
+fn assert_same(got: &[ConsumerRecord], sent: &[TestRecord], first_offset: i64) {
+    assert_eq!(got.len(), sent.len(), "record count");
+    for (i, (g, s)) in got.iter().zip(sent).enumerate() {
+        assert_eq!(g.offset(), first_offset + i as i64, "offset of record {i}");
+        assert_eq!(g.key(), s.key.as_deref(), "key of record {i}");
+        assert_eq!(g.value(), s.value.as_deref(), "value of record {i}");
+        let headers: Vec<(String, Option<Vec<u8>>)> = g
+            .headers()
+            .map(|h| {
+                (
+                    String::from_utf8(h.key().to_vec()).unwrap(),
+                    h.value().map(<[u8]>::to_vec),
+                )
+            })
+            .collect();
+        assert_eq!(headers, s.headers, "headers of record {i}");
+        assert!(g.timestamp() > 0);
+    }
+}
+
+#[test]
+fn every_codec_from_the_java_producer_is_read_exactly() {
+    let cluster = cluster();
+    let rt = runtime();
+    for compression in Compression::ALL {
+        let topic = cluster.unique_topic(&format!("codec-{}", compression.name()));
+        cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+        let sent = sample_records(300, compression.name());
+        cluster
+            .produce(
+                &ProduceRequest::new(&topic, sent.clone())
+                    .partition(0)
+                    .compression(compression),
+            )
+            .unwrap();
+        rt.block_on(async {
+            let mut consumer = Consumer::new(config(cluster).build().unwrap()).await.unwrap();
+            consumer.assign([TopicPartition::new(&topic, 0)]).unwrap();
+            let got = consume_n(&mut consumer, sent.len()).await;
+            assert_same(&got, &sent, 0);
+            assert_eq!(
+                consumer.position(&TopicPartition::new(&topic, 0)).await.unwrap(),
+                300
+            );
+            assert_eq!(
+                consumer.lag(&TopicPartition::new(&topic, 0)),
+                Some(0),
+                "{}",
+                compression.name()
+            );
+        });
+    }
+}
+
+#[test]
+fn kcat_and_console_producers_with_every_codec() {
+    let cluster = cluster();
+    let rt = runtime();
+    for via in [Producer::Kcat, Producer::Console] {
+        for compression in Compression::ALL {
+            let topic = cluster.unique_topic(&format!("{via:?}-{}", compression.name()).to_lowercase());
+            cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+            // Text-safe records: both tools read lines.
+            let sent: Vec<TestRecord> = (0..40)
+                .map(|i| {
+                    TestRecord::new(format!("k{i}"), format!("v{i}-{}", "abc".repeat(i)))
+                        .with_header("src", Some(b"tool"))
+                })
+                .collect();
+            cluster
+                .produce(
+                    &ProduceRequest::new(&topic, sent.clone())
+                        .partition(0)
+                        .compression(compression)
+                        .via(via),
+                )
+                .unwrap();
+            rt.block_on(async {
+                let mut consumer = Consumer::new(config(cluster).build().unwrap()).await.unwrap();
+                consumer.assign([TopicPartition::new(&topic, 0)]).unwrap();
+                let got = consume_n(&mut consumer, sent.len()).await;
+                assert_same(&got, &sent, 0);
+            });
+        }
+    }
+}
+
+#[test]
+fn seek_offsets_for_times_and_watermarks() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("seek");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    let base = 1_700_000_000_000i64;
+    let sent: Vec<TestRecord> = (0..50)
+        .map(|i| TestRecord::new(format!("k{i}"), format!("v{i}")).with_timestamp(base + i * 1000))
+        .collect();
+    cluster
+        .produce(
+            &ProduceRequest::new(&topic, sent.clone())
+                .partition(1)
+                .batching(Batching::PerRecord),
+        )
+        .unwrap();
+    let tp = TopicPartition::new(&topic, 1);
+    rt.block_on(async {
+        let mut consumer = Consumer::new(config(cluster).build().unwrap()).await.unwrap();
+        consumer
+            .assign([tp.clone(), TopicPartition::new(&topic, 0)])
+            .unwrap();
+        consumer.seek(&tp, 20).unwrap();
+        let got = consume_n(&mut consumer, 30).await;
+        assert_same(&got, &sent[20..], 20);
+        assert_eq!(got[0].timestamp(), base + 20_000);
+
+        let answer = consumer
+            .offsets_for_times(&[
+                (tp.clone(), base + 10_500),
+                (TopicPartition::new(&topic, 0), base),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            answer[&tp].unwrap().offset,
+            11,
+            "first record at or after the timestamp"
+        );
+        assert_eq!(answer[&tp].unwrap().timestamp, base + 11_000);
+        assert_eq!(
+            answer[&TopicPartition::new(&topic, 0)],
+            None,
+            "empty partition has no such record"
+        );
+        assert_eq!(consumer.end_offsets(&[tp.clone()]).await.unwrap()[&tp], 50);
+        assert_eq!(consumer.beginning_offsets(&[tp.clone()]).await.unwrap()[&tp], 0);
+
+        consumer.seek_to_timestamp(&[tp.clone()], base + 45_000).unwrap();
+        let got = consume_n(&mut consumer, 5).await;
+        assert_same(&got, &sent[45..], 45);
+
+        consumer.seek_to_beginning(&[tp.clone()]).unwrap();
+        let got = consume_n(&mut consumer, 50).await;
+        assert_same(&got, &sent, 0);
+        let w = consumer.watermarks(&tp).unwrap();
+        assert_eq!((w.low, w.high, w.last_stable), (0, 50, 50));
+    });
+}
+
+#[test]
+fn reset_policies() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("reset");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    cluster
+        .produce(&ProduceRequest::new(&topic, sample_records(10, "old")).partition(0))
+        .unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    rt.block_on(async {
+        // latest: only what is produced after the position was resolved.
+        let mut latest = Consumer::new(
+            config(cluster)
+                .auto_offset_reset(AutoOffsetReset::Latest)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        latest.assign([tp.clone()]).unwrap();
+        assert_eq!(latest.position(&tp).await.unwrap(), 10);
+        // none: an error naming the partition, no records.
+        let mut none = Consumer::new(
+            config(cluster)
+                .auto_offset_reset(AutoOffsetReset::None)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        none.assign([tp.clone()]).unwrap();
+        let err = none.poll(Duration::from_secs(5)).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::NoOffsetForPartition { partition, .. } if *partition == tp),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&tp.to_string()), "{err}");
+        // A seek makes the partition usable again, and an out-of-range seek with policy none is an error.
+        none.seek(&tp, 3).unwrap();
+        let got = consume_n(&mut none, 7).await;
+        assert_eq!(got.first().map(ConsumerRecord::offset), Some(3));
+        none.seek(&tp, 1000).unwrap();
+        let err = none.poll(Duration::from_secs(5)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NoOffsetForPartition {
+                    offset: Some(1000),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // earliest after out of range: back to the start.
+        let mut earliest = Consumer::new(config(cluster).build().unwrap()).await.unwrap();
+        earliest.assign([tp.clone()]).unwrap();
+        earliest.seek(&tp, 5000).unwrap();
+        let got = consume_n(&mut earliest, 10).await;
+        assert_eq!(got.first().map(ConsumerRecord::offset), Some(0));
+        latest.close().await;
+    });
+    let fresh = sample_records(5, "new");
+    cluster
+        .produce(&ProduceRequest::new(&topic, fresh.clone()).partition(0))
+        .unwrap();
+    rt.block_on(async {
+        let mut latest = Consumer::new(
+            config(cluster)
+                .auto_offset_reset(AutoOffsetReset::Latest)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        latest.assign([tp.clone()]).unwrap();
+        assert_eq!(latest.position(&tp).await.unwrap(), 15);
+    });
+}
+
+#[test]
+fn read_committed_skips_aborted_transactions() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("txn");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    let txn = |tag: &str, n: usize, commit: bool| TxnSpec {
+        records: (0..n)
+            .map(|i| TestRecord::new(format!("{tag}-{i}"), format!("{tag} value {i}")))
+            .collect(),
+        commit,
+    };
+    let txns = vec![
+        txn("c1", 5, true),
+        txn("a1", 4, false),
+        txn("c2", 3, true),
+        txn("a2", 6, false),
+        txn("c3", 2, true),
+    ];
+    cluster.produce_transactions(&topic, Some(0), &txns).unwrap();
+    let committed: Vec<String> = txns
+        .iter()
+        .filter(|t| t.commit)
+        .flat_map(|t| t.records.iter())
+        .map(|r| String::from_utf8(r.key.clone().unwrap()).unwrap())
+        .collect();
+    let all: Vec<String> = txns
+        .iter()
+        .flat_map(|t| t.records.iter())
+        .map(|r| String::from_utf8(r.key.clone().unwrap()).unwrap())
+        .collect();
+    let tp = TopicPartition::new(&topic, 0);
+    rt.block_on(async {
+        for (level, expected) in [
+            (IsolationLevel::ReadCommitted, &committed),
+            (IsolationLevel::ReadUncommitted, &all),
+        ] {
+            let mut consumer = Consumer::new(config(cluster).isolation_level(level).build().unwrap())
+                .await
+                .unwrap();
+            consumer.assign([tp.clone()]).unwrap();
+            let got = consume_n(&mut consumer, expected.len()).await;
+            let keys: Vec<String> = got
+                .iter()
+                .map(|r| String::from_utf8(r.key().unwrap().to_vec()).unwrap())
+                .collect();
+            assert_eq!(&keys, expected, "{level:?}");
+            // Offsets strictly increase and skip the control markers.
+            assert!(got.windows(2).all(|w| w[0].offset() < w[1].offset()));
+            // Nothing more arrives: the markers are not records.
+            let extra = consumer.poll(Duration::from_millis(500)).await.unwrap();
+            assert!(extra.is_empty(), "{level:?}: unexpected {} records", extra.len());
+            // 20 records + 5 markers: the position ends past the last marker.
+            assert_eq!(consumer.position(&tp).await.unwrap(), 25, "{level:?}");
+        }
+    });
+}
+
+#[test]
+fn pause_and_resume_keep_the_position() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("pause");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    let p0 = sample_records(100, "p0");
+    let p1 = sample_records(100, "p1");
+    cluster
+        .produce(&ProduceRequest::new(&topic, p0.clone()).partition(0))
+        .unwrap();
+    cluster
+        .produce(&ProduceRequest::new(&topic, p1.clone()).partition(1))
+        .unwrap();
+    let (tp0, tp1) = (TopicPartition::new(&topic, 0), TopicPartition::new(&topic, 1));
+    rt.block_on(async {
+        let mut consumer = Consumer::new(config(cluster).max_poll_records(30).build().unwrap())
+            .await
+            .unwrap();
+        consumer.assign([tp0.clone(), tp1.clone()]).unwrap();
+        consumer.pause(&[tp1.clone()]).unwrap();
+        assert_eq!(consumer.paused(), vec![tp1.clone()]);
+        let got = consume_n(&mut consumer, 100).await;
+        assert!(
+            got.iter().all(|r| r.partition() == 0),
+            "a paused partition returned records"
+        );
+        assert_same(&got, &p0, 0);
+        assert!(
+            consumer
+                .poll(Duration::from_millis(300))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        consumer.resume(&[tp1.clone()]).unwrap();
+        let got = consume_n(&mut consumer, 100).await;
+        assert_same(&got, &p1, 0);
+        // Pause in the middle of partition data: the rest comes after resume, nothing twice.
+        consumer.seek(&tp1, 0).unwrap();
+        let first = consumer.poll(Duration::from_secs(5)).await.unwrap();
+        let seen: Vec<i64> = first.iter().map(ConsumerRecord::offset).collect();
+        assert!(!seen.is_empty());
+        consumer.pause(&[tp1.clone()]).unwrap();
+        assert!(
+            consumer
+                .poll(Duration::from_millis(300))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        consumer.resume(&[tp1.clone()]).unwrap();
+        let rest = consume_n(&mut consumer, 100 - seen.len()).await;
+        let all: Vec<i64> = seen
+            .into_iter()
+            .chain(rest.iter().map(ConsumerRecord::offset))
+            .collect();
+        assert_eq!(all, (0..100).collect::<Vec<i64>>());
+    });
+}
+
+#[test]
+fn memory_budget_holds_when_not_polled() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("budget");
+    cluster.create_topic(&topic, 4, 1, &[]).unwrap();
+    let value = "v".repeat(1000);
+    for p in 0..4 {
+        let records: Vec<TestRecord> = (0..2000)
+            .map(|i| TestRecord::new(format!("k{i}"), value.clone()))
+            .collect();
+        // Batches of at most 16 KiB: the only overshoot allowed is one batch (KIP-74).
+        cluster
+            .produce(
+                &ProduceRequest::new(&topic, records)
+                    .partition(p)
+                    .producer_config("batch.size", "16384"),
+            )
+            .unwrap();
+    }
+    let budget = 256 * 1024;
+    rt.block_on(async {
+        let mut consumer = Consumer::new(
+            config(cluster)
+                .memory_budget_bytes(budget)
+                .max_partition_fetch_bytes(64 * 1024)
+                .max_poll_records(100_000)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        consumer
+            .assign((0..4).map(|p| TopicPartition::new(&topic, p)))
+            .unwrap();
+        let mut peak = 0;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            peak = peak.max(consumer.memory_used());
+        }
+        // A fetch's response may exceed its limit by one batch (KIP-74): at most 16 KiB here.
+        assert!(peak > budget / 2, "fetching stopped early: {peak} bytes held");
+        assert!(
+            peak <= budget + 17 * 1024,
+            "held {peak} bytes with a budget of {budget}"
+        );
+        // Everything still arrives when the application keeps up (processes and drops records); a record
+        // the application keeps pins its response in the budget until dropped.
+        let mut per_partition = [0i64; 4];
+        let mut kept = None;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while per_partition.iter().sum::<i64>() < 8000 && tokio::time::Instant::now() < deadline {
+            for r in consumer.poll(Duration::from_millis(500)).await.unwrap() {
+                assert_eq!(
+                    r.offset(),
+                    per_partition[r.partition() as usize],
+                    "gap or duplicate"
+                );
+                per_partition[r.partition() as usize] += 1;
+                kept.get_or_insert(r);
+            }
+            assert!(consumer.memory_used() <= budget + 17 * 1024);
+        }
+        assert_eq!(per_partition, [2000; 4]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let held = consumer.memory_used();
+        assert!(held > 0, "the kept record pins its response");
+        drop(kept);
+        assert!(
+            consumer.memory_used() < held,
+            "dropping the last record frees its response"
+        );
+    });
+}
+
+#[test]
+fn unknown_topic_and_bad_config_are_errors() {
+    let cluster = cluster();
+    let rt = runtime();
+    rt.block_on(async {
+        let mut consumer = Consumer::new(config(cluster).build().unwrap()).await.unwrap();
+        consumer
+            .assign([TopicPartition::new("kafkaroo-no-such-topic", 0)])
+            .unwrap();
+        let err = consumer.poll(Duration::from_secs(20)).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownTopic { topic } if topic == "kafkaroo-no-such-topic"),
+            "{err}"
+        );
+        let err = Consumer::new(
+            ConsumerConfig::builder()
+                .bootstrap_servers("127.0.0.1:1")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    });
+}
