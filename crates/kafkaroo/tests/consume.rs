@@ -202,14 +202,25 @@ fn seek_offsets_for_times_and_watermarks() {
             None,
             "empty partition has no such record"
         );
-        assert_eq!(consumer.end_offsets(&[tp.clone()]).await.unwrap()[&tp], 50);
-        assert_eq!(consumer.beginning_offsets(&[tp.clone()]).await.unwrap()[&tp], 0);
+        assert_eq!(
+            consumer.end_offsets(std::slice::from_ref(&tp)).await.unwrap()[&tp],
+            50
+        );
+        assert_eq!(
+            consumer
+                .beginning_offsets(std::slice::from_ref(&tp))
+                .await
+                .unwrap()[&tp],
+            0
+        );
 
-        consumer.seek_to_timestamp(&[tp.clone()], base + 45_000).unwrap();
+        consumer
+            .seek_to_timestamp(std::slice::from_ref(&tp), base + 45_000)
+            .unwrap();
         let got = consume_n(&mut consumer, 5).await;
         assert_same(&got, &sent[45..], 45);
 
-        consumer.seek_to_beginning(&[tp.clone()]).unwrap();
+        consumer.seek_to_beginning(std::slice::from_ref(&tp)).unwrap();
         let got = consume_n(&mut consumer, 50).await;
         assert_same(&got, &sent, 0);
         let w = consumer.watermarks(&tp).unwrap();
