@@ -386,7 +386,7 @@ fn pause_and_resume_keep_the_position() {
             .await
             .unwrap();
         consumer.assign([tp0.clone(), tp1.clone()]).unwrap();
-        consumer.pause(&[tp1.clone()]).unwrap();
+        consumer.pause(std::slice::from_ref(&tp1)).unwrap();
         assert_eq!(consumer.paused(), vec![tp1.clone()]);
         let got = consume_n(&mut consumer, 100).await;
         assert!(
@@ -401,7 +401,7 @@ fn pause_and_resume_keep_the_position() {
                 .unwrap()
                 .is_empty()
         );
-        consumer.resume(&[tp1.clone()]).unwrap();
+        consumer.resume(std::slice::from_ref(&tp1)).unwrap();
         let got = consume_n(&mut consumer, 100).await;
         assert_same(&got, &p1, 0);
         // Pause in the middle of partition data: the rest comes after resume, nothing twice.
@@ -409,7 +409,7 @@ fn pause_and_resume_keep_the_position() {
         let first = consumer.poll(Duration::from_secs(5)).await.unwrap();
         let seen: Vec<i64> = first.iter().map(ConsumerRecord::offset).collect();
         assert!(!seen.is_empty());
-        consumer.pause(&[tp1.clone()]).unwrap();
+        consumer.pause(std::slice::from_ref(&tp1)).unwrap();
         assert!(
             consumer
                 .poll(Duration::from_millis(300))
@@ -417,7 +417,7 @@ fn pause_and_resume_keep_the_position() {
                 .unwrap()
                 .is_empty()
         );
-        consumer.resume(&[tp1.clone()]).unwrap();
+        consumer.resume(std::slice::from_ref(&tp1)).unwrap();
         let rest = consume_n(&mut consumer, 100 - seen.len()).await;
         let all: Vec<i64> = seen
             .into_iter()
