@@ -1,0 +1,86 @@
+//! `kafkaroo-broker start [--nodes N] [--version V] [--config key=value]...`
+//!
+//! Starts a cluster (honouring `KAFKAROO_BOOTSTRAP` for a single node), prints `source=`, `version=`,
+//! `bootstrap=`, and per node `log=`, `data=` and `pid=` lines on stdout, then runs until stdin closes
+//! (then stops the cluster and exits 0). When killed instead (SIGTERM, Ctrl-C, SIGKILL) the watchdogs stop
+//! the JVMs and remove their files.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use kafkaroo_testcontainers::{Cluster, ClusterOptions};
+
+const USAGE: &str = "usage: kafkaroo-broker start [--nodes N] [--version V] [--config key=value]...";
+
+fn parse(args: &[String]) -> Result<ClusterOptions, String> {
+    let mut options = ClusterOptions::default();
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        Some("start") => {}
+        _ => return Err(USAGE.into()),
+    }
+    while let Some(arg) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--nodes" => options.nodes = value()?.parse().map_err(|e| format!("--nodes: {e}"))?,
+            "--version" => options.version = Some(value()?),
+            "--config" => {
+                let kv = value()?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--config {kv}: expected key=value"))?;
+                options.broker_configs.push((k.to_owned(), v.to_owned()));
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = std::time::Instant::now();
+    let cluster = match Cluster::start(options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kafkaroo-broker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "source={:?}", cluster.source());
+    let _ = writeln!(out, "version={}", cluster.version());
+    let _ = writeln!(out, "bootstrap={}", cluster.bootstrap());
+    for log in cluster.log_paths() {
+        let _ = writeln!(out, "log={}", log.display());
+    }
+    for data in cluster.data_dirs() {
+        let _ = writeln!(out, "data={}", data.display());
+    }
+    for id in 0..cluster.node_count() as i32 {
+        if let Some(pid) = cluster.node_pid(id) {
+            let _ = writeln!(out, "pid={pid}");
+        }
+    }
+    let _ = writeln!(out, "started_ms={}", started.elapsed().as_millis());
+    let _ = out.flush();
+    drop(out);
+    // Run until stdin closes.
+    let mut sink = [0u8; 256];
+    let mut stdin = std::io::stdin().lock();
+    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    drop(cluster);
+    ExitCode::SUCCESS
+}

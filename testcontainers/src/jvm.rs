@@ -1,0 +1,345 @@
+//! Source 3: a local KRaft cluster of combined broker+controller JVMs, from the cached Maven jars.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::dist::{self, KafkaDist};
+use crate::error::{Error, IoContext, Result};
+use crate::util::{self, Watchdog, log_tail, status_text};
+use crate::wire;
+
+/// Default broker JVM options (`KAFKAROO_BROKER_JVM_OPTS` replaces them): a modest heap and the serial
+/// collector, which starts fastest on small machines.
+const DEFAULT_JVM_OPTS: &str =
+    "-Xms128m -Xmx512m -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData";
+
+#[derive(Debug, Clone)]
+pub(crate) struct NodeSpec {
+    pub(crate) port: u16,
+    pub(crate) config: PathBuf,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) log: PathBuf,
+}
+
+impl NodeSpec {
+    pub(crate) fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+struct Running {
+    java: Child,
+    watchdog: Watchdog,
+}
+
+pub(crate) struct JvmCluster {
+    dist: KafkaDist,
+    pub(crate) nodes: Vec<NodeSpec>,
+    running: Mutex<Vec<Option<Running>>>,
+    log_args: Vec<String>,
+    pub(crate) timeout: Duration,
+}
+
+impl JvmCluster {
+    /// Writes the configs, formats the storage and starts `count` nodes under `dir`.
+    pub(crate) fn start(
+        dist: KafkaDist,
+        count: usize,
+        broker_configs: &[(String, String)],
+        dir: &Path,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let java = dist::java()?;
+        let ports = util::free_ports(2 * count)?;
+        let voters = (0..count)
+            .map(|i| format!("{i}@127.0.0.1:{}", ports[2 * i + 1]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let log4j2 = dir.join("log4j2.properties");
+        let log4j = dir.join("log4j.properties");
+        std::fs::write(&log4j2, dist::log4j2_properties("INFO", "SYSTEM_OUT"))
+            .context(|| format!("writing {}", log4j2.display()))?;
+        std::fs::write(&log4j, dist::log4j_properties("INFO", "System.out"))
+            .context(|| format!("writing {}", log4j.display()))?;
+        let log_args = vec![
+            format!("-Dlog4j2.configurationFile={}", log4j2.display()),
+            format!("-Dlog4j.configuration=file:{}", log4j.display()),
+        ];
+        let replication = count.min(3);
+        let min_isr = count.min(2);
+        let mut nodes = Vec::with_capacity(count);
+        for i in 0..count {
+            let node_dir = dir.join(format!("node-{i}"));
+            let data_dir = node_dir.join("data");
+            std::fs::create_dir_all(&data_dir).context(|| format!("creating {}", data_dir.display()))?;
+            let (port, controller_port) = (ports[2 * i], ports[2 * i + 1]);
+            let mut props = String::new();
+            let _ = write!(
+                props,
+                "process.roles=broker,controller\n\
+                 node.id={i}\n\
+                 controller.quorum.voters={voters}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 controller.listener.names=CONTROLLER\n\
+                 inter.broker.listener.name=PLAINTEXT\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 log.dirs={data}\n\
+                 num.partitions=1\n\
+                 default.replication.factor=1\n\
+                 auto.create.topics.enable=false\n\
+                 offsets.topic.replication.factor={replication}\n\
+                 offsets.topic.num.partitions=3\n\
+                 transaction.state.log.replication.factor={replication}\n\
+                 transaction.state.log.min.isr={min_isr}\n\
+                 transaction.state.log.num.partitions=3\n\
+                 share.coordinator.state.topic.replication.factor={replication}\n\
+                 share.coordinator.state.topic.min.isr={min_isr}\n\
+                 share.coordinator.state.topic.num.partitions=3\n\
+                 group.initial.rebalance.delay.ms=0\n\
+                 group.min.session.timeout.ms=1000\n\
+                 log.cleaner.dedupe.buffer.size=33554432\n\
+                 num.recovery.threads.per.data.dir=1\n",
+                data = data_dir.display(),
+            );
+            for (k, v) in broker_configs {
+                let _ = writeln!(props, "{k}={v}");
+            }
+            let config = node_dir.join("server.properties");
+            std::fs::write(&config, props).context(|| format!("writing {}", config.display()))?;
+            nodes.push(NodeSpec {
+                port,
+                config,
+                data_dir,
+                log: node_dir.join("kafka.log"),
+            });
+        }
+
+        // Format all nodes in parallel.
+        let cluster_id = util::cluster_id();
+        let formats = nodes
+            .iter()
+            .map(|n| {
+                Command::new(&java)
+                    .args([
+                        "-Xmx256m",
+                        "-XX:+UseSerialGC",
+                        "-XX:TieredStopAtLevel=1",
+                        "-XX:-UsePerfData",
+                    ])
+                    .args(&log_args)
+                    .arg("-cp")
+                    .arg(dist.broker_classpath())
+                    .args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
+                    .arg(&n.config)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .context(|| "running kafka.tools.StorageTool".into())
+            })
+            .collect::<Vec<_>>();
+        for child in formats {
+            let out = child?
+                .wait_with_output()
+                .context(|| "waiting for kafka.tools.StorageTool".into())?;
+            if !out.status.success() {
+                return Err(Error::Tool {
+                    tool: "kafka.tools.StorageTool format".into(),
+                    status: status_text(&out.status),
+                    stderr: format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
+                });
+            }
+        }
+
+        let cluster = Self {
+            running: Mutex::new((0..count).map(|_| None).collect()),
+            dist,
+            nodes,
+            log_args,
+            timeout,
+        };
+        {
+            let mut running = cluster.lock();
+            for i in 0..count {
+                running[i] = Some(cluster.launch(i)?);
+            }
+        }
+        let all: Vec<i32> = (0..count as i32).collect();
+        cluster.wait_ready(&all, &all)?;
+        Ok(cluster)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Running>>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn launch(&self, i: usize) -> Result<Running> {
+        let node = &self.nodes[i];
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .context(|| format!("opening {}", node.log.display()))?;
+        let log2 = log
+            .try_clone()
+            .context(|| format!("opening {}", node.log.display()))?;
+        let opts = std::env::var("KAFKAROO_BROKER_JVM_OPTS")
+            .ok()
+            .filter(|o| !o.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_JVM_OPTS.to_owned());
+        let mut java = Command::new(dist::java()?)
+            .args(opts.split_whitespace())
+            .args(&self.log_args)
+            .arg("-cp")
+            .arg(self.dist.broker_classpath())
+            .arg("kafka.Kafka")
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .context(|| "starting the Kafka JVM".into())?;
+        match Watchdog::spawn("kill -9 \"$1\" 2>/dev/null", &[&java.id().to_string()]) {
+            Ok(watchdog) => Ok(Running { java, watchdog }),
+            Err(e) => {
+                let _ = java.kill();
+                let _ = java.wait();
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits until every node of `ids` answers and sees exactly the brokers `live`, and every node of
+    /// `live` sees them too.
+    fn wait_ready(&self, ids: &[i32], live: &[i32]) -> Result<()> {
+        let start = Instant::now();
+        let mut want: Vec<i32> = live.to_vec();
+        want.sort_unstable();
+        let mut check: Vec<i32> = ids.iter().chain(live).copied().collect();
+        check.sort_unstable();
+        check.dedup();
+        for &id in &check {
+            let node = &self.nodes[id as usize];
+            let addr = node.address();
+            let mut detail;
+            loop {
+                if let Some(status) = self.lock()[id as usize]
+                    .as_mut()
+                    .and_then(|r| r.java.try_wait().ok().flatten())
+                {
+                    return Err(Error::BrokerExited {
+                        node: id,
+                        status: status_text(&status),
+                        log: node.log.clone(),
+                        tail: log_tail(&node.log, 40),
+                    });
+                }
+                let probe = Duration::from_secs(2);
+                match wire::api_versions(&addr, probe).and_then(|()| wire::metadata(&addr, Some(&[]), probe))
+                {
+                    Ok(md) => {
+                        let mut seen: Vec<i32> = md.brokers.iter().map(|b| b.node_id).collect();
+                        seen.sort_unstable();
+                        if seen == want {
+                            break;
+                        }
+                        detail = format!("node {id} sees brokers {seen:?}, waiting for {want:?}");
+                    }
+                    Err(e) => detail = e.to_string(),
+                }
+                if start.elapsed() > self.timeout {
+                    return Err(Error::StartTimeout {
+                        node: id,
+                        secs: self.timeout.as_secs(),
+                        detail,
+                        log: node.log.clone(),
+                        tail: log_tail(&node.log, 40),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    fn live(&self) -> Vec<i32> {
+        self.lock()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_some())
+            .map(|(i, _)| i as i32)
+            .collect()
+    }
+
+    pub(crate) fn is_running(&self, id: i32) -> bool {
+        self.lock().get(id as usize).is_some_and(Option::is_some)
+    }
+
+    pub(crate) fn pid(&self, id: i32) -> Option<u32> {
+        self.lock()
+            .get(id as usize)
+            .and_then(|r| r.as_ref().map(|r| r.java.id()))
+    }
+
+    fn spec(&self, id: i32) -> Result<&NodeSpec> {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| self.nodes.get(i))
+            .ok_or_else(|| Error::Unsupported(format!("no node {id} in a cluster of {}", self.nodes.len())))
+    }
+
+    /// Stops node `id` with SIGTERM (controlled shutdown; SIGKILL after 60 s) and waits until the other
+    /// nodes no longer list it.
+    pub(crate) fn stop_node(&self, id: i32) -> Result<()> {
+        self.spec(id)?;
+        let Some(mut running) = self.lock()[id as usize].take() else {
+            return Ok(());
+        };
+        running.watchdog.disarm();
+        util::terminate(&mut running.java, Duration::from_secs(60));
+        let live = self.live();
+        if !live.is_empty() {
+            self.wait_ready(&[], &live)?;
+        }
+        Ok(())
+    }
+
+    /// Starts node `id` again with the same config and data, and waits until all live nodes see it.
+    pub(crate) fn start_node(&self, id: i32) -> Result<()> {
+        self.spec(id)?;
+        {
+            let mut running = self.lock();
+            if running[id as usize].is_some() {
+                return Ok(());
+            }
+            running[id as usize] = Some(self.launch(id as usize)?);
+        }
+        self.wait_ready(&[id], &self.live())
+    }
+
+    /// Kills every node at once (SIGKILL).
+    pub(crate) fn kill_all(&self) {
+        for running in self.lock().iter_mut() {
+            if let Some(mut r) = running.take() {
+                r.watchdog.disarm();
+                let _ = r.java.kill();
+                let _ = r.java.wait();
+            }
+        }
+    }
+}
+
+impl Drop for JvmCluster {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
