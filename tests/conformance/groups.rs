@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, ensure};
 use bytes::Bytes;
 use kafkaroo_net::Connection;
+use kafkaroo_wire::messages::consumer_group_heartbeat_request;
 use kafkaroo_wire::messages::join_group_request::JoinGroupRequestProtocol;
 use kafkaroo_wire::messages::leave_group_request::MemberIdentity;
 use kafkaroo_wire::messages::sync_group_request::SyncGroupRequestAssignment;
@@ -539,8 +540,8 @@ pub(crate) async fn describe_groups(ctx: &Ctx, v: i16) -> anyhow::Result<String>
     let m = Member::stable(ctx, ctx.name("describe", v)).await?;
     let missing = ctx.name("describe-missing", v);
     let result = async {
-        let resp = describe(&m.conn, v, &[&m.group, &missing]).await?;
-        ensure!(resp.groups.len() == 2, "{} groups described", resp.groups.len());
+        let resp = describe(&m.conn, v, &[&m.group]).await?;
+        ensure!(resp.groups.len() == 1, "{} groups described", resp.groups.len());
         let g = resp
             .groups
             .iter()
@@ -589,6 +590,9 @@ pub(crate) async fn describe_groups(ctx: &Ctx, v: i16) -> anyhow::Result<String>
             );
             detail.push_str(&format!(", authorized_operations {:#x}", g.authorized_operations));
         }
+        // The missing group may hash to another coordinator: ask that one.
+        let missing_conn = ctx.coordinator(&missing).await?;
+        let resp = describe(&missing_conn, v, &[&missing]).await?;
         let x = resp
             .groups
             .iter()
@@ -830,10 +834,34 @@ pub(crate) async fn consumer_group_heartbeat(ctx: &Ctx, v: i16) -> anyhow::Resul
             assignment = resp.assignment;
         }
     };
+    result?;
+    // Acknowledge the assignment, as a consumer does once it owns the partitions: steady state.
+    let owned = assignment
+        .map(|a| a.topic_partitions)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|tp| {
+            consumer_group_heartbeat_request::TopicPartitions::default()
+                .with_topic_id(tp.topic_id)
+                .with_partitions(tp.partitions)
+        })
+        .collect();
+    let ack = cgh_request(&group, &member_id, epoch).with_topic_partitions(Some(owned));
+    let acked = conn.send_version(&ack, v, T).await?;
+    ensure!(
+        acked.error_code == 0,
+        "acknowledging heartbeat: {} {:?}",
+        code(acked.error_code),
+        acked.error_message
+    );
+    ensure!(
+        acked.member_epoch == epoch,
+        "acknowledging heartbeat moved the member epoch {epoch} -> {}",
+        acked.member_epoch
+    );
     let leave = conn
         .send_version(&cgh_request(&group, &member_id, -1), v, T)
         .await?;
-    result?;
     expect_code("leave (epoch -1)", leave.error_code, ErrorCode::NONE)?;
     ensure!(
         leave.member_epoch == -1,
@@ -841,7 +869,7 @@ pub(crate) async fn consumer_group_heartbeat(ctx: &Ctx, v: i16) -> anyhow::Resul
         leave.member_epoch
     );
     Ok(format!(
-        "member {} epoch {epoch}, interval {interval} ms, all {PARTITIONS} partitions after {beats} heartbeat(s); left",
+        "member {} epoch {epoch}, interval {interval} ms, all {PARTITIONS} partitions after {beats} heartbeat(s), acknowledged; left",
         if v >= 1 { "(client id)" } else { "(broker id)" }
     ))
 }

@@ -249,6 +249,7 @@ pub async fn run(cluster: &'static Cluster) -> anyhow::Result<Report> {
     let records: Vec<TestRecord> = (0..RECORDS)
         .map(|i| TestRecord::new(format!("k{i}"), format!("value-{i}")).with_timestamp(base_ts + 1000 * i))
         .collect();
+    let created_at = started.elapsed();
     let req = ProduceRequest::new(topic.clone(), records).partition(0);
     match tokio::task::spawn_blocking(move || cluster.produce(&req)).await? {
         Ok(positions) => ensure!(
@@ -265,6 +266,7 @@ pub async fn run(cluster: &'static Cluster) -> anyhow::Result<Report> {
             return Err(anyhow!(e).context("producing the suite's records with the harness' Java producer"));
         }
     }
+    let produced_at = started.elapsed();
     let md = ctx.metadata(&[&topic]).await?;
     let t = md
         .topics
@@ -295,8 +297,12 @@ pub async fn run(cluster: &'static Cluster) -> anyhow::Result<Report> {
         report.note(why.clone());
     }
     report.note(format!(
-        "setup {:.1}s: topic {topic} (id {}), {RECORDS} records in partition 0, leader {} epoch {}",
+        "setup {:.1}s (topic {:.1}s, produce {:.1}s, coordinator {:.1}s): topic {topic} (id {}), \
+         {RECORDS} records in partition 0, leader {} epoch {}",
         setup.as_secs_f64(),
+        created_at.as_secs_f64(),
+        (produced_at - created_at).as_secs_f64(),
+        (setup - produced_at).as_secs_f64(),
         ctx.topic_id,
         ctx.leader,
         ctx.leader_epoch
