@@ -81,7 +81,8 @@ pub fn snappy(data: &[u8]) {
     check_cap(ours);
 }
 
-/// LZ4 frame decompressor alone; results are checked against lz4_flex's own frame decoder.
+/// LZ4 frame decompressor alone; results are checked against lz4_flex's own frame decoder
+/// (which stops after the first frame, so its output must be a prefix of ours).
 #[cfg(feature = "compression-lz4")]
 pub fn lz4(data: &[u8]) {
     use std::io::Read;
@@ -92,7 +93,10 @@ pub fn lz4(data: &[u8]) {
             .take(FUZZ_CAP as u64 + 1)
             .read_to_end(&mut theirs);
         if r.is_ok() {
-            assert_eq!(ours, &theirs, "lz4 output differs from lz4_flex::frame");
+            assert!(
+                ours.starts_with(&theirs),
+                "lz4 output differs from lz4_flex::frame"
+            );
         }
     }
     check_cap(ours);

@@ -57,6 +57,7 @@ pub use batch::{
     DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, DecodeOptions, LOG_OVERHEAD, RecordBatch, TimestampType,
     TruncatedTail,
 };
+pub use codec::decompress;
 pub use control::{ControlRecord, ControlType, EndTxnMarker};
 pub use error::{DecodeError, RecordErrorKind};
 pub use record::{Header, Headers, Record, Records};

@@ -5,65 +5,71 @@
 
 use crate::error::RecordErrorKind;
 
-/// Reads a zigzag varint (i32) at `*pos`, advancing it.
 #[inline(always)]
-pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, RecordErrorKind> {
-    let Some(&b) = buf.get(*pos) else {
-        return Err(RecordErrorKind::BadVarint);
-    };
-    if b < 0x80 {
-        *pos += 1;
-        let v = u32::from(b);
-        return Ok(((v >> 1) as i32) ^ -((v & 1) as i32));
-    }
-    read_varint_slow(buf, pos)
+fn unzigzag32(v: u32) -> i32 {
+    ((v >> 1) as i32) ^ -((v & 1) as i32)
 }
 
-#[inline(never)]
-fn read_varint_slow(buf: &[u8], pos: &mut usize) -> Result<i32, RecordErrorKind> {
-    let mut v: u32 = 0;
-    let mut p = *pos;
-    for shift in (0..35).step_by(7) {
-        let Some(&b) = buf.get(p) else {
-            return Err(RecordErrorKind::BadVarint);
-        };
-        p += 1;
-        v |= u32::from(b & 0x7f).wrapping_shl(shift);
-        if b < 0x80 {
-            *pos = p;
-            return Ok(((v >> 1) as i32) ^ -((v & 1) as i32));
-        }
+#[inline(always)]
+fn unzigzag64(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Reads a zigzag varint (i32) at `*pos`, advancing it. One- and two-byte values (the common
+/// case for record fields up to 8 KiB) take the inlined fast path.
+#[inline(always)]
+pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, RecordErrorKind> {
+    let p = *pos;
+    let Some(&b0) = buf.get(p) else {
+        return Err(RecordErrorKind::BadVarint);
+    };
+    if b0 < 0x80 {
+        *pos = p + 1;
+        return Ok(unzigzag32(u32::from(b0)));
     }
-    Err(RecordErrorKind::BadVarint)
+    if let Some(&b1) = buf.get(p + 1)
+        && b1 < 0x80
+    {
+        *pos = p + 2;
+        return Ok(unzigzag32(u32::from(b0 & 0x7f) | (u32::from(b1) << 7)));
+    }
+    read_long_slow(buf, pos, 5).map(|v| unzigzag32(v as u32))
 }
 
 /// Reads a zigzag varlong (i64) at `*pos`, advancing it.
 #[inline(always)]
 pub(crate) fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, RecordErrorKind> {
-    let Some(&b) = buf.get(*pos) else {
+    let p = *pos;
+    let Some(&b0) = buf.get(p) else {
         return Err(RecordErrorKind::BadVarint);
     };
-    if b < 0x80 {
-        *pos += 1;
-        let v = u64::from(b);
-        return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
+    if b0 < 0x80 {
+        *pos = p + 1;
+        return Ok(unzigzag64(u64::from(b0)));
     }
-    read_varlong_slow(buf, pos)
+    if let Some(&b1) = buf.get(p + 1)
+        && b1 < 0x80
+    {
+        *pos = p + 2;
+        return Ok(unzigzag64(u64::from(b0 & 0x7f) | (u64::from(b1) << 7)));
+    }
+    read_long_slow(buf, pos, 10).map(unzigzag64)
 }
 
+/// Raw (not unzigzagged) varint of at most `max_bytes` bytes.
+#[cold]
 #[inline(never)]
-fn read_varlong_slow(buf: &[u8], pos: &mut usize) -> Result<i64, RecordErrorKind> {
+fn read_long_slow(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, RecordErrorKind> {
     let mut v: u64 = 0;
-    let mut p = *pos;
-    for shift in (0..70).step_by(7) {
-        let Some(&b) = buf.get(p) else {
+    let start = *pos;
+    for i in 0..max_bytes {
+        let Some(&b) = buf.get(start + i) else {
             return Err(RecordErrorKind::BadVarint);
         };
-        p += 1;
-        v |= u64::from(b & 0x7f).wrapping_shl(shift);
+        v |= u64::from(b & 0x7f).wrapping_shl(7 * i as u32);
         if b < 0x80 {
-            *pos = p;
-            return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
+            *pos = start + i + 1;
+            return Ok(v);
         }
     }
     Err(RecordErrorKind::BadVarint)

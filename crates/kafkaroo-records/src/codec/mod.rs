@@ -48,13 +48,18 @@ impl CodecError {
     }
 }
 
-/// Decompresses `input` (a batch's records region) with `codec`.
-pub(crate) fn decompress(
+/// Decompresses a batch's records region with `codec` into one new buffer, refusing to produce
+/// more than `max_decompressed` bytes; errors name `batch_offset`. [`RecordBatch::records`]
+/// calls this; it is public for tools and benchmarks that drive other decoders with our codecs.
+///
+/// [`RecordBatch::records`]: crate::RecordBatch::records
+pub fn decompress(
     codec: Compression,
     input: &[u8],
-    cap: usize,
-    offset: i64,
+    max_decompressed: usize,
+    batch_offset: i64,
 ) -> Result<Bytes, DecodeError> {
+    let (cap, offset) = (max_decompressed, batch_offset);
     if codec == Compression::None {
         return Ok(Bytes::copy_from_slice(input));
     }
