@@ -145,7 +145,9 @@ impl Consumer {
         self.shared.lock().partitions.keys().cloned().collect()
     }
 
-    /// Assigns every partition of `topics` (looked up in metadata).
+    /// Assigns every partition of `topics` (looked up in metadata), keeping the current assignment.
+    ///
+    /// Cancellation safe: the assignment changes only after the metadata lookup completed.
     pub async fn assign_topics(&mut self, topics: &[&str]) -> Result<Vec<TopicPartition>, Error> {
         let metadata = self.client.refresh_metadata(Some(topics)).await?;
         let mut all = self.assignment();
@@ -415,6 +417,7 @@ impl Consumer {
             }
         }
         drop(st);
+        crate::telemetry::consumed(total);
         if drained_any {
             self.wake();
         }
@@ -442,6 +445,8 @@ impl Consumer {
     }
 
     /// The records as a stream (of `recv` results). Ends never; errors are items.
+    ///
+    /// Cancellation safe: dropping the stream between items loses nothing (see [`Consumer::recv`]).
     pub fn stream(&mut self) -> impl Stream<Item = Result<ConsumerRecord, Error>> + '_ {
         futures_util::stream::unfold(self, |c| async move {
             let r = c.recv().await;
@@ -473,6 +478,8 @@ impl Consumer {
     }
 
     /// The log start offsets of `partitions`.
+    ///
+    /// Cancellation safe.
     pub async fn beginning_offsets(
         &self,
         partitions: &[TopicPartition],
@@ -487,6 +494,8 @@ impl Consumer {
     }
 
     /// The end offsets (high watermark, or last stable offset under `read_committed`) of `partitions`.
+    ///
+    /// Cancellation safe.
     pub async fn end_offsets(
         &self,
         partitions: &[TopicPartition],
@@ -604,6 +613,9 @@ impl Consumer {
     }
 
     /// Stops the fetch engine and closes connections. Records already returned stay valid.
+    ///
+    /// Cancellation safe: the engine is told to stop before the first await; dropping the future only
+    /// skips waiting for it.
     pub async fn close(mut self) {
         self.shared.lock().closed = true;
         self.wake();

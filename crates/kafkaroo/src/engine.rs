@@ -674,6 +674,13 @@ impl Driver {
                 let code = ErrorCode(part.error_code);
                 if code.is_ok() {
                     p.high_watermark = part.high_watermark;
+                    if let Some(pos) = p.position {
+                        let end = match self.shared.config.isolation_level {
+                            IsolationLevel::ReadCommitted => part.last_stable_offset,
+                            IsolationLevel::ReadUncommitted => part.high_watermark,
+                        };
+                        crate::telemetry::lag(&tp.topic, tp.partition, (end - pos).max(0));
+                    }
                     if part.last_stable_offset >= 0 {
                         p.last_stable_offset = part.last_stable_offset;
                     }
@@ -1000,7 +1007,9 @@ async fn send_fetch(
     }
     let timeout = config.request_timeout + config.fetch_max_wait;
     let frame = conn.request_frame(&request, version, timeout).await?;
+    let frame_len = frame.len();
     let frame = reservation.attach(frame);
+    crate::telemetry::fetched(frame_len, shared.budget.used());
     let response = conn.decode_frame::<FetchRequest>(version, frame)?;
     Ok((response, version))
 }

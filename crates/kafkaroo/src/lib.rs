@@ -50,6 +50,7 @@ mod engine;
 mod error;
 mod record;
 mod session;
+mod telemetry;
 
 pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use consumer::{Consumer, OffsetAndTimestamp, Watermarks};
