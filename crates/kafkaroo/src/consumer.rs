@@ -5,10 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_core::Stream;
-use kafkaroo_net::{Client, ClientConfig, ConnectionConfig, Purpose};
-use kafkaroo_wire::messages::ListOffsetsRequest;
-use kafkaroo_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafkaroo_wire::{ErrorCode, StrBytes};
+use kafkaroo_net::{Client, ClientConfig, ConnectionConfig};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -547,60 +544,32 @@ impl Consumer {
             }
             let mut out = HashMap::new();
             let mut retry = None;
+            let isolation = self.shared.config.isolation_level.wire();
             for (leader, qs) in by_leader {
-                let conn = match self.client.connection(leader, Purpose::General).await {
-                    Ok(c) => c,
-                    Err(e) if e.is_retriable() => {
-                        retry = Some(Error::Net(e));
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let mut topics: Vec<ListOffsetsTopic> = Vec::new();
-                for (tp, ts) in qs {
-                    let lp = ListOffsetsPartition::default()
-                        .with_partition_index(tp.partition)
-                        .with_timestamp(*ts);
-                    match topics.last_mut().filter(|t| t.name.0.as_str() == tp.topic) {
-                        Some(t) => t.partitions.push(lp),
-                        None => topics.push(
-                            ListOffsetsTopic::default()
-                                .with_name(kafkaroo_wire::messages::TopicName(StrBytes::from_string(
-                                    tp.topic.clone(),
-                                )))
-                                .with_partitions(vec![lp]),
-                        ),
-                    }
-                }
-                let version = conn.negotiated_version::<ListOffsetsRequest>()?;
-                let mut request = ListOffsetsRequest::default()
-                    .with_replica_id((-1).into())
-                    .with_topics(topics);
-                if version >= 2 {
-                    request = request.with_isolation_level(self.shared.config.isolation_level.wire());
-                }
-                let response = match conn
-                    .send_version(&request, version, self.shared.config.request_timeout)
-                    .await
+                let queries = qs.iter().map(|(tp, ts)| (tp, *ts, -1));
+                let answers = match engine::list_offsets(
+                    &self.client,
+                    leader,
+                    queries,
+                    isolation,
+                    self.shared.config.request_timeout,
+                )
+                .await
                 {
-                    Ok(r) => r,
+                    Ok(a) => a,
                     Err(e) if e.is_retriable() => {
                         retry = Some(Error::Net(e));
                         continue;
                     }
                     Err(e) => return Err(e.into()),
                 };
-                for t in response.topics {
-                    for p in t.partitions {
-                        let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
-                        let code = ErrorCode(p.error_code);
-                        if code.is_ok() {
-                            out.insert(tp, (p.offset, p.timestamp));
-                        } else if code.is_retriable() {
-                            retry = Some(Error::Partition { partition: tp, code });
-                        } else {
-                            return Err(Error::Partition { partition: tp, code });
-                        }
+                for (tp, (code, offset, timestamp)) in answers {
+                    if code.is_ok() {
+                        out.insert(tp, (offset, timestamp));
+                    } else if code.is_retriable() {
+                        retry = Some(Error::Partition { partition: tp, code });
+                    } else {
+                        return Err(Error::Partition { partition: tp, code });
                     }
                 }
             }

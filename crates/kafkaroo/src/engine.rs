@@ -192,7 +192,8 @@ enum Outcome {
     },
 }
 
-type ListOffsetsAnswer = HashMap<TopicPartition, (ErrorCode, i64)>;
+/// Per partition: error, offset, timestamp.
+pub(crate) type ListOffsetsAnswer = HashMap<TopicPartition, (ErrorCode, i64, i64)>;
 type ValidateAnswer = HashMap<TopicPartition, (ErrorCode, i32, i64)>;
 
 /// A fetch in flight: per partition the offset and version it was sent for.
@@ -372,7 +373,8 @@ impl Driver {
             }
             let client = self.client.clone();
             self.tasks.spawn(async move {
-                let result = list_offsets(&client, broker, &parts, isolation, timeout).await;
+                let queries = parts.iter().map(|(tp, _, spec, epoch)| (tp, spec.wire(), *epoch));
+                let result = list_offsets(&client, broker, queries, isolation, timeout).await;
                 Outcome::ListOffsets {
                     partitions: parts.into_iter().map(|(tp, v, s, _)| (tp, v, s)).collect(),
                     result,
@@ -796,6 +798,27 @@ impl Driver {
         }
     }
 
+    /// A request for `partitions` failed as a whole: retry after the backoff with fresh metadata; a fatal
+    /// error also reaches `poll`.
+    fn retry_later<'a>(
+        &self,
+        st: &mut EngineState,
+        partitions: impl Iterator<Item = (&'a TopicPartition, u64)>,
+        error: kafkaroo_net::Error,
+    ) {
+        let retry_at = Instant::now() + self.shared.config.retry_backoff;
+        st.need_metadata = true;
+        for (tp, version) in partitions {
+            if let Some(p) = st.partitions.get_mut(tp).filter(|p| p.version == version) {
+                p.retry_at = Some(retry_at);
+            }
+        }
+        if error.is_fatal() {
+            st.errors.push_back(Error::Net(error));
+            self.shared.data_ready.notify_one();
+        }
+    }
+
     fn on_list_offsets(
         &mut self,
         partitions: Vec<(TopicPartition, u64, OffsetSpec)>,
@@ -810,17 +833,7 @@ impl Driver {
             Ok(a) => a,
             Err(e) => {
                 debug!(error = %e, "ListOffsets failed");
-                st.need_metadata = true;
-                let fatal = e.is_fatal();
-                for (tp, version, _) in &partitions {
-                    if let Some(p) = st.partitions.get_mut(tp).filter(|p| p.version == *version) {
-                        p.retry_at = Some(now + self.shared.config.retry_backoff);
-                    }
-                }
-                if fatal {
-                    st.errors.push_back(Error::Net(e));
-                    self.shared.data_ready.notify_one();
-                }
+                self.retry_later(&mut st, partitions.iter().map(|(tp, v, _)| (tp, *v)), e);
                 return;
             }
         };
@@ -829,7 +842,7 @@ impl Driver {
             let Some(p) = st.partitions.get_mut(&tp).filter(|p| p.version == version) else {
                 continue;
             };
-            let Some(&(code, offset)) = answers.get(&tp) else {
+            let Some(&(code, offset, _)) = answers.get(&tp) else {
                 p.retry_at = Some(now + self.shared.config.retry_backoff);
                 continue;
             };
@@ -870,12 +883,7 @@ impl Driver {
             Ok(a) => a,
             Err(e) => {
                 debug!(error = %e, "OffsetForLeaderEpoch failed");
-                st.need_metadata = true;
-                for (tp, version, _) in &partitions {
-                    if let Some(p) = st.partitions.get_mut(tp).filter(|p| p.version == *version) {
-                        p.retry_at = Some(now + self.shared.config.retry_backoff);
-                    }
-                }
+                self.retry_later(&mut st, partitions.iter().map(|(tp, v, _)| (tp, *v)), e);
                 return;
             }
         };
@@ -1030,22 +1038,23 @@ fn fetch_topic_is(t: &FetchTopic, name: &str, metadata: &kafkaroo_net::Metadata,
     }
 }
 
-async fn list_offsets(
+/// ListOffsets to `broker` for `(partition, timestamp or -1/-2, current leader epoch)` queries.
+pub(crate) async fn list_offsets<'a>(
     client: &Client,
     broker: i32,
-    parts: &[(TopicPartition, u64, OffsetSpec, i32)],
+    queries: impl Iterator<Item = (&'a TopicPartition, i64, i32)>,
     isolation: i8,
     timeout: Duration,
 ) -> Result<ListOffsetsAnswer, kafkaroo_net::Error> {
     let conn = client.connection(broker, Purpose::General).await?;
     let version = conn.negotiated_version::<ListOffsetsRequest>()?;
     let mut topics: Vec<ListOffsetsTopic> = Vec::new();
-    for (tp, _, spec, epoch) in parts {
+    for (tp, timestamp, epoch) in queries {
         let mut lp = ListOffsetsPartition::default()
             .with_partition_index(tp.partition)
-            .with_timestamp(spec.wire());
+            .with_timestamp(timestamp);
         if version >= 4 {
-            lp = lp.with_current_leader_epoch(*epoch);
+            lp = lp.with_current_leader_epoch(epoch);
         }
         match topics.last_mut().filter(|t| t.name.0.as_str() == tp.topic) {
             Some(t) => t.partitions.push(lp),
@@ -1071,7 +1080,7 @@ async fn list_offsets(
         for p in t.partitions {
             out.insert(
                 TopicPartition::new(t.name.0.as_str(), p.partition_index),
-                (ErrorCode(p.error_code), p.offset),
+                (ErrorCode(p.error_code), p.offset, p.timestamp),
             );
         }
     }
