@@ -527,3 +527,37 @@ fn unknown_topic_and_bad_config_are_errors() {
         assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
     });
 }
+
+#[test]
+fn recv_and_stream_continue_where_poll_left_off() {
+    use futures_util::StreamExt;
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("stream");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    let sent = sample_records(60, "stream");
+    cluster
+        .produce(&ProduceRequest::new(&topic, sent.clone()).partition(0))
+        .unwrap();
+    rt.block_on(async {
+        let mut consumer = Consumer::new(config(cluster).max_poll_records(10).build().unwrap())
+            .await
+            .unwrap();
+        consumer.assign([TopicPartition::new(&topic, 0)]).unwrap();
+        let mut got: Vec<ConsumerRecord> = Vec::new();
+        while got.len() < 10 {
+            got.extend(consumer.poll(Duration::from_secs(5)).await.unwrap());
+        }
+        for _ in 0..15 {
+            got.push(consumer.recv().await.unwrap());
+        }
+        let rest: Vec<ConsumerRecord> = consumer
+            .stream()
+            .take(60 - got.len())
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        got.extend(rest);
+        assert_same(&got, &sent, 0);
+    });
+}
