@@ -1,0 +1,33 @@
+//! `kafkaroo`: the command line of the kafkaroo Kafka client.
+//!
+//! `kafkaroo consume` reads a topic with kcat's consume-mode flags (`-b -t -p -o -c -e -f -J -X -q -D -K
+//! -Z -u`), so scripts can switch from `kcat -C`.
+
+mod consume;
+mod format;
+mod offset;
+mod props;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "kafkaroo", version, about = "kafkaroo: a pure-Rust Apache Kafka client", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print records of a topic (kcat -C compatible flags).
+    Consume(consume::ConsumeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Consume(args) => consume::main(args),
+    }
+}

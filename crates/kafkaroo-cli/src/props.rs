@@ -1,0 +1,105 @@
+//! `-X key=value` properties: passed to `ConsumerConfigBuilder::set`, with kcat's conveniences (a `topic.`
+//! prefix is dropped) and clear refusals for librdkafka-only properties.
+
+use kafkaroo::ConsumerConfigBuilder;
+
+/// librdkafka consumer properties that have no kafkaroo equivalent; refused with an explanation rather than
+/// the generic "unknown property".
+const LIBRDKAFKA_ONLY: &[&str] = &[
+    "api.version.request",
+    "auto.commit.enable",
+    "broker.version.fallback",
+    "debug",
+    "enable.auto.offset.store",
+    "enable.partition.eof",
+    "fetch.error.backoff.ms",
+    "log_level",
+    "offset.store.method",
+    "offset.store.path",
+    "offset.store.sync.interval.ms",
+    "queued.max.messages.kbytes",
+    "queued.min.messages",
+    "socket.keepalive.enable",
+    "statistics.interval.ms",
+    "topic.metadata.refresh.interval.ms",
+];
+
+/// Splits `key=value`.
+pub(crate) fn split(prop: &str) -> Result<(&str, &str), String> {
+    match prop.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        _ if matches!(prop, "list" | "help" | "dump") => Err(format!(
+            "-X {prop} is kcat's (librdkafka's property list); kafkaroo's properties are listed in `kafkaroo consume --help`"
+        )),
+        _ => Err(format!("Expected -X property=value, not {prop}")),
+    }
+}
+
+/// Applies one `-X` property.
+pub(crate) fn apply(builder: ConsumerConfigBuilder, prop: &str) -> Result<ConsumerConfigBuilder, String> {
+    let (key, value) = split(prop)?;
+    // kcat applies "topic."-prefixed properties to the topic configuration: here there is only one.
+    let key = key.strip_prefix("topic.").unwrap_or(key);
+    if LIBRDKAFKA_ONLY.contains(&key) {
+        return Err(format!(
+            "-X {key}: a librdkafka property with no kafkaroo equivalent (kafkaroo's properties are listed in `kafkaroo consume --help`)"
+        ));
+    }
+    builder
+        .set(key, value)
+        .map_err(|e| format!("-X {key}={value}: {e}"))
+}
+
+/// Whether `max.poll.records` was given (the CLI's own default is higher than the library's).
+pub(crate) fn sets(props: &[String], key: &str) -> bool {
+    props.iter().any(|p| {
+        p.split_once('=')
+            .is_some_and(|(k, _)| k.strip_prefix("topic.").unwrap_or(k) == key)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use kafkaroo::{AutoOffsetReset, ConsumerConfig};
+
+    use super::*;
+
+    fn base() -> ConsumerConfigBuilder {
+        ConsumerConfig::builder().bootstrap_servers("h:1")
+    }
+
+    #[test]
+    fn known_keys_pass_through() {
+        let b = apply(base(), "fetch.wait.max.ms=50").unwrap();
+        let b = apply(b, "topic.auto.offset.reset=smallest").unwrap();
+        let c = b.build().unwrap();
+        assert_eq!(c.fetch_max_wait.as_millis(), 50);
+        assert_eq!(c.auto_offset_reset, AutoOffsetReset::Earliest);
+    }
+
+    #[test]
+    fn refusals_name_the_key() {
+        let e = apply(base(), "fetch.max.byte=1").unwrap_err();
+        assert!(
+            e.contains("fetch.max.byte") && e.contains("unknown configuration property"),
+            "{e}"
+        );
+        let e = apply(base(), "queued.min.messages=10").unwrap_err();
+        assert!(e.contains("librdkafka property"), "{e}");
+        let e = apply(base(), "fetch.max.bytes=lots").unwrap_err();
+        assert!(e.contains("not a valid number"), "{e}");
+        assert!(
+            apply(base(), "novalue")
+                .unwrap_err()
+                .contains("Expected -X property=value")
+        );
+        assert!(apply(base(), "list").unwrap_err().contains("kcat's"));
+    }
+
+    #[test]
+    fn detects_keys() {
+        let props = vec!["a=1".to_owned(), "topic.max.poll.records=5".to_owned()];
+        assert!(sets(&props, "max.poll.records"));
+        assert!(!sets(&props, "b"));
+    }
+}

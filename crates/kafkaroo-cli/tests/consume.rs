@@ -1,0 +1,388 @@
+//! `kafkaroo consume` against a real Kafka broker (kafkaroo-testcontainers), compared with kcat's output for
+//! the same flags.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kafkaroo_testcontainers::{Batching, Cluster, ProduceRequest, TestRecord, kcat_path};
+
+const BASE_TS: i64 = 1_700_000_000_000;
+
+struct Run {
+    status: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Run {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `program args`, killing it after 60 s.
+fn run(program: &Path, args: &[&str]) -> Run {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{} {args:?} did not finish within 60 s", program.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status: status.code(),
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+fn kafkaroo(args: &[&str]) -> Run {
+    let mut full = vec!["consume"];
+    full.extend_from_slice(args);
+    run(Path::new(env!("CARGO_BIN_EXE_kafkaroo")), &full)
+}
+
+fn kcat(args: &[&str]) -> Run {
+    let mut full = vec!["-C"];
+    full.extend_from_slice(args);
+    run(&kcat_path(), &full)
+}
+
+fn cluster() -> &'static Cluster {
+    Cluster::shared()
+}
+
+/// A one-partition topic with keys, null keys, null and empty values, headers (repeated names, null
+/// values), UTF-8 and characters JSON must escape; timestamps BASE_TS + i.
+fn known_topic() -> &'static str {
+    static TOPIC: OnceLock<String> = OnceLock::new();
+    TOPIC.get_or_init(|| {
+        let cluster = cluster();
+        let topic = cluster.unique_topic("cli-known");
+        cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+        let records = vec![
+            TestRecord::new("k0", "hello"),
+            TestRecord::value("no key"),
+            TestRecord::new("k2", "").with_header("h", Some(b"1")),
+            TestRecord::new("k3", "x").with_value(None),
+            TestRecord::new("k4", "with headers")
+                .with_header("h", Some(b"first"))
+                .with_header("h", Some(b"second"))
+                .with_header("n", None)
+                .with_header("e", Some(b"")),
+            TestRecord::new("", "empty key"),
+            TestRecord::new("k6", "quote \" backslash \\ tab \t slash / ctl \u{1} é ü"),
+            TestRecord::new("k7", "last"),
+        ];
+        let records = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.with_timestamp(BASE_TS + i as i64))
+            .collect();
+        cluster
+            .produce(&ProduceRequest::new(&topic, records).partition(0))
+            .unwrap();
+        topic
+    })
+}
+
+/// Three partitions of ten records each (`p<p>-<i>`), timestamps BASE_TS + i * 1000, and an empty
+/// fourth partition.
+fn multi_topic() -> &'static str {
+    static TOPIC: OnceLock<String> = OnceLock::new();
+    TOPIC.get_or_init(|| {
+        let cluster = cluster();
+        let topic = cluster.unique_topic("cli-multi");
+        cluster.create_topic(&topic, 4, 1, &[]).unwrap();
+        for p in 0..3 {
+            let records = (0..10)
+                .map(|i| {
+                    TestRecord::new(format!("k{i}"), format!("p{p}-{i}"))
+                        .with_timestamp(BASE_TS + i64::from(i) * 1000)
+                })
+                .collect();
+            cluster
+                .produce(
+                    &ProduceRequest::new(&topic, records)
+                        .partition(p)
+                        .batching(Batching::PerRecord),
+                )
+                .unwrap();
+        }
+        topic
+    })
+}
+
+fn sorted_lines(bytes: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[track_caller]
+fn assert_ok(r: &Run, what: &str) {
+    assert_eq!(r.status, Some(0), "{what}: exit status; stderr:\n{}", r.stderr);
+}
+
+#[test]
+fn format_output_is_exact_and_equals_kcat() {
+    let topic = known_topic();
+    let b = cluster().bootstrap();
+    let fmt = "%p %o %k %s %h\\n";
+    let ours = kafkaroo(&["-b", b, "-t", topic, "-o", "beginning", "-e", "-f", fmt]);
+    assert_ok(&ours, "kafkaroo");
+    let expected = "0 0 k0 hello \n\
+                    0 1  no key \n\
+                    0 2 k2  h=1\n\
+                    0 3 k3  \n\
+                    0 4 k4 with headers h=first,h=second,n=NULL,e=\n\
+                    0 5  empty key \n\
+                    0 6 k6 quote \" backslash \\ tab \t slash / ctl \u{1} é ü \n\
+                    0 7 k7 last \n";
+    assert_eq!(ours.text(), expected);
+    assert!(
+        ours.stderr.contains(&format!(
+            "% Reached end of topic {topic} [0] at offset 8: exiting"
+        )),
+        "{}",
+        ours.stderr
+    );
+    let theirs = kcat(&["-b", b, "-t", topic, "-o", "beginning", "-e", "-f", fmt]);
+    assert_ok(&theirs, "kcat");
+    assert_eq!(ours.text(), theirs.text(), "same bytes as kcat");
+
+    // More formats, byte for byte against kcat.
+    let variants: &[&[&str]] = &[
+        &["-f", "%t|%p|%o|%T|%K|%S|%k|%s|%h|%%\\t\\x41\\n"],
+        &["-f", "[%k][%s]\\n", "-Z"],
+        &["-f", "%S:%R;"],
+        &[],
+        &["-K", ":"],
+        &["-K", "\\t", "-D", "|\\x41|"],
+        &["-Z", "-K", "="],
+        &["-q", "-f", "%o\\n"],
+    ];
+    for extra in variants {
+        let mut args = vec!["-b", b, "-t", topic, "-e"];
+        args.extend_from_slice(extra);
+        let ours = kafkaroo(&args);
+        let theirs = kcat(&args);
+        assert_ok(&ours, "kafkaroo");
+        assert_ok(&theirs, "kcat");
+        assert_eq!(ours.text(), theirs.text(), "flags {extra:?}");
+        assert_eq!(ours.stdout, theirs.stdout, "flags {extra:?}");
+    }
+}
+
+#[test]
+fn json_equals_kcat() {
+    let topic = known_topic();
+    let b = cluster().bootstrap();
+    let args = ["-b", b, "-t", topic, "-e", "-J"];
+    let ours = kafkaroo(&args);
+    let theirs = kcat(&args);
+    assert_ok(&ours, "kafkaroo");
+    assert_ok(&theirs, "kcat");
+    let parse = |r: &Run| -> Vec<serde_json::Value> {
+        r.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    };
+    let (o, t) = (parse(&ours), parse(&theirs));
+    assert_eq!(o.len(), 8);
+    assert_eq!(o, t, "same JSON objects as kcat");
+    assert_eq!(ours.text(), theirs.text(), "same bytes as kcat");
+    assert_eq!(o[3]["payload"], serde_json::Value::Null);
+    assert_eq!(o[1]["key"], serde_json::Value::Null);
+    assert_eq!(
+        o[4]["headers"],
+        serde_json::json!(["h", "first", "h", "second", "n", null, "e", ""])
+    );
+    assert_eq!(o[0]["ts"], BASE_TS);
+}
+
+#[test]
+fn offsets_counts_and_partitions_on_a_multi_partition_topic() {
+    let topic = multi_topic();
+    let b = cluster().bootstrap();
+    let fmt = "%p %o %T %s\\n";
+    let cases: &[(&[&str], usize)] = &[
+        (&["-o", "beginning"], 30),
+        (&["-o", "-3"], 9),
+        (&["-o", "-30"], 30),
+        (&["-o", "7"], 9),
+        (&["-o", "end"], 0),
+        (&["-o", "s@1700000006000"], 12),
+        (&["-o", "s@1700000006500"], 9),
+        (&["-o", "e@1700000002000"], 6),
+        (&["-p", "1"], 10),
+        (&["-p", "2", "-o", "-4"], 4),
+        (&["-p", "3"], 0),
+    ];
+    for (extra, n) in cases {
+        let mut args = vec!["-b", b, "-t", topic, "-f", fmt];
+        // e@ alone never ends the empty partition: kcat needs -e as well.
+        args.push("-e");
+        args.extend_from_slice(extra);
+        let ours = kafkaroo(&args);
+        assert_ok(&ours, &format!("kafkaroo {extra:?}"));
+        let lines = sorted_lines(&ours.stdout);
+        assert_eq!(lines.len(), *n, "{extra:?}: {lines:?}");
+        let theirs = kcat(&args);
+        assert_ok(&theirs, &format!("kcat {extra:?}"));
+        assert_eq!(lines, sorted_lines(&theirs.stdout), "{extra:?} vs kcat");
+    }
+    // Per-partition order is kept.
+    let ours = kafkaroo(&["-b", b, "-t", topic, "-e", "-f", "%p %o\\n"]);
+    for p in 0..3 {
+        let offsets: Vec<i64> = ours
+            .text()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(pp, _)| *pp == p.to_string())
+            .map(|(_, o)| o.parse().unwrap())
+            .collect();
+        assert_eq!(offsets, (0..10).collect::<Vec<_>>());
+    }
+    // The empty partition is at its end at once.
+    assert!(
+        ours.stderr
+            .contains(&format!("Reached end of topic {topic} [3] at offset 0")),
+        "{}",
+        ours.stderr
+    );
+    assert_eq!(
+        ours.stderr.matches("Reached end of topic").count(),
+        4,
+        "{}",
+        ours.stderr
+    );
+    assert!(ours.stderr.trim_end().ends_with(": exiting"), "{}", ours.stderr);
+}
+
+#[test]
+fn count_stops_early_without_e() {
+    let topic = multi_topic();
+    let b = cluster().bootstrap();
+    let ours = kafkaroo(&["-b", b, "-t", topic, "-c", "5", "-f", "%s\\n", "-q"]);
+    assert_ok(&ours, "kafkaroo -c");
+    assert_eq!(ours.text().lines().count(), 5);
+    assert!(ours.stderr.is_empty(), "-q: {}", ours.stderr);
+    let ours = kafkaroo(&[
+        "-b", b, "-t", topic, "-p", "0", "-o", "4", "-c", "3", "-f", "%o\\n",
+    ]);
+    assert_eq!(ours.text(), "4\n5\n6\n");
+}
+
+#[test]
+fn x_properties_reach_the_consumer() {
+    let topic = multi_topic();
+    let b = cluster().bootstrap();
+    let ours = kafkaroo(&[
+        "-b",
+        b,
+        "-t",
+        topic,
+        "-e",
+        "-p",
+        "0",
+        "-X",
+        "max.poll.records=1",
+        "-X",
+        "fetch.wait.max.ms=10",
+        "-X",
+        "isolation.level=read_committed",
+        "-f",
+        "%o\\n",
+    ]);
+    assert_ok(&ours, "kafkaroo -X");
+    assert_eq!(ours.text().lines().count(), 10);
+}
+
+#[test]
+fn errors_have_a_status_and_one_clear_line() {
+    let b = cluster().bootstrap();
+    let missing = cluster().unique_topic("cli-missing");
+    let r = kafkaroo(&["-b", b, "-t", &missing, "-e"]);
+    assert_eq!(r.status, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&missing) && r.stderr.contains("does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.starts_with("% ERROR: "), "{}", r.stderr);
+
+    let r = kafkaroo(&[
+        "-b",
+        "127.0.0.1:1",
+        "-t",
+        "t",
+        "-e",
+        "-X",
+        "socket.connection.setup.timeout.ms=2000",
+    ]);
+    assert_eq!(r.status, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("cannot connect to 127.0.0.1:1"), "{}", r.stderr);
+
+    let r = kafkaroo(&["-b", b, "-t", "t", "-X", "fetch.max.byte=1"]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("fetch.max.byte"), "{}", r.stderr);
+    let r = kafkaroo(&["-b", b, "-t", "t", "-X", "queued.min.messages=1"]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("librdkafka property"), "{}", r.stderr);
+
+    let r = kafkaroo(&["-b", b, "-t", "t", "-o", "stored"]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("offset 'stored' needs -G (consumer groups), not available yet"),
+        "{}",
+        r.stderr
+    );
+    let r = kafkaroo(&["-b", b, "-t", "t", "-f", "%x"]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("Unsupported formatter: %x"), "{}", r.stderr);
+    let r = kafkaroo(&["-b", b, "-t", "t", "-o", "soon"]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+    let r = kafkaroo(&["-t", "t"]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("-b <brokers> missing"), "{}", r.stderr);
+    let r = kafkaroo(&["-b", b, "-t", "t", "--bogus"]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+
+    let topic = multi_topic();
+    let r = kafkaroo(&["-b", b, "-t", topic, "-p", "9", "-e"]);
+    assert_eq!(r.status, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("partition 9 does not exist"), "{}", r.stderr);
+}
