@@ -10,6 +10,13 @@ version="${1:?usage: fetch-kafka.sh <kafka-version>}"
 cache="${KAFKAROO_CACHE_DIR:-$HOME/.cache/kafkaroo}"
 dest="$cache/kafka-$version"
 [ -f "$dest/.complete" ] && { echo "$dest"; exit 0; }
+# Concurrent test processes may all find the cache missing: one fetches, the others wait and reuse it.
+mkdir -p "$cache"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/.kafka-$version.lock"
+  flock 9
+  [ -f "$dest/.complete" ] && { echo "$dest"; exit 0; }
+fi
 central="${KAFKAROO_MAVEN_CENTRAL:-https://repo1.maven.org/maven2}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

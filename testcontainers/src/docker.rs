@@ -177,3 +177,16 @@ impl Drop for DockerBroker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn broker_configs_map_to_the_image_environment_convention() {
+        assert_eq!(super::env_name("log.dirs"), "KAFKA_LOG_DIRS");
+        assert_eq!(
+            super::env_name("group.initial.rebalance.delay.ms"),
+            "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"
+        );
+        assert_eq!(super::env_name("a_b-c"), "KAFKA_A__B___C");
+    }
+}

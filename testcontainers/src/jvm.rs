@@ -5,9 +5,10 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::dist::{self, KafkaDist};
+use crate::dist::{self, Cds, KafkaDist};
 use crate::error::{Error, IoContext, Result};
 use crate::util::{self, Watchdog, log_tail, status_text};
 use crate::wire;
@@ -16,6 +17,9 @@ use crate::wire;
 /// collector, which starts fastest on small machines.
 const DEFAULT_JVM_OPTS: &str =
     "-Xms128m -Xmx512m -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData";
+/// Added unless `full_jit`: C1 only, which cuts the broker's start-up CPU by a third (no C2 compiler
+/// threads competing on small machines) at the price of peak throughput.
+const QUICK_JIT_OPT: &str = "-XX:TieredStopAtLevel=1";
 
 #[derive(Debug, Clone)]
 pub(crate) struct NodeSpec {
@@ -34,6 +38,25 @@ impl NodeSpec {
 struct Running {
     java: Child,
     watchdog: Watchdog,
+    /// Set when this JVM records the class-data archive: it must then exit gracefully.
+    recording: Option<Cds>,
+}
+
+impl Running {
+    /// Stops the JVM: SIGTERM and a graceful exit when it records the class-data archive (which it
+    /// writes on exit) or when `graceful`, SIGKILL otherwise.
+    fn stop(mut self, graceful: bool) {
+        self.watchdog.disarm();
+        if graceful || self.recording.is_some() {
+            let (_, exited) = util::terminate(&mut self.java, Duration::from_secs(60));
+            if let Some(cds) = self.recording {
+                cds.finish(exited);
+            }
+        } else {
+            let _ = self.java.kill();
+            let _ = self.java.wait();
+        }
+    }
 }
 
 pub(crate) struct JvmCluster {
@@ -41,6 +64,9 @@ pub(crate) struct JvmCluster {
     pub(crate) nodes: Vec<NodeSpec>,
     running: Mutex<Vec<Option<Running>>>,
     log_args: Vec<String>,
+    jvm_opts: Vec<String>,
+    /// Whether a launch already took on recording the class-data archive.
+    cds_claimed: AtomicBool,
     pub(crate) timeout: Duration,
 }
 
@@ -50,6 +76,7 @@ impl JvmCluster {
         dist: KafkaDist,
         count: usize,
         broker_configs: &[(String, String)],
+        full_jit: bool,
         dir: &Path,
         timeout: Duration,
     ) -> Result<Self> {
@@ -119,36 +146,46 @@ impl JvmCluster {
             });
         }
 
-        // Format all nodes in parallel.
+        // Format all nodes in parallel (the first one may record the tool's class-data archive).
         let cluster_id = util::cluster_id();
+        let classpath = dist.broker_classpath();
         let formats = nodes
             .iter()
-            .map(|n| {
-                Command::new(&java)
+            .enumerate()
+            .map(|(i, n)| {
+                let cds = match Cds::new(&dist, &classpath, "kafka.tools.StorageTool", i == 0) {
+                    Cds::Create { .. } if i > 0 => Cds::Off,
+                    cds => cds,
+                };
+                let child = Command::new(&java)
                     .args([
                         "-Xmx256m",
                         "-XX:+UseSerialGC",
                         "-XX:TieredStopAtLevel=1",
                         "-XX:-UsePerfData",
                     ])
+                    .args(cds.args())
                     .args(&log_args)
                     .arg("-cp")
-                    .arg(dist.broker_classpath())
+                    .arg(&classpath)
                     .args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
                     .arg(&n.config)
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
-                    .context(|| "running kafka.tools.StorageTool".into())
+                    .context(|| "running kafka.tools.StorageTool".into());
+                (child, cds)
             })
             .collect::<Vec<_>>();
-        for child in formats {
+        let mut failure = None;
+        for (child, cds) in formats {
             let out = child?
                 .wait_with_output()
                 .context(|| "waiting for kafka.tools.StorageTool".into())?;
-            if !out.status.success() {
-                return Err(Error::Tool {
+            cds.finish(out.status.success());
+            if !out.status.success() && failure.is_none() {
+                failure = Some(Error::Tool {
                     tool: "kafka.tools.StorageTool format".into(),
                     status: status_text(&out.status),
                     stderr: format!(
@@ -159,12 +196,24 @@ impl JvmCluster {
                 });
             }
         }
+        if let Some(e) = failure {
+            return Err(e);
+        }
 
         let cluster = Self {
             running: Mutex::new((0..count).map(|_| None).collect()),
             dist,
             nodes,
             log_args,
+            jvm_opts: match std::env::var("KAFKAROO_BROKER_JVM_OPTS") {
+                Ok(opts) if !opts.trim().is_empty() => opts.split_whitespace().map(str::to_owned).collect(),
+                _ => DEFAULT_JVM_OPTS
+                    .split_whitespace()
+                    .chain((!full_jit).then_some(QUICK_JIT_OPT))
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            cds_claimed: AtomicBool::new(false),
             timeout,
         };
         {
@@ -192,15 +241,21 @@ impl JvmCluster {
         let log2 = log
             .try_clone()
             .context(|| format!("opening {}", node.log.display()))?;
-        let opts = std::env::var("KAFKAROO_BROKER_JVM_OPTS")
-            .ok()
-            .filter(|o| !o.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_JVM_OPTS.to_owned());
+        let classpath = self.dist.broker_classpath();
+        let claimed = self.cds_claimed.load(Ordering::SeqCst);
+        let cds = Cds::new(&self.dist, &classpath, "kafka.Kafka", !claimed);
+        let recording = matches!(cds, Cds::Create { .. }) && !self.cds_claimed.swap(true, Ordering::SeqCst);
+        let cds = if matches!(cds, Cds::Create { .. }) && !recording {
+            Cds::Off
+        } else {
+            cds
+        };
         let mut java = Command::new(dist::java()?)
-            .args(opts.split_whitespace())
+            .args(&self.jvm_opts)
+            .args(cds.args())
             .args(&self.log_args)
             .arg("-cp")
-            .arg(self.dist.broker_classpath())
+            .arg(&classpath)
             .arg("kafka.Kafka")
             .arg(&node.config)
             .stdin(Stdio::null())
@@ -208,8 +263,28 @@ impl JvmCluster {
             .stderr(log2)
             .spawn()
             .context(|| "starting the Kafka JVM".into())?;
-        match Watchdog::spawn("kill -9 \"$1\" 2>/dev/null", &[&java.id().to_string()]) {
-            Ok(watchdog) => Ok(Running { java, watchdog }),
+        // When we die: SIGKILL; or, for the JVM recording the class-data archive, SIGTERM and up to 60 s
+        // for the broker to shut down and write it, then keep it only if it exited by itself.
+        let watchdog = match &cds {
+            Cds::Create { tmp, dest } => Watchdog::spawn(
+                "kill -TERM \"$1\" 2>/dev/null; i=0; \
+                 while kill -0 \"$1\" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+                 if kill -0 \"$1\" 2>/dev/null; then kill -9 \"$1\"; rm -f \"$2\"; \
+                 elif [ -s \"$2\" ]; then mv -f \"$2\" \"$3\"; fi",
+                &[
+                    &java.id().to_string(),
+                    &tmp.display().to_string(),
+                    &dest.display().to_string(),
+                ],
+            ),
+            _ => Watchdog::spawn("kill -9 \"$1\" 2>/dev/null", &[&java.id().to_string()]),
+        };
+        match watchdog {
+            Ok(watchdog) => Ok(Running {
+                java,
+                watchdog,
+                recording: recording.then_some(cds),
+            }),
             Err(e) => {
                 let _ = java.kill();
                 let _ = java.wait();
@@ -301,11 +376,10 @@ impl JvmCluster {
     /// nodes no longer list it.
     pub(crate) fn stop_node(&self, id: i32) -> Result<()> {
         self.spec(id)?;
-        let Some(mut running) = self.lock()[id as usize].take() else {
+        let Some(running) = self.lock()[id as usize].take() else {
             return Ok(());
         };
-        running.watchdog.disarm();
-        util::terminate(&mut running.java, Duration::from_secs(60));
+        running.stop(true);
         let live = self.live();
         if !live.is_empty() {
             self.wait_ready(&[], &live)?;
@@ -329,10 +403,8 @@ impl JvmCluster {
     /// Kills every node at once (SIGKILL).
     pub(crate) fn kill_all(&self) {
         for running in self.lock().iter_mut() {
-            if let Some(mut r) = running.take() {
-                r.watchdog.disarm();
-                let _ = r.java.kill();
-                let _ = r.java.wait();
+            if let Some(r) = running.take() {
+                r.stop(false);
             }
         }
     }

@@ -67,6 +67,9 @@ pub struct ClusterOptions {
     pub version: Option<String>,
     /// Extra broker properties, appended to (and overriding) the harness' defaults.
     pub broker_configs: Vec<(String, String)>,
+    /// Full JIT (C2) for the brokers, for benchmarks: slower start. By default brokers run C1 only,
+    /// which starts faster and is plenty for functional tests. `KAFKAROO_BROKER_JVM_OPTS` overrides both.
+    pub full_jit: bool,
 }
 
 impl Default for ClusterOptions {
@@ -75,6 +78,7 @@ impl Default for ClusterOptions {
             nodes: 1,
             version: None,
             broker_configs: Vec::new(),
+            full_jit: false,
         }
     }
 }
@@ -185,7 +189,14 @@ impl Cluster {
         } else {
             KafkaDist::get(&version)
                 .and_then(|dist| {
-                    jvm::JvmCluster::start(dist, options.nodes, &options.broker_configs, &dir, timeout)
+                    jvm::JvmCluster::start(
+                        dist,
+                        options.nodes,
+                        &options.broker_configs,
+                        options.full_jit,
+                        &dir,
+                        timeout,
+                    )
                 })
                 .map(|cluster| {
                     let bootstrap = cluster

@@ -107,7 +107,8 @@ pub enum Producer {
 /// How records are grouped into batches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Batching {
-    /// Linger (100 ms, 1 MiB batches) so that records sent together share a batch per partition.
+    /// Linger (1 s, 1 MiB batches; every tool flushes at the end, so the linger costs no time) so that
+    /// records sent together share a batch per partition.
     #[default]
     Together,
     /// One record per batch (synchronous sends).
@@ -260,7 +261,7 @@ fn record_line(out: &mut String, r: &TestRecord) {
 
 fn batching_configs(compression: Compression, batching: Batching) -> Vec<(String, String)> {
     let linger = match batching {
-        Batching::Together => "100",
+        Batching::Together => "1000",
         Batching::PerRecord => "0",
     };
     vec![
@@ -477,9 +478,9 @@ impl Cluster {
                 .args(["--property", "parse.key=true", "--property", "key.separator=\t"])
                 .args(["--property", &format!("null.marker={NULL_MARKER}")])
                 .args(["--request-required-acks", "all"])
-                .args(["--max-partition-memory-bytes", "1048576"]);
+                .args(["--batch-size", "1048576"]);
             match req.batching {
-                Batching::Together => cmd.args(["--timeout", "100"]),
+                Batching::Together => cmd.args(["--timeout", "1000"]),
                 Batching::PerRecord => cmd.arg("--sync"),
             };
             if with_headers {
@@ -561,7 +562,7 @@ impl Cluster {
                 .args(["-X", &format!("compression.codec={}", req.compression.name())])
                 .args(["-X", "acks=all"]);
             match req.batching {
-                Batching::Together => cmd.args(["-X", "linger.ms=100"]),
+                Batching::Together => cmd.args(["-X", "linger.ms=1000"]),
                 Batching::PerRecord => cmd.args(["-X", "batch.num.messages=1"]),
             };
             if let Some(p) = req.partition {

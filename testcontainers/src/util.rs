@@ -45,7 +45,9 @@ pub fn unique_topic(prefix: &str) -> String {
 /// A random KRaft cluster id: 16 bytes in URL-safe base64 without padding.
 pub(crate) fn cluster_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let (a, b) = (random_u64(), random_u64());
+    // The top bit cleared keeps the first character a letter: the format tool would take a leading '-'
+    // for an option.
+    let (a, b) = (random_u64() & !(1 << 63), random_u64());
     let bits = (u128::from(a) << 64) | u128::from(b);
     // 22 characters carry 132 bits: 21 full sextets, then the last 2 bits padded with four zeros.
     let mut out = String::with_capacity(22);
@@ -149,10 +151,10 @@ impl Drop for Watchdog {
 }
 
 /// Sends SIGTERM (through `kill(1)`: this crate has no unsafe code) and waits up to `grace` for the exit,
-/// then SIGKILLs. Returns the exit status.
-pub(crate) fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+/// then SIGKILLs. Returns the exit status and whether the process exited by itself.
+pub(crate) fn terminate(child: &mut Child, grace: Duration) -> (Option<ExitStatus>, bool) {
     if let Ok(Some(status)) = child.try_wait() {
-        return Some(status);
+        return (Some(status), true);
     }
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -164,12 +166,12 @@ pub(crate) fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
+            return (Some(status), true);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
-    child.wait().ok()
+    (child.wait().ok(), false)
 }
 
 /// Polls `probe` every `every` until it returns `Some`, or gives up after `timeout` with the last error.
@@ -190,5 +192,30 @@ pub(crate) fn poll<T, E>(
             return Err(last);
         }
         std::thread::sleep(every);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_are_22_url_safe_chars_starting_with_a_letter() {
+        for _ in 0..1000 {
+            let id = cluster_id();
+            assert_eq!(id.len(), 22);
+            assert!(id.as_bytes()[0].is_ascii_alphabetic(), "{id}");
+            assert!(
+                id.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+            );
+        }
+    }
+
+    #[test]
+    fn unique_topics_are_valid_and_distinct() {
+        let a = unique_topic("a b/c");
+        assert!(a.starts_with("a-b-c-"), "{a}");
+        assert_ne!(unique_topic("x"), unique_topic("x"));
     }
 }

@@ -506,10 +506,12 @@ fn no_broker_jvm_survives_a_sigkilled_owner() {
 
     child.kill().unwrap(); // SIGKILL: no destructor runs
     child.wait().unwrap();
+    // Killed at once, or (the one JVM recording the class-data archive, once per cache) terminated
+    // gracefully within 60 s.
     let start = Instant::now();
     while !gone_or_zombie(pids[0]) || dir.exists() {
         assert!(
-            start.elapsed() < Duration::from_secs(15),
+            start.elapsed() < Duration::from_secs(75),
             "JVM {} or {} survived its owner",
             pids[0],
             dir.display()

@@ -1,4 +1,6 @@
-//! `kafkaroo-broker start [--nodes N] [--version V] [--config key=value]...`
+//! `kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit]`
+//!
+//! `--full-jit`: C2 for the brokers (benchmarks); by default they run C1 only, which starts faster.
 //!
 //! Starts a cluster (honouring `KAFKAROO_BOOTSTRAP` for a single node), prints `source=`, `version=`,
 //! `bootstrap=`, and per node `log=`, `data=` and `pid=` lines on stdout, then runs until stdin closes
@@ -10,7 +12,8 @@ use std::process::ExitCode;
 
 use kafkaroo_testcontainers::{Cluster, ClusterOptions};
 
-const USAGE: &str = "usage: kafkaroo-broker start [--nodes N] [--version V] [--config key=value]...";
+const USAGE: &str =
+    "usage: kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit]";
 
 fn parse(args: &[String]) -> Result<ClusterOptions, String> {
     let mut options = ClusterOptions::default();
@@ -35,6 +38,7 @@ fn parse(args: &[String]) -> Result<ClusterOptions, String> {
                     .ok_or_else(|| format!("--config {kv}: expected key=value"))?;
                 options.broker_configs.push((k.to_owned(), v.to_owned()));
             }
+            "--full-jit" => options.full_jit = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
