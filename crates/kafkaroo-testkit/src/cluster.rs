@@ -1,0 +1,753 @@
+//! The fake cluster: brokers, topics, partition logs, and the handle tests steer it with.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use kafkaroo_records::test_encoder::{TestBatch, TestRecord};
+use kafkaroo_wire::messages::ApiKey;
+use kafkaroo_wire::{ErrorCode, Uuid};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tracing::debug;
+
+use crate::control::{Action, Control, ControlId, Request, RequestInfo, TopicRef};
+use crate::error::Error;
+use crate::log::{Cut, PartitionLog};
+
+/// The API version ranges the brokers advertise by default: Apache Kafka 4.1's, for the APIs served.
+pub const DEFAULT_VERSIONS: [(ApiKey, i16, i16); 5] = [
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+];
+
+pub(crate) struct PartitionState {
+    pub(crate) leader: i32,
+    pub(crate) epoch: i32,
+    pub(crate) replicas: Vec<i32>,
+    pub(crate) log: PartitionLog,
+}
+
+pub(crate) struct TopicState {
+    pub(crate) id: Uuid,
+    pub(crate) partitions: Vec<PartitionState>,
+}
+
+/// One partition held by a broker-side fetch session (KIP-227).
+#[derive(Debug, Clone)]
+pub(crate) struct SessionEntry {
+    /// `None`: a topic id (Fetch 13+) the cluster does not know.
+    pub(crate) topic: Option<String>,
+    pub(crate) topic_id: Uuid,
+    pub(crate) partition: i32,
+    pub(crate) fetch_offset: i64,
+    pub(crate) max_bytes: i32,
+    pub(crate) current_leader_epoch: i32,
+    pub(crate) last_fetched_epoch: i32,
+    /// `(high watermark, last stable offset, log start)` last sent, to omit unchanged partitions.
+    pub(crate) sent: Option<(i64, i64, i64)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FetchSession {
+    /// The epoch the next incremental request must carry.
+    pub(crate) epoch: i32,
+    pub(crate) entries: Vec<SessionEntry>,
+}
+
+#[derive(Default)]
+pub(crate) struct Sessions {
+    pub(crate) next_id: i32,
+    pub(crate) map: HashMap<i32, FetchSession>,
+}
+
+pub(crate) struct State {
+    pub(crate) brokers: BTreeMap<i32, SocketAddr>,
+    pub(crate) topics: BTreeMap<String, TopicState>,
+    pub(crate) sessions: BTreeMap<i32, Sessions>,
+    next_topic_id: u128,
+}
+
+impl State {
+    pub(crate) fn partition(&self, topic: &str, partition: i32) -> Result<&PartitionState, Error> {
+        let t = self
+            .topics
+            .get(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| t.partitions.get(i))
+            .ok_or_else(|| Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+            })
+    }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> Result<&mut PartitionState, Error> {
+        let t = self
+            .topics
+            .get_mut(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| t.partitions.get_mut(i))
+            .ok_or_else(|| Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+            })
+    }
+
+    pub(crate) fn topic_name(&self, id: Uuid) -> Option<&str> {
+        self.topics
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+/// A broker-side fetch session (KIP-227), as [`Cluster::fetch_sessions`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchSessionInfo {
+    /// Session id.
+    pub id: i32,
+    /// The epoch the next incremental fetch must carry.
+    pub epoch: i32,
+    /// `(topic, partition, fetch offset)` of each partition the session holds.
+    pub partitions: Vec<(String, i32, i64)>,
+}
+
+/// A request as the cluster received it (see [`Cluster::requests`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedRequest {
+    /// The broker that received it.
+    pub broker: i32,
+    /// The connection it came on (numbered from 1 per cluster).
+    pub connection: u64,
+    /// The API version.
+    pub version: i16,
+    /// The correlation id.
+    pub correlation_id: i32,
+    /// The decoded request.
+    pub request: Request,
+}
+
+impl LoggedRequest {
+    /// The API key.
+    pub fn api_key(&self) -> ApiKey {
+        self.request.api_key()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: Mutex<State>,
+    pub(crate) versions: BTreeMap<i16, (i16, i16)>,
+    pub(crate) cut: Cut,
+    controls: Mutex<Vec<Arc<Control>>>,
+    /// Every control ever added, for [`Cluster::fired`].
+    all_controls: Mutex<BTreeMap<ControlId, Arc<Control>>>,
+    next_control: AtomicU64,
+    log: Mutex<Vec<LoggedRequest>>,
+    /// Wakes `wait_for` callers: a request was logged.
+    logged: Notify,
+    /// Wakes long-polling fetches: data appended, leaders moved, topics changed.
+    pub(crate) changed: Notify,
+    pub(crate) next_connection: AtomicU64,
+    connections: Mutex<BTreeMap<i32, u64>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn track(&self, task: AbortHandle) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    pub(crate) fn accepted(&self, broker: i32) -> u64 {
+        *self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(broker)
+            .or_default() += 1;
+        self.next_connection.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Logs the request and asks the controls what to do with it.
+    pub(crate) fn on_request(&self, info: &RequestInfo<'_>) -> Option<Action> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(LoggedRequest {
+                broker: info.broker,
+                connection: info.connection,
+                version: info.version,
+                correlation_id: info.correlation_id,
+                request: info.request.clone(),
+            });
+        self.logged.notify_waiters();
+        let controls: Vec<Arc<Control>> = self.controls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for c in controls {
+            let (action, used_up) = c.run(info);
+            if used_up {
+                self.controls
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|x| x.id != c.id);
+            }
+            if let Some(action) = action {
+                debug!(broker = info.broker, api = ?info.api_key(), control = c.id.0, ?action, "control fired");
+                self.logged.notify_waiters();
+                return Some(action);
+            }
+        }
+        None
+    }
+}
+
+/// Builds a [`Cluster`].
+#[derive(Debug, Clone)]
+pub struct ClusterBuilder {
+    brokers: i32,
+    topics: Vec<(String, i32)>,
+    versions: BTreeMap<i16, (i16, i16)>,
+    cut: Cut,
+}
+
+impl ClusterBuilder {
+    /// Number of brokers (node ids 1..=n). Default 1.
+    pub fn brokers(mut self, n: i32) -> Self {
+        self.brokers = n.max(1);
+        self
+    }
+
+    /// Creates a topic with `partitions` partitions; partition `i` is led by the `i % n`-th broker.
+    pub fn topic(mut self, name: &str, partitions: i32) -> Self {
+        self.topics.push((name.to_owned(), partitions));
+        self
+    }
+
+    /// Advertises at most `max` for `api` (e.g. Fetch 11: no diverging epochs, no topic ids).
+    pub fn max_version(mut self, api: ApiKey, max: i16) -> Self {
+        if let Some(r) = self.versions.get_mut(&(api as i16)) {
+            r.1 = max.max(r.0);
+        }
+        self
+    }
+
+    /// Reads like Kafka's log layer: a partition's records are cut at the byte limit, so the last batch of
+    /// a response is usually partial (clients must stop at it and fetch again). Default: whole batches.
+    pub fn partial_batches(mut self, on: bool) -> Self {
+        self.cut = if on { Cut::AtLimit } else { Cut::WholeBatches };
+        self
+    }
+
+    /// Binds the listeners (127.0.0.1, ephemeral ports) and starts serving on the current tokio runtime.
+    pub async fn build(self) -> Result<Cluster, Error> {
+        let mut listeners = Vec::new();
+        let mut brokers = BTreeMap::new();
+        for id in 1..=self.brokers {
+            let l = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| Error::Bind(e.to_string()))?;
+            brokers.insert(id, l.local_addr().map_err(|e| Error::Bind(e.to_string()))?);
+            listeners.push((id, l));
+        }
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                brokers,
+                topics: BTreeMap::new(),
+                sessions: BTreeMap::new(),
+                next_topic_id: 0,
+            }),
+            versions: self.versions,
+            cut: self.cut,
+            controls: Mutex::new(Vec::new()),
+            all_controls: Mutex::new(BTreeMap::new()),
+            next_control: AtomicU64::new(1),
+            log: Mutex::new(Vec::new()),
+            logged: Notify::new(),
+            changed: Notify::new(),
+            next_connection: AtomicU64::new(0),
+            connections: Mutex::new(BTreeMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        for (id, l) in listeners {
+            let task = tokio::spawn(crate::broker::listen(inner.clone(), id, l));
+            inner.track(task.abort_handle());
+        }
+        let cluster = Cluster {
+            inner: inner.clone(),
+            _guard: Arc::new(Guard(inner)),
+        };
+        for (name, partitions) in &self.topics {
+            cluster.create_topic(name, *partitions)?;
+        }
+        Ok(cluster)
+    }
+}
+
+/// Stops the listeners and connections when the last [`Cluster`] handle drops (the tasks hold `Inner`).
+struct Guard(Arc<Inner>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for t in self.0.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// A fake Kafka cluster on loopback. Cheap to clone; it shuts down when the last handle drops.
+///
+/// Every method that changes the cluster takes effect at once, for requests the brokers handle after
+/// the call; a long-polling fetch re-reads the state when it changes.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("brokers", &self.inner.lock().brokers)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// A builder: one broker, no topics, [`DEFAULT_VERSIONS`], whole-batch reads.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder {
+            brokers: 1,
+            topics: Vec::new(),
+            versions: DEFAULT_VERSIONS
+                .iter()
+                .map(|&(k, min, max)| (k as i16, (min, max)))
+                .collect(),
+            cut: Cut::WholeBatches,
+        }
+    }
+
+    fn changed(&self) {
+        self.inner.changed.notify_waiters();
+    }
+
+    // ----- addresses -----
+
+    /// `host:port` of every broker, comma-separated (for `bootstrap.servers`).
+    pub fn bootstrap(&self) -> String {
+        self.inner
+            .lock()
+            .brokers
+            .values()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The address of a broker.
+    pub fn addr(&self, broker: i32) -> Result<SocketAddr, Error> {
+        self.inner
+            .lock()
+            .brokers
+            .get(&broker)
+            .copied()
+            .ok_or(Error::UnknownBroker(broker))
+    }
+
+    /// The node ids.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.inner.lock().brokers.keys().copied().collect()
+    }
+
+    // ----- topics and data -----
+
+    /// Creates a topic; partition `i` is led by the `i % n`-th broker with leader epoch 0, replicated on up
+    /// to three brokers. Topic ids are deterministic (a counter).
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<TopicRef, Error> {
+        let mut st = self.inner.lock();
+        if st.topics.contains_key(name) {
+            return Err(Error::TopicExists(name.to_owned()));
+        }
+        st.next_topic_id += 1;
+        let id = Uuid::from_u128(0x6b61_666b_6172_6f6f_0000_0000_0000_0000 | st.next_topic_id);
+        let ids: Vec<i32> = st.brokers.keys().copied().collect();
+        let partitions = (0..partitions.max(1) as usize)
+            .map(|i| {
+                let replicas: Vec<i32> = (0..ids.len().min(3)).map(|k| ids[(i + k) % ids.len()]).collect();
+                let mut log = PartitionLog::default();
+                log.assign_epoch(0, 0);
+                PartitionState {
+                    leader: replicas[0],
+                    epoch: 0,
+                    replicas,
+                    log,
+                }
+            })
+            .collect();
+        st.topics.insert(name.to_owned(), TopicState { id, partitions });
+        drop(st);
+        self.changed();
+        Ok(TopicRef {
+            name: name.to_owned(),
+            id,
+        })
+    }
+
+    /// The topic's name and id.
+    pub fn topic(&self, name: &str) -> Result<TopicRef, Error> {
+        let st = self.inner.lock();
+        let t = st
+            .topics
+            .get(name)
+            .ok_or_else(|| Error::UnknownTopic(name.to_owned()))?;
+        Ok(TopicRef {
+            name: name.to_owned(),
+            id: t.id,
+        })
+    }
+
+    /// Deletes a topic: Metadata answers UNKNOWN_TOPIC_OR_PARTITION, Fetch UNKNOWN_TOPIC_OR_PARTITION or
+    /// UNKNOWN_TOPIC_ID.
+    pub fn delete_topic(&self, name: &str) -> Result<(), Error> {
+        let removed = self.inner.lock().topics.remove(name);
+        self.changed();
+        removed
+            .map(|_| ())
+            .ok_or_else(|| Error::UnknownTopic(name.to_owned()))
+    }
+
+    /// Appends one uncompressed batch holding `values` (null keys) and returns the offsets it got.
+    pub fn produce<V: AsRef<[u8]>>(
+        &self,
+        topic: &str,
+        partition: i32,
+        values: impl IntoIterator<Item = V>,
+    ) -> Result<Range<i64>, Error> {
+        let records = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| TestRecord::new(i as i32, None, Some(v.as_ref())))
+            .collect();
+        self.append(topic, partition, TestBatch::new(0, records))
+    }
+
+    /// Appends a batch built with the test encoder (compression, control batches, empty or gappy batches
+    /// via `last_offset_delta` and record offset deltas...). Its base offset becomes the log end offset
+    /// and its partition leader epoch the current leader epoch. Returns `base..next` offsets.
+    pub fn append(&self, topic: &str, partition: i32, mut batch: TestBatch) -> Result<Range<i64>, Error> {
+        let mut st = self.inner.lock();
+        let p = st.partition_mut(topic, partition)?;
+        batch.base_offset = p.log.end();
+        batch.partition_leader_epoch = p.epoch;
+        let (base, next) = p.log.append(batch.encode())?;
+        drop(st);
+        self.changed();
+        Ok(base..next)
+    }
+
+    /// The log start offset and the log end offset (= high watermark: replication is instant here).
+    pub fn offsets(&self, topic: &str, partition: i32) -> Result<(i64, i64), Error> {
+        let st = self.inner.lock();
+        let p = st.partition(topic, partition)?;
+        Ok((p.log.log_start(), p.log.end()))
+    }
+
+    /// DeleteRecords: the log now starts at `offset`.
+    pub fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<(), Error> {
+        self.inner
+            .lock()
+            .partition_mut(topic, partition)?
+            .log
+            .delete_before(offset)?;
+        self.changed();
+        Ok(())
+    }
+
+    /// Flips a bit in the last byte of the stored batch holding `offset`: every later read of it fails
+    /// its CRC-32C check.
+    pub fn corrupt_batch(&self, topic: &str, partition: i32, offset: i64) -> Result<i64, Error> {
+        let mut st = self.inner.lock();
+        let p = st.partition_mut(topic, partition)?;
+        let b = p
+            .log
+            .batches_mut()
+            .iter_mut()
+            .find(|b| b.base_offset <= offset && offset < b.next_offset)
+            .ok_or_else(|| Error::Offset(format!("no batch holds offset {offset}")))?;
+        let mut bytes = b.bytes.to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        b.bytes = bytes.into();
+        Ok(b.base_offset)
+    }
+
+    // ----- leadership -----
+
+    /// The leader and leader epoch of a partition.
+    pub fn leader(&self, topic: &str, partition: i32) -> Result<(i32, i32), Error> {
+        let st = self.inner.lock();
+        let p = st.partition(topic, partition)?;
+        Ok((p.leader, p.epoch))
+    }
+
+    /// The leader-epoch history `(epoch, start offset)` of a partition.
+    pub fn epoch_history(&self, topic: &str, partition: i32) -> Result<Vec<(i32, i64)>, Error> {
+        Ok(self
+            .inner
+            .lock()
+            .partition(topic, partition)?
+            .log
+            .epochs()
+            .to_vec())
+    }
+
+    /// A clean leader election: `broker` leads from now on with the next epoch, starting at the log end.
+    /// Returns the new epoch. The old leader answers NOT_LEADER_OR_FOLLOWER (with the new leader as a
+    /// KIP-951 hint on Fetch 16+).
+    pub fn move_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<i32, Error> {
+        self.elect(topic, partition, broker, None)
+    }
+
+    /// A new leader epoch on the same leader (e.g. a controller re-election): clients still on the old
+    /// epoch get FENCED_LEADER_EPOCH.
+    pub fn bump_leader_epoch(&self, topic: &str, partition: i32) -> Result<i32, Error> {
+        let leader = self.leader(topic, partition)?.0;
+        self.elect(topic, partition, leader, None)
+    }
+
+    /// An unclean leader election: `broker` leads with the next epoch but its log ends at `truncate_to`
+    /// (a batch boundary); everything after is lost, and the epoch history is cut there.
+    pub fn unclean_leader_election(
+        &self,
+        topic: &str,
+        partition: i32,
+        broker: i32,
+        truncate_to: i64,
+    ) -> Result<i32, Error> {
+        self.elect(topic, partition, broker, Some(truncate_to))
+    }
+
+    fn elect(&self, topic: &str, partition: i32, broker: i32, truncate: Option<i64>) -> Result<i32, Error> {
+        let mut st = self.inner.lock();
+        if !st.brokers.contains_key(&broker) {
+            return Err(Error::UnknownBroker(broker));
+        }
+        let p = st.partition_mut(topic, partition)?;
+        if let Some(offset) = truncate {
+            p.log.truncate_to(offset)?;
+        }
+        p.epoch += 1;
+        p.leader = broker;
+        if !p.replicas.contains(&broker) {
+            p.replicas.insert(0, broker);
+        }
+        let (epoch, end) = (p.epoch, p.log.end());
+        p.log.assign_epoch(epoch, end);
+        drop(st);
+        self.changed();
+        Ok(epoch)
+    }
+
+    /// Drops every fetch session a broker holds (its session cache evicted them): the next incremental
+    /// fetch gets FETCH_SESSION_ID_NOT_FOUND.
+    pub fn evict_fetch_sessions(&self, broker: i32) {
+        if let Some(s) = self.inner.lock().sessions.get_mut(&broker) {
+            s.map.clear();
+        }
+    }
+
+    /// The fetch sessions a broker holds, by session id.
+    pub fn fetch_sessions(&self, broker: i32) -> Vec<FetchSessionInfo> {
+        let st = self.inner.lock();
+        let mut out: Vec<FetchSessionInfo> = st
+            .sessions
+            .get(&broker)
+            .map(|s| {
+                s.map
+                    .iter()
+                    .map(|(&id, s)| FetchSessionInfo {
+                        id,
+                        epoch: s.epoch,
+                        partitions: s
+                            .entries
+                            .iter()
+                            .map(|e| (e.topic.clone().unwrap_or_default(), e.partition, e.fetch_offset))
+                            .collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|s| s.id);
+        out
+    }
+
+    // ----- controls -----
+
+    fn add_control(
+        &self,
+        times: Option<u64>,
+        f: impl FnMut(&RequestInfo<'_>) -> Action + Send + 'static,
+    ) -> ControlId {
+        let id = ControlId(self.inner.next_control.fetch_add(1, Ordering::SeqCst));
+        let control = Arc::new(Control::new(id, times, Box::new(f)));
+        self.inner
+            .all_controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, control.clone());
+        self.inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(control);
+        id
+    }
+
+    /// Adds a persistent control: `f` sees every request (after the ones added before it passed) and
+    /// decides what happens. It runs on the broker's connection task: keep it quick, and do not call
+    /// control methods of the cluster from inside it (changing the cluster's state is fine).
+    pub fn control(&self, f: impl FnMut(&RequestInfo<'_>) -> Action + Send + 'static) -> ControlId {
+        self.add_control(None, f)
+    }
+
+    /// Adds a control that is removed after it fired once (passing does not count).
+    pub fn control_once(&self, f: impl FnMut(&RequestInfo<'_>) -> Action + Send + 'static) -> ControlId {
+        self.add_control(Some(1), f)
+    }
+
+    /// Adds a control that is removed after it fired `times` times.
+    pub fn control_times(
+        &self,
+        times: u64,
+        f: impl FnMut(&RequestInfo<'_>) -> Action + Send + 'static,
+    ) -> ControlId {
+        self.add_control(Some(times), f)
+    }
+
+    /// Removes a control (no-op if it is gone already).
+    pub fn remove_control(&self, id: ControlId) {
+        self.inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| c.id != id);
+    }
+
+    /// How many times a control fired so far (also after it was used up or removed).
+    pub fn fired(&self, id: ControlId) -> u64 {
+        self.inner
+            .all_controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .map_or(0, |c| c.fired.load(Ordering::SeqCst))
+    }
+
+    /// Whether a one-shot or counted control is used up (or was removed).
+    pub fn control_done(&self, id: ControlId) -> bool {
+        !self
+            .inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|c| c.id == id)
+    }
+
+    /// `times` Fetch answers that include `partition` of `topic` carry `code` for it instead of data
+    /// (other partitions of the same response are untouched).
+    pub fn fail_fetch(&self, topic: &TopicRef, partition: i32, code: ErrorCode, times: u64) -> ControlId {
+        let topic = topic.clone();
+        let scope = self.inner.clone();
+        self.control_times(times, move |req| {
+            if !crate::broker::fetch_includes(&scope, req, &topic.name, partition) {
+                return Action::pass();
+            }
+            let topic = topic.clone();
+            Action::edit(move |resp| resp.set_fetch_error(&topic, partition, code))
+        })
+    }
+
+    /// Whether a Fetch request will be answered for `partition` of `topic` (it lists it, or its fetch
+    /// session holds it and it is not forgotten). For use inside controls.
+    pub fn fetch_includes(&self, req: &RequestInfo<'_>, topic: &str, partition: i32) -> bool {
+        crate::broker::fetch_includes(&self.inner, req, topic, partition)
+    }
+
+    // ----- observation -----
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.inner.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many requests of `api` any broker received.
+    pub fn request_count(&self, api: ApiKey) -> usize {
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| r.api_key() == api)
+            .count()
+    }
+
+    /// How many requests of `api` `broker` received.
+    pub fn request_count_to(&self, broker: i32, api: ApiKey) -> usize {
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| r.api_key() == api && r.broker == broker)
+            .count()
+    }
+
+    /// How many connections `broker` accepted.
+    pub fn connections(&self, broker: i32) -> u64 {
+        self.inner
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&broker)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Waits until the control fired at least `times` times, at most `timeout`. Returns whether it did.
+    pub async fn wait_fired(&self, id: ControlId, times: u64, timeout: Duration) -> bool {
+        self.wait_for(timeout, |_| self.fired(id) >= times).await
+    }
+
+    /// Waits until `done` holds for the request log (checked now and after every request), at most
+    /// `timeout`. Returns whether it held.
+    pub async fn wait_for(&self, timeout: Duration, mut done: impl FnMut(&[LoggedRequest]) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let logged = self.inner.logged.notified();
+            if done(&self.inner.log.lock().unwrap_or_else(|e| e.into_inner())) {
+                return true;
+            }
+            tokio::select! {
+                () = logged => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    return done(&self.inner.log.lock().unwrap_or_else(|e| e.into_inner()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! kafkaroo-testkit: an in-process fake Kafka cluster for fast, deterministic fault-injection tests, in
+//! the spirit of franz-go's `kfake`.
+//!
+//! Each broker listens on its own `127.0.0.1:0` TCP port and speaks the real wire protocol (frames,
+//! headers, flexible versions), so the client under test runs unmodified. The cluster keeps topics with
+//! topic ids, partitions with a leader, a leader epoch and an in-memory log of record batches (built with
+//! `kafkaroo_records::test_encoder`), log start and end offsets, and a leader-epoch history.
+//!
+//! Served APIs: ApiVersions, Metadata, ListOffsets, Fetch (sessions, topic ids, KIP-951 leader hints,
+//! diverging epochs, byte limits with KIP-74, long polling) and OffsetForLeaderEpoch. Group APIs are not
+//! served yet.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kafkaroo_testkit::Error> {
+//! use kafkaroo_testkit::{Action, Cluster};
+//! use kafkaroo_wire::ErrorCode;
+//!
+//! let cluster = Cluster::builder().brokers(2).topic("t", 1).build().await?;
+//! cluster.produce("t", 0, ["a", "b", "c"])?;
+//! let t = cluster.topic("t")?;
+//! // The next Fetch of t-0 answers NOT_LEADER_OR_FOLLOWER.
+//! cluster.fail_fetch(&t, 0, ErrorCode::NOT_LEADER_OR_FOLLOWER, 1);
+//! // Every Fetch to broker 2 gets no answer at all.
+//! cluster.control(|req| {
+//!     if req.broker == 2 && req.fetch().is_some() { Action::black_hole() } else { Action::pass() }
+//! });
+//! # Ok(()) }
+//! ```
+//!
+//! It complements, never replaces, tests against a real broker: the fake is as right as its author's
+//! reading of the protocol.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod broker;
+mod cluster;
+mod control;
+mod error;
+mod log;
+
+pub use cluster::{Cluster, ClusterBuilder, DEFAULT_VERSIONS, FetchSessionInfo, LoggedRequest};
+pub use control::{Action, ControlId, Request, RequestInfo, Response, TopicRef};
+pub use error::Error;
+pub use kafkaroo_records::Compression;
+pub use kafkaroo_records::test_encoder::{TestBatch, TestRecord};
+pub use kafkaroo_wire::messages::ApiKey;

@@ -1,0 +1,165 @@
+//! Helpers shared by the consumer fault tests: a consumer configured for quick retries, a recorder of
+//! everything `poll` returned, and exact-delivery assertions (invariants 1, 4, 5, 12).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerConfigBuilder, Error, TopicPartition};
+use kafkaroo_testkit::Cluster;
+use tokio::time::Instant;
+
+/// Generous bound for anything that should take milliseconds; a failure names what it waited for.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+pub fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+/// The value of the record at `offset` of partition `partition`, as [`produce`] writes it.
+pub fn value(partition: i32, offset: i64) -> Vec<u8> {
+    format!("p{partition}-o{offset}").into_bytes()
+}
+
+/// Appends one batch of `n` records (values from [`value`]) and returns their offsets.
+pub fn produce(cluster: &Cluster, topic: &str, partition: i32, n: usize) -> Range<i64> {
+    let (_, end) = cluster.offsets(topic, partition).expect("partition exists");
+    let values: Vec<Vec<u8>> = (end..end + n as i64).map(|o| value(partition, o)).collect();
+    let range = cluster.produce(topic, partition, values).expect("produce");
+    assert_eq!(range.start, end);
+    range
+}
+
+/// A consumer config with short waits and backoffs so retries take milliseconds.
+pub fn config(cluster: &Cluster) -> ConsumerConfigBuilder {
+    ConsumerConfig::builder()
+        .bootstrap_servers(&cluster.bootstrap())
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .fetch_max_wait(Duration::from_millis(50))
+        .retry_backoff(Duration::from_millis(10))
+        .set("reconnect.backoff.ms", "10")
+        .and_then(|b| b.set("reconnect.backoff.max.ms", "50"))
+        .expect("valid properties")
+}
+
+pub async fn consumer(config: ConsumerConfigBuilder, partitions: &[TopicPartition]) -> Consumer {
+    let mut c = Consumer::new(config.build().expect("valid config"))
+        .await
+        .expect("consumer connects to the fake cluster");
+    c.assign(partitions.iter().cloned()).expect("assign");
+    c
+}
+
+/// `(offset, value)` as delivered.
+pub type Got = (i64, Option<Vec<u8>>);
+
+/// Everything `poll` returned: records per partition in delivery order, and errors.
+#[derive(Debug, Default)]
+pub struct Delivered {
+    pub records: BTreeMap<TopicPartition, Vec<Got>>,
+    pub errors: Vec<Error>,
+}
+
+impl Delivered {
+    pub fn offsets(&self, tp: &TopicPartition) -> Vec<i64> {
+        self.records
+            .get(tp)
+            .map(|r| r.iter().map(|(o, _)| *o).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn count(&self, tp: &TopicPartition) -> usize {
+        self.records.get(tp).map_or(0, Vec::len)
+    }
+
+    pub fn last(&self, tp: &TopicPartition) -> Option<i64> {
+        self.records.get(tp).and_then(|r| r.last()).map(|(o, _)| *o)
+    }
+
+    /// Polls until `done` holds; panics naming `what` (with everything delivered) after [`WAIT`].
+    pub async fn poll_until(&mut self, c: &mut Consumer, what: &str, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; delivered so far: {:?}",
+                self.summary()
+            );
+            match c.poll(Duration::from_millis(50)).await {
+                Ok(batch) => {
+                    for (tp, records) in batch.partitions() {
+                        self.records.entry(tp.clone()).or_default().extend(
+                            records
+                                .iter()
+                                .map(|r| (r.offset(), r.value().map(<[u8]>::to_vec))),
+                        );
+                    }
+                }
+                Err(e) => self.errors.push(e),
+            }
+        }
+    }
+
+    /// Polls until `tp` got `n` records in total.
+    pub async fn poll_count(&mut self, c: &mut Consumer, tp: &TopicPartition, n: usize) {
+        let what = format!("{n} records of {tp}");
+        self.poll_until(c, &what, |d| d.count(tp) >= n).await;
+    }
+
+    /// Polls for a while and checks nothing more arrives (no duplicates after the expected end).
+    pub async fn poll_quiet(&mut self, c: &mut Consumer, for_: Duration) {
+        let deadline = Instant::now() + for_;
+        while Instant::now() < deadline {
+            match c.poll(Duration::from_millis(20)).await {
+                Ok(batch) => {
+                    for (tp, records) in batch.partitions() {
+                        self.records.entry(tp.clone()).or_default().extend(
+                            records
+                                .iter()
+                                .map(|r| (r.offset(), r.value().map(<[u8]>::to_vec))),
+                        );
+                    }
+                }
+                Err(e) => self.errors.push(e),
+            }
+        }
+    }
+
+    fn summary(&self) -> (BTreeMap<String, Vec<i64>>, Vec<String>) {
+        (
+            self.records
+                .iter()
+                .map(|(tp, r)| (tp.to_string(), r.iter().map(|(o, _)| *o).collect()))
+                .collect(),
+            self.errors.iter().map(ToString::to_string).collect(),
+        )
+    }
+
+    /// `tp` delivered exactly `expected` offsets, in order, with the values [`produce`] wrote: no gap, no
+    /// duplicate, no reordering.
+    pub fn assert_exact(&self, tp: &TopicPartition, expected: impl IntoIterator<Item = i64>) {
+        let expected: Vec<i64> = expected.into_iter().collect();
+        assert_eq!(self.offsets(tp), expected, "offsets delivered for {tp}");
+        for (o, v) in self.records.get(tp).into_iter().flatten() {
+            assert_eq!(
+                v.as_deref(),
+                Some(value(tp.partition, *o).as_slice()),
+                "value at {tp}@{o}"
+            );
+        }
+    }
+
+    /// No error reached the application (invariant 12: retriable faults stay internal).
+    pub fn assert_no_errors(&self) {
+        assert!(self.errors.is_empty(), "errors surfaced: {:?}", self.summary().1);
+    }
+}
