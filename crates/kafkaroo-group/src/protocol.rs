@@ -397,11 +397,7 @@ impl Subscription {
         if !self.owned_partitions.is_empty() {
             let generation = subscription_generation
                 .or_else(|| sticky.as_ref().and_then(|s| s.generation))
-                .or_else(|| {
-                    self.user_data
-                        .as_deref()
-                        .and_then(decode_cooperative_generation)
-                })
+                .or_else(|| self.user_data.as_deref().and_then(decode_cooperative_generation))
                 .unwrap_or(DEFAULT_GENERATION);
             return Ownership {
                 partitions: sorted_unique(self.owned_partitions.clone()),
@@ -488,9 +484,7 @@ pub fn decode_member_subscription(
 /// that subscribes to nothing and owns nothing. It receives an empty assignment (so the rebalance completes
 /// and the other members are served), and its error is returned so the caller can log it. Failing the
 /// whole rebalance would let one broken client stall the group forever.
-pub fn decode_group_subscriptions<'a, I>(
-    members: I,
-) -> (Vec<MemberSubscription>, Vec<MemberMetadataError>)
+pub fn decode_group_subscriptions<'a, I>(members: I) -> (Vec<MemberSubscription>, Vec<MemberMetadataError>)
 where
     I: IntoIterator<Item = (&'a str, Option<&'a str>, Bytes)>,
 {
@@ -557,34 +551,21 @@ fn get_array_len(
     if n == -1 {
         return Ok(0);
     }
-    let len = usize::try_from(n).map_err(|_| ProtocolError::InvalidLength {
-        field,
-        len: n.into(),
-    })?;
+    let len = usize::try_from(n).map_err(|_| ProtocolError::InvalidLength { field, len: n.into() })?;
     if len.saturating_mul(min_element) > buf.remaining() {
-        return Err(ProtocolError::InvalidLength {
-            field,
-            len: n.into(),
-        });
+        return Err(ProtocolError::InvalidLength { field, len: n.into() });
     }
     Ok(len)
 }
 
-fn get_str_body(
-    buf: &mut impl Buf,
-    len: usize,
-    field: &'static str,
-) -> Result<String, ProtocolError> {
+fn get_str_body(buf: &mut impl Buf, len: usize, field: &'static str) -> Result<String, ProtocolError> {
     need(buf, len, field)?;
     let mut bytes = vec![0; len];
     buf.copy_to_slice(&mut bytes);
     String::from_utf8(bytes).map_err(|_| ProtocolError::InvalidUtf8 { field })
 }
 
-fn get_nullable_string(
-    buf: &mut impl Buf,
-    field: &'static str,
-) -> Result<Option<String>, ProtocolError> {
+fn get_nullable_string(buf: &mut impl Buf, field: &'static str) -> Result<Option<String>, ProtocolError> {
     let len = get_i16(buf, field)?;
     match len {
         -1 => Ok(None),
@@ -603,10 +584,7 @@ fn get_string(buf: &mut impl Buf, field: &'static str) -> Result<String, Protoco
     }
 }
 
-fn get_nullable_bytes(
-    buf: &mut impl Buf,
-    field: &'static str,
-) -> Result<Option<Bytes>, ProtocolError> {
+fn get_nullable_bytes(buf: &mut impl Buf, field: &'static str) -> Result<Option<Bytes>, ProtocolError> {
     let len = get_i32(buf, field)?;
     match len {
         -1 => Ok(None),

@@ -143,10 +143,7 @@ fn prepare<'a>(
     }
     let mut assignments = Assignments::new();
     for m in members {
-        if assignments
-            .insert(m.member_id.clone(), Vec::new())
-            .is_some()
-        {
+        if assignments.insert(m.member_id.clone(), Vec::new()).is_some() {
             return Err(AssignError::DuplicateMember(m.member_id.clone()));
         }
     }
@@ -271,12 +268,7 @@ pub fn explain(
     partitions_per_topic: &PartitionCounts,
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "assignor {} ({:?})",
-        assignor.name(),
-        assignor.protocol()
-    );
+    let _ = writeln!(out, "assignor {} ({:?})", assignor.name(), assignor.protocol());
     let topics: Vec<String> = partitions_per_topic
         .iter()
         .map(|(t, n)| format!("{t}[{n}]"))

@@ -5,9 +5,7 @@
 //! implemented). Topics are independent of each other, so with several co-partitioned topics the same
 //! members get the same partition numbers — which is why people pick `range` for joins.
 
-use super::{
-    AssignError, Assignments, Assignor, PartitionCounts, RebalanceProtocol, prepare, subscribes,
-};
+use super::{AssignError, Assignments, Assignor, PartitionCounts, RebalanceProtocol, prepare, subscribes};
 use crate::protocol::{MemberSubscription, TopicPartition};
 
 /// The `range` assignor (eager).
@@ -46,9 +44,7 @@ impl Assignor for RangeAssignor {
                 let len = per + i64::from(i < extra);
                 // start + len <= count, which fits in i32.
                 let list = assignments.get_mut(*member).expect("prepared");
-                list.extend(
-                    (start..start + len).map(|p| TopicPartition::new(topic.clone(), p as i32)),
-                );
+                list.extend((start..start + len).map(|p| TopicPartition::new(topic.clone(), p as i32)));
             }
         }
         for list in assignments.values_mut() {

@@ -4,9 +4,7 @@
 //!
 //! Identical to Java's `RoundRobinAssignor`.
 
-use super::{
-    AssignError, Assignments, Assignor, PartitionCounts, RebalanceProtocol, prepare, subscribes,
-};
+use super::{AssignError, Assignments, Assignor, PartitionCounts, RebalanceProtocol, prepare, subscribes};
 use crate::protocol::{MemberSubscription, TopicPartition};
 
 /// The `roundrobin` assignor (eager).

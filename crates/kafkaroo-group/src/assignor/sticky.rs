@@ -35,8 +35,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 
 use super::{
-    AssignError, Assignments, Assignor, PartitionCounts, RebalanceProtocol, UserDataContext,
-    prepare, resolve_ownership, withhold_transfers,
+    AssignError, Assignments, Assignor, PartitionCounts, RebalanceProtocol, UserDataContext, prepare,
+    resolve_ownership, withhold_transfers,
 };
 use crate::protocol::{MemberSubscription, StickyUserData, TopicPartition};
 
@@ -169,11 +169,8 @@ impl State {
             .filter(|(t, n)| **n > 0 && sorted.iter().any(|m| super::subscribes(m, t)))
             .map(|(t, _)| t.clone())
             .collect();
-        let topic_index: BTreeMap<&str, usize> = topics
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.as_str(), i))
-            .collect();
+        let topic_index: BTreeMap<&str, usize> =
+            topics.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
         let subs: Vec<Vec<usize>> = sorted
             .iter()
             .map(|m| {
@@ -235,10 +232,7 @@ impl State {
         }
         self.holder[p] = Some(m);
         self.load[m] += 1;
-        self.held[m]
-            .entry(self.partitions[p].0)
-            .or_default()
-            .insert(p);
+        self.held[m].entry(self.partitions[p].0).or_default().insert(p);
     }
 
     /// Identical subscriptions: quota-based, minimal moves.
