@@ -381,13 +381,13 @@ impl Cluster {
     }
 
     /// Polls the metadata of every live broker until `accept` holds for all of them.
-    fn wait_everywhere(&self, what: &str, accept: impl Fn(&Metadata) -> bool) -> Result<()> {
+    fn wait_everywhere(&self, topic: &str, what: &str, accept: impl Fn(&Metadata) -> bool) -> Result<()> {
         let timeout = Duration::from_secs(60);
         util::poll(timeout, Duration::from_millis(50), || -> Result<Option<()>> {
-            let md = self.metadata(None)?;
+            let md = self.metadata(Some(&[topic]))?;
             for b in &md.brokers {
                 let addr = format!("{}:{}", b.host, b.port);
-                if !accept(&wire::metadata(&addr, None, Duration::from_secs(5))?) {
+                if !accept(&wire::metadata(&addr, Some(&[topic]), Duration::from_secs(5))?) {
                     return Ok(None);
                 }
             }
@@ -424,7 +424,7 @@ impl Cluster {
         }
         self.helper_call(&req, "creating a topic")?;
         let n = usize::try_from(partitions).ok();
-        self.wait_everywhere(&format!("topic {name} on every broker"), |md| {
+        self.wait_everywhere(name, &format!("topic {name} on every broker"), |md| {
             md.topic(name).is_some_and(|t| t.is_ready(n))
         })
     }
@@ -432,7 +432,7 @@ impl Cluster {
     /// Deletes a topic and waits until no live broker knows it.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.helper_call(&format!("delete\t{name}"), "deleting a topic")?;
-        self.wait_everywhere(&format!("deletion of {name} on every broker"), |md| {
+        self.wait_everywhere(name, &format!("deletion of {name} on every broker"), |md| {
             md.topic(name).is_none_or(|t| t.error_code != 0)
         })
     }

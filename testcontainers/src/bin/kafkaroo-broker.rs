@@ -1,6 +1,8 @@
-//! `kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit]`
+//! `kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit] [--ignore-stdin]`
 //!
 //! `--full-jit`: C2 for the brokers (benchmarks); by default they run C1 only, which starts faster.
+//! `--ignore-stdin`: run until killed (for `kafkaroo-broker start --ignore-stdin &` in scripts, where a
+//! background job's stdin is /dev/null).
 //!
 //! Starts a cluster (honouring `KAFKAROO_BOOTSTRAP` for a single node), prints `source=`, `version=`,
 //! `bootstrap=`, and per node `log=`, `data=` and `pid=` lines on stdout, then runs until stdin closes
@@ -12,11 +14,12 @@ use std::process::ExitCode;
 
 use kafkaroo_testcontainers::{Cluster, ClusterOptions};
 
-const USAGE: &str =
-    "usage: kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit]";
+const USAGE: &str = "usage: kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit] [--ignore-stdin]";
 
-fn parse(args: &[String]) -> Result<ClusterOptions, String> {
+/// Parsed command line: the cluster options and whether to ignore stdin.
+fn parse(args: &[String]) -> Result<(ClusterOptions, bool), String> {
     let mut options = ClusterOptions::default();
+    let mut ignore_stdin = false;
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("start") => {}
@@ -39,16 +42,17 @@ fn parse(args: &[String]) -> Result<ClusterOptions, String> {
                 options.broker_configs.push((k.to_owned(), v.to_owned()));
             }
             "--full-jit" => options.full_jit = true,
+            "--ignore-stdin" => ignore_stdin = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    Ok(options)
+    Ok((options, ignore_stdin))
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
+    let (options, ignore_stdin) = match parse(&args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
@@ -81,6 +85,12 @@ fn main() -> ExitCode {
     let _ = writeln!(out, "started_ms={}", started.elapsed().as_millis());
     let _ = out.flush();
     drop(out);
+    if ignore_stdin {
+        // Until killed: the watchdogs stop the brokers then.
+        loop {
+            std::thread::park();
+        }
+    }
     // Run until stdin closes.
     let mut sink = [0u8; 256];
     let mut stdin = std::io::stdin().lock();
