@@ -249,8 +249,9 @@ impl Driver {
             );
             tokio::select! {
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    if let Ok(outcome) = done {
-                        self.handle(outcome);
+                    match done {
+                        Ok(outcome) => self.handle(outcome),
+                        Err(e) => self.forget_in_flight(&e),
                     }
                 }
                 () = self.shared.driver_wake.notified() => {}
@@ -488,6 +489,23 @@ impl Driver {
                 }
             });
         }
+    }
+
+    /// A request task died without reporting (a panic): forget what was in flight so that everything is
+    /// planned again instead of waiting forever for an answer that will not come.
+    fn forget_in_flight(&mut self, error: &tokio::task::JoinError) {
+        warn!(%error, "a fetch engine task failed; replanning");
+        self.fetching.clear();
+        self.resolving.clear();
+        self.metadata_in_flight = false;
+        for s in self.sessions.values_mut() {
+            s.reset();
+        }
+        let mut st = self.shared.lock();
+        for p in st.partitions.values_mut() {
+            p.in_flight = false;
+        }
+        st.need_metadata = true;
     }
 
     fn handle(&mut self, outcome: Outcome) {
