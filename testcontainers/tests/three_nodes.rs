@@ -52,11 +52,10 @@ fn leader_moves_when_its_node_stops_and_the_node_rejoins() {
         (3, 3),
         "{partition:?}"
     );
-    assert_eq!(
-        cluster.partition_dirs(&topic, 0).len(),
-        3,
-        "a replica on every node"
-    );
+    // Replicas create their log directories as they apply the topic record: soon, not necessarily yet.
+    wait_until("a replica directory on every node", || {
+        cluster.partition_dirs(&topic, 0).len() == 3
+    });
 
     cluster
         .produce(&ProduceRequest::new(&topic, records(0, 5)))
