@@ -84,6 +84,10 @@ pub(crate) struct PartitionState {
     pub(crate) failed: bool,
     retry_at: Option<Instant>,
     unknown_topic_attempts: u32,
+    /// The topic id the partition was assigned under; a different id means the topic was re-created.
+    topic_id: Option<Uuid>,
+    /// `max.partition.fetch.bytes` grown because no complete batch fitted (old brokers, huge batches).
+    fetch_size: Option<i32>,
 }
 
 impl PartitionState {
@@ -106,6 +110,8 @@ impl PartitionState {
             failed: false,
             retry_at: None,
             unknown_topic_attempts: 0,
+            topic_id: None,
+            fetch_size: None,
         }
     }
 
@@ -421,7 +427,7 @@ impl Driver {
                     current_leader_epoch: p.leader_epoch,
                     last_fetched_epoch: p.last_epoch.unwrap_or(-1),
                     log_start_offset: -1,
-                    max_bytes: config.max_partition_fetch_bytes,
+                    max_bytes: p.fetch_size.unwrap_or(config.max_partition_fetch_bytes),
                 };
                 by_broker
                     .entry(leader)
@@ -542,6 +548,7 @@ impl Driver {
         let metadata = self.client.metadata();
         let mut st = self.shared.lock();
         let mut failures = Vec::new();
+        let mut recreated = Vec::new();
         let mut again = false;
         for (tp, p) in st.partitions.iter_mut() {
             if p.failed {
@@ -576,6 +583,16 @@ impl Driver {
                 continue;
             }
             p.unknown_topic_attempts = 0;
+            if !topic.id.is_nil() {
+                match p.topic_id {
+                    Some(old) if old != topic.id => {
+                        warn!(partition = %tp, %old, new = %topic.id, "topic was re-created; resetting the position");
+                        recreated.push(tp.clone());
+                        continue;
+                    }
+                    _ => p.topic_id = Some(topic.id),
+                }
+            }
             let Some(part) = topic.partitions.get(&tp.partition) else {
                 if !topic.partitions.is_empty() {
                     failures.push((
@@ -603,6 +620,22 @@ impl Driver {
             if part.leader_epoch >= p.leader_epoch {
                 p.leader_epoch = part.leader_epoch;
                 p.leader = leader;
+            }
+        }
+        for tp in recreated {
+            // The old offsets mean nothing in the new topic: start over per auto.offset.reset.
+            let next = st.bump_version();
+            let topic_id = metadata.topics.get(&tp.topic).map(|t| t.id);
+            if let Some(p) = st.partitions.get_mut(&tp) {
+                p.invalidate(next);
+                p.topic_id = topic_id;
+                p.position = None;
+                p.pending_reset = None;
+                p.last_epoch = None;
+                p.leader_epoch = -1;
+                p.leader = None;
+                p.validate = false;
+                again = true;
             }
         }
         if again {
@@ -716,7 +749,33 @@ impl Driver {
                         continue;
                     }
                     let records = part.records.unwrap_or_default();
+                    if let Some(needed) = incomplete_first_batch(&records) {
+                        // No complete batch fitted. Kafka 2.1+ always sends the first batch of the first
+                        // partition whole (KIP-74), but other partitions are cut at their limit: ask for
+                        // more next time, and give up (naming the offset) at fetch.max.bytes.
+                        let config = &self.shared.config;
+                        let cap = config.fetch_max_bytes.max(config.max_partition_fetch_bytes);
+                        let current = p.fetch_size.unwrap_or(config.max_partition_fetch_bytes);
+                        if current >= cap {
+                            let error = Error::BatchTooLarge {
+                                partition: tp.clone(),
+                                offset: fetch_offset,
+                                batch_size: needed,
+                                fetch_limit: cap,
+                            };
+                            st.fail(&tp, error);
+                        } else {
+                            let grown = current
+                                .saturating_mul(2)
+                                .max(i32::try_from(needed).unwrap_or(i32::MAX))
+                                .min(cap);
+                            debug!(partition = %tp, current, grown, "no complete batch fitted; growing the fetch size");
+                            p.fetch_size = Some(grown);
+                        }
+                        continue;
+                    }
                     if !records.is_empty() {
+                        p.fetch_size = None;
                         let filter = (self.shared.config.isolation_level == IsolationLevel::ReadCommitted)
                             .then(|| {
                                 AbortedTransactionFilter::new(
@@ -956,6 +1015,20 @@ fn handle_truncation(
         p.position = Some(end_offset);
         p.validate = false;
     }
+}
+
+/// `Some(bytes the first batch needs)` when `records` holds bytes but not one complete batch.
+fn incomplete_first_batch(records: &[u8]) -> Option<usize> {
+    if records.is_empty() {
+        return None;
+    }
+    let Some(len) = records.get(8..12) else {
+        return Some(kafkaroo_records::LOG_OVERHEAD);
+    };
+    let batch_length = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+    // A negative length is corrupt data: let the decoder report it.
+    let needed = kafkaroo_records::LOG_OVERHEAD.checked_add(usize::try_from(batch_length).ok()?)?;
+    (records.len() < needed).then_some(needed)
 }
 
 fn fastrand_f64() -> f64 {

@@ -66,6 +66,21 @@ pub enum Error {
         /// Where the new leader's log for the consumer's epoch ends.
         end_offset: i64,
     },
+    /// A record batch is larger than `fetch.max.bytes`, so it can never be fetched (only possible with
+    /// brokers older than Kafka 2.1, or a batch larger than the frame limit).
+    #[error(
+        "{partition}: the record batch at offset {offset} needs {batch_size} bytes, above the fetch limit of {fetch_limit}"
+    )]
+    BatchTooLarge {
+        /// The partition.
+        partition: TopicPartition,
+        /// The fetch offset.
+        offset: i64,
+        /// Bytes the batch needs.
+        batch_size: usize,
+        /// `fetch.max.bytes`.
+        fetch_limit: i32,
+    },
     /// The operation names a partition that is not assigned.
     #[error("{partition} is not assigned to this consumer")]
     NotAssigned {
@@ -114,6 +129,7 @@ impl Error {
             | Self::Partition { partition, .. }
             | Self::UnknownPartition { partition }
             | Self::LogTruncation { partition, .. }
+            | Self::BatchTooLarge { partition, .. }
             | Self::NotAssigned { partition } => Some(partition),
             _ => None,
         }
