@@ -86,7 +86,8 @@ fn setup() -> Result<Java, String> {
             classpath = format!("{classpath}:{}", path.display());
         }
     }
-    let classes = std::env::temp_dir().join(format!("kafkaroo-group-java-{}", std::process::id()));
+    let classes =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kafkaroo-group-java-{}", std::process::id()));
     std::fs::create_dir_all(&classes).map_err(|e| e.to_string())?;
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java");
     let out = Command::new("javac")

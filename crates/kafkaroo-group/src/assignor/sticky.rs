@@ -28,7 +28,12 @@
 //! `cooperative-sticky` then applies [`withhold_transfers`] (the KIP-429 golden rule).
 //!
 //! Cost: the identical-subscription path is O(P log P). The general path does one BFS over the member
-//! graph per shift, O(M·T·M) each for M members and T topics, which is fine for groups of hundreds.
+//! graph per shift, O(M·T·M) each for M members and T topics, which is fine for groups of hundreds
+//! (release build: 100 members, 30 topics, 900 partitions, random subscriptions in ~35 ms; see
+//! `tests/scale.rs`).
+//!
+//! Compared with Java's assignors on the same random groups (`tests/java_compare.rs`), the result is never
+//! less balanced and, at equal balance, never moves more partitions.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
