@@ -219,13 +219,18 @@ impl Cluster {
                 helper_count: Mutex::new(0),
             }),
             Err(e) => {
-                // Keep the logs of a failed start for inspection: only the data goes.
+                // When the error points at a broker log, keep the logs for inspection (only the data
+                // goes); otherwise the error says it all.
                 if let Some(j) = janitor {
                     j.disarm();
                 }
                 if !util::keep_data() {
-                    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                        let _ = std::fs::remove_dir_all(entry.path().join("data"));
+                    if matches!(e, Error::BrokerExited { .. } | Error::StartTimeout { .. }) {
+                        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                            let _ = std::fs::remove_dir_all(entry.path().join("data"));
+                        }
+                    } else {
+                        let _ = std::fs::remove_dir_all(&dir);
                     }
                 }
                 Err(e)
