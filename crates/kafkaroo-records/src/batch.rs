@@ -275,6 +275,10 @@ impl RecordBatch {
     ///
     /// Control batches yield no records (their single record is a transaction marker, see
     /// [`Self::control_record`]).
+    ///
+    /// A decompression failure is an error, never a truncated tail: the reader only yields
+    /// batches whose full `batchLength` arrived. The caller must not advance its fetch position
+    /// past a batch whose records failed to decode.
     pub fn records(&self) -> Result<Records, DecodeError> {
         if self.is_control() {
             return Ok(Records::empty(&self.header));

@@ -64,8 +64,18 @@ mod pure {
             if declared > (cap - out.len()) as u64 {
                 return Err(CodecError::TooLarge);
             }
-            // Reserve what the frame declares, bounded by what its input can plausibly produce.
-            out.reserve((declared as usize).min(input.len().saturating_mul(16) + (128 << 10)));
+            // Reserve what the frame declares (or a typical 4x ratio if it doesn't), bounded by
+            // what its input can plausibly produce and by the cap.
+            let guess = if declared > 0 {
+                declared as usize
+            } else {
+                input.len().saturating_mul(4)
+            };
+            out.reserve(
+                guess
+                    .min(input.len().saturating_mul(16) + (128 << 10))
+                    .min(cap - out.len()),
+            );
             loop {
                 dec.decode_blocks(&mut input, BlockDecodingStrategy::UptoBytes(256 << 10))
                     .map_err(CodecError::corrupt)?;
