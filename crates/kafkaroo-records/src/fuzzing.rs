@@ -26,9 +26,16 @@ pub fn batch_decoder(data: &[u8]) {
             let _ = filter.check(&batch);
             last_next = Some(batch.next_offset());
             let Ok(records) = batch.records() else { continue };
+            // The lending path must agree with the owned one, record for record.
+            let mut lent = batch.records().expect("second decode of the same batch");
             let mut n = 0usize;
             for record in records {
-                let Ok(record) = record else { break };
+                let other = lent.next_ref().expect("same length");
+                let Ok(record) = record else {
+                    assert!(other.is_err());
+                    break;
+                };
+                assert_eq!(other.expect("same result").to_record(), record);
                 n += 1;
                 let mut sum = record.offset() ^ record.timestamp();
                 sum ^= record.key().map_or(-1, |k| k.len() as i64);

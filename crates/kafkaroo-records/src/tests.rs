@@ -252,6 +252,73 @@ fn gzip_multi_member() {
     assert_eq!(out, region);
 }
 
+/// Concatenated and skippable frames / streams decode as one buffer.
+#[test]
+fn concatenated_and_skippable_frames() {
+    use crate::test_encoder::compress;
+    let region = TestBatch::new(0, sample_records(6)).records_region();
+    let (a, b) = region.split_at(region.len() / 3);
+    let lz = Lz4Options::default();
+    let skippable = |magic: u32| {
+        let mut v = magic.to_le_bytes().to_vec();
+        v.extend_from_slice(&3u32.to_le_bytes());
+        v.extend_from_slice(b"xyz");
+        v
+    };
+    let mut cases = Vec::new();
+    if cfg!(feature = "compression-lz4") {
+        let mut v = skippable(0x184D_2A55);
+        v.extend(compress(Compression::Lz4, a, lz, true));
+        v.extend(compress(Compression::Lz4, b, lz, true));
+        cases.push((Compression::Lz4, v));
+    }
+    if cfg!(feature = "compression-zstd") {
+        let mut v = compress(Compression::Zstd, a, lz, true);
+        v.extend(skippable(0x184D_2A50));
+        v.extend(compress(Compression::Zstd, b, lz, true));
+        cases.push((Compression::Zstd, v));
+    }
+    if cfg!(feature = "compression-snappy") {
+        let mut v = compress(Compression::Snappy, a, lz, true);
+        v.extend(compress(Compression::Snappy, b, lz, true));
+        cases.push((Compression::Snappy, v));
+    }
+    for (codec, data) in cases {
+        let out = decompress(codec, &data, 1 << 20, 0).unwrap();
+        assert_eq!(&out[..], &region[..], "{codec}");
+        // Trailing garbage is corruption, not silently ignored.
+        let mut bad = data.clone();
+        bad.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0x01]);
+        assert!(
+            matches!(
+                decompress(codec, &bad, 1 << 20, 9),
+                Err(DecodeError::Decompression { offset: 9, .. })
+            ),
+            "{codec}"
+        );
+    }
+}
+
+#[cfg(feature = "compression-lz4")]
+#[test]
+fn lz4_declared_content_size_over_cap_fails_before_decoding() {
+    let region = TestBatch::new(0, sample_records(20)).records_region();
+    let lz = Lz4Options {
+        content_size: true,
+        ..Lz4Options::default()
+    };
+    let data = test_encoder::compress(Compression::Lz4, &region, lz, true);
+    assert_eq!(
+        decompress(Compression::Lz4, &data, region.len() - 1, 3),
+        Err(DecodeError::DecompressedTooLarge {
+            codec: Compression::Lz4,
+            offset: 3,
+            cap: region.len() - 1
+        })
+    );
+    assert_eq!(&decompress(Compression::Lz4, &data, region.len(), 3).unwrap()[..], &region[..]);
+}
+
 #[test]
 fn log_append_time_uses_max_timestamp() {
     for codec in codecs() {
