@@ -316,7 +316,10 @@ fn lz4_declared_content_size_over_cap_fails_before_decoding() {
             cap: region.len() - 1
         })
     );
-    assert_eq!(&decompress(Compression::Lz4, &data, region.len(), 3).unwrap()[..], &region[..]);
+    assert_eq!(
+        &decompress(Compression::Lz4, &data, region.len(), 3).unwrap()[..],
+        &region[..]
+    );
 }
 
 #[test]
