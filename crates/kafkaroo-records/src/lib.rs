@@ -30,6 +30,23 @@
 //! **one retained [`Record`] (or key/value `Bytes`) keeps its whole fetch buffer (or batch
 //! buffer) alive**. Use [`Record::detach`], or copy what you keep, for long-lived data.
 //!
+//! # Compression
+//!
+//! Each codec is a cargo feature, all on by default and pure Rust (no C compiler needed):
+//! - `compression-gzip`: flate2/miniz_oxide, several concatenated members accepted.
+//! - `compression-snappy`: snappy-java's xerial framing (what the Java producer writes) and plain
+//!   raw snappy (other clients), like Java's `SnappyInputStream`.
+//! - `compression-lz4`: the LZ4 frame format, parsed here; blocks decoded by lz4_flex straight into
+//!   one buffer (linked or independent blocks, concatenated and skippable frames). The optional
+//!   xxHash32 header/block/content checksums are not verified: the batch CRC-32C already covers
+//!   those bytes end to end.
+//! - `compression-zstd`: ruzstd, streaming with the cap, decoder state reused per thread; frame
+//!   windows up to `max(cap, 8 MiB)` are accepted. ~0.25 GB/s; the opt-in `zstd-c` feature
+//!   switches to the C library (~0.9 GB/s, needs a C compiler).
+//!
+//! A codec compiled out yields [`DecodeError::CompressionDisabled`]; ids 5-7 yield
+//! [`DecodeError::UnknownCompression`].
+//!
 //! # Robustness
 //!
 //! Any byte input yields records or a [`DecodeError`], never a panic or hang, and no allocation
