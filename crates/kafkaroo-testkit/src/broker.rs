@@ -683,6 +683,14 @@ fn read_all(
             let Some(topic) = e.topic.as_deref() else {
                 return Err(ErrorCode::UNKNOWN_TOPIC_ID);
             };
+            // Sessions hold partitions by topic id (v13+): a topic re-created under the same name is a
+            // different topic, as on a real broker.
+            if version >= 13
+                && !e.topic_id.is_nil()
+                && st.topics.get(topic).is_some_and(|t| t.id != e.topic_id)
+            {
+                return Err(ErrorCode::UNKNOWN_TOPIC_ID);
+            }
             if let Err(code) = check_leader(st, broker, topic, e.partition, e.current_leader_epoch) {
                 if code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
                     && version >= 13

@@ -622,6 +622,12 @@ impl Driver {
                 p.leader = leader;
             }
         }
+        if !recreated.is_empty() {
+            // Broker sessions hold the old topic id; start clean ones.
+            for s in self.sessions.values_mut() {
+                s.reset();
+            }
+        }
         for tp in recreated {
             // The old offsets mean nothing in the new topic: start over per auto.offset.reset.
             let next = st.bump_version();

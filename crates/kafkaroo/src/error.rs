@@ -24,13 +24,14 @@ pub enum Error {
         /// The offset that was out of range, if there was one.
         offset: Option<i64>,
     },
-    /// A batch at `offset` could not be decoded (bad CRC, bad compression, malformed record). The position
-    /// stays at the batch; other partitions continue.
+    /// A batch could not be decoded (bad CRC, bad compression, malformed record). The position stays at
+    /// the batch; other partitions continue.
     #[error("{partition}: corrupt record batch at offset {offset}: {source}")]
     CorruptRecord {
         /// The partition.
         partition: TopicPartition,
-        /// The offset of the batch.
+        /// Where delivery stopped: the batch's base offset, or the position when the batch starts below
+        /// it (after a seek into the middle of the batch).
         offset: i64,
         /// What the decoder found.
         source: kafkaroo_records::DecodeError,
