@@ -30,6 +30,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         count += batch.len() as i64;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{count} records, {bytes} value bytes in {secs:.2}s: {:.0} records/s", count as f64 / secs);
+    println!(
+        "{count} records, {bytes} value bytes in {secs:.2}s: {:.0} records/s",
+        count as f64 / secs
+    );
     Ok(())
 }
