@@ -61,6 +61,20 @@ impl Records {
         &self.data
     }
 
+    /// Replaces the buffer the records slice from with `wrap(buffer)`, which must hold the same bytes:
+    /// e.g. the same buffer wrapped (`Bytes::from_owner`) so a consumer's memory budget counts a
+    /// decompressed batch until its last record is dropped.
+    ///
+    /// # Panics
+    /// If `wrap` returns a buffer of a different length.
+    pub fn wrap_data(mut self, wrap: impl FnOnce(Bytes) -> Bytes) -> Self {
+        let data = std::mem::take(&mut self.data);
+        let len = data.len();
+        self.data = wrap(data);
+        assert_eq!(self.data.len(), len, "wrap_data must keep the same bytes");
+        self
+    }
+
     fn err(&self, kind: RecordErrorKind) -> DecodeError {
         DecodeError::MalformedRecord {
             offset: self.base_offset,

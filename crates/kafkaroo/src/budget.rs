@@ -66,6 +66,16 @@ impl MemoryBudget {
         }
     }
 
+    /// Counts `bytes` that already exist (a decompressed batch being handed out), even past the limit:
+    /// fetching then waits until enough is released.
+    pub(crate) fn reserve_exact(self: &Arc<Self>, bytes: usize) -> Reservation {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+        Reservation {
+            budget: self.clone(),
+            bytes,
+        }
+    }
+
     /// Resolves when some reservation is released.
     pub(crate) fn freed(&self) -> tokio::sync::futures::Notified<'_> {
         self.freed.notified()

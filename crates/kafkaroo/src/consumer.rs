@@ -400,7 +400,7 @@ impl Consumer {
             }
             let mut records = Vec::new();
             let p = st.partitions.get_mut(tp).expect("listed above");
-            let result = engine::drain_partition(tp, p, max - total, &mut records);
+            let result = engine::drain_partition(tp, p, &self.shared.budget, max - total, &mut records);
             if p.buffered.is_none() {
                 drained_any = true;
             }

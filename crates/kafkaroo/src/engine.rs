@@ -1226,6 +1226,7 @@ async fn validate_epochs(
 pub(crate) fn drain_partition(
     tp: &TopicPartition,
     p: &mut PartitionState,
+    budget: &Arc<MemoryBudget>,
     max: usize,
     out: &mut Vec<crate::record::ConsumerRecord>,
 ) -> Result<(), Error> {
@@ -1281,7 +1282,16 @@ pub(crate) fn drain_partition(
                         continue;
                     }
                     match batch.records() {
-                        Ok(records) => buf.current = Some((batch, records)),
+                        Ok(records) => {
+                            // A decompressed batch is new memory: count it until its last record drops.
+                            let records = if batch.compression() == kafkaroo_records::Compression::None {
+                                records
+                            } else {
+                                let reservation = budget.reserve_exact(records.data().len());
+                                records.wrap_data(|data| reservation.attach(data))
+                            };
+                            buf.current = Some((batch, records));
+                        }
                         Err(source) => {
                             let offset = batch.base_offset().max(position);
                             p.buffered = None;

@@ -33,8 +33,10 @@
 //! `memory.budget.bytes` is a hard cap on fetched data the consumer holds: responses in flight (reserved
 //! before the fetch is sent, and the broker is told not to send more), buffered responses, and responses
 //! that records held by the application still point into (a held record keeps its whole response counted
-//! until dropped or [`ConsumerRecord::detach`]ed). When the application stops polling, fetching stops at
-//! the budget. The broker may exceed a fetch's limit by one batch (KIP-74), which is counted.
+//! until dropped or [`ConsumerRecord::detach`]ed). A compressed batch is decompressed when `poll` hands it
+//! out, and its decompression buffer is counted the same way until its last record is dropped. When the
+//! application stops polling, fetching stops at the budget. The broker may exceed a fetch's limit by one
+//! batch (KIP-74), which is counted.
 //!
 //! # Errors
 //!

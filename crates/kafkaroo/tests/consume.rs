@@ -561,3 +561,47 @@ fn recv_and_stream_continue_where_poll_left_off() {
         assert_same(&got, &sent, 0);
     });
 }
+
+#[test]
+fn decompressed_batches_count_against_the_budget_until_dropped() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("inflate");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    // 1000 x 1 KiB of one repeated byte: lz4 shrinks it ~100 times.
+    let value = "a".repeat(1024);
+    let records: Vec<TestRecord> = (0..1000)
+        .map(|i| TestRecord::new(format!("k{i}"), value.clone()))
+        .collect();
+    cluster
+        .produce(
+            &ProduceRequest::new(&topic, records)
+                .partition(0)
+                .compression(Compression::Lz4),
+        )
+        .unwrap();
+    rt.block_on(async {
+        // Fetches in flight reserve at most 64 KiB, so what is counted beyond that is decompressed data.
+        let config = config(cluster)
+            .max_poll_records(100_000)
+            .fetch_max_bytes(64 * 1024)
+            .build()
+            .unwrap();
+        let mut consumer = Consumer::new(config).await.unwrap();
+        consumer.assign([TopicPartition::new(&topic, 0)]).unwrap();
+        let got = consume_n(&mut consumer, 1000).await;
+        assert_eq!(got.len(), 1000);
+        let held = consumer.memory_used();
+        assert!(
+            held >= 1000 * 1024,
+            "decompressed data held by records must be counted: {held} bytes"
+        );
+        drop(got);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let after = consumer.memory_used();
+        assert!(
+            after < 100 * 1024,
+            "dropping the records releases their batches: {after} bytes still counted"
+        );
+    });
+}
