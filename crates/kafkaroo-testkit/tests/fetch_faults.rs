@@ -1151,3 +1151,32 @@ async fn s27_broker_corrupt_message_error_is_per_partition() {
     d.assert_exact(&t0, 0..5);
     d.assert_exact(&t1, 0..5);
 }
+
+/// A fetch answered after a seek is stale and its records are dropped, but its watermarks still count: an
+/// incremental session does not repeat an unchanged high watermark, so dropping it would leave the
+/// partition's lag unknown forever (found by `kafkaroo consume -o -N` on an empty partition).
+#[tokio::test]
+async fn stale_fetch_answers_still_report_watermarks() {
+    let cluster = cluster(1, 2).await;
+    let (t0, t1) = (tp("t", 0), tp("t", 1));
+    produce(&cluster, "t", 1, 3);
+    let mut c = consumer(config(&cluster), &[t0.clone(), t1.clone()]).await;
+    // Let the first (full) fetch for both partitions go out, then seek the empty one while it waits.
+    assert!(
+        cluster
+            .wait_for(Duration::from_secs(5), |log| log
+                .iter()
+                .any(|r| r.api_key() == ApiKey::Fetch))
+            .await,
+        "no fetch was sent"
+    );
+    c.seek(&t0, 0).unwrap();
+    let mut d = Delivered::default();
+    d.poll_count(&mut c, &t1, 3).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while c.lag(&t0).is_none() && tokio::time::Instant::now() < deadline {
+        d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.lag(&t0), Some(0), "the empty partition's lag must become known");
+    assert_eq!(c.watermarks(&t0).map(|w| w.high), Some(0));
+}

@@ -726,25 +726,29 @@ impl Driver {
                 let Some(p) = st.partitions.get_mut(&tp) else {
                     continue;
                 };
+                let code = ErrorCode(part.error_code);
+                if code.is_ok() {
+                    // Watermarks hold whatever the position: keep them even from a stale answer, since an
+                    // incremental fetch session will not repeat them until they change.
+                    p.high_watermark = part.high_watermark;
+                    if part.last_stable_offset >= 0 {
+                        p.last_stable_offset = part.last_stable_offset;
+                    }
+                    if part.log_start_offset >= 0 {
+                        p.log_start_offset = part.log_start_offset;
+                    }
+                }
                 if p.version != sent_version || p.position != Some(fetch_offset) || p.failed {
                     trace!(partition = %tp, "discarding stale fetch response");
                     continue;
                 }
-                let code = ErrorCode(part.error_code);
                 if code.is_ok() {
-                    p.high_watermark = part.high_watermark;
                     if let Some(pos) = p.position {
                         let end = match self.shared.config.isolation_level {
                             IsolationLevel::ReadCommitted => part.last_stable_offset,
                             IsolationLevel::ReadUncommitted => part.high_watermark,
                         };
                         crate::telemetry::lag(&tp.topic, tp.partition, (end - pos).max(0));
-                    }
-                    if part.last_stable_offset >= 0 {
-                        p.last_stable_offset = part.last_stable_offset;
-                    }
-                    if part.log_start_offset >= 0 {
-                        p.log_start_offset = part.log_start_offset;
                     }
                     if part.diverging_epoch.epoch >= 0 && part.diverging_epoch.end_offset >= 0 {
                         // KIP-320 inline: the leader's log diverged from what we fetched.
