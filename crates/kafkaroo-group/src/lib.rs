@@ -9,16 +9,18 @@
 //! - [`assignor`]: the [`Assignor`] trait and the `range`, `roundrobin`, `sticky` and `cooperative-sticky`
 //!   assignors, ownership resolution by generation, the KIP-429 golden rule ([`withhold_transfers`]) and
 //!   [`explain`].
-//!
-//! The membership state machine (JoinGroup/SyncGroup/Heartbeat driven sans-IO) will live here too.
+//! - [`member`]: the classic-protocol membership state machine ([`GroupMember`]): JoinGroup, SyncGroup,
+//!   Heartbeat, LeaveGroup, OffsetCommit and OffsetFetch, sans-IO (the caller passes `now`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod assignor;
+pub mod member;
 pub mod protocol;
 
 pub use assignor::{
     AssignError, Assignments, Assignor, CooperativeStickyAssignor, PartitionCounts, RangeAssignor,
     RebalanceProtocol, RoundRobinAssignor, StickyAssignor, explain, withhold_transfers,
 };
+pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig, MemberState};
 pub use protocol::{Assignment, MemberSubscription, ProtocolError, Subscription, TopicPartition};
