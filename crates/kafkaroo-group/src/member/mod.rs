@@ -550,6 +550,31 @@ impl GroupMember {
             self.mark_coordinator_unknown("session expired");
             self.lose_and_rejoin(GroupError::SessionExpired, true);
         }
+        // A JoinGroup in flight keeps the member alive only if it reached the coordinator, which the
+        // member cannot know: past the session timeout, partitions it still holds (cooperative) may
+        // have been reassigned, so they are dropped as lost. The join continues; the member claimed
+        // them in it, so the leader may hand them back.
+        if self.join_in_flight()
+            && !self.owned.is_empty()
+            && self
+                .session_anchor
+                .is_some_and(|anchor| now >= anchor + self.config.session_timeout)
+        {
+            warn!(
+                messaging.consumer.group.name = %self.config.group_id,
+                generation_id = self.generation,
+                member_id = %self.member_id,
+                "JoinGroup pending past session.timeout.ms; dropping owned partitions as lost"
+            );
+            let partitions = std::mem::take(&mut self.owned).into_iter().collect();
+            self.emit(GroupEvent::Lost {
+                partitions,
+                reason: GroupError::SessionExpired,
+            });
+            self.revoking = None;
+            self.fetch_pending.clear();
+            self.fail_all_commits(&GroupError::SessionExpired);
+        }
         if self.poll_timer_active() && now >= self.last_poll + self.config.max_poll_interval {
             self.poll_expired();
         }
@@ -628,7 +653,7 @@ impl GroupMember {
             times.extend(self.next_heartbeat);
         }
         if self.is_member()
-            && !self.join_in_flight()
+            && (!self.join_in_flight() || !self.owned.is_empty())
             && let Some(anchor) = self.session_anchor
         {
             times.push(anchor + self.config.session_timeout);
@@ -1146,10 +1171,14 @@ impl GroupMember {
                 let e = GroupError::FencedInstanceId {
                     instance_id: self.config.group_instance_id.clone().unwrap_or_default(),
                 };
-                commit.reported = true;
-                self.fail_commit(commit.clone(), e.clone());
-                self.fatal(e);
-                return;
+                // Fatal only if it fences our current member id, not an id we already replaced.
+                if self.member_id == member_id {
+                    commit.reported = true;
+                    self.fail_commit(commit.clone(), e.clone());
+                    self.fatal(e);
+                    return;
+                }
+                e
             }
             codes::GROUP_AUTHORIZATION_FAILED => {
                 let e = GroupError::GroupAuthorizationFailed {
@@ -1704,9 +1733,17 @@ impl GroupMember {
                 self.assigned_with = Some(counts);
             } else {
                 match self.compute_assignments(&*assignor, &members, &counts) {
-                    Ok(a) => {
+                    Ok((a, withheld)) => {
                         self.sync_assignments = a;
                         self.assigned_with = Some(counts);
+                        if withheld > 0 {
+                            // Rejoin right after the SyncGroup (see compute_assignments).
+                            self.rejoin_reason = Some(
+                                "follow-up rebalance for partitions withheld by the cooperative \
+                                 golden rule"
+                                    .into(),
+                            );
+                        }
                     }
                     Err(e) => {
                         self.fatal(e);
@@ -1725,20 +1762,35 @@ impl GroupMember {
         assignor: &dyn Assignor,
         members: &[crate::protocol::MemberSubscription],
         counts: &PartitionCounts,
-    ) -> Result<Vec<(String, Bytes)>, GroupError> {
+    ) -> Result<(Vec<(String, Bytes)>, usize), GroupError> {
         let mut assignments = assignor
             .assign(members, counts)
             .map_err(|e| GroupError::Assignor(e.to_string()))?;
+        let mut unassigned = 0;
         if assignor.protocol() == RebalanceProtocol::Cooperative {
-            let withheld = withhold_transfers(members, counts, &mut assignments);
-            if !withheld.is_empty() {
+            withhold_transfers(members, counts, &mut assignments);
+            // Partitions withheld by the golden rule (by the assignor or here) wait for a follow-up
+            // rebalance. Their owners revoke and rejoin, but a stale or conflicting claim has no owner
+            // that would: the leader then triggers the follow-up itself.
+            let assigned: usize = assignments.values().map(Vec::len).sum();
+            let subscribed: BTreeSet<&str> = members
+                .iter()
+                .flat_map(|m| m.subscription.topics.iter().map(String::as_str))
+                .collect();
+            let total: usize = counts
+                .iter()
+                .filter(|(t, _)| subscribed.contains(t.as_str()))
+                .map(|(_, &n)| usize::try_from(n).unwrap_or(0))
+                .sum();
+            unassigned = total.saturating_sub(assigned);
+            if unassigned > 0 {
                 debug!(
-                    count = withheld.len(),
-                    "partitions withheld until their owner revokes them"
+                    count = unassigned,
+                    "partitions withheld until their owners revoke them"
                 );
             }
         }
-        assignments
+        let encoded = assignments
             .into_iter()
             .map(|(member, partitions)| {
                 Assignment::new(partitions)
@@ -1746,7 +1798,8 @@ impl GroupMember {
                     .map(|b| (member, b))
                     .map_err(|e| GroupError::Assignor(e.to_string()))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((encoded, unassigned))
     }
 
     fn on_sync(&mut self, response: Response, sent_at: Instant) {
@@ -1855,7 +1908,14 @@ impl GroupMember {
         self.previous_assignment = (assigned.iter().cloned().collect(), self.generation);
         self.owned_generation = self.generation;
         self.next_heartbeat = Some(self.now + self.config.heartbeat_interval);
-        let pending_reason = self.rejoin_reason.take();
+        let mut pending_reason = self.rejoin_reason.take();
+        if self.is_leader()
+            && let Some(used) = &self.assigned_with
+            && *used != self.counts_for(&self.group_topics)
+        {
+            // Metadata changed while the rebalance was completing.
+            pending_reason.get_or_insert_with(|| "metadata changed during the rebalance".into());
+        }
         if !revoked.is_empty() {
             self.emit(GroupEvent::Revoked {
                 partitions: revoked.iter().cloned().collect(),

@@ -395,6 +395,16 @@ impl Coordinator {
                 return;
             }
         } else if let Some(instance) = &r.group_instance_id {
+            // Kafka: fenced only if the instance is registered under another member id; an unknown
+            // instance is an unknown member.
+            if !self.static_map.contains_key(instance) {
+                out.push((
+                    node,
+                    id,
+                    error_response(&Request::JoinGroup(r.clone()), codes::UNKNOWN_MEMBER_ID),
+                ));
+                return;
+            }
             if self.static_map.get(instance) != Some(&member_id) {
                 out.push((
                     node,
