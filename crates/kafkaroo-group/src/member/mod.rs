@@ -136,6 +136,8 @@ struct QueuedCommit {
     last_error: Option<GroupError>,
     /// Already reported (failed because membership was lost while in flight).
     reported: bool,
+    /// Partitions dropped at send time because they were no longer owned; reported with the result.
+    dropped: Vec<TopicPartition>,
 }
 
 #[derive(Debug, Clone)]
@@ -497,6 +499,7 @@ impl GroupMember {
                 attempts: 0,
                 last_error: None,
                 reported: false,
+                dropped: Vec::new(),
             });
         }
         self.finish();
@@ -1051,16 +1054,31 @@ impl GroupMember {
     // -----------------------------------------------------------------------------------------------
 
     fn fail_commit(&mut self, c: QueuedCommit, error: GroupError) {
-        let failed = c
+        let mut failed: Vec<(TopicPartition, GroupError)> = c
             .offsets
             .iter()
             .map(|o| (o.partition.clone(), error.clone()))
             .collect();
+        failed.extend(Self::dropped_failures(&c));
         self.emit(GroupEvent::CommitResult(CommitOutcome {
             id: c.id,
             committed: Vec::new(),
             failed,
         }));
+    }
+
+    fn dropped_failures(c: &QueuedCommit) -> Vec<(TopicPartition, GroupError)> {
+        c.dropped
+            .iter()
+            .map(|tp| {
+                (
+                    tp.clone(),
+                    GroupError::NotOwned {
+                        partitions: vec![tp.clone()],
+                    },
+                )
+            })
+            .collect()
     }
 
     fn fail_all_commits(&mut self, error: &GroupError) {
@@ -1120,7 +1138,7 @@ impl GroupMember {
                 self.emit(GroupEvent::CommitResult(CommitOutcome {
                     id: commit.id,
                     committed,
-                    failed: Vec::new(),
+                    failed: Self::dropped_failures(&commit),
                 }));
             }
             return;
@@ -1215,6 +1233,7 @@ impl GroupMember {
                 };
                 (tp, e)
             })
+            .chain(Self::dropped_failures(&commit))
             .collect();
         self.emit(GroupEvent::CommitResult(CommitOutcome {
             id: commit.id,
@@ -1390,35 +1409,13 @@ impl GroupMember {
                 .drain(..)
                 .partition(|o| self.owned.contains(&o.partition));
             commit.offsets = keep;
-            if !dropped.is_empty() || commit.offsets.is_empty() {
-                let partitions: Vec<TopicPartition> = dropped.iter().map(|o| o.partition.clone()).collect();
-                if commit.offsets.is_empty() {
-                    let e = GroupError::NotOwned { partitions };
-                    self.fail_commit(
-                        QueuedCommit {
-                            offsets: dropped,
-                            ..commit
-                        },
-                        e,
-                    );
-                    continue;
-                }
-                // Report the dropped part with the result of the rest: keep it simple and report now.
-                self.emit(GroupEvent::CommitResult(CommitOutcome {
-                    id: commit.id,
-                    committed: Vec::new(),
-                    failed: partitions
-                        .iter()
-                        .map(|tp| {
-                            (
-                                tp.clone(),
-                                GroupError::NotOwned {
-                                    partitions: vec![tp.clone()],
-                                },
-                            )
-                        })
-                        .collect(),
-                }));
+            commit.dropped.extend(dropped.iter().map(|o| o.partition.clone()));
+            if commit.offsets.is_empty() {
+                let e = GroupError::NotOwned {
+                    partitions: commit.dropped.clone(),
+                };
+                self.fail_commit(commit, e);
+                continue;
             }
             if !self.can_send_commit() {
                 match commit.kind {

@@ -974,3 +974,80 @@ fn s17_offset_fetch_retries_unstable_and_missing_partitions() {
             .any(|e| matches!(e, GroupEvent::OffsetsFetched { offsets } if offsets.len() == 2))
     );
 }
+
+#[test]
+fn queued_commit_drops_partitions_revoked_before_it_is_sent() {
+    let mut s = Script::stable(true);
+    // Rebalance: the new assignment keeps t-0 only.
+    let hb = s.heartbeat();
+    s.reply(
+        &hb,
+        Response::Heartbeat {
+            error_code: codes::REBALANCE_IN_PROGRESS,
+        },
+    );
+    let t = s.tx();
+    s.join_ok(&t, 2);
+    let t = s.tx();
+    let Request::SyncGroup(sync) = &t.request else {
+        panic!()
+    };
+    let name = sync.protocol_name.clone();
+    s.reply(
+        &t,
+        Response::SyncGroup {
+            error_code: 0,
+            protocol_name: Some(name),
+            assignment: Assignment::new(vec![tp("t", 0)]).encode().unwrap(),
+        },
+    );
+    let now = s.now;
+    s.m.assignment_done(now);
+    let ev = s.events();
+    assert!(ev.contains(&GroupEvent::Revoked {
+        partitions: vec![tp("t", 1)]
+    }));
+    // In the revocation callback: one commit in flight, a second queued behind it.
+    let c1 =
+        s.m.commit(vec![OffsetToCommit::new(tp("t", 0), 1)], CommitKind::Async, now)
+            .unwrap();
+    let t1 = s.tx();
+    let c2 =
+        s.m.commit(
+            vec![
+                OffsetToCommit::new(tp("t", 0), 2),
+                OffsetToCommit::new(tp("t", 1), 2),
+            ],
+            CommitKind::Async,
+            now,
+        )
+        .unwrap();
+    s.m.revocation_done(now);
+    s.reply(
+        &t1,
+        Response::OffsetCommit {
+            partitions: vec![(tp("t", 0), 0)],
+        },
+    );
+    let t2 = s.tx();
+    let Request::OffsetCommit(r) = &t2.request else {
+        panic!("{t2:?}")
+    };
+    assert_eq!(r.offsets.len(), 1, "t-1 is no longer owned: dropped");
+    s.reply(
+        &t2,
+        Response::OffsetCommit {
+            partitions: vec![(tp("t", 0), 0)],
+        },
+    );
+    let results = commit_results(&s.events());
+    assert_eq!(
+        results.iter().filter(|o| o.id == c2).count(),
+        1,
+        "one result per commit"
+    );
+    let o2 = results.iter().find(|o| o.id == c2).unwrap();
+    assert_eq!(o2.committed, vec![tp("t", 0)]);
+    assert!(matches!(&o2.failed[..], [(p, GroupError::NotOwned { .. })] if *p == tp("t", 1)));
+    assert!(results.iter().any(|o| o.id == c1 && o.is_ok()));
+}
