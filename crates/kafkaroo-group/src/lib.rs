@@ -1,7 +1,8 @@
 //! Pure, deterministic consumer-group logic for kafkaroo.
 //!
-//! No I/O, no clock, no randomness, no tokio: every function here maps its input to its output, so the
-//! group leader's decisions can be unit-tested, property-tested and compared against other clients.
+//! No I/O, no clock, no tokio, no unseeded randomness: every function here maps its input to its output,
+//! so the group leader's decisions and the membership state machine can be unit-tested, property-tested
+//! and compared against other clients.
 //!
 //! - [`protocol`]: the embedded consumer protocol — [`Subscription`] (JoinGroup metadata, v0–v3) and
 //!   [`Assignment`] (SyncGroup assignment, v0–v3), forward-compatible parsing, canonical encoding, and the

@@ -64,6 +64,26 @@
 //! [`GroupMember::group_subscription`] and report partition counts through
 //! [`GroupMember::metadata_changed`], call [`GroupMember::poll_called`] from the application's poll.
 
+//!
+//! # Decisions and known limits
+//!
+//! - **Time** is the caller's `Instant`; jitter is a splitmix64 PRNG seeded from the config.
+//! - **Session expiry is judged conservatively**: from the *send* time of the last acknowledged
+//!   Heartbeat/SyncGroup (the coordinator saw it later), so the member declares its partitions lost no
+//!   later than the coordinator can reassign them. A JoinGroup may never reach the coordinator, so
+//!   partitions a cooperative member still holds are dropped as lost once a JoinGroup is pending past
+//!   the session timeout (the join continues; the member claimed them, so they usually come back).
+//! - **The leader triggers a follow-up rebalance** when the cooperative golden rule leaves partitions
+//!   unassigned; their owners normally rejoin after revoking, but a stale or conflicting claim has no
+//!   owner that would.
+//! - **KIP-814**: a static leader restarting with `skip_assignment` takes the current partition counts as
+//!   the baseline, so a count change that happened while it was down goes unnoticed until the next
+//!   rebalance (Java has the same gap).
+//! - Commits are serialized (one OffsetCommit in flight). The driver must close the connection when a
+//!   request times out, so that a timed-out commit cannot land after its retry or a newer commit.
+//! - Not handled here: auto-commit scheduling, regex subscriptions, rack-aware assignment, throttling
+//!   (`throttle_time_ms`), KIP-848 (`ConsumerGroupHeartbeat`), a deadline for [`GroupMember::close`].
+
 mod error;
 mod io;
 #[cfg(test)]

@@ -1051,3 +1051,100 @@ fn queued_commit_drops_partitions_revoked_before_it_is_sent() {
     assert!(matches!(&o2.failed[..], [(p, GroupError::NotOwned { .. })] if *p == tp("t", 1)));
     assert!(results.iter().any(|o| o.id == c1 && o.is_ok()));
 }
+
+#[test]
+fn join_pending_past_session_timeout_drops_cooperative_partitions_as_lost() {
+    let mut s = Script::stable(true);
+    let hb = s.heartbeat();
+    s.reply(
+        &hb,
+        Response::Heartbeat {
+            error_code: codes::REBALANCE_IN_PROGRESS,
+        },
+    );
+    let join = s.tx();
+    assert!(matches!(join.request, Request::JoinGroup(_)));
+    assert_eq!(
+        s.m.assignment().len(),
+        2,
+        "cooperative: kept during the rebalance"
+    );
+    // The JoinGroup may never have reached the coordinator: after the session timeout the partitions
+    // may belong to someone else.
+    s.advance(SESSION);
+    assert_eq!(lost(&s.events()), vec![tp("t", 0), tp("t", 1)]);
+    assert!(s.m.assignment().is_empty());
+    // The join goes on; the leader hands the partitions back (we claimed them).
+    s.join_ok(&join, 2);
+    let t = s.tx();
+    s.sync_ok(&t);
+    let ev = s.events();
+    assert!(ev.contains(&GroupEvent::Assigned {
+        generation: 2,
+        partitions: vec![tp("t", 0), tp("t", 1)]
+    }));
+}
+
+#[test]
+fn leader_rejoins_when_the_golden_rule_withholds_unclaimed_partitions() {
+    use crate::protocol::Subscription;
+    let mut s = Script::stable(true);
+    let now = s.now;
+    s.m.metadata_changed(&[("t".to_owned(), 3)].into_iter().collect(), now);
+    let join = s.tx();
+    let Request::JoinGroup(j) = &join.request else {
+        panic!("{join:?}")
+    };
+    // Two (phantom) members claim t-2 at the same generation: it is conflicted and withheld from
+    // everyone, and no member will revoke it.
+    let phantom = Subscription {
+        topics: vec!["w".into()],
+        owned_partitions: vec![tp("t", 2)],
+        generation_id: 1,
+        ..Subscription::default()
+    }
+    .encode()
+    .unwrap();
+    let mut members = vec![JoinGroupMember {
+        member_id: j.member_id.clone(),
+        group_instance_id: None,
+        metadata: j.protocols[0].1.clone(),
+    }];
+    for id in ["x", "y"] {
+        members.push(JoinGroupMember {
+            member_id: id.into(),
+            group_instance_id: None,
+            metadata: phantom.clone(),
+        });
+    }
+    s.reply(
+        &join,
+        Response::JoinGroup(JoinGroupResponse {
+            error_code: 0,
+            generation_id: 2,
+            protocol_name: Some(j.protocols[0].0.clone()),
+            leader: j.member_id.clone(),
+            member_id: j.member_id.clone(),
+            members,
+            skip_assignment: false,
+        }),
+    );
+    let t = s.tx();
+    let Request::SyncGroup(sync) = &t.request else {
+        panic!()
+    };
+    let mine = &sync
+        .assignments
+        .iter()
+        .find(|(m, _)| *m == j.member_id)
+        .unwrap()
+        .1;
+    assert_eq!(
+        Assignment::decode(mine.clone()).unwrap().partitions,
+        vec![tp("t", 0), tp("t", 1)]
+    );
+    s.sync_ok(&t);
+    let ev = s.events();
+    assert!(!ev.iter().any(|e| matches!(e, GroupEvent::Revoked { .. })));
+    assert_eq!(s.m.state(), MemberState::Joining, "follow-up rebalance for t-2");
+}
