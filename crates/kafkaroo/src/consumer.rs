@@ -481,13 +481,7 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<HashMap<TopicPartition, i64>, Error> {
-        let q: Vec<_> = partitions.iter().map(|tp| (tp.clone(), -2)).collect();
-        Ok(self
-            .list_offsets(&q)
-            .await?
-            .into_iter()
-            .map(|(tp, (o, _))| (tp, o))
-            .collect())
+        self.offsets_at(partitions, -2).await
     }
 
     /// The end offsets (high watermark, or last stable offset under `read_committed`) of `partitions`.
@@ -497,12 +491,21 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<HashMap<TopicPartition, i64>, Error> {
-        let q: Vec<_> = partitions.iter().map(|tp| (tp.clone(), -1)).collect();
+        self.offsets_at(partitions, -1).await
+    }
+
+    /// ListOffsets with one special timestamp (-1 latest, -2 earliest) for every partition.
+    async fn offsets_at(
+        &self,
+        partitions: &[TopicPartition],
+        timestamp: i64,
+    ) -> Result<HashMap<TopicPartition, i64>, Error> {
+        let query: Vec<_> = partitions.iter().map(|tp| (tp.clone(), timestamp)).collect();
         Ok(self
-            .list_offsets(&q)
+            .list_offsets(&query)
             .await?
             .into_iter()
-            .map(|(tp, (o, _))| (tp, o))
+            .map(|(tp, (offset, _))| (tp, offset))
             .collect())
     }
 
