@@ -14,6 +14,7 @@ use crate::budget::MemoryBudget;
 use crate::config::ConsumerConfig;
 use crate::engine::{self, EngineState, OffsetSpec, PartitionState, Shared};
 use crate::error::Error;
+use crate::group::{self, GroupShared, GroupState, OffsetAndMetadata, RebalanceListener};
 use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
 
 /// Offsets of a partition's log as last seen.
@@ -47,6 +48,8 @@ pub struct Consumer {
     client: Client,
     driver: Option<JoinHandle<()>>,
     pending: VecDeque<ConsumerRecord>,
+    group: Option<Arc<GroupShared>>,
+    group_driver: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -91,6 +94,8 @@ impl Consumer {
             client,
             driver: Some(driver),
             pending: VecDeque::new(),
+            group: None,
+            group_driver: None,
         })
     }
 
@@ -112,6 +117,11 @@ impl Consumer {
     /// partitions dropped lose theirs (nothing of them is returned after this call); new partitions start
     /// from `auto.offset.reset` unless [`seek`](Consumer::seek) says otherwise.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<(), Error> {
+        if self.group.is_some() {
+            return Err(Error::Config(
+                "assign cannot be used after subscribe: the group assigns partitions".into(),
+            ));
+        }
         let wanted: Vec<TopicPartition> = partitions.into_iter().collect();
         for tp in &wanted {
             if tp.topic.is_empty() || tp.partition < 0 {
@@ -341,6 +351,23 @@ impl Consumer {
     /// Cancellation safe: records are taken out of the buffer only in the synchronous part that
     /// completes the future, so a dropped `poll` loses nothing.
     pub async fn poll(&mut self, timeout: Duration) -> Result<PollBatch, Error> {
+        if let Some(g) = &self.group {
+            let mut inner = g.lock();
+            if let Some(e) = inner.fatal.clone() {
+                return Err(e);
+            }
+            inner.member.poll_called(std::time::Instant::now());
+            drop(inner);
+            g.wake.notify_one();
+            if !self.pending.is_empty() {
+                // Records of partitions revoked or lost since they were buffered are not handed out.
+                let st = self.shared.lock();
+                self.pending.retain(|r| {
+                    st.partitions
+                        .contains_key(&TopicPartition::new(r.topic(), r.partition()))
+                });
+            }
+        }
         if !self.pending.is_empty() {
             let mut batch = PollBatch::default();
             let max = self.shared.config.max_poll_records;
@@ -584,11 +611,169 @@ impl Consumer {
         }
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // Consumer groups
+    // ---------------------------------------------------------------------------------------------
+
+    /// Joins the consumer group `group.id` subscribed to `topics` (replacing a previous subscription).
+    /// The group assigns partitions; they are fetched from their committed offsets (else
+    /// `auto.offset.reset`). Needs `group.id`; do not mix with [`assign`](Consumer::assign).
+    pub fn subscribe<I, S>(&mut self, topics: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.subscribe_inner(topics, None)
+    }
+
+    /// Like [`subscribe`](Consumer::subscribe), with a [`RebalanceListener`] told about assignment
+    /// changes (see there for when its callbacks run).
+    pub fn subscribe_with_listener<I, S>(
+        &mut self,
+        topics: I,
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.subscribe_inner(topics, Some(Box::new(listener)))
+    }
+
+    fn subscribe_inner<I, S>(
+        &mut self,
+        topics: I,
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        let config = &self.shared.config;
+        let group_id = config
+            .group_id
+            .clone()
+            .ok_or_else(|| Error::Config("subscribe needs group.id".into()))?;
+        if topics.iter().any(String::is_empty) {
+            return Err(Error::Config("cannot subscribe to an empty topic name".into()));
+        }
+        let now = std::time::Instant::now();
+        if let Some(g) = &self.group {
+            g.set_listener(listener);
+            g.lock()
+                .member
+                .subscribe(topics, now)
+                .map_err(Error::from_group)?;
+            g.wake.notify_one();
+            return Ok(());
+        }
+        let mut member = kafkaroo_group::GroupMember::new(group::member_config(config, &group_id)?, now)
+            .map_err(Error::from_group)?;
+        member.subscribe(topics, now).map_err(Error::from_group)?;
+        let shared = Arc::new(GroupShared::new(member, listener, self.shared.clone()));
+        self.group_driver = Some(tokio::spawn(group::run(shared.clone(), self.client.clone())));
+        self.group = Some(shared);
+        Ok(())
+    }
+
+    fn group(&self) -> Result<&Arc<GroupShared>, Error> {
+        self.group
+            .as_ref()
+            .ok_or_else(|| Error::Config("not subscribed to a consumer group".into()))
+    }
+
+    /// The group membership health view (`None` before [`subscribe`](Consumer::subscribe)).
+    pub fn group_state(&self) -> Option<GroupState> {
+        self.group.as_ref().map(|g| g.state())
+    }
+
+    /// Commits `offsets` (the next offset to consume per partition), or with `None` the positions of
+    /// every owned partition (what `poll` handed out), and waits for the outcome (retrying retriable
+    /// errors up to `request.timeout.ms`). Refused with [`Error::NotOwned`] for partitions this member
+    /// does not own.
+    pub async fn commit_sync(
+        &mut self,
+        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
+    ) -> Result<(), Error> {
+        let g = self.group()?.clone();
+        let timeout = self.shared.config.request_timeout;
+        let id = g.start_commit(offsets, Some(timeout))?;
+        g.wait_commit(id, timeout).await
+    }
+
+    /// Like [`commit_sync`](Consumer::commit_sync) without waiting: the commit is sent in the
+    /// background and not retried; failures are logged.
+    pub fn commit_async(
+        &mut self,
+        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
+    ) -> Result<(), Error> {
+        self.group()?.start_commit(offsets, None).map(|_| ())
+    }
+
+    /// Marks `record` as processed: [`commit_stored`](Consumer::commit_stored) commits the offset after
+    /// it (with its leader epoch).
+    pub fn store_offset(&mut self, record: &ConsumerRecord) -> Result<(), Error> {
+        let g = self.group()?;
+        let epoch = record.leader_epoch();
+        g.lock().stored.insert(
+            TopicPartition::new(record.topic(), record.partition()),
+            OffsetAndMetadata {
+                offset: record.offset() + 1,
+                leader_epoch: (epoch >= 0).then_some(epoch),
+                metadata: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Commits the offsets stored with [`store_offset`](Consumer::store_offset) (synchronously).
+    pub async fn commit_stored(&mut self) -> Result<(), Error> {
+        let stored: Vec<(TopicPartition, OffsetAndMetadata)> =
+            std::mem::take(&mut self.group()?.lock().stored)
+                .into_iter()
+                .collect();
+        if stored.is_empty() {
+            return Ok(());
+        }
+        self.commit_sync(Some(stored)).await
+    }
+
+    /// The group's committed offsets of `partitions` (OffsetFetch); `None` where nothing is committed.
+    ///
+    /// Cancellation safe.
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
+        let group_id = self
+            .shared
+            .config
+            .group_id
+            .clone()
+            .ok_or_else(|| Error::Config("committed needs group.id".into()))?;
+        group::fetch_committed(
+            &self.client,
+            &group_id,
+            partitions,
+            self.shared.config.request_timeout,
+            self.shared.config.retry_backoff,
+        )
+        .await
+    }
+
     /// Stops the fetch engine and closes connections. Records already returned stay valid.
     ///
     /// Cancellation safe: the engine is told to stop before the first await; dropping the future only
     /// skips waiting for it.
     pub async fn close(mut self) {
+        if let Some(g) = self.group.take() {
+            let timeout = self.shared.config.request_timeout.min(Duration::from_secs(10));
+            group::close(&g, timeout).await;
+            if let Some(d) = self.group_driver.take() {
+                d.abort();
+            }
+        }
         self.shared.lock().closed = true;
         self.wake();
         if let Some(driver) = self.driver.take() {
@@ -599,6 +784,9 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
+        if let Some(d) = self.group_driver.take() {
+            d.abort();
+        }
         self.shared.lock().closed = true;
         if let Some(driver) = self.driver.take() {
             driver.abort();

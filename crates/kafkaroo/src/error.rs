@@ -91,9 +91,47 @@ pub enum Error {
     /// The consumer was closed.
     #[error("the consumer is closed")]
     Closed,
+    /// A commit named partitions this group member does not own.
+    #[error("cannot commit partitions not owned by this consumer: {}", list(partitions))]
+    NotOwned {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
+    /// A commit (or committed-offset lookup) failed for some partitions.
+    #[error("commit failed for {}: {reason}", list(failed))]
+    Commit {
+        /// The partitions that failed.
+        failed: Vec<TopicPartition>,
+        /// Why.
+        reason: String,
+    },
+    /// Group membership failed (fenced, group full, invalid session timeout, authorization...), or the
+    /// operation needs a membership the consumer does not have.
+    #[error("consumer group: {0}")]
+    Group(#[from] kafkaroo_group::GroupError),
+}
+
+fn list(partitions: &[TopicPartition]) -> String {
+    partitions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Error {
+    pub(crate) fn from_group(e: kafkaroo_group::GroupError) -> Self {
+        match e {
+            kafkaroo_group::GroupError::NotOwned { partitions } => Self::NotOwned {
+                partitions: partitions
+                    .iter()
+                    .map(|tp| TopicPartition::new(tp.topic.clone(), tp.partition))
+                    .collect(),
+            },
+            other => Self::Group(other),
+        }
+    }
+
     /// The Kafka error code behind this error, if there is one.
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {

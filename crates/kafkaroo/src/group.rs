@@ -1,0 +1,978 @@
+//! Consumer groups: a background task drives the sans-IO [`GroupMember`] state machine of
+//! `kafkaroo-group` (classic protocol: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+//! OffsetFetch) and applies its events to the fetch engine.
+//!
+//! - The driver sends each request the member asks for in its own tokio task, so a heartbeat never
+//!   waits behind a JoinGroup that blocks for the rebalance timeout. Coordinator requests go over the
+//!   dedicated [`Purpose::Group`] connection, never behind a fetch long-poll.
+//! - `Assigned` runs [`RebalanceListener::on_assigned`]; the partitions start fetching once their
+//!   committed offsets arrived (`OffsetsFetched`), from the committed offset or `auto.offset.reset`.
+//! - `Revoked` runs [`RebalanceListener::on_revoked`], stops fetching and drops buffered data of those
+//!   partitions, commits their positions when `enable.auto.commit` is on, then acknowledges.
+//! - `Lost` runs [`RebalanceListener::on_lost`] and drops the partitions without committing.
+//! - `Fatal` is returned by the next [`Consumer::poll`](crate::Consumer::poll).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kafkaroo_group::member::{
+    CloseMode, CommitId, CommitKind, CommitOutcome, FetchedOffset, GroupEvent, JoinGroupMember,
+    JoinGroupResponse, OffsetToCommit, Request, RequestId, Response, Target, TransportFailure,
+};
+use kafkaroo_group::{
+    Assignor, CooperativeStickyAssignor, GroupMember, MemberConfig, MemberState, PartitionCounts,
+    RangeAssignor, RoundRobinAssignor, StickyAssignor,
+};
+use kafkaroo_net::{Client, Connection, Purpose};
+use kafkaroo_wire::StrBytes;
+use kafkaroo_wire::messages::join_group_request::JoinGroupRequestProtocol;
+use kafkaroo_wire::messages::leave_group_request::MemberIdentity;
+use kafkaroo_wire::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafkaroo_wire::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafkaroo_wire::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafkaroo_wire::messages::{
+    FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
+};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::config::ConsumerConfig;
+use crate::engine::{PartitionState, Shared};
+use crate::error::Error;
+use crate::record::TopicPartition;
+
+/// Callbacks on partition ownership changes of a group member.
+///
+/// They run synchronously on the consumer's background group task, while it holds the group state (so
+/// they must not block for long, and cannot call back into the [`Consumer`](crate::Consumer)):
+/// - `on_assigned` when a rebalance completed, with the newly added partitions (possibly none), before
+///   they start fetching;
+/// - `on_revoked` before revoked partitions stop fetching and (with `enable.auto.commit`) their
+///   positions are committed; the partitions are released only after the commit;
+/// - `on_lost` when membership was lost: the partitions may already belong to another member, nothing
+///   of them is committed.
+pub trait RebalanceListener: Send {
+    /// Partitions newly assigned.
+    fn on_assigned(&mut self, _partitions: &[TopicPartition]) {}
+    /// Partitions about to be given up.
+    fn on_revoked(&mut self, _partitions: &[TopicPartition]) {}
+    /// Partitions already lost.
+    fn on_lost(&mut self, _partitions: &[TopicPartition]) {}
+}
+
+/// An offset to commit, or a committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetAndMetadata {
+    /// The next offset to consume.
+    pub offset: i64,
+    /// Leader epoch of the last consumed record (KIP-320).
+    pub leader_epoch: Option<i32>,
+    /// Commit metadata.
+    pub metadata: Option<String>,
+}
+
+impl OffsetAndMetadata {
+    /// An offset without epoch or metadata.
+    pub fn new(offset: i64) -> Self {
+        Self {
+            offset,
+            leader_epoch: None,
+            metadata: None,
+        }
+    }
+}
+
+/// The group membership health view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    /// The membership state.
+    pub state: MemberState,
+    /// The generation (-1 when not in one).
+    pub generation: i32,
+    /// The member id (empty before the first JoinGroup answer).
+    pub member_id: String,
+}
+
+pub(crate) fn to_group_tp(tp: &TopicPartition) -> kafkaroo_group::TopicPartition {
+    kafkaroo_group::TopicPartition::new(tp.topic.clone(), tp.partition)
+}
+
+pub(crate) fn from_group_tp(tp: &kafkaroo_group::TopicPartition) -> TopicPartition {
+    TopicPartition::new(tp.topic.clone(), tp.partition)
+}
+
+fn from_group_tps(tps: &[kafkaroo_group::TopicPartition]) -> Vec<TopicPartition> {
+    tps.iter().map(from_group_tp).collect()
+}
+
+/// The state machine's configuration from the consumer's.
+pub(crate) fn member_config(config: &ConsumerConfig, group_id: &str) -> Result<MemberConfig, Error> {
+    let mut m = MemberConfig::new(group_id);
+    m.group_instance_id = config.group_instance_id.clone();
+    m.session_timeout = config.session_timeout;
+    m.heartbeat_interval = config.heartbeat_interval;
+    m.max_poll_interval = config.max_poll_interval;
+    m.request_timeout = config.request_timeout;
+    m.retry_backoff = config.retry_backoff;
+    m.rack_id = config.client_rack.clone();
+    m.jitter_seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut assignors: Vec<Arc<dyn Assignor>> = Vec::new();
+    for name in &config.partition_assignment_strategy {
+        let a: Arc<dyn Assignor> = match name.as_str() {
+            "cooperative-sticky" => Arc::new(CooperativeStickyAssignor),
+            "sticky" => Arc::new(StickyAssignor),
+            "range" => Arc::new(RangeAssignor),
+            "roundrobin" => Arc::new(RoundRobinAssignor),
+            other => {
+                return Err(Error::Config(format!(
+                    "partition.assignment.strategy: unknown assignor {other:?}"
+                )));
+            }
+        };
+        assignors.push(a);
+    }
+    m.assignors = assignors;
+    Ok(m)
+}
+
+pub(crate) struct Inner {
+    pub(crate) member: GroupMember,
+    listener: Option<Box<dyn RebalanceListener>>,
+    pub(crate) fatal: Option<Error>,
+    results: HashMap<CommitId, CommitOutcome>,
+    async_commits: HashSet<CommitId>,
+    /// The commit a revocation waits for before it is acknowledged.
+    revoke_commit: Option<CommitId>,
+    pub(crate) stored: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    auto_commit: Option<CommitId>,
+    auto_commit_at: Option<Instant>,
+    last_auto: BTreeMap<TopicPartition, i64>,
+    pub(crate) closed: bool,
+}
+
+pub(crate) struct GroupShared {
+    inner: Mutex<Inner>,
+    pub(crate) wake: Notify,
+    pub(crate) changed: Notify,
+    engine: Arc<Shared>,
+}
+
+impl GroupShared {
+    pub(crate) fn new(
+        member: GroupMember,
+        listener: Option<Box<dyn RebalanceListener>>,
+        engine: Arc<Shared>,
+    ) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                member,
+                listener,
+                fatal: None,
+                results: HashMap::new(),
+                async_commits: HashSet::new(),
+                revoke_commit: None,
+                stored: BTreeMap::new(),
+                auto_commit: None,
+                auto_commit_at: None,
+                last_auto: BTreeMap::new(),
+                closed: false,
+            }),
+            wake: Notify::new(),
+            changed: Notify::new(),
+            engine,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_listener(&self, listener: Option<Box<dyn RebalanceListener>>) {
+        if listener.is_some() {
+            self.lock().listener = listener;
+        }
+    }
+
+    pub(crate) fn state(&self) -> GroupState {
+        let inner = self.lock();
+        GroupState {
+            state: inner.member.state(),
+            generation: inner.member.generation(),
+            member_id: inner.member.member_id().to_owned(),
+        }
+    }
+
+    /// Positions (what `poll` handed out) of the owned partitions that are fetching.
+    pub(crate) fn owned_positions(&self, inner: &Inner) -> Vec<OffsetToCommit> {
+        let owned = inner.member.assignment();
+        let st = self.engine.lock();
+        owned
+            .into_iter()
+            .filter_map(|gtp| {
+                let p = st.partitions.get(&from_group_tp(&gtp))?;
+                let offset = p.position?;
+                Some(OffsetToCommit {
+                    partition: gtp,
+                    offset,
+                    leader_epoch: p.last_epoch,
+                    metadata: None,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues a commit; `None` offsets commit the positions of owned partitions.
+    pub(crate) fn start_commit(
+        &self,
+        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
+        sync: Option<Duration>,
+    ) -> Result<CommitId, Error> {
+        let mut inner = self.lock();
+        if let Some(e) = &inner.fatal {
+            return Err(e.clone());
+        }
+        let offsets = match offsets {
+            Some(o) => o
+                .into_iter()
+                .map(|(tp, o)| OffsetToCommit {
+                    partition: to_group_tp(&tp),
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata,
+                })
+                .collect(),
+            None => self.owned_positions(&inner),
+        };
+        let now = Instant::now();
+        let kind = match sync {
+            Some(t) => CommitKind::Sync { deadline: now + t },
+            None => CommitKind::Async,
+        };
+        let id = inner
+            .member
+            .commit(offsets, kind, now)
+            .map_err(Error::from_group)?;
+        if sync.is_none() {
+            inner.async_commits.insert(id);
+        }
+        drop(inner);
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Waits for the outcome of a sync commit.
+    pub(crate) async fn wait_commit(&self, id: CommitId, timeout: Duration) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout + Duration::from_secs(1);
+        loop {
+            let changed = self.changed.notified();
+            {
+                let mut inner = self.lock();
+                if let Some(outcome) = inner.results.remove(&id) {
+                    return outcome_result(outcome);
+                }
+                if let Some(e) = &inner.fatal {
+                    return Err(e.clone());
+                }
+            }
+            tokio::select! {
+                () = changed => {}
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(Error::Commit { failed: vec![], reason: "no answer before the deadline".into() });
+                }
+            }
+        }
+    }
+
+    /// Removes `partitions` from the fetch engine (buffered data dropped); returns their positions.
+    fn purge(&self, partitions: &[kafkaroo_group::TopicPartition]) -> Vec<OffsetToCommit> {
+        let mut out = Vec::new();
+        let mut st = self.engine.lock();
+        for gtp in partitions {
+            if let Some(p) = st.partitions.remove(&from_group_tp(gtp))
+                && let Some(offset) = p.position
+            {
+                out.push(OffsetToCommit {
+                    partition: gtp.clone(),
+                    offset,
+                    leader_epoch: p.last_epoch,
+                    metadata: None,
+                });
+            }
+        }
+        drop(st);
+        self.engine.driver_wake.notify_one();
+        out
+    }
+
+    /// Applies the member's events. Called with the group state locked.
+    fn apply_events(&self, inner: &mut Inner) {
+        let auto_commit = self.engine.config.enable_auto_commit;
+        while let Some(event) = inner.member.poll_event() {
+            let now = Instant::now();
+            match event {
+                GroupEvent::StateChanged { from, to } => {
+                    debug!(?from, ?to, "group member state changed");
+                }
+                GroupEvent::Assigned {
+                    generation,
+                    partitions,
+                } => {
+                    info!(generation, count = partitions.len(), "partitions assigned");
+                    let tps = from_group_tps(&partitions);
+                    if let Some(l) = inner.listener.as_mut() {
+                        l.on_assigned(&tps);
+                    }
+                    inner.member.assignment_done(now);
+                }
+                GroupEvent::OffsetsFetched { offsets } => {
+                    let mut st = self.engine.lock();
+                    for c in offsets {
+                        let tp = from_group_tp(&c.partition);
+                        if st.partitions.contains_key(&tp) {
+                            continue;
+                        }
+                        let version = st.bump_version();
+                        let mut p = PartitionState::new(Arc::from(tp.topic.as_str()), version);
+                        p.position = c.offset;
+                        p.last_epoch = c.leader_epoch.filter(|e| *e >= 0);
+                        st.partitions.insert(tp, p);
+                    }
+                    drop(st);
+                    self.engine.driver_wake.notify_one();
+                }
+                GroupEvent::Revoked { partitions } => {
+                    info!(count = partitions.len(), "partitions revoked");
+                    let tps = from_group_tps(&partitions);
+                    if let Some(l) = inner.listener.as_mut() {
+                        l.on_revoked(&tps);
+                    }
+                    let positions = self.purge(&partitions);
+                    let mut waiting = false;
+                    if auto_commit && !positions.is_empty() {
+                        let deadline = now + self.engine.config.request_timeout;
+                        match inner.member.commit(positions, CommitKind::Sync { deadline }, now) {
+                            Ok(id) => {
+                                inner.revoke_commit = Some(id);
+                                waiting = true;
+                            }
+                            Err(e) => warn!(error = %e, "commit on revoke refused"),
+                        }
+                    }
+                    if !waiting {
+                        inner.member.revocation_done(now);
+                    }
+                }
+                GroupEvent::Lost { partitions, reason } => {
+                    warn!(count = partitions.len(), %reason, "partitions lost");
+                    let tps = from_group_tps(&partitions);
+                    if let Some(l) = inner.listener.as_mut() {
+                        l.on_lost(&tps);
+                    }
+                    self.purge(&partitions);
+                }
+                GroupEvent::CommitResult(outcome) => {
+                    if !outcome.is_ok() {
+                        warn!(failed = ?outcome.failed, "commit failed");
+                    }
+                    if inner.revoke_commit == Some(outcome.id) {
+                        inner.revoke_commit = None;
+                        inner.member.revocation_done(now);
+                    }
+                    if inner.auto_commit == Some(outcome.id) {
+                        inner.auto_commit = None;
+                    }
+                    if !inner.async_commits.remove(&outcome.id) {
+                        inner.results.insert(outcome.id, outcome);
+                    }
+                    self.changed.notify_waiters();
+                }
+                GroupEvent::Fatal(e) => {
+                    warn!(error = %e, "group membership failed");
+                    inner.fatal = Some(Error::from_group(e));
+                    self.changed.notify_waiters();
+                }
+                GroupEvent::Closed => {
+                    inner.closed = true;
+                    self.changed.notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// Auto-commit of the positions of owned partitions, every `auto.commit.interval.ms`.
+    fn auto_commit(&self, inner: &mut Inner, now: Instant) {
+        let config = &self.engine.config;
+        if !config.enable_auto_commit || inner.member.state() != MemberState::Stable {
+            return;
+        }
+        let at = *inner
+            .auto_commit_at
+            .get_or_insert(now + config.auto_commit_interval);
+        if now < at || inner.auto_commit.is_some() {
+            return;
+        }
+        inner.auto_commit_at = Some(now + config.auto_commit_interval);
+        let offsets: Vec<OffsetToCommit> = self
+            .owned_positions(inner)
+            .into_iter()
+            .filter(|o| inner.last_auto.get(&from_group_tp(&o.partition)) != Some(&o.offset))
+            .collect();
+        if offsets.is_empty() {
+            return;
+        }
+        let record: Vec<(TopicPartition, i64)> = offsets
+            .iter()
+            .map(|o| (from_group_tp(&o.partition), o.offset))
+            .collect();
+        match inner.member.commit(offsets, CommitKind::Async, now) {
+            Ok(id) => {
+                inner.auto_commit = Some(id);
+                inner.async_commits.insert(id);
+                inner.last_auto.extend(record);
+            }
+            Err(e) => debug!(error = %e, "auto-commit skipped"),
+        }
+    }
+}
+
+fn outcome_result(outcome: CommitOutcome) -> Result<(), Error> {
+    if outcome.is_ok() {
+        return Ok(());
+    }
+    let reason = outcome
+        .failed
+        .iter()
+        .map(|(tp, e)| format!("{tp}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Error::Commit {
+        failed: outcome.failed.iter().map(|(tp, _)| from_group_tp(tp)).collect(),
+        reason,
+    })
+}
+
+enum Done {
+    Response(RequestId, Response),
+    Metadata(Option<PartitionCounts>),
+}
+
+/// The group driver: owns nothing but the shared state; runs until the member closed.
+pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
+    let mut tasks: JoinSet<Done> = JoinSet::new();
+    let mut metadata_at = Instant::now();
+    let mut metadata_topics: Vec<String> = Vec::new();
+    let mut metadata_busy = false;
+    let max_age = group.engine.config.metadata_max_age.min(Duration::from_secs(30));
+    loop {
+        let wake = group.wake.notified();
+        let (transmits, deadline, closed, topics) = {
+            let mut inner = group.lock();
+            let now = Instant::now();
+            if inner.member.poll_timeout().is_some_and(|t| t <= now) {
+                inner.member.handle_timeout(now);
+            }
+            group.auto_commit(&mut inner, now);
+            let mut transmits = Vec::new();
+            loop {
+                group.apply_events(&mut inner);
+                match inner.member.poll_transmit() {
+                    Some(t) => transmits.push(t),
+                    None => break,
+                }
+            }
+            group.apply_events(&mut inner);
+            let mut deadline = inner.member.poll_timeout();
+            // Only a future auto-commit time: while a rebalance or an auto-commit is under way, the
+            // events that end it wake the loop.
+            if let Some(at) = inner.auto_commit_at
+                && group.engine.config.enable_auto_commit
+                && at > now
+            {
+                deadline = Some(deadline.map_or(at, |d| d.min(at)));
+            }
+            (
+                transmits,
+                deadline,
+                inner.closed,
+                inner.member.group_subscription(),
+            )
+        };
+        if closed {
+            break;
+        }
+        for t in transmits {
+            let client = client.clone();
+            tasks.spawn(async move {
+                let response = execute(&client, t.target, &t.request, t.timeout).await;
+                Done::Response(t.id, response)
+            });
+        }
+        let now = Instant::now();
+        if !metadata_busy && !topics.is_empty() && (now >= metadata_at || topics != metadata_topics) {
+            metadata_busy = true;
+            metadata_topics = topics.clone();
+            let client = client.clone();
+            tasks.spawn(async move {
+                let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+                match client.refresh_metadata(Some(&names)).await {
+                    Ok(m) => Done::Metadata(Some(
+                        m.topics
+                            .iter()
+                            .filter(|(_, t)| !t.partitions.is_empty())
+                            .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
+                            .collect(),
+                    )),
+                    Err(e) => {
+                        debug!(error = %e, "group metadata refresh failed");
+                        Done::Metadata(None)
+                    }
+                }
+            });
+        }
+        // The next metadata refresh (its completion wakes the loop while one is under way).
+        let refresh = if metadata_busy {
+            now + max_age
+        } else {
+            metadata_at.max(now + Duration::from_millis(50))
+        };
+        let deadline = deadline.map_or(refresh, |d| d.min(refresh));
+        tokio::select! {
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                let Ok(done) = done else { continue };
+                let mut inner = group.lock();
+                match done {
+                    Done::Response(id, response) => inner.member.handle_response(Instant::now(), id, response),
+                    Done::Metadata(counts) => {
+                        metadata_busy = false;
+                        metadata_at = Instant::now() + if counts.is_some() { max_age } else { Duration::from_millis(500) };
+                        if let Some(counts) = counts {
+                            inner.member.metadata_changed(&counts, Instant::now());
+                        }
+                    }
+                }
+            }
+            () = wake => {}
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+        }
+    }
+    debug!("group driver stopped");
+}
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+fn failed(e: &kafkaroo_net::Error, conn: Option<&Connection>) -> Response {
+    if matches!(e, kafkaroo_net::Error::Timeout { .. }) {
+        // A timed-out request must not land after its retry.
+        if let Some(c) = conn {
+            c.close();
+        }
+        Response::Failed(TransportFailure::TimedOut)
+    } else {
+        Response::Failed(TransportFailure::Disconnected)
+    }
+}
+
+/// Sends one typed request and translates the answer back (or the failure).
+pub(crate) async fn execute(
+    client: &Client,
+    target: Target,
+    request: &Request,
+    timeout: Duration,
+) -> Response {
+    let conn = match target {
+        Target::AnyBroker => client.any_connection().await,
+        Target::Coordinator(node) => match client.connection(node, Purpose::Group).await {
+            Err(kafkaroo_net::Error::UnknownBroker { .. }) => {
+                let _ = client.refresh_metadata(Some(&[])).await;
+                client.connection(node, Purpose::Group).await
+            }
+            other => other,
+        },
+    };
+    let conn = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(error = %e, api = request.api_name(), "no connection for a group request");
+            return Response::Failed(TransportFailure::Disconnected);
+        }
+    };
+    match send(&conn, request, timeout).await {
+        Ok(r) => r,
+        Err(e) => {
+            debug!(error = %e, api = request.api_name(), "group request failed");
+            failed(&e, Some(&conn))
+        }
+    }
+}
+
+async fn send(
+    conn: &Connection,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, kafkaroo_net::Error> {
+    match request {
+        Request::FindCoordinator { group_id } => {
+            let v = conn.negotiated_version::<FindCoordinatorRequest>()?;
+            let mut req = FindCoordinatorRequest::default();
+            if v >= 4 {
+                req.coordinator_keys = vec![sb(group_id)];
+            } else {
+                req.key = sb(group_id);
+            }
+            let resp = conn.send_version(&req, v, timeout).await?;
+            let (error_code, node_id) = match resp.coordinators.first() {
+                Some(c) if v >= 4 => (c.error_code, c.node_id.0),
+                None if v >= 4 => (kafkaroo_wire::ErrorCode::COORDINATOR_NOT_AVAILABLE.0, -1),
+                _ => (resp.error_code, resp.node_id.0),
+            };
+            Ok(Response::FindCoordinator { error_code, node_id })
+        }
+        Request::JoinGroup(j) => {
+            let v = conn.negotiated_version::<JoinGroupRequest>()?;
+            let mut req = JoinGroupRequest::default()
+                .with_group_id(GroupId(sb(&j.group_id)))
+                .with_session_timeout_ms(j.session_timeout_ms)
+                .with_member_id(sb(&j.member_id))
+                .with_protocol_type(sb(&j.protocol_type))
+                .with_protocols(
+                    j.protocols
+                        .iter()
+                        .map(|(name, meta)| {
+                            JoinGroupRequestProtocol::default()
+                                .with_name(sb(name))
+                                .with_metadata(meta.clone())
+                        })
+                        .collect(),
+                );
+            if v >= 1 {
+                req.rebalance_timeout_ms = j.rebalance_timeout_ms;
+            }
+            if v >= 5 {
+                req.group_instance_id = j.group_instance_id.as_deref().map(sb);
+            }
+            if v >= 8 {
+                req.reason = Some(sb(&j.reason));
+            }
+            let r = conn.send_version(&req, v, timeout).await?;
+            Ok(Response::JoinGroup(JoinGroupResponse {
+                error_code: r.error_code,
+                generation_id: r.generation_id,
+                protocol_name: r.protocol_name.as_deref().map(str::to_owned),
+                leader: r.leader.to_string(),
+                member_id: r.member_id.to_string(),
+                members: r
+                    .members
+                    .into_iter()
+                    .map(|m| JoinGroupMember {
+                        member_id: m.member_id.to_string(),
+                        group_instance_id: m.group_instance_id.as_deref().map(str::to_owned),
+                        metadata: m.metadata,
+                    })
+                    .collect(),
+                skip_assignment: r.skip_assignment,
+            }))
+        }
+        Request::SyncGroup(s) => {
+            let v = conn.negotiated_version::<SyncGroupRequest>()?;
+            let mut req = SyncGroupRequest::default()
+                .with_group_id(GroupId(sb(&s.group_id)))
+                .with_generation_id(s.generation_id)
+                .with_member_id(sb(&s.member_id))
+                .with_assignments(
+                    s.assignments
+                        .iter()
+                        .map(|(m, a)| {
+                            SyncGroupRequestAssignment::default()
+                                .with_member_id(sb(m))
+                                .with_assignment(a.clone())
+                        })
+                        .collect(),
+                );
+            if v >= 3 {
+                req.group_instance_id = s.group_instance_id.as_deref().map(sb);
+            }
+            if v >= 5 {
+                req.protocol_type = Some(sb(&s.protocol_type));
+                req.protocol_name = Some(sb(&s.protocol_name));
+            }
+            let r = conn.send_version(&req, v, timeout).await?;
+            Ok(Response::SyncGroup {
+                error_code: r.error_code,
+                protocol_name: r.protocol_name.as_deref().map(str::to_owned),
+                assignment: r.assignment,
+            })
+        }
+        Request::Heartbeat {
+            group_id,
+            generation_id,
+            member_id,
+            group_instance_id,
+        } => {
+            let v = conn.negotiated_version::<HeartbeatRequest>()?;
+            let mut req = HeartbeatRequest::default()
+                .with_group_id(GroupId(sb(group_id)))
+                .with_generation_id(*generation_id)
+                .with_member_id(sb(member_id));
+            if v >= 3 {
+                req.group_instance_id = group_instance_id.as_deref().map(sb);
+            }
+            let r = conn.send_version(&req, v, timeout).await?;
+            Ok(Response::Heartbeat {
+                error_code: r.error_code,
+            })
+        }
+        Request::LeaveGroup {
+            group_id,
+            member_id,
+            group_instance_id,
+            reason,
+        } => {
+            let v = conn.negotiated_version::<LeaveGroupRequest>()?;
+            let mut req = LeaveGroupRequest::default().with_group_id(GroupId(sb(group_id)));
+            if v >= 3 {
+                let mut m = MemberIdentity::default()
+                    .with_member_id(sb(member_id))
+                    .with_group_instance_id(group_instance_id.as_deref().map(sb));
+                if v >= 5 {
+                    m.reason = Some(sb(reason));
+                }
+                req.members = vec![m];
+            } else {
+                req.member_id = sb(member_id);
+            }
+            let r = conn.send_version(&req, v, timeout).await?;
+            let error_code = if r.error_code != 0 {
+                r.error_code
+            } else {
+                r.members.first().map_or(0, |m| m.error_code)
+            };
+            Ok(Response::LeaveGroup { error_code })
+        }
+        Request::OffsetCommit(c) => {
+            let v = conn.negotiated_version::<OffsetCommitRequest>()?;
+            let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+            for o in &c.offsets {
+                let mut p = OffsetCommitRequestPartition::default()
+                    .with_partition_index(o.partition.partition)
+                    .with_committed_offset(o.offset)
+                    .with_committed_metadata(Some(sb(o.metadata.as_deref().unwrap_or(""))));
+                if v >= 6 {
+                    p.committed_leader_epoch = o.leader_epoch.unwrap_or(-1);
+                }
+                topics.entry(o.partition.topic.as_str()).or_default().push(p);
+            }
+            let mut req = OffsetCommitRequest::default()
+                .with_group_id(GroupId(sb(&c.group_id)))
+                .with_generation_id_or_member_epoch(c.generation_id)
+                .with_member_id(sb(&c.member_id))
+                .with_topics(
+                    topics
+                        .into_iter()
+                        .map(|(t, ps)| {
+                            OffsetCommitRequestTopic::default()
+                                .with_name(TopicName(sb(t)))
+                                .with_partitions(ps)
+                        })
+                        .collect(),
+                );
+            if v >= 7 {
+                req.group_instance_id = c.group_instance_id.as_deref().map(sb);
+            }
+            let r = conn.send_version(&req, v, timeout).await?;
+            let mut partitions = Vec::new();
+            for t in r.topics {
+                for p in t.partitions {
+                    partitions.push((
+                        kafkaroo_group::TopicPartition::new(t.name.0.to_string(), p.partition_index),
+                        p.error_code,
+                    ));
+                }
+            }
+            Ok(Response::OffsetCommit { partitions })
+        }
+        Request::OffsetFetch {
+            group_id,
+            partitions,
+            require_stable,
+        } => {
+            let v = conn.negotiated_version::<OffsetFetchRequest>()?;
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for tp in partitions {
+                by_topic.entry(tp.topic.as_str()).or_default().push(tp.partition);
+            }
+            let mut req = OffsetFetchRequest::default();
+            if v >= 8 {
+                req.groups = vec![
+                    OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(sb(group_id)))
+                        .with_topics(Some(
+                            by_topic
+                                .iter()
+                                .map(|(t, ps)| {
+                                    OffsetFetchRequestTopics::default()
+                                        .with_name(TopicName(sb(t)))
+                                        .with_partition_indexes(ps.clone())
+                                })
+                                .collect(),
+                        )),
+                ];
+            } else {
+                req.group_id = GroupId(sb(group_id));
+                req.topics = Some(
+                    by_topic
+                        .iter()
+                        .map(|(t, ps)| {
+                            OffsetFetchRequestTopic::default()
+                                .with_name(TopicName(sb(t)))
+                                .with_partition_indexes(ps.clone())
+                        })
+                        .collect(),
+                );
+            }
+            if v >= 7 {
+                req.require_stable = *require_stable;
+            }
+            let r = conn.send_version(&req, v, timeout).await?;
+            let mut out = Vec::new();
+            let error_code;
+            if v >= 8 {
+                let Some(g) = r.groups.into_iter().next() else {
+                    return Ok(Response::Failed(TransportFailure::Disconnected));
+                };
+                error_code = g.error_code;
+                for t in g.topics {
+                    for p in t.partitions {
+                        out.push(FetchedOffset {
+                            partition: kafkaroo_group::TopicPartition::new(
+                                t.name.0.to_string(),
+                                p.partition_index,
+                            ),
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            metadata: p.metadata.as_deref().map(str::to_owned),
+                            error_code: p.error_code,
+                        });
+                    }
+                }
+            } else {
+                error_code = r.error_code;
+                for t in r.topics {
+                    for p in t.partitions {
+                        out.push(FetchedOffset {
+                            partition: kafkaroo_group::TopicPartition::new(
+                                t.name.0.to_string(),
+                                p.partition_index,
+                            ),
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            metadata: p.metadata.as_deref().map(str::to_owned),
+                            error_code: p.error_code,
+                        });
+                    }
+                }
+            }
+            Ok(Response::OffsetFetch {
+                error_code,
+                partitions: out,
+            })
+        }
+    }
+}
+
+/// OffsetFetch for `partitions` of `group_id` (finds the coordinator first).
+pub(crate) async fn fetch_committed(
+    client: &Client,
+    group_id: &str,
+    partitions: &[TopicPartition],
+    timeout: Duration,
+    retry_backoff: Duration,
+) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let find = Request::FindCoordinator {
+            group_id: group_id.to_owned(),
+        };
+        let node = match execute(client, Target::AnyBroker, &find, timeout).await {
+            Response::FindCoordinator {
+                error_code: 0,
+                node_id,
+            } => node_id,
+            other => {
+                last = format!("FindCoordinator: {other:?}");
+                tokio::time::sleep(retry_backoff).await;
+                continue;
+            }
+        };
+        let req = Request::OffsetFetch {
+            group_id: group_id.to_owned(),
+            partitions: partitions.iter().map(to_group_tp).collect(),
+            require_stable: true,
+        };
+        match execute(client, Target::Coordinator(node), &req, timeout).await {
+            Response::OffsetFetch {
+                error_code: 0,
+                partitions: got,
+            } if got.iter().all(|p| p.error_code == 0) => {
+                let mut out: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
+                    partitions.iter().map(|tp| (tp.clone(), None)).collect();
+                for p in got {
+                    if p.offset >= 0 {
+                        out.insert(
+                            from_group_tp(&p.partition),
+                            Some(OffsetAndMetadata {
+                                offset: p.offset,
+                                leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                                metadata: p.metadata.filter(|m| !m.is_empty()),
+                            }),
+                        );
+                    }
+                }
+                return Ok(out);
+            }
+            other => {
+                last = format!("OffsetFetch: {other:?}");
+                tokio::time::sleep(retry_backoff).await;
+            }
+        }
+    }
+    Err(Error::Commit {
+        failed: partitions.to_vec(),
+        reason: format!("could not fetch committed offsets: {last}"),
+    })
+}
+
+/// Closes the member (final revoke, commit on revoke with auto-commit, LeaveGroup unless static) and
+/// waits for it, at most `timeout`.
+pub(crate) async fn close(group: &GroupShared, timeout: Duration) {
+    group.lock().member.close(CloseMode::Default, Instant::now());
+    group.wake.notify_one();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let changed = group.changed.notified();
+        {
+            let inner = group.lock();
+            if inner.closed || inner.fatal.is_some() {
+                return;
+            }
+        }
+        tokio::select! {
+            () = changed => {}
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            () = tokio::time::sleep_until(deadline) => return,
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Consumer groups against a real Apache Kafka broker: subscribe, rebalance listener, commits, resume
+//! from committed offsets, a cooperative two-member rebalance.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafkaroo::{
+    AutoOffsetReset, Consumer, ConsumerConfig, Error, MemberState, OffsetAndMetadata, RebalanceListener,
+    TopicPartition,
+};
+use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
+
+fn cluster() -> &'static Cluster {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    Cluster::shared()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn config(cluster: &Cluster, group: &str, auto_commit: bool) -> ConsumerConfig {
+    ConsumerConfig::builder()
+        .bootstrap_servers(cluster.bootstrap())
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .fetch_max_wait(Duration::from_millis(100))
+        .group_id(group)
+        .set("session.timeout.ms", "6000")
+        .unwrap()
+        .set("heartbeat.interval.ms", "500")
+        .unwrap()
+        .set("enable.auto.commit", if auto_commit { "true" } else { "false" })
+        .unwrap()
+        .set("auto.commit.interval.ms", "1000")
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+fn produce(cluster: &Cluster, topic: &str, partitions: i32, per_partition: usize, tag: &str) {
+    for p in 0..partitions {
+        let records = (0..per_partition)
+            .map(|i| TestRecord::new(format!("k{i}"), format!("{tag}-{p}-{i}")))
+            .collect();
+        cluster
+            .produce(&ProduceRequest::new(topic, records).partition(p))
+            .unwrap();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Assigned,
+    Revoked,
+    Lost,
+}
+
+type Timeline = Arc<Mutex<Vec<(usize, Kind, Vec<TopicPartition>)>>>;
+
+struct Recorder {
+    member: usize,
+    timeline: Timeline,
+}
+
+impl RebalanceListener for Recorder {
+    fn on_assigned(&mut self, partitions: &[TopicPartition]) {
+        self.timeline
+            .lock()
+            .unwrap()
+            .push((self.member, Kind::Assigned, partitions.to_vec()));
+    }
+    fn on_revoked(&mut self, partitions: &[TopicPartition]) {
+        self.timeline
+            .lock()
+            .unwrap()
+            .push((self.member, Kind::Revoked, partitions.to_vec()));
+    }
+    fn on_lost(&mut self, partitions: &[TopicPartition]) {
+        self.timeline
+            .lock()
+            .unwrap()
+            .push((self.member, Kind::Lost, partitions.to_vec()));
+    }
+}
+
+/// Polls until `n` records arrived (or `within` passed); returns `(partition, offset)` of each.
+async fn consume_n(consumer: &mut Consumer, n: usize, within: Duration) -> Vec<(TopicPartition, i64)> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < n && tokio::time::Instant::now() < deadline {
+        let batch = consumer.poll(Duration::from_millis(200)).await.expect("poll");
+        out.extend(
+            batch
+                .iter()
+                .map(|r| (TopicPartition::new(r.topic(), r.partition()), r.offset())),
+        );
+    }
+    out
+}
+
+/// Polls (handing nothing out) until the member is stable with `n` fetching partitions.
+async fn wait_owned(consumer: &mut Consumer, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stable = consumer
+            .group_state()
+            .is_some_and(|s| s.state == MemberState::Stable);
+        if stable && consumer.assignment().len() == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no stable assignment of {n}: {:?} {:?}",
+            consumer.group_state(),
+            consumer.assignment()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn one_member_consumes_commits_and_a_successor_resumes() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-one");
+    cluster.create_topic(&topic, 3, 1, &[]).unwrap();
+    produce(cluster, &topic, 3, 20, "a");
+    let group = cluster.unique_topic("g-one");
+    let all: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(&topic, p)).collect();
+    rt.block_on(async {
+        let timeline: Timeline = Arc::default();
+        let mut c = Consumer::new(config(cluster, &group, false)).await.unwrap();
+        c.subscribe_with_listener(
+            [topic.clone()],
+            Recorder {
+                member: 0,
+                timeline: timeline.clone(),
+            },
+        )
+        .unwrap();
+        let got = consume_n(&mut c, 60, Duration::from_secs(30)).await;
+        assert_eq!(got.len(), 60, "records");
+        let unique: BTreeSet<_> = got.iter().cloned().collect();
+        assert_eq!(unique.len(), 60, "each record once");
+        let assigned: BTreeSet<TopicPartition> = timeline
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.1 == Kind::Assigned)
+            .flat_map(|e| e.2.clone())
+            .collect();
+        assert_eq!(assigned, all.iter().cloned().collect(), "listener saw all 3");
+        let state = c.group_state().unwrap();
+        assert_eq!(state.state, MemberState::Stable);
+        assert!(state.generation >= 1 && !state.member_id.is_empty(), "{state:?}");
+
+        c.commit_sync(None).await.unwrap();
+        let committed = c.committed(&all).await.unwrap();
+        for tp in &all {
+            let pos = c.position(tp).await.unwrap();
+            assert_eq!(pos, 20);
+            let co = committed[tp].as_ref().expect("committed");
+            assert_eq!(co.offset, pos, "{tp}");
+            assert!(co.leader_epoch.is_some(), "leader epoch committed: {co:?}");
+        }
+        c.close().await;
+
+        produce(cluster, &topic, 3, 5, "b");
+        let mut c2 = Consumer::new(config(cluster, &group, false)).await.unwrap();
+        c2.subscribe([topic.clone()]).unwrap();
+        let got = consume_n(&mut c2, 15, Duration::from_secs(30)).await;
+        assert_eq!(got.len(), 15, "resumed records: {got:?}");
+        let per: BTreeMap<TopicPartition, Vec<i64>> = got.iter().fold(BTreeMap::new(), |mut m, (tp, o)| {
+            m.entry(tp.clone()).or_insert_with(Vec::new).push(*o);
+            m
+        });
+        for tp in &all {
+            assert_eq!(
+                per[tp],
+                (20..25).collect::<Vec<_>>(),
+                "{tp} resumes at the commit"
+            );
+        }
+        // Nothing more (no duplicates).
+        let more = consume_n(&mut c2, 1, Duration::from_secs(2)).await;
+        assert!(more.is_empty(), "{more:?}");
+        c2.close().await;
+    });
+}
+
+#[test]
+fn two_cooperative_members_split_without_overlap() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-two");
+    cluster.create_topic(&topic, 3, 1, &[]).unwrap();
+    const PER: usize = 400;
+    produce(cluster, &topic, 3, PER, "x");
+    let total = 3 * PER;
+    let group = cluster.unique_topic("g-two");
+    let timeline: Timeline = Arc::default();
+    let seen: Arc<Mutex<Vec<(usize, TopicPartition, i64)>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let spawn_member = |member: usize| {
+            let (cluster_cfg, timeline, seen, count, topic) = (
+                {
+                    let mut c = config(cluster, &group, true);
+                    c.max_poll_records = 20;
+                    c
+                },
+                timeline.clone(),
+                seen.clone(),
+                count.clone(),
+                topic.clone(),
+            );
+            tokio::spawn(async move {
+                let mut c = Consumer::new(cluster_cfg).await.unwrap();
+                c.subscribe_with_listener([topic], Recorder { member, timeline })
+                    .unwrap();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+                while count.load(Ordering::SeqCst) < total && tokio::time::Instant::now() < deadline {
+                    let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
+                    let n = batch.len();
+                    seen.lock().unwrap().extend(
+                        batch
+                            .iter()
+                            .map(|r| (member, TopicPartition::new(r.topic(), r.partition()), r.offset())),
+                    );
+                    count.fetch_add(n, Ordering::SeqCst);
+                    // Slow consumer: the rebalance happens while it consumes.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                c
+            })
+        };
+        let a = spawn_member(0);
+        // The second member joins once the first is consuming.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while count.load(Ordering::SeqCst) < 100 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "first member consumes nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let b = spawn_member(1);
+        let a = a.await.unwrap();
+        let b = b.await.unwrap();
+        let (na, nb) = (a.assignment().len(), b.assignment().len());
+        assert_eq!(na + nb, 3, "split {na}/{nb}");
+        assert!(na >= 1 && nb >= 1, "split {na}/{nb}");
+        a.close().await;
+        b.close().await;
+    });
+    let seen = seen.lock().unwrap();
+    let unique: BTreeSet<(TopicPartition, i64)> = seen.iter().map(|(_, tp, o)| (tp.clone(), *o)).collect();
+    assert_eq!(unique.len(), seen.len(), "a record consumed twice");
+    assert_eq!(unique.len(), total, "records missing");
+    assert!(seen.iter().any(|s| s.0 == 1), "second member consumed nothing");
+    // Ownership timeline: a partition is never owned by both members at once.
+    let mut owner: BTreeMap<TopicPartition, usize> = BTreeMap::new();
+    for (member, kind, partitions) in timeline.lock().unwrap().iter() {
+        for tp in partitions {
+            match kind {
+                Kind::Assigned => {
+                    if let Some(other) = owner.insert(tp.clone(), *member) {
+                        panic!("{tp} assigned to {member} while owned by {other}");
+                    }
+                }
+                Kind::Revoked | Kind::Lost => {
+                    assert_eq!(owner.remove(tp), Some(*member), "{tp} released by non-owner");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn commit_of_a_partition_not_owned_is_refused() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-owned");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    let group = cluster.unique_topic("g-owned");
+    rt.block_on(async {
+        let mut c = Consumer::new(config(cluster, &group, false)).await.unwrap();
+        c.subscribe([topic.clone()]).unwrap();
+        wait_owned(&mut c, 1).await;
+        let foreign = TopicPartition::new("not-mine", 7);
+        let err = c
+            .commit_sync(Some(vec![(foreign.clone(), OffsetAndMetadata::new(3))]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::NotOwned { partitions } if partitions == &[foreign]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("not-mine-7"), "{err}");
+        // Owned partitions still commit.
+        c.commit_sync(Some(vec![(
+            TopicPartition::new(&topic, 0),
+            OffsetAndMetadata::new(0),
+        )]))
+        .await
+        .unwrap();
+        c.close().await;
+    });
+    // Without group.id, subscribe is refused.
+    rt.block_on(async {
+        let mut cfg = config(cluster, "x", false);
+        cfg.group_id = None;
+        let mut c = Consumer::new(cfg).await.unwrap();
+        assert!(matches!(c.subscribe(["t"]), Err(Error::Config(_))));
+    });
+}
