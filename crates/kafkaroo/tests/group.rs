@@ -323,3 +323,66 @@ fn commit_of_a_partition_not_owned_is_refused() {
         assert!(matches!(c.subscribe(["t"]), Err(Error::Config(_))));
     });
 }
+
+#[test]
+fn auto_commit_commits_what_poll_returned() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-auto");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    produce(cluster, &topic, 2, 10, "auto");
+    let group = cluster.unique_topic("g-auto");
+    let all: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(&topic, p)).collect();
+    rt.block_on(async {
+        let mut c = Consumer::new(config(cluster, &group, true)).await.unwrap();
+        c.subscribe([topic.clone()]).unwrap();
+        let got = consume_n(&mut c, 20, Duration::from_secs(30)).await;
+        assert_eq!(got.len(), 20);
+        // auto.commit.interval.ms is 1 s: keep polling until the commit shows.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let more = c.poll(Duration::from_millis(200)).await.unwrap();
+            assert!(more.is_empty());
+            let committed = c.committed(&all).await.unwrap();
+            if all
+                .iter()
+                .all(|tp| committed[tp].as_ref().map(|o| o.offset) == Some(10))
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not auto-committed: {committed:?}"
+            );
+        }
+        c.close().await;
+    });
+}
+
+#[test]
+fn fatal_group_error_surfaces_in_poll() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-fatal");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    let group = cluster.unique_topic("g-fatal");
+    rt.block_on(async {
+        // Below the broker's group.min.session.timeout.ms: INVALID_SESSION_TIMEOUT is fatal.
+        let mut cfg = config(cluster, &group, false);
+        cfg.session_timeout = Duration::from_millis(200);
+        cfg.heartbeat_interval = Duration::from_millis(50);
+        let mut c = Consumer::new(cfg).await.unwrap();
+        c.subscribe([topic.clone()]).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let err = loop {
+            match c.poll(Duration::from_millis(200)).await {
+                Err(e) => break e,
+                Ok(b) => assert!(b.is_empty()),
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no fatal error");
+        };
+        assert!(matches!(err, Error::Group(_)), "{err:?}");
+        assert_eq!(c.group_state().unwrap().state, MemberState::Fatal);
+        assert!(c.commit_sync(None).await.is_err());
+    });
+}
