@@ -1,6 +1,6 @@
 //! The `Consumer`: the handle applications use.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +47,6 @@ pub struct Consumer {
     shared: Arc<Shared>,
     client: Client,
     driver: Option<JoinHandle<()>>,
-    pending: VecDeque<ConsumerRecord>,
     group: Option<Arc<GroupShared>>,
     group_driver: Option<JoinHandle<()>>,
 }
@@ -93,7 +92,6 @@ impl Consumer {
             shared,
             client,
             driver: Some(driver),
-            pending: VecDeque::new(),
             group: None,
             group_driver: None,
         })
@@ -133,7 +131,7 @@ impl Consumer {
         let mut st = self.shared.lock();
         let keep: std::collections::BTreeSet<&TopicPartition> = wanted.iter().collect();
         st.partitions.retain(|tp, _| keep.contains(tp));
-        self.pending
+        st.undelivered
             .retain(|r| keep.contains(&TopicPartition::new(r.topic(), r.partition())));
         for tp in wanted {
             if !st.partitions.contains_key(&tp) {
@@ -187,14 +185,18 @@ impl Consumer {
         f: impl FnOnce(&mut PartitionState, u64) -> T,
     ) -> Result<T, Error> {
         let mut st = self.shared.lock();
+        if !st.partitions.contains_key(tp) {
+            return Err(Error::NotAssigned {
+                partition: tp.clone(),
+            });
+        }
+        // Records `recv` still holds for the partition go back to the log (position rewound), then `f`
+        // applies the seek, pause or resume.
+        st.take_back_undelivered(tp);
         let version = st.bump_version();
-        let p = st.partitions.get_mut(tp).ok_or_else(|| Error::NotAssigned {
-            partition: tp.clone(),
-        })?;
+        let p = st.partitions.get_mut(tp).expect("checked above");
         let out = f(p, version);
         drop(st);
-        self.pending
-            .retain(|r| r.partition() != tp.partition || r.topic() != tp.topic);
         self.wake();
         Ok(out)
     }
@@ -261,10 +263,11 @@ impl Consumer {
                 let p = st.partitions.get(tp).ok_or_else(|| Error::NotAssigned {
                     partition: tp.clone(),
                 })?;
-                if let Some(pos) = p.position {
+                let failed = p.failed;
+                if let Some((pos, _)) = st.delivered_position(tp) {
                     return Ok(pos);
                 }
-                if p.failed {
+                if failed {
                     let idx = st.errors.iter().position(|e| e.topic_partition() == Some(tp));
                     if let Some(e) = idx.and_then(|i| st.errors.remove(i)) {
                         return Err(e);
@@ -359,30 +362,27 @@ impl Consumer {
             inner.member.poll_called(std::time::Instant::now());
             drop(inner);
             g.wake.notify_one();
-            if !self.pending.is_empty() {
-                // Records of partitions revoked or lost since they were buffered are not handed out.
-                let st = self.shared.lock();
-                self.pending.retain(|r| {
-                    st.partitions
-                        .contains_key(&TopicPartition::new(r.topic(), r.partition()))
-                });
-            }
         }
-        if !self.pending.is_empty() {
-            let mut batch = PollBatch::default();
-            let max = self.shared.config.max_poll_records;
-            let mut group: BTreeMap<(String, i32), Vec<ConsumerRecord>> = BTreeMap::new();
-            for r in self.pending.drain(..self.pending.len().min(max)) {
-                group
-                    .entry((r.topic().to_owned(), r.partition()))
-                    .or_default()
-                    .push(r);
+        {
+            // Records `recv` took out earlier come first (revoked partitions' records were dropped with
+            // the partitions).
+            let mut st = self.shared.lock();
+            if !st.undelivered.is_empty() {
+                let max = self.shared.config.max_poll_records;
+                let mut group: BTreeMap<(String, i32), Vec<ConsumerRecord>> = BTreeMap::new();
+                let n = st.undelivered.len().min(max);
+                for r in st.undelivered.drain(..n) {
+                    group
+                        .entry((r.topic().to_owned(), r.partition()))
+                        .or_default()
+                        .push(r);
+                }
+                let partitions = group
+                    .into_iter()
+                    .map(|((t, p), r)| (TopicPartition::new(t, p), r))
+                    .collect();
+                return Ok(PollBatch { partitions });
             }
-            batch.partitions = group
-                .into_iter()
-                .map(|((t, p), r)| (TopicPartition::new(t, p), r))
-                .collect();
-            return Ok(batch);
         }
         let deadline = Instant::now() + timeout;
         let shared = self.shared.clone();
@@ -460,11 +460,11 @@ impl Consumer {
     /// Cancellation safe: a record is removed from the consumer only when this future completes.
     pub async fn recv(&mut self) -> Result<ConsumerRecord, Error> {
         loop {
-            if let Some(r) = self.pending.pop_front() {
+            if let Some(r) = self.shared.lock().undelivered.pop_front() {
                 return Ok(r);
             }
             let batch = self.poll(Duration::from_secs(3600)).await?;
-            self.pending.extend(batch);
+            self.shared.lock().undelivered.extend(batch);
         }
     }
 

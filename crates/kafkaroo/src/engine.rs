@@ -136,10 +136,47 @@ pub(crate) struct EngineState {
     pub(crate) closed: bool,
     /// Round-robin start for `poll`, so one busy partition cannot starve the others.
     pub(crate) poll_cursor: usize,
+    /// Records `recv` took out of a poll batch but has not returned yet. Their partitions' positions are
+    /// already past them, so commits use [`EngineState::delivered_position`] instead.
+    pub(crate) undelivered: VecDeque<crate::record::ConsumerRecord>,
     need_metadata: bool,
 }
 
 impl EngineState {
+    /// The next offset the application has not been given for `tp`: the first record `recv` still
+    /// holds, else the position. What a commit may cover.
+    pub(crate) fn delivered_position(&self, tp: &TopicPartition) -> Option<(i64, Option<i32>)> {
+        if let Some(r) = self
+            .undelivered
+            .iter()
+            .find(|r| r.partition == tp.partition && *r.topic == *tp.topic)
+        {
+            return Some((r.offset(), Some(r.leader_epoch)));
+        }
+        let p = self.partitions.get(tp)?;
+        Some((p.position?, p.last_epoch))
+    }
+
+    /// Drops the records `recv` holds for `tp` and moves the position back to the first of them, so
+    /// nothing is skipped: they will be fetched again unless the caller sets another position.
+    pub(crate) fn take_back_undelivered(&mut self, tp: &TopicPartition) {
+        let mut first = None;
+        self.undelivered.retain(|r| {
+            let same = r.partition == tp.partition && *r.topic == *tp.topic;
+            if same && first.is_none() {
+                first = Some((r.offset(), r.leader_epoch));
+            }
+            !same
+        });
+        if let Some((offset, _)) = first {
+            let next = self.bump_version();
+            if let Some(p) = self.partitions.get_mut(tp) {
+                p.invalidate(next);
+                p.position = Some(offset);
+            }
+        }
+    }
+
     pub(crate) fn bump_version(&mut self) -> u64 {
         self.next_version += 1;
         self.next_version

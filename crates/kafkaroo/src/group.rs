@@ -219,12 +219,11 @@ impl GroupShared {
         owned
             .into_iter()
             .filter_map(|gtp| {
-                let p = st.partitions.get(&from_group_tp(&gtp))?;
-                let offset = p.position?;
+                let (offset, leader_epoch) = st.delivered_position(&from_group_tp(&gtp))?;
                 Some(OffsetToCommit {
                     partition: gtp,
                     offset,
-                    leader_epoch: p.last_epoch,
+                    leader_epoch,
                     metadata: None,
                 })
             })
@@ -299,16 +298,20 @@ impl GroupShared {
         let mut out = Vec::new();
         let mut st = self.engine.lock();
         for gtp in partitions {
-            if let Some(p) = st.partitions.remove(&from_group_tp(gtp))
-                && let Some(offset) = p.position
-            {
+            let tp = from_group_tp(gtp);
+            // Commit only what the application was given: records `recv` still holds are dropped
+            // with the partition and not counted.
+            if let Some((offset, leader_epoch)) = st.delivered_position(&tp) {
                 out.push(OffsetToCommit {
                     partition: gtp.clone(),
                     offset,
-                    leader_epoch: p.last_epoch,
+                    leader_epoch,
                     metadata: None,
                 });
             }
+            st.partitions.remove(&tp);
+            st.undelivered
+                .retain(|r| r.partition() != tp.partition || r.topic() != tp.topic);
         }
         drop(st);
         self.engine.driver_wake.notify_one();

@@ -605,3 +605,32 @@ fn decompressed_batches_count_against_the_budget_until_dropped() {
         );
     });
 }
+
+#[test]
+fn records_held_by_recv_are_not_skipped_by_pause_and_resume() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("recv-pause");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    let sent = sample_records(50, "recv");
+    cluster
+        .produce(&ProduceRequest::new(&topic, sent.clone()).partition(0))
+        .unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    rt.block_on(async {
+        let mut consumer = Consumer::new(config(cluster).build().unwrap()).await.unwrap();
+        consumer.assign([tp.clone()]).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(consumer.recv().await.unwrap());
+        }
+        // recv took a whole poll batch; the application has seen 5 records.
+        assert_eq!(consumer.position(&tp).await.unwrap(), 5);
+        consumer.pause(std::slice::from_ref(&tp)).unwrap();
+        consumer.resume(std::slice::from_ref(&tp)).unwrap();
+        while got.len() < 50 {
+            got.push(consumer.recv().await.unwrap());
+        }
+        assert_same(&got, &sent, 0);
+    });
+}
