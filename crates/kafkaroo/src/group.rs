@@ -100,18 +100,6 @@ pub struct GroupState {
     pub member_id: String,
 }
 
-pub(crate) fn to_group_tp(tp: &TopicPartition) -> kafkaroo_group::TopicPartition {
-    kafkaroo_group::TopicPartition::new(tp.topic.clone(), tp.partition)
-}
-
-pub(crate) fn from_group_tp(tp: &kafkaroo_group::TopicPartition) -> TopicPartition {
-    TopicPartition::new(tp.topic.clone(), tp.partition)
-}
-
-fn from_group_tps(tps: &[kafkaroo_group::TopicPartition]) -> Vec<TopicPartition> {
-    tps.iter().map(from_group_tp).collect()
-}
-
 /// The state machine's configuration from the consumer's.
 pub(crate) fn member_config(config: &ConsumerConfig, group_id: &str) -> Result<MemberConfig, Error> {
     let mut m = MemberConfig::new(group_id);
@@ -219,7 +207,7 @@ impl GroupShared {
         owned
             .into_iter()
             .filter_map(|gtp| {
-                let (offset, leader_epoch) = st.delivered_position(&from_group_tp(&gtp))?;
+                let (offset, leader_epoch) = st.delivered_position(&gtp)?;
                 Some(OffsetToCommit {
                     partition: gtp,
                     offset,
@@ -244,7 +232,7 @@ impl GroupShared {
             Some(o) => o
                 .into_iter()
                 .map(|(tp, o)| OffsetToCommit {
-                    partition: to_group_tp(&tp),
+                    partition: tp.clone(),
                     offset: o.offset,
                     leader_epoch: o.leader_epoch,
                     metadata: o.metadata,
@@ -297,19 +285,18 @@ impl GroupShared {
     fn purge(&self, partitions: &[kafkaroo_group::TopicPartition]) -> Vec<OffsetToCommit> {
         let mut out = Vec::new();
         let mut st = self.engine.lock();
-        for gtp in partitions {
-            let tp = from_group_tp(gtp);
+        for tp in partitions {
             // Commit only what the application was given: records `recv` still holds are dropped
             // with the partition and not counted.
-            if let Some((offset, leader_epoch)) = st.delivered_position(&tp) {
+            if let Some((offset, leader_epoch)) = st.delivered_position(tp) {
                 out.push(OffsetToCommit {
-                    partition: gtp.clone(),
+                    partition: tp.clone(),
                     offset,
                     leader_epoch,
                     metadata: None,
                 });
             }
-            st.partitions.remove(&tp);
+            st.partitions.remove(tp);
             st.undelivered
                 .retain(|r| r.partition() != tp.partition || r.topic() != tp.topic);
         }
@@ -332,7 +319,7 @@ impl GroupShared {
                     partitions,
                 } => {
                     info!(generation, count = partitions.len(), "partitions assigned");
-                    let tps = from_group_tps(&partitions);
+                    let tps = partitions.clone();
                     if let Some(l) = inner.listener.as_mut() {
                         l.on_assigned(&tps);
                     }
@@ -341,7 +328,7 @@ impl GroupShared {
                 GroupEvent::OffsetsFetched { offsets } => {
                     let mut st = self.engine.lock();
                     for c in offsets {
-                        let tp = from_group_tp(&c.partition);
+                        let tp = c.partition.clone();
                         if st.partitions.contains_key(&tp) {
                             continue;
                         }
@@ -356,7 +343,7 @@ impl GroupShared {
                 }
                 GroupEvent::Revoked { partitions } => {
                     info!(count = partitions.len(), "partitions revoked");
-                    let tps = from_group_tps(&partitions);
+                    let tps = partitions.clone();
                     if let Some(l) = inner.listener.as_mut() {
                         l.on_revoked(&tps);
                     }
@@ -378,7 +365,7 @@ impl GroupShared {
                 }
                 GroupEvent::Lost { partitions, reason } => {
                     warn!(count = partitions.len(), %reason, "partitions lost");
-                    let tps = from_group_tps(&partitions);
+                    let tps = partitions.clone();
                     if let Some(l) = inner.listener.as_mut() {
                         l.on_lost(&tps);
                     }
@@ -429,15 +416,13 @@ impl GroupShared {
         let offsets: Vec<OffsetToCommit> = self
             .owned_positions(inner)
             .into_iter()
-            .filter(|o| inner.last_auto.get(&from_group_tp(&o.partition)) != Some(&o.offset))
+            .filter(|o| inner.last_auto.get(&o.partition) != Some(&o.offset))
             .collect();
         if offsets.is_empty() {
             return;
         }
-        let record: Vec<(TopicPartition, i64)> = offsets
-            .iter()
-            .map(|o| (from_group_tp(&o.partition), o.offset))
-            .collect();
+        let record: Vec<(TopicPartition, i64)> =
+            offsets.iter().map(|o| (o.partition.clone(), o.offset)).collect();
         match inner.member.commit(offsets, CommitKind::Async, now) {
             Ok(id) => {
                 inner.auto_commit = Some(id);
@@ -460,7 +445,7 @@ fn outcome_result(outcome: CommitOutcome) -> Result<(), Error> {
         .collect::<Vec<_>>()
         .join("; ");
     Err(Error::Commit {
-        failed: outcome.failed.iter().map(|(tp, _)| from_group_tp(tp)).collect(),
+        failed: outcome.failed.iter().map(|(tp, _)| tp.clone()).collect(),
         reason,
     })
 }
@@ -922,7 +907,7 @@ pub(crate) async fn fetch_committed(
         };
         let req = Request::OffsetFetch {
             group_id: group_id.to_owned(),
-            partitions: partitions.iter().map(to_group_tp).collect(),
+            partitions: partitions.to_vec(),
             require_stable: true,
         };
         match execute(client, Target::Coordinator(node), &req, timeout).await {
@@ -935,7 +920,7 @@ pub(crate) async fn fetch_committed(
                 for p in got {
                     if p.offset >= 0 {
                         out.insert(
-                            from_group_tp(&p.partition),
+                            p.partition.clone(),
                             Some(OffsetAndMetadata {
                                 offset: p.offset,
                                 leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),

@@ -6,30 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafkaroo_records::{Headers, Record, TimestampType};
 
-/// A topic and partition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition index.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// A topic partition.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+/// A topic and partition (the same type the group protocol uses).
+pub use kafkaroo_group::TopicPartition;
 
 /// One record as delivered to the application. Key, value and header values are slices of the fetch
 /// response (or of the batch's decompression buffer): holding one record keeps that whole buffer alive
