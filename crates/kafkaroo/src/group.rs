@@ -98,6 +98,11 @@ pub struct GroupState {
     pub generation: i32,
     /// The member id (empty before the first JoinGroup answer).
     pub member_id: String,
+    /// The member id of the generation's leader (empty before the first JoinGroup answer); equal to
+    /// `member_id` when this member computes the assignment.
+    pub leader_id: String,
+    /// The assignor the group selected (`None` before the first JoinGroup answer).
+    pub protocol: Option<String>,
 }
 
 /// The state machine's configuration from the consumer's.
@@ -197,6 +202,8 @@ impl GroupShared {
             state: inner.member.state(),
             generation: inner.member.generation(),
             member_id: inner.member.member_id().to_owned(),
+            leader_id: inner.member.leader_id().to_owned(),
+            protocol: inner.member.protocol_name().map(str::to_owned),
         }
     }
 

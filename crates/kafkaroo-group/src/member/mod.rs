@@ -338,6 +338,11 @@ impl GroupMember {
         self.last_heartbeat
     }
 
+    /// The leader's member id of the last JoinGroup answer (empty before one).
+    pub fn leader_id(&self) -> &str {
+        &self.leader_id
+    }
+
     /// Whether this member leads the current generation.
     pub fn is_leader(&self) -> bool {
         !self.member_id.is_empty() && self.leader_id == self.member_id && self.generation >= 0
