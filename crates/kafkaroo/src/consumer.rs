@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_core::Stream;
+use kafkaroo_group::member::CloseMode;
 use kafkaroo_net::{Client, ClientConfig, ConnectionConfig};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -14,7 +15,9 @@ use crate::budget::MemoryBudget;
 use crate::config::ConsumerConfig;
 use crate::engine::{self, EngineState, OffsetSpec, PartitionState, Shared};
 use crate::error::Error;
-use crate::group::{self, GroupShared, GroupState, OffsetAndMetadata, RebalanceListener};
+use crate::group::{
+    self, CommitHandle, GroupShared, GroupState, OffsetAndMetadata, PendingCommit, RebalanceListener,
+};
 use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
 
 /// Offsets of a partition's log as last seen.
@@ -49,6 +52,8 @@ pub struct Consumer {
     driver: Option<JoinHandle<()>>,
     group: Option<Arc<GroupShared>>,
     group_driver: Option<JoinHandle<()>>,
+    /// Set once at the first `subscribe`; shared with every [`CommitHandle`].
+    commit_handle: CommitHandle,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -94,6 +99,7 @@ impl Consumer {
             driver: Some(driver),
             group: None,
             group_driver: None,
+            commit_handle: CommitHandle::default(),
         })
     }
 
@@ -354,15 +360,7 @@ impl Consumer {
     /// Cancellation safe: records are taken out of the buffer only in the synchronous part that
     /// completes the future, so a dropped `poll` loses nothing.
     pub async fn poll(&mut self, timeout: Duration) -> Result<PollBatch, Error> {
-        if let Some(g) = &self.group {
-            let mut inner = g.lock();
-            if let Some(e) = inner.fatal.clone() {
-                return Err(e);
-            }
-            inner.member.poll_called(std::time::Instant::now());
-            drop(inner);
-            g.wake.notify_one();
-        }
+        let mut auto_commit_at = self.group_poll_entry()?;
         {
             // Records `recv` took out earlier come first (revoked partitions' records were dropped with
             // the partitions).
@@ -391,11 +389,37 @@ impl Consumer {
             if let Some(result) = self.collect()? {
                 return Ok(result);
             }
+            // While the application waits here it holds nothing unprocessed: membership callbacks and
+            // auto-commits may run.
+            let wake_at = auto_commit_at.map_or(deadline, |at| Instant::from_std(at).min(deadline));
             tokio::select! {
                 () = ready => {}
-                () = tokio::time::sleep_until(deadline) => return Ok(PollBatch::default()),
+                () = tokio::time::sleep_until(wake_at) => {
+                    if wake_at >= deadline {
+                        return Ok(PollBatch::default());
+                    }
+                }
             }
+            auto_commit_at = self.group_poll_entry()?;
         }
+    }
+
+    /// The group's share of `poll`/`recv`: a fatal membership error, the `max.poll.interval.ms`
+    /// timer, membership callbacks and auto-commit. Returns when the next auto-commit is due.
+    fn group_poll_entry(&mut self) -> Result<Option<std::time::Instant>, Error> {
+        let Some(g) = &self.group else {
+            return Ok(None);
+        };
+        {
+            let mut inner = g.lock();
+            if let Some(e) = inner.fatal.clone() {
+                return Err(e);
+            }
+            inner.member.poll_called(std::time::Instant::now());
+        }
+        g.wake.notify_one();
+        g.run_callbacks();
+        Ok(g.maybe_auto_commit())
     }
 
     fn collect(&mut self) -> Result<Option<PollBatch>, Error> {
@@ -460,6 +484,10 @@ impl Consumer {
     /// Cancellation safe: a record is removed from the consumer only when this future completes.
     pub async fn recv(&mut self) -> Result<ConsumerRecord, Error> {
         loop {
+            // `poll` below does the group's share when nothing is held.
+            if !self.shared.lock().undelivered.is_empty() {
+                self.group_poll_entry()?;
+            }
             if let Some(r) = self.shared.lock().undelivered.pop_front() {
                 return Ok(r);
             }
@@ -673,6 +701,7 @@ impl Consumer {
         member.subscribe(topics, now).map_err(Error::from_group)?;
         let shared = Arc::new(GroupShared::new(member, listener, self.shared.clone()));
         self.group_driver = Some(tokio::spawn(group::run(shared.clone(), self.client.clone())));
+        let _ = self.commit_handle.group.set(shared.clone());
         self.group = Some(shared);
         Ok(())
     }
@@ -696,47 +725,39 @@ impl Consumer {
         &mut self,
         offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
     ) -> Result<(), Error> {
-        let g = self.group()?.clone();
         let timeout = self.shared.config.request_timeout;
-        let id = g.start_commit(offsets, Some(timeout))?;
-        g.wait_commit(id, timeout).await
+        let pending = self.commit_handle.commit(offsets)?;
+        wait_commit(pending, timeout).await
     }
 
-    /// Like [`commit_sync`](Consumer::commit_sync) without waiting: the commit is sent in the
-    /// background and not retried; failures are logged.
+    /// Like [`commit_sync`](Consumer::commit_sync) without waiting and without retries: the commit is
+    /// sent in the background; await the returned [`PendingCommit`] for its outcome, or drop it.
+    /// Commits land in the order they were started (an older one never overwrites a newer one).
     pub fn commit_async(
         &mut self,
         offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
-    ) -> Result<(), Error> {
-        self.group()?.start_commit(offsets, None).map(|_| ())
+    ) -> Result<PendingCommit, Error> {
+        self.group()?.start_commit(offsets, None)
+    }
+
+    /// A handle to commit and store offsets from other tasks, or inside
+    /// [`RebalanceListener::on_revoked`]. Works once the consumer subscribed.
+    pub fn commit_handle(&self) -> CommitHandle {
+        self.commit_handle.clone()
     }
 
     /// Marks `record` as processed: [`commit_stored`](Consumer::commit_stored) commits the offset after
     /// it (with its leader epoch).
     pub fn store_offset(&mut self, record: &ConsumerRecord) -> Result<(), Error> {
-        let g = self.group()?;
-        let epoch = record.leader_epoch();
-        g.lock().stored.insert(
-            TopicPartition::new(record.topic(), record.partition()),
-            OffsetAndMetadata {
-                offset: record.offset() + 1,
-                leader_epoch: (epoch >= 0).then_some(epoch),
-                metadata: None,
-            },
-        );
-        Ok(())
+        self.commit_handle.store_offset(record)
     }
 
     /// Commits the offsets stored with [`store_offset`](Consumer::store_offset) (synchronously).
     pub async fn commit_stored(&mut self) -> Result<(), Error> {
-        let stored: Vec<(TopicPartition, OffsetAndMetadata)> =
-            std::mem::take(&mut self.group()?.lock().stored)
-                .into_iter()
-                .collect();
-        if stored.is_empty() {
-            return Ok(());
+        match self.commit_handle.commit_stored()? {
+            Some(pending) => wait_commit(pending, self.shared.config.request_timeout).await,
+            None => Ok(()),
         }
-        self.commit_sync(Some(stored)).await
     }
 
     /// The group's committed offsets of `partitions` (OffsetFetch); `None` where nothing is committed.
@@ -766,10 +787,19 @@ impl Consumer {
     ///
     /// Cancellation safe: the engine is told to stop before the first await; dropping the future only
     /// skips waiting for it.
-    pub async fn close(mut self) {
+    pub async fn close(self) {
+        self.close_with(CloseMode::Default).await;
+    }
+
+    /// [`close`](Consumer::close) choosing whether a group member leaves the group:
+    /// [`CloseMode::Default`] leaves for dynamic members and remains for static ones
+    /// (`group.instance.id`, so a restart within `session.timeout.ms` gets the same partitions back
+    /// without a rebalance); [`CloseMode::Leave`] always sends LeaveGroup; [`CloseMode::Remain`] never
+    /// does. Either way the final revocation runs (listener, commit on revoke).
+    pub async fn close_with(mut self, mode: CloseMode) {
         if let Some(g) = self.group.take() {
             let timeout = self.shared.config.request_timeout.min(Duration::from_secs(10));
-            group::close(&g, timeout).await;
+            group::close(&g, mode, timeout).await;
             if let Some(d) = self.group_driver.take() {
                 d.abort();
             }
@@ -779,6 +809,17 @@ impl Consumer {
         if let Some(driver) = self.driver.take() {
             let _ = driver.await;
         }
+    }
+}
+
+/// Waits for a commit's outcome, at most a little longer than its retry deadline.
+async fn wait_commit(pending: PendingCommit, timeout: Duration) -> Result<(), Error> {
+    match tokio::time::timeout(timeout + Duration::from_secs(1), pending).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Commit {
+            failed: vec![],
+            reason: "no answer before the deadline".into(),
+        }),
     }
 }
 

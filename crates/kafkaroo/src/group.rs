@@ -5,15 +5,24 @@
 //! - The driver sends each request the member asks for in its own tokio task, so a heartbeat never
 //!   waits behind a JoinGroup that blocks for the rebalance timeout. Coordinator requests go over the
 //!   dedicated [`Purpose::Group`] connection, never behind a fetch long-poll.
-//! - `Assigned` runs [`RebalanceListener::on_assigned`]; the partitions start fetching once their
-//!   committed offsets arrived (`OffsetsFetched`), from the committed offset or `auto.offset.reset`.
-//! - `Revoked` runs [`RebalanceListener::on_revoked`], stops fetching and drops buffered data of those
-//!   partitions, commits their positions when `enable.auto.commit` is on, then acknowledges.
-//! - `Lost` runs [`RebalanceListener::on_lost`] and drops the partitions without committing.
+//! - Membership events change the fetch engine at once: `Revoked` and `Lost` stop fetching and drop
+//!   buffered data of those partitions (no record of them is handed out any more); `OffsetsFetched`
+//!   starts the assigned partitions from their committed offsets (or `auto.offset.reset`).
+//! - The [`RebalanceListener`] callbacks and the commits that belong to them run on the
+//!   application's task, at the next [`Consumer::poll`](crate::Consumer::poll) / `recv` (or in
+//!   `close`), like the Java client: by then the application finished the records of the previous
+//!   poll, so a commit there covers exactly what was processed. A revocation is acknowledged (the
+//!   partitions released) only after the commits made in `on_revoked` (through a [`CommitHandle`]) and
+//!   the auto-commit of the revoked partitions completed.
+//! - Auto-commit runs at `poll`/`recv` too (when `auto.commit.interval.ms` elapsed), for the same
+//!   reason: it commits what previous polls returned, never a record still being processed.
 //! - `Fatal` is returned by the next [`Consumer::poll`](crate::Consumer::poll).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use kafkaroo_group::member::{
@@ -39,25 +48,30 @@ use kafkaroo_wire::messages::{
     FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
     OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::ConsumerConfig;
 use crate::engine::{PartitionState, Shared};
 use crate::error::Error;
-use crate::record::TopicPartition;
+use crate::record::{ConsumerRecord, TopicPartition};
 
 /// Callbacks on partition ownership changes of a group member.
 ///
-/// They run synchronously on the consumer's background group task, while it holds the group state (so
-/// they must not block for long, and cannot call back into the [`Consumer`](crate::Consumer)):
-/// - `on_assigned` when a rebalance completed, with the newly added partitions (possibly none), before
-///   they start fetching;
-/// - `on_revoked` before revoked partitions stop fetching and (with `enable.auto.commit`) their
-///   positions are committed; the partitions are released only after the commit;
+/// They run on the application's task inside [`Consumer::poll`](crate::Consumer::poll),
+/// [`recv`](crate::Consumer::recv) or [`close`](crate::Consumer::close), in the order the changes
+/// happened, so the records of earlier polls are processed when they run (Java's contract):
+/// - `on_assigned` when a rebalance completed, with the newly added partitions (possibly none);
+/// - `on_revoked` with partitions being given up. No record of them is handed out any more. Commits
+///   started here through a [`CommitHandle`] (e.g. `handle.commit(None)` for the positions, or
+///   `handle.commit_stored()`) complete before the partitions are released to another member; with
+///   `enable.auto.commit` their positions are committed as well;
 /// - `on_lost` when membership was lost: the partitions may already belong to another member, nothing
 ///   of them is committed.
+///
+/// Offsets stored with `store_offset` for partitions that were revoked or lost are dropped after the
+/// callback.
 pub trait RebalanceListener: Send {
     /// Partitions newly assigned.
     fn on_assigned(&mut self, _partitions: &[TopicPartition]) {}
@@ -103,6 +117,8 @@ pub struct GroupState {
     pub leader_id: String,
     /// The assignor the group selected (`None` before the first JoinGroup answer).
     pub protocol: Option<String>,
+    /// The node id of the group coordinator, when known.
+    pub coordinator: Option<i32>,
 }
 
 /// The state machine's configuration from the consumer's.
@@ -138,19 +154,109 @@ pub(crate) fn member_config(config: &ConsumerConfig, group_id: &str) -> Result<M
     Ok(m)
 }
 
+/// A membership change waiting for the application's task (listener and commits).
+enum Callback {
+    Assigned(Vec<TopicPartition>),
+    /// The partitions, and their positions (what the application was given) for auto-commit.
+    Revoked(Vec<TopicPartition>, Vec<OffsetToCommit>),
+    Lost(Vec<TopicPartition>),
+}
+
 pub(crate) struct Inner {
     pub(crate) member: GroupMember,
     listener: Option<Box<dyn RebalanceListener>>,
     pub(crate) fatal: Option<Error>,
-    results: HashMap<CommitId, CommitOutcome>,
-    async_commits: HashSet<CommitId>,
-    /// The commit a revocation waits for before it is acknowledged.
-    revoke_commit: Option<CommitId>,
+    /// Who waits for a commit's outcome.
+    waiters: HashMap<CommitId, oneshot::Sender<Result<(), Error>>>,
+    callbacks: VecDeque<Callback>,
+    /// While `on_revoked` runs: commits started now hold the revocation back.
+    collecting_revoke_commits: bool,
+    /// The commits a revocation waits for before it is acknowledged.
+    revoke_commits: HashSet<CommitId>,
+    /// A revocation is waiting for `revoke_commits`.
+    revoke_waiting: bool,
+    /// Positions of partitions being revoked: gone from the fetch engine, still owned until the
+    /// revocation is acknowledged (commits in `on_revoked` use them).
+    revoking_positions: BTreeMap<TopicPartition, OffsetToCommit>,
     pub(crate) stored: BTreeMap<TopicPartition, OffsetAndMetadata>,
     auto_commit: Option<CommitId>,
     auto_commit_at: Option<Instant>,
     last_auto: BTreeMap<TopicPartition, i64>,
     pub(crate) closed: bool,
+}
+
+/// The outcome of a commit, to await (or drop: the commit goes on).
+#[must_use = "a PendingCommit does nothing unless awaited; dropping it is fine if the outcome is not needed"]
+#[derive(Debug)]
+pub struct PendingCommit {
+    rx: oneshot::Receiver<Result<(), Error>>,
+}
+
+impl Future for PendingCommit {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+/// Commits and stores offsets of the group member from anywhere: another task, or inside
+/// [`RebalanceListener::on_revoked`] (where the revocation waits for the commits started).
+///
+/// Get one with [`Consumer::commit_handle`](crate::Consumer::commit_handle), before or after
+/// `subscribe`; it fails with a configuration error until the consumer subscribed.
+#[derive(Clone, Default)]
+pub struct CommitHandle {
+    pub(crate) group: Arc<OnceLock<Arc<GroupShared>>>,
+}
+
+impl std::fmt::Debug for CommitHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitHandle")
+            .field("subscribed", &self.group.get().is_some())
+            .finish()
+    }
+}
+
+impl CommitHandle {
+    fn group(&self) -> Result<&Arc<GroupShared>, Error> {
+        self.group
+            .get()
+            .ok_or_else(|| Error::Config("not subscribed to a consumer group".into()))
+    }
+
+    /// Commits `offsets` (the next offset to consume per partition), or with `None` the positions of
+    /// every owned partition (what `poll` handed out). Retriable errors are retried until
+    /// `request.timeout.ms`; commits land in the order they were started. Refused with
+    /// [`Error::NotOwned`] for partitions this member does not own.
+    pub fn commit(
+        &self,
+        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
+    ) -> Result<PendingCommit, Error> {
+        let g = self.group()?;
+        g.start_commit(offsets, Some(g.engine.config.request_timeout))
+    }
+
+    /// Marks `record` as processed: [`commit_stored`](CommitHandle::commit_stored) commits the offset
+    /// after it (with its leader epoch).
+    pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        self.group()?.store_offset(record);
+        Ok(())
+    }
+
+    /// Commits the offsets stored with `store_offset` (`None` when nothing was stored).
+    pub fn commit_stored(&self) -> Result<Option<PendingCommit>, Error> {
+        let g = self.group()?;
+        let stored: Vec<(TopicPartition, OffsetAndMetadata)> =
+            std::mem::take(&mut g.lock().stored).into_iter().collect();
+        if stored.is_empty() {
+            return Ok(None);
+        }
+        g.start_commit(Some(stored), Some(g.engine.config.request_timeout))
+            .map(Some)
+    }
 }
 
 pub(crate) struct GroupShared {
@@ -171,9 +277,12 @@ impl GroupShared {
                 member,
                 listener,
                 fatal: None,
-                results: HashMap::new(),
-                async_commits: HashSet::new(),
-                revoke_commit: None,
+                waiters: HashMap::new(),
+                callbacks: VecDeque::new(),
+                collecting_revoke_commits: false,
+                revoke_commits: HashSet::new(),
+                revoke_waiting: false,
+                revoking_positions: BTreeMap::new(),
                 stored: BTreeMap::new(),
                 auto_commit: None,
                 auto_commit_at: None,
@@ -204,33 +313,35 @@ impl GroupShared {
             member_id: inner.member.member_id().to_owned(),
             leader_id: inner.member.leader_id().to_owned(),
             protocol: inner.member.protocol_name().map(str::to_owned),
+            coordinator: inner.member.coordinator(),
         }
     }
 
-    /// Positions (what `poll` handed out) of the owned partitions that are fetching.
+    /// Positions (what `poll` handed out) of the owned partitions that are fetching or being revoked.
     pub(crate) fn owned_positions(&self, inner: &Inner) -> Vec<OffsetToCommit> {
         let owned = inner.member.assignment();
         let st = self.engine.lock();
         owned
             .into_iter()
-            .filter_map(|gtp| {
-                let (offset, leader_epoch) = st.delivered_position(&gtp)?;
-                Some(OffsetToCommit {
+            .filter_map(|gtp| match st.delivered_position(&gtp) {
+                Some((offset, leader_epoch)) => Some(OffsetToCommit {
                     partition: gtp,
                     offset,
                     leader_epoch,
                     metadata: None,
-                })
+                }),
+                None => inner.revoking_positions.get(&gtp).cloned(),
             })
             .collect()
     }
 
-    /// Queues a commit; `None` offsets commit the positions of owned partitions.
+    /// Queues a commit; `None` offsets commit the positions of owned partitions. `retry_for`: retried
+    /// (sync) up to that long, else sent once (async).
     pub(crate) fn start_commit(
         &self,
         offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
-        sync: Option<Duration>,
-    ) -> Result<CommitId, Error> {
+        retry_for: Option<Duration>,
+    ) -> Result<PendingCommit, Error> {
         let mut inner = self.lock();
         if let Some(e) = &inner.fatal {
             return Err(e.clone());
@@ -248,7 +359,7 @@ impl GroupShared {
             None => self.owned_positions(&inner),
         };
         let now = Instant::now();
-        let kind = match sync {
+        let kind = match retry_for {
             Some(t) => CommitKind::Sync { deadline: now + t },
             None => CommitKind::Async,
         };
@@ -256,36 +367,27 @@ impl GroupShared {
             .member
             .commit(offsets, kind, now)
             .map_err(Error::from_group)?;
-        if sync.is_none() {
-            inner.async_commits.insert(id);
+        let (tx, rx) = oneshot::channel();
+        inner.waiters.insert(id, tx);
+        if inner.collecting_revoke_commits {
+            inner.revoke_commits.insert(id);
         }
         drop(inner);
         self.wake.notify_one();
-        Ok(id)
+        Ok(PendingCommit { rx })
     }
 
-    /// Waits for the outcome of a sync commit.
-    pub(crate) async fn wait_commit(&self, id: CommitId, timeout: Duration) -> Result<(), Error> {
-        let deadline = tokio::time::Instant::now() + timeout + Duration::from_secs(1);
-        loop {
-            let changed = self.changed.notified();
-            {
-                let mut inner = self.lock();
-                if let Some(outcome) = inner.results.remove(&id) {
-                    return outcome_result(outcome);
-                }
-                if let Some(e) = &inner.fatal {
-                    return Err(e.clone());
-                }
-            }
-            tokio::select! {
-                () = changed => {}
-                () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                () = tokio::time::sleep_until(deadline) => {
-                    return Err(Error::Commit { failed: vec![], reason: "no answer before the deadline".into() });
-                }
-            }
-        }
+    /// Remembers the offset after `record` for `commit_stored`.
+    pub(crate) fn store_offset(&self, record: &ConsumerRecord) {
+        let epoch = record.leader_epoch();
+        self.lock().stored.insert(
+            TopicPartition::new(record.topic(), record.partition()),
+            OffsetAndMetadata {
+                offset: record.offset() + 1,
+                leader_epoch: (epoch >= 0).then_some(epoch),
+                metadata: None,
+            },
+        );
     }
 
     /// Removes `partitions` from the fetch engine (buffered data dropped); returns their positions.
@@ -312,9 +414,10 @@ impl GroupShared {
         out
     }
 
-    /// Applies the member's events. Called with the group state locked.
+    /// Applies the member's events to the fetch engine and queues the callbacks for the
+    /// application's task. Called with the group state locked, on the group task.
     fn apply_events(&self, inner: &mut Inner) {
-        let auto_commit = self.engine.config.enable_auto_commit;
+        let mut wake_app = false;
         while let Some(event) = inner.member.poll_event() {
             let now = Instant::now();
             match event {
@@ -326,11 +429,8 @@ impl GroupShared {
                     partitions,
                 } => {
                     info!(generation, count = partitions.len(), "partitions assigned");
-                    let tps = partitions.clone();
-                    if let Some(l) = inner.listener.as_mut() {
-                        l.on_assigned(&tps);
-                    }
-                    inner.member.assignment_done(now);
+                    inner.callbacks.push_back(Callback::Assigned(partitions));
+                    wake_app = true;
                 }
                 GroupEvent::OffsetsFetched { offsets } => {
                     let mut st = self.engine.lock();
@@ -350,53 +450,50 @@ impl GroupShared {
                 }
                 GroupEvent::Revoked { partitions } => {
                     info!(count = partitions.len(), "partitions revoked");
-                    let tps = partitions.clone();
-                    if let Some(l) = inner.listener.as_mut() {
-                        l.on_revoked(&tps);
-                    }
+                    // Nothing of them is handed out from now on; what was handed out is final.
                     let positions = self.purge(&partitions);
-                    let mut waiting = false;
-                    if auto_commit && !positions.is_empty() {
-                        let deadline = now + self.engine.config.request_timeout;
-                        match inner.member.commit(positions, CommitKind::Sync { deadline }, now) {
-                            Ok(id) => {
-                                inner.revoke_commit = Some(id);
-                                waiting = true;
-                            }
-                            Err(e) => warn!(error = %e, "commit on revoke refused"),
-                        }
-                    }
-                    if !waiting {
-                        inner.member.revocation_done(now);
-                    }
+                    inner
+                        .revoking_positions
+                        .extend(positions.iter().map(|p| (p.partition.clone(), p.clone())));
+                    inner
+                        .callbacks
+                        .push_back(Callback::Revoked(partitions, positions));
+                    wake_app = true;
                 }
                 GroupEvent::Lost { partitions, reason } => {
                     warn!(count = partitions.len(), %reason, "partitions lost");
-                    let tps = partitions.clone();
-                    if let Some(l) = inner.listener.as_mut() {
-                        l.on_lost(&tps);
-                    }
                     self.purge(&partitions);
+                    inner.callbacks.push_back(Callback::Lost(partitions));
+                    wake_app = true;
                 }
                 GroupEvent::CommitResult(outcome) => {
                     if !outcome.is_ok() {
                         warn!(failed = ?outcome.failed, "commit failed");
+                        crate::telemetry::commit_failed();
                     }
-                    if inner.revoke_commit == Some(outcome.id) {
-                        inner.revoke_commit = None;
-                        inner.member.revocation_done(now);
-                    }
-                    if inner.auto_commit == Some(outcome.id) {
+                    let id = outcome.id;
+                    if inner.auto_commit == Some(id) {
                         inner.auto_commit = None;
                     }
-                    if !inner.async_commits.remove(&outcome.id) {
-                        inner.results.insert(outcome.id, outcome);
+                    if let Some(tx) = inner.waiters.remove(&id) {
+                        let _ = tx.send(outcome_result(outcome));
                     }
-                    self.changed.notify_waiters();
+                    if inner.revoke_commits.remove(&id)
+                        && inner.revoke_commits.is_empty()
+                        && inner.revoke_waiting
+                    {
+                        inner.revoke_waiting = false;
+                        inner.member.revocation_done(now);
+                    }
                 }
                 GroupEvent::Fatal(e) => {
                     warn!(error = %e, "group membership failed");
-                    inner.fatal = Some(Error::from_group(e));
+                    let e = Error::from_group(e);
+                    for (_, tx) in inner.waiters.drain() {
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                    inner.fatal = Some(e);
+                    wake_app = true;
                     self.changed.notify_waiters();
                 }
                 GroupEvent::Closed => {
@@ -405,39 +502,133 @@ impl GroupShared {
                 }
             }
         }
+        if wake_app {
+            // A `poll` waiting for data runs the callbacks.
+            self.engine.data_ready.notify_one();
+            self.changed.notify_waiters();
+        }
     }
 
-    /// Auto-commit of the positions of owned partitions, every `auto.commit.interval.ms`.
-    fn auto_commit(&self, inner: &mut Inner, now: Instant) {
-        let config = &self.engine.config;
-        if !config.enable_auto_commit || inner.member.state() != MemberState::Stable {
-            return;
+    /// Runs queued membership callbacks on the application's task: the listener, then the commits
+    /// that must land before revoked partitions are released. Called by `poll`, `recv` and `close`.
+    pub(crate) fn run_callbacks(&self) {
+        loop {
+            let (callback, mut listener) = {
+                let mut inner = self.lock();
+                // One revocation at a time: the member acknowledges each before the next one.
+                if inner.revoke_waiting {
+                    return;
+                }
+                let Some(callback) = inner.callbacks.pop_front() else {
+                    return;
+                };
+                if matches!(callback, Callback::Revoked(..)) {
+                    inner.collecting_revoke_commits = true;
+                }
+                let listener = inner.listener.take();
+                (callback, listener)
+            };
+            // The listener runs without the lock held, so it may use a `CommitHandle`.
+            match &callback {
+                Callback::Assigned(tps) => {
+                    if let Some(l) = listener.as_mut() {
+                        l.on_assigned(tps);
+                    }
+                }
+                Callback::Revoked(tps, _) => {
+                    if let Some(l) = listener.as_mut() {
+                        l.on_revoked(tps);
+                    }
+                }
+                Callback::Lost(tps) => {
+                    if let Some(l) = listener.as_mut() {
+                        l.on_lost(tps);
+                    }
+                }
+            }
+            let mut inner = self.lock();
+            if inner.listener.is_none() {
+                inner.listener = listener;
+            }
+            inner.collecting_revoke_commits = false;
+            let now = Instant::now();
+            match callback {
+                Callback::Assigned(_) => inner.member.assignment_done(now),
+                Callback::Revoked(tps, positions) => {
+                    for tp in &tps {
+                        inner.stored.remove(tp);
+                        inner.last_auto.remove(tp);
+                        inner.revoking_positions.remove(tp);
+                    }
+                    if self.engine.config.enable_auto_commit && !positions.is_empty() {
+                        let deadline = now + self.engine.config.request_timeout;
+                        match inner.member.commit(positions, CommitKind::Sync { deadline }, now) {
+                            Ok(id) => {
+                                inner.revoke_commits.insert(id);
+                            }
+                            Err(e) => warn!(error = %e, "commit on revoke refused"),
+                        }
+                    }
+                    if inner.revoke_commits.is_empty() {
+                        inner.member.revocation_done(now);
+                    } else {
+                        inner.revoke_waiting = true;
+                    }
+                }
+                Callback::Lost(tps) => {
+                    for tp in &tps {
+                        inner.stored.remove(tp);
+                        inner.last_auto.remove(tp);
+                        inner.revoking_positions.remove(tp);
+                    }
+                }
+            }
+            drop(inner);
+            self.wake.notify_one();
         }
+    }
+
+    /// Auto-commit of the positions of owned partitions, every `auto.commit.interval.ms`, from the
+    /// application's task (`poll`/`recv`): what earlier polls returned has been processed. Returns
+    /// when the next one is due.
+    pub(crate) fn maybe_auto_commit(&self) -> Option<Instant> {
+        let config = &self.engine.config;
+        if !config.enable_auto_commit {
+            return None;
+        }
+        let now = Instant::now();
+        let mut inner = self.lock();
         let at = *inner
             .auto_commit_at
             .get_or_insert(now + config.auto_commit_interval);
-        if now < at || inner.auto_commit.is_some() {
-            return;
+        if now < at {
+            return Some(at);
         }
-        inner.auto_commit_at = Some(now + config.auto_commit_interval);
+        let next = now + config.auto_commit_interval;
+        if inner.member.state() != MemberState::Stable || inner.auto_commit.is_some() {
+            return Some(now + config.retry_backoff);
+        }
+        inner.auto_commit_at = Some(next);
         let offsets: Vec<OffsetToCommit> = self
-            .owned_positions(inner)
+            .owned_positions(&inner)
             .into_iter()
             .filter(|o| inner.last_auto.get(&o.partition) != Some(&o.offset))
             .collect();
         if offsets.is_empty() {
-            return;
+            return Some(next);
         }
         let record: Vec<(TopicPartition, i64)> =
             offsets.iter().map(|o| (o.partition.clone(), o.offset)).collect();
         match inner.member.commit(offsets, CommitKind::Async, now) {
             Ok(id) => {
                 inner.auto_commit = Some(id);
-                inner.async_commits.insert(id);
                 inner.last_auto.extend(record);
+                drop(inner);
+                self.wake.notify_one();
             }
             Err(e) => debug!(error = %e, "auto-commit skipped"),
         }
+        Some(next)
     }
 }
 
@@ -477,7 +668,6 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
             if inner.member.poll_timeout().is_some_and(|t| t <= now) {
                 inner.member.handle_timeout(now);
             }
-            group.auto_commit(&mut inner, now);
             let mut transmits = Vec::new();
             loop {
                 group.apply_events(&mut inner);
@@ -487,18 +677,9 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 }
             }
             group.apply_events(&mut inner);
-            let mut deadline = inner.member.poll_timeout();
-            // Only a future auto-commit time: while a rebalance or an auto-commit is under way, the
-            // events that end it wake the loop.
-            if let Some(at) = inner.auto_commit_at
-                && group.engine.config.enable_auto_commit
-                && at > now
-            {
-                deadline = Some(deadline.map_or(at, |d| d.min(at)));
-            }
             (
                 transmits,
-                deadline,
+                inner.member.poll_timeout(),
                 inner.closed,
                 inner.member.group_subscription(),
             )
@@ -952,12 +1133,14 @@ pub(crate) async fn fetch_committed(
 
 /// Closes the member (final revoke, commit on revoke with auto-commit, LeaveGroup unless static) and
 /// waits for it, at most `timeout`.
-pub(crate) async fn close(group: &GroupShared, timeout: Duration) {
-    group.lock().member.close(CloseMode::Default, Instant::now());
+pub(crate) async fn close(group: &GroupShared, mode: CloseMode, timeout: Duration) {
+    group.lock().member.close(mode, Instant::now());
     group.wake.notify_one();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let changed = group.changed.notified();
+        // The final revocation's listener and commits run here, on the application's task.
+        group.run_callbacks();
         {
             let inner = group.lock();
             if inner.closed || inner.fatal.is_some() {

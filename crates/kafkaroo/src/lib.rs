@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 mod budget;
 mod config;
 mod consumer;
@@ -55,10 +56,12 @@ mod record;
 mod session;
 mod telemetry;
 
+pub use admin::{AdminError, GroupAdmin};
 pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use consumer::{Consumer, OffsetAndTimestamp, Watermarks};
 pub use error::Error;
-pub use group::{GroupState, OffsetAndMetadata, RebalanceListener};
+pub use group::{CommitHandle, GroupState, OffsetAndMetadata, PendingCommit, RebalanceListener};
 pub use kafkaroo_group::MemberState;
+pub use kafkaroo_group::member::CloseMode;
 pub use kafkaroo_records::{Header, Headers, TimestampType};
 pub use record::{ConsumerRecord, PollBatch, TopicPartition};

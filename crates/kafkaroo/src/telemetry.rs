@@ -42,3 +42,14 @@ pub(crate) fn lag(topic: &str, partition: i32, lag: i64) {
     #[cfg(not(feature = "metrics"))]
     let _ = (topic, partition, lag, CONSUMER_LAG);
 }
+
+/// `metrics` counter: commits that failed (for some partition).
+pub(crate) const COMMIT_FAILURES: &str = "messaging.kafka.consumer.commit.failures";
+
+/// Records a failed commit.
+pub(crate) fn commit_failed() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(COMMIT_FAILURES, "messaging.system" => "kafka").increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = COMMIT_FAILURES;
+}

@@ -7,53 +7,37 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafkaroo::{
-    AutoOffsetReset, Consumer, ConsumerConfig, Error, MemberState, OffsetAndMetadata, RebalanceListener,
+    CommitHandle, Consumer, ConsumerConfig, Error, MemberState, OffsetAndMetadata, RebalanceListener,
     TopicPartition,
 };
-use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
+use kafkaroo_testcontainers::Cluster;
+
+mod common;
+
+use common::{produce, runtime};
 
 fn cluster() -> &'static Cluster {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    common::init_tracing();
     Cluster::shared()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn config(cluster: &Cluster, group: &str, auto_commit: bool) -> ConsumerConfig {
-    ConsumerConfig::builder()
-        .bootstrap_servers(cluster.bootstrap())
-        .auto_offset_reset(AutoOffsetReset::Earliest)
-        .fetch_max_wait(Duration::from_millis(100))
-        .group_id(group)
-        .set("session.timeout.ms", "6000")
-        .unwrap()
-        .set("heartbeat.interval.ms", "500")
-        .unwrap()
-        .set("enable.auto.commit", if auto_commit { "true" } else { "false" })
-        .unwrap()
-        .set("auto.commit.interval.ms", "1000")
-        .unwrap()
-        .build()
-        .unwrap()
+    common::group_config(cluster.bootstrap(), group, 6000, auto_commit)
 }
 
-fn produce(cluster: &Cluster, topic: &str, partitions: i32, per_partition: usize, tag: &str) {
-    for p in 0..partitions {
-        let records = (0..per_partition)
-            .map(|i| TestRecord::new(format!("k{i}"), format!("{tag}-{p}-{i}")))
-            .collect();
-        cluster
-            .produce(&ProduceRequest::new(topic, records).partition(p))
-            .unwrap();
+/// Polls (each returning nothing) until the group's committed offsets of `partitions` are `offset`.
+async fn poll_until_committed(c: &mut Consumer, partitions: &[TopicPartition], offset: i64, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(c.poll(Duration::from_millis(200)).await.unwrap().is_empty());
+        let committed = c.committed(partitions).await.unwrap();
+        if partitions
+            .iter()
+            .all(|tp| committed[tp].as_ref().map(|o| o.offset) == Some(offset))
+        {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {committed:?}");
     }
 }
 
@@ -338,23 +322,7 @@ fn auto_commit_commits_what_poll_returned() {
         c.subscribe([topic.clone()]).unwrap();
         let got = consume_n(&mut c, 20, Duration::from_secs(30)).await;
         assert_eq!(got.len(), 20);
-        // auto.commit.interval.ms is 1 s: keep polling until the commit shows.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let more = c.poll(Duration::from_millis(200)).await.unwrap();
-            assert!(more.is_empty());
-            let committed = c.committed(&all).await.unwrap();
-            if all
-                .iter()
-                .all(|tp| committed[tp].as_ref().map(|o| o.offset) == Some(10))
-            {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not auto-committed: {committed:?}"
-            );
-        }
+        poll_until_committed(&mut c, &all, 10, "not auto-committed").await;
         c.close().await;
     });
 }
@@ -384,5 +352,184 @@ fn fatal_group_error_surfaces_in_poll() {
         assert!(matches!(err, Error::Group(_)), "{err:?}");
         assert_eq!(c.group_state().unwrap().state, MemberState::Fatal);
         assert!(c.commit_sync(None).await.is_err());
+    });
+}
+
+/// Commits the positions of revoked partitions from `on_revoked` (auto-commit is off).
+struct CommitOnRevoke {
+    handle: CommitHandle,
+    revoked: Arc<Mutex<Vec<TopicPartition>>>,
+}
+
+impl RebalanceListener for CommitOnRevoke {
+    fn on_revoked(&mut self, partitions: &[TopicPartition]) {
+        self.revoked.lock().unwrap().extend_from_slice(partitions);
+        // Not awaited: the revocation itself waits for it before the partitions move.
+        let _pending = self.handle.commit(None).expect("commit from on_revoked");
+    }
+}
+
+#[test]
+fn commit_in_on_revoked_lands_before_the_partition_moves() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-revoke-commit");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    const PER: usize = 1000;
+    produce(cluster, &topic, 2, PER, "r");
+    let total = 2 * PER;
+    let group = cluster.unique_topic("g-revoke-commit");
+    let seen: Arc<Mutex<Vec<(usize, TopicPartition, i64)>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let revoked: Arc<Mutex<Vec<TopicPartition>>> = Arc::default();
+    rt.block_on(async {
+        let spawn_member = |member: usize| {
+            // Auto-commit off: only the listener's commit can tell the next owner where to start.
+            let mut cfg = config(cluster, &group, false);
+            cfg.max_poll_records = 10;
+            let (seen, count, topic, revoked) = (seen.clone(), count.clone(), topic.clone(), revoked.clone());
+            tokio::spawn(async move {
+                let mut c = Consumer::new(cfg).await.unwrap();
+                let handle = c.commit_handle();
+                c.subscribe_with_listener([topic], CommitOnRevoke { handle, revoked })
+                    .unwrap();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                while count.load(Ordering::SeqCst) < total && tokio::time::Instant::now() < deadline {
+                    let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
+                    count.fetch_add(batch.len(), Ordering::SeqCst);
+                    seen.lock().unwrap().extend(
+                        batch
+                            .iter()
+                            .map(|r| (member, TopicPartition::new(r.topic(), r.partition()), r.offset())),
+                    );
+                    // Slow: the second member joins while the first is mid-way.
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                c
+            })
+        };
+        let a = spawn_member(0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while count.load(Ordering::SeqCst) < 100 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "first member consumes nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let b = spawn_member(1);
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        a.close_with(kafkaroo::CloseMode::Leave).await;
+        b.close_with(kafkaroo::CloseMode::Leave).await;
+    });
+    let seen = seen.lock().unwrap();
+    let revoked = revoked.lock().unwrap();
+    assert!(!revoked.is_empty(), "the first member gave nothing up");
+    assert!(seen.iter().any(|s| s.0 == 1), "second member consumed nothing");
+    let unique: BTreeSet<(TopicPartition, i64)> = seen.iter().map(|(_, tp, o)| (tp.clone(), *o)).collect();
+    assert_eq!(unique.len(), total, "records missing");
+    // Without the commit in on_revoked the second member would start the moved partition at 0.
+    assert_eq!(
+        unique.len(),
+        seen.len(),
+        "a record consumed twice: the commit on revoke did not land first"
+    );
+}
+
+#[test]
+fn auto_commit_never_covers_records_of_the_current_poll() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-auto-poll");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    produce(cluster, &topic, 1, 10, "p");
+    let group = cluster.unique_topic("g-auto-poll");
+    let tp = TopicPartition::new(&topic, 0);
+    rt.block_on(async {
+        let mut cfg = config(cluster, &group, true);
+        cfg.max_poll_records = 5;
+        cfg.auto_commit_interval = Duration::from_millis(300);
+        let mut c = Consumer::new(cfg).await.unwrap();
+        c.subscribe([topic.clone()]).unwrap();
+        let first = consume_n(&mut c, 5, Duration::from_secs(30)).await;
+        assert_eq!(
+            first.iter().map(|r| r.1).collect::<Vec<_>>(),
+            (0..5).collect::<Vec<_>>()
+        );
+        // "Processing" the first batch, longer than the interval, without polling: nothing may be
+        // committed of records the application may still be working on.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let committed = c.committed(std::slice::from_ref(&tp)).await.unwrap();
+        assert_eq!(
+            committed[&tp], None,
+            "committed while the first batch was processed"
+        );
+        // The next poll says the first batch is done: its auto-commit covers 0..5, not the batch it returns.
+        let second = c.poll(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(
+            second.iter().map(|r| r.offset()).collect::<Vec<_>>(),
+            (5..10).collect::<Vec<_>>()
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let committed = c.committed(std::slice::from_ref(&tp)).await.unwrap();
+            match committed[&tp].as_ref().map(|o| o.offset) {
+                Some(5) => break,
+                None => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "first batch never auto-committed"
+                ),
+                other => panic!("auto-commit covered the batch still being processed: {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Polling again (the second batch is done) lets the commit reach 10.
+        poll_until_committed(
+            &mut c,
+            std::slice::from_ref(&tp),
+            10,
+            "second batch never auto-committed",
+        )
+        .await;
+        c.close().await;
+    });
+}
+
+#[test]
+fn async_commits_report_their_outcome_and_land_in_order() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-async");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    produce(cluster, &topic, 1, 10, "a");
+    let group = cluster.unique_topic("g-async");
+    let tp = TopicPartition::new(&topic, 0);
+    rt.block_on(async {
+        let mut c = Consumer::new(config(cluster, &group, false)).await.unwrap();
+        c.subscribe([topic.clone()]).unwrap();
+        assert_eq!(consume_n(&mut c, 10, Duration::from_secs(30)).await.len(), 10);
+        // Many async commits without waiting: the last started is what stays committed.
+        let pending: Vec<_> = (1..=8)
+            .map(|o| {
+                c.commit_async(Some(vec![(tp.clone(), OffsetAndMetadata::new(o))]))
+                    .unwrap()
+            })
+            .collect();
+        for p in pending {
+            p.await.expect("async commit outcome");
+        }
+        let committed = c.committed(std::slice::from_ref(&tp)).await.unwrap();
+        assert_eq!(
+            committed[&tp].as_ref().map(|o| o.offset),
+            Some(8),
+            "an older commit landed last"
+        );
+        // A refused one reports at once.
+        let other = TopicPartition::new(&topic, 7);
+        let err = c
+            .commit_async(Some(vec![(other, OffsetAndMetadata::new(1))]))
+            .unwrap_err();
+        assert!(matches!(err, Error::NotOwned { .. }), "{err:?}");
+        c.close().await;
     });
 }
