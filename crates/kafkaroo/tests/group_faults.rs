@@ -355,3 +355,67 @@ fn coordinator_stopped_member_moves_on_in_the_same_generation() {
         c.close().await;
     });
 }
+
+/// Two processes with one `group.instance.id`: the newer one fences the older, whose next poll
+/// fails with the fatal FENCED_INSTANCE_ID (it must not rejoin and steal the partitions back).
+#[test]
+fn duplicate_static_member_is_fenced_fatally() {
+    init_tracing();
+    let cluster = Cluster::shared();
+    let rt = runtime();
+    let topic = cluster.unique_topic("static-fenced");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    produce(cluster, &topic, 2, 10, "f");
+    let group = cluster.unique_topic("g-fenced");
+    rt.block_on(async {
+        let mut cfg = config(cluster.bootstrap(), &group);
+        cfg.group_instance_id = Some("the-one".to_owned());
+        let mut old = Consumer::new(cfg.clone()).await.unwrap();
+        old.subscribe([topic.clone()]).unwrap();
+        let mut seen = Vec::new();
+        poll_until(
+            &mut old,
+            &mut seen,
+            Duration::from_secs(60),
+            "first member",
+            |c, s| stable_with(c, 2) && s.len() == 20,
+        )
+        .await;
+        let mut new = Consumer::new(cfg).await.unwrap();
+        new.subscribe([topic.clone()]).unwrap();
+        let mut seen_new = Vec::new();
+        poll_until(
+            &mut new,
+            &mut seen_new,
+            Duration::from_secs(60),
+            "second member",
+            |c, _| stable_with(c, 2),
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let err = loop {
+            match old.poll(Duration::from_millis(200)).await {
+                Err(e) => break e,
+                Ok(b) => assert!(b.is_empty(), "the fenced member still got records"),
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the old member was never fenced"
+            );
+        };
+        assert!(matches!(err, Error::Group(_)), "{err:?}");
+        assert!(err.to_string().to_lowercase().contains("fenced"), "{err}");
+        assert_eq!(old.group_state().unwrap().state, MemberState::Fatal);
+        assert!(old.assignment().is_empty(), "fenced member still fetches");
+        // The survivor keeps both partitions.
+        poll_until(
+            &mut new,
+            &mut seen_new,
+            Duration::from_secs(5),
+            "survivor",
+            |c, _| stable_with(c, 2),
+        )
+        .await;
+        new.close_with(CloseMode::Leave).await;
+    });
+}
