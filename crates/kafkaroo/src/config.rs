@@ -200,6 +200,23 @@ impl ConsumerConfig {
         }
         Ok(())
     }
+
+    /// The cluster client settings (client id, frame limit, timeouts, reconnect backoff) these imply.
+    pub(crate) fn client_config(&self) -> kafkaroo_net::ClientConfig {
+        kafkaroo_net::ClientConfig {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            connection: kafkaroo_net::ConnectionConfig {
+                client_id: self.client_id.clone(),
+                max_frame_size: self.max_frame_size,
+                request_timeout: self.request_timeout,
+                connect_timeout: self.connect_timeout,
+            },
+            reconnect_backoff: kafkaroo_net::BackoffConfig {
+                initial: self.reconnect_backoff,
+                max: self.reconnect_backoff_max,
+            },
+        }
+    }
 }
 
 /// Builder for [`ConsumerConfig`]; `build()` validates.
