@@ -1,13 +1,19 @@
-//! `kafkaroo consume`: kcat's consume mode (`kcat -C`) on the kafkaroo consumer.
+//! `kafkaroo consume`: kcat's consume mode (`kcat -C`) and balanced consumer group mode (`kcat -G`) on
+//! the kafkaroo consumer.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use kafkaroo::{Consumer, ConsumerConfig, TopicPartition};
+use kafkaroo::{
+    Consumer, ConsumerConfig, ConsumerRecord, GroupState, PollBatch, RebalanceListener, TopicPartition,
+};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::format::{Format, Renderer, parse_delim};
 use crate::offset::{OffsetSpec, Start, tail_offset};
@@ -17,6 +23,10 @@ use crate::props;
 const DEFAULT_MAX_POLL_RECORDS: &str = "10000";
 /// How long one `poll` waits; output is flushed when it returns nothing.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long closing may take: a group member commits and leaves the group.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
+/// kcat's (librdkafka's) assignors in -G mode, so kafkaroo and kcat members can share a group.
+const KCAT_ASSIGNORS: &str = "range,roundrobin";
 /// Output is written when this much is buffered...
 const FLUSH_BYTES: usize = 128 * 1024;
 /// ...or when the oldest buffered record waited this long.
@@ -24,7 +34,7 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Args)]
 #[command(
-    about = "Print records of a topic (kcat -C compatible flags)",
+    about = "Print records of a topic (kcat -C compatible flags), or as a group member (kcat -G)",
     after_help = "Format string tokens (-f), as kcat:\n  \
         %s value  %S value length (-1 for null)  %R value length as 32-bit big-endian binary\n  \
         %k key  %K key length (-1 for null)  %t topic  %p partition  %o offset\n  \
@@ -38,20 +48,27 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
         memory.budget.bytes, max.decompressed.batch.bytes, request.timeout.ms,\n  \
         socket.connection.setup.timeout.ms, reconnect.backoff.ms, reconnect.backoff.max.ms,\n  \
         retry.backoff.ms, metadata.max.age.ms, receive.message.max.bytes, client.rack\n\
+        Group mode (-G <group> <topic>...), as kcat -G: the group assigns partitions (assignors range,roundrobin\n  \
+        like librdkafka unless -X partition.assignment.strategy=...); they start from the committed offset,\n  \
+        else auto.offset.reset (default latest); -o beginning|end|<N>|-<N> restarts every partition\n  \
+        assigned there instead, as kcat does. Offsets of printed records are committed (every\n  \
+        auto.commit.interval.ms, on revocation, and at exit); -e exits when every assigned partition\n  \
+        reached its end.\n\
         Exit status: 0 done (count, end of partitions, Ctrl-C), 1 runtime error, 2 usage error."
 )]
 pub(crate) struct ConsumeArgs {
     /// Bootstrap broker(s): host:port[,host:port...]
     #[arg(short = 'b', value_name = "brokers")]
     brokers: Option<String>,
-    /// Topic to consume from
+    /// Topic to consume from (with -G: one more topic to subscribe to)
     #[arg(short = 't', value_name = "topic")]
-    topic: String,
+    topic: Option<String>,
     /// Partition (default: all partitions of the topic)
     #[arg(short = 'p', value_name = "partition")]
     partition: Option<i32>,
-    /// Start offset: beginning (default) | end | stored | <N> (absolute) | -<N> (N before the end, per
-    /// partition) | s@<timestamp ms> (first record at or after) | e@<timestamp ms> (stop at, not included)
+    /// Start offset: beginning (default) | end | stored (the committed offset of -X group.id) | <N>
+    /// (absolute) | -<N> (N before the end, per partition) | s@<timestamp ms> (first record at or after) |
+    /// e@<timestamp ms> (stop at, not included)
     #[arg(short = 'o', value_name = "offset", allow_hyphen_values = true)]
     offsets: Vec<String>,
     /// Exit after printing this many records
@@ -90,9 +107,12 @@ pub(crate) struct ConsumeArgs {
     /// Accepted for kcat compatibility (consume mode is implied)
     #[arg(short = 'C', hide = true)]
     consume_mode: bool,
-    /// Consumer groups: not available yet
-    #[arg(short = 'G', value_name = "group", hide = true)]
+    /// Balanced consumer group mode: join <group> and consume the topics given as arguments
+    #[arg(short = 'G', value_name = "group")]
     group: Option<String>,
+    /// With -G: the topics to subscribe to
+    #[arg(value_name = "topic")]
+    topics: Vec<String>,
 }
 
 /// A usage error: exit status 2.
@@ -111,11 +131,23 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Usage(msg.into()))
 }
 
+/// What to consume.
+enum Source {
+    /// `-t` (and `-p`): the topic's partitions, assigned directly.
+    Topic { topic: String, partition: Option<i32> },
+    /// `-G`: a member of `group` subscribed to `topics`; `restart` is where kcat's `-o` restarts every
+    /// partition the group assigns (`None`: the committed offset).
+    Group {
+        group: String,
+        topics: Vec<String>,
+        restart: Option<Start>,
+    },
+}
+
 /// Everything checked before connecting.
 struct Plan {
     config: ConsumerConfig,
-    topic: String,
-    partition: Option<i32>,
+    source: Source,
     offsets: OffsetSpec,
     renderer: Renderer,
     count: Option<u64>,
@@ -124,25 +156,67 @@ struct Plan {
     unbuffered: bool,
 }
 
-fn plan(args: ConsumeArgs) -> anyhow::Result<Plan> {
-    if args.group.is_some() {
-        return Err(usage("-G (consumer groups) is not available yet"));
+/// What `-t`, `-p`, `-G`, the topic arguments and `-o` ask for.
+fn source(args: &ConsumeArgs, offsets: &OffsetSpec) -> anyhow::Result<Source> {
+    let Some(group) = &args.group else {
+        if !args.topics.is_empty() {
+            return Err(usage(format!(
+                "topics as arguments ({}) need -G <group>; without it use -t <topic>",
+                args.topics.join(" ")
+            )));
+        }
+        let topic = args.topic.clone().ok_or_else(|| usage("-t <topic> missing"))?;
+        if topic.is_empty() {
+            return Err(usage("-t <topic> must not be empty"));
+        }
+        if let Some(p) = args.partition
+            && p < 0
+        {
+            return Err(usage(format!("invalid partition {p}")));
+        }
+        return Ok(Source::Topic {
+            topic,
+            partition: args.partition,
+        });
+    };
+    if group.is_empty() {
+        return Err(usage("-G <group> must not be empty"));
     }
-    let offsets =
-        OffsetSpec::parse(args.offsets.iter().map(String::as_str)).map_err(|e| usage(e.to_string()))?;
-    if offsets.start == Start::Stored {
+    if args.partition.is_some() {
         return Err(usage(
-            "offset 'stored' needs -G (consumer groups), not available yet",
+            "-p cannot be used with -G: the group assigns the partitions",
         ));
     }
-    if let Some(p) = args.partition
-        && p < 0
-    {
-        return Err(usage(format!("invalid partition {p}")));
+    let topics: Vec<String> = args.topic.iter().chain(&args.topics).cloned().collect();
+    if topics.is_empty() {
+        return Err(usage(format!(
+            "-G {group} needs the topics to subscribe to: kafkaroo consume -G {group} <topic>..."
+        )));
     }
-    if args.topic.is_empty() {
-        return Err(usage("-t <topic> must not be empty"));
+    if let Some(bad) = topics.iter().find(|t| t.is_empty() || t.starts_with('^')) {
+        return Err(usage(format!(
+            "topic {bad:?}: empty names and regex subscriptions (^...) are not supported"
+        )));
     }
+    if matches!(offsets.start, Start::Timestamp(_)) || offsets.stop_timestamp.is_some() {
+        return Err(usage("-o s@/e@ timestamps can't be used with -G"));
+    }
+    let restart = match offsets.start {
+        _ if args.offsets.is_empty() => None,
+        Start::Stored => None,
+        start => Some(start),
+    };
+    Ok(Source::Group {
+        group: group.clone(),
+        topics,
+        restart,
+    })
+}
+
+fn plan(args: ConsumeArgs) -> anyhow::Result<Plan> {
+    let offsets =
+        OffsetSpec::parse(args.offsets.iter().map(String::as_str)).map_err(|e| usage(e.to_string()))?;
+    let source = source(&args, &offsets)?;
     let delim = parse_delim(&args.delim).map_err(|e| usage(e.to_string()))?;
     let renderer = if args.json {
         Renderer::Json { delim }
@@ -168,26 +242,29 @@ fn plan(args: ConsumeArgs) -> anyhow::Result<Plan> {
     let mut builder = ConsumerConfig::builder()
         .client_id("kafkaroo-cli")
         // kcat (librdkafka) resets an out-of-range -o <N> to the end, as does this default.
-        .auto_offset_reset(kafkaroo::AutoOffsetReset::Latest);
-    if !props::sets(&args.props, "max.poll.records") {
+        .auto_offset_reset(kafkaroo::AutoOffsetReset::Latest)
+        .set("max.poll.records", DEFAULT_MAX_POLL_RECORDS)
+        .map_err(|e| usage(e.to_string()))?;
+    if let Source::Group { group, .. } = &source {
         builder = builder
-            .set("max.poll.records", DEFAULT_MAX_POLL_RECORDS)
+            .set("group.id", group)
+            .and_then(|b| b.set("partition.assignment.strategy", KCAT_ASSIGNORS))
             .map_err(|e| usage(e.to_string()))?;
     }
-    for prop in &args.props {
-        builder = props::apply(builder, prop).map_err(usage)?;
+    let mut config = props::build_config(builder, args.brokers.as_deref(), &args.props).map_err(usage)?;
+    match &source {
+        // -G names the group, whatever -X group.id says.
+        Source::Group { group, .. } => config.group_id = Some(group.clone()),
+        Source::Topic { .. } if offsets.start == Start::Stored && config.group_id.is_none() => {
+            return Err(usage(
+                "-o stored needs -X group.id=<group>: the group whose committed offsets to start from",
+            ));
+        }
+        Source::Topic { .. } => {}
     }
-    match &args.brokers {
-        Some(b) => builder = builder.bootstrap_servers(b),
-        None if props::sets(&args.props, "bootstrap.servers")
-            || props::sets(&args.props, "metadata.broker.list") => {}
-        None => return Err(usage("-b <brokers> missing")),
-    }
-    let config = builder.build().map_err(|e| usage(e.to_string()))?;
     Ok(Plan {
         config,
-        topic: args.topic,
-        partition: args.partition,
+        source,
         offsets,
         renderer,
         count: args.count,
@@ -197,7 +274,7 @@ fn plan(args: ConsumeArgs) -> anyhow::Result<Plan> {
     })
 }
 
-fn init_logging(quiet: bool, verbose: u8) {
+pub(crate) fn init_logging(quiet: bool, verbose: u8) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .filter(|s| !s.trim().is_empty())
@@ -247,12 +324,31 @@ impl Output {
         self.sink.flush()
     }
 
+    /// Renders one record, writing out at once with `-u`, else when enough is buffered.
     #[inline]
-    fn maybe_flush(&mut self) -> io::Result<()> {
-        if self.buf.len() >= FLUSH_BYTES {
+    fn record(&mut self, plan: &Plan, record: &ConsumerRecord, leader: i32) -> io::Result<()> {
+        plan.renderer.render(record, leader, &mut self.buf);
+        if plan.unbuffered || self.buf.len() >= FLUSH_BYTES {
             self.flush()
         } else {
             Ok(())
+        }
+    }
+
+    /// After a batch: the batch's write result, then the interval flush. `Ok(true)` when stdout is gone
+    /// (broken pipe), which ends consumption without an error, as for kcat.
+    fn settle(&mut self, written: io::Result<()>) -> anyhow::Result<bool> {
+        let result = written.and_then(|()| {
+            if !self.buf.is_empty() && self.last_flush.elapsed() >= FLUSH_INTERVAL {
+                self.flush()
+            } else {
+                Ok(())
+            }
+        });
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(true),
+            Err(e) => Err(anyhow::Error::new(e).context("writing output")),
+            Ok(()) => Ok(false),
         }
     }
 }
@@ -264,6 +360,31 @@ macro_rules! info {
             eprintln!("% {}", format_args!($($arg)*));
         }
     };
+}
+
+/// SIGINT and SIGTERM: stop cleanly (in -G mode: commit and leave the group).
+struct Interrupts {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Interrupts {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    /// The next batch of records, or `None` when a signal came first.
+    async fn poll(&mut self, consumer: &mut Consumer) -> Result<Option<PollBatch>, kafkaroo::Error> {
+        tokio::select! {
+            biased;
+            _ = self.interrupt.recv() => Ok(None),
+            _ = self.terminate.recv() => Ok(None),
+            batch = consumer.poll(POLL_TIMEOUT) => batch.map(Some),
+        }
+    }
 }
 
 #[derive(Default, Clone, Copy)]
@@ -282,7 +403,39 @@ enum Positions {
     Beginning,
     End,
     Timestamp(i64),
-    Exact(Vec<i64>),
+    /// Per partition; `None` (no committed offset for `-o stored`) leaves it to `auto.offset.reset`.
+    Exact(Vec<Option<i64>>),
+}
+
+/// `-o -N`: N records before each partition's end, not before its start.
+async fn tail_offsets(consumer: &Consumer, parts: &[TopicPartition], n: i64) -> anyhow::Result<Vec<i64>> {
+    let ends = consumer
+        .end_offsets(parts)
+        .await
+        .context("looking up end offsets")?;
+    let starts = consumer
+        .beginning_offsets(parts)
+        .await
+        .context("looking up start offsets")?;
+    let mut offsets = Vec::with_capacity(parts.len());
+    for tp in parts {
+        let end = *ends.get(tp).ok_or_else(|| anyhow!("no end offset for {tp}"))?;
+        let begin = starts.get(tp).copied().unwrap_or(0);
+        offsets.push(tail_offset(begin, end, n));
+    }
+    Ok(offsets)
+}
+
+impl Positions {
+    /// The position of the `i`th partition alone.
+    fn nth(&self, i: usize) -> Self {
+        match self {
+            Self::Beginning => Self::Beginning,
+            Self::End => Self::End,
+            Self::Timestamp(ts) => Self::Timestamp(*ts),
+            Self::Exact(offsets) => Self::Exact(vec![offsets[i]]),
+        }
+    }
 }
 
 async fn resolve_positions(
@@ -294,47 +447,52 @@ async fn resolve_positions(
         Start::Beginning => Positions::Beginning,
         Start::End => Positions::End,
         Start::Timestamp(ts) => Positions::Timestamp(ts),
-        Start::Absolute(offset) => Positions::Exact(vec![offset; parts.len()]),
-        Start::Tail(n) => {
-            let ends = consumer
-                .end_offsets(parts)
+        Start::Absolute(offset) => Positions::Exact(vec![Some(offset); parts.len()]),
+        Start::Tail(n) => Positions::Exact(
+            tail_offsets(consumer, parts, n)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        ),
+        Start::Stored => {
+            let committed = consumer
+                .committed(parts)
                 .await
-                .context("looking up end offsets")?;
-            let starts = consumer
-                .beginning_offsets(parts)
-                .await
-                .context("looking up start offsets")?;
-            let mut offsets = Vec::with_capacity(parts.len());
-            for tp in parts {
-                let end = *ends.get(tp).ok_or_else(|| anyhow!("no end offset for {tp}"))?;
-                let begin = starts.get(tp).copied().unwrap_or(0);
-                offsets.push(tail_offset(begin, end, n));
-            }
-            Positions::Exact(offsets)
+                .context("looking up the group's committed offsets")?;
+            Positions::Exact(
+                parts
+                    .iter()
+                    .map(|tp| committed.get(tp).cloned().flatten().map(|o| o.offset))
+                    .collect(),
+            )
         }
-        Start::Stored => unreachable!("refused by plan()"),
     })
 }
 
-/// Assigns `parts` and positions them, with no await in between.
-fn assign_at(consumer: &mut Consumer, parts: &[TopicPartition], positions: &Positions) -> anyhow::Result<()> {
-    consumer.assign(parts.iter().cloned())?;
+/// Positions `parts` (which must be assigned) with no await in between.
+fn seek_all(
+    consumer: &mut Consumer,
+    parts: &[TopicPartition],
+    positions: &Positions,
+) -> Result<(), kafkaroo::Error> {
     match positions {
-        Positions::Beginning => consumer.seek_to_beginning(parts)?,
-        Positions::End => consumer.seek_to_end(parts)?,
-        Positions::Timestamp(ts) => consumer.seek_to_timestamp(parts, *ts)?,
+        Positions::Beginning => consumer.seek_to_beginning(parts),
+        Positions::End => consumer.seek_to_end(parts),
+        Positions::Timestamp(ts) => consumer.seek_to_timestamp(parts, *ts),
         Positions::Exact(offsets) => {
             for (tp, offset) in parts.iter().zip(offsets) {
-                consumer.seek(tp, *offset)?;
+                if let Some(offset) = offset {
+                    consumer.seek(tp, *offset)?;
+                }
             }
+            Ok(())
         }
     }
-    Ok(())
 }
 
-/// The partitions to consume (all of the topic's, or `-p`'s) and their leaders.
-async fn partitions(consumer: &Consumer, plan: &Plan) -> anyhow::Result<Vec<(TopicPartition, i32)>> {
-    let topic = plan.topic.as_str();
+/// The partitions of `topic` and their leaders.
+async fn topic_partitions(consumer: &Consumer, topic: &str) -> anyhow::Result<Vec<(TopicPartition, i32)>> {
     let metadata = consumer
         .client()
         .refresh_metadata(Some(&[topic]))
@@ -350,12 +508,20 @@ async fn partitions(consumer: &Consumer, plan: &Plan) -> anyhow::Result<Vec<(Top
         }
         anyhow::bail!("topic {topic:?}: {}", t.error);
     }
-    let all: Vec<(TopicPartition, i32)> = t
-        .partitions
+    Ok(t.partitions
         .iter()
         .map(|(p, m)| (TopicPartition::new(topic, *p), m.leader))
-        .collect();
-    match plan.partition {
+        .collect())
+}
+
+/// The partitions to consume (all of the topic's, or `-p`'s) and their leaders.
+async fn partitions(
+    consumer: &Consumer,
+    topic: &str,
+    partition: Option<i32>,
+) -> anyhow::Result<Vec<(TopicPartition, i32)>> {
+    let all = topic_partitions(consumer, topic).await?;
+    match partition {
         None => Ok(all),
         Some(p) => {
             let one: Vec<_> = all.iter().filter(|(tp, _)| tp.partition == p).cloned().collect();
@@ -377,15 +543,25 @@ enum End {
     BrokenPipe,
 }
 
-async fn run(plan: &Plan, out: &mut Output) -> anyhow::Result<End> {
+async fn connect(plan: &Plan) -> anyhow::Result<Consumer> {
     let bootstrap = plan.config.bootstrap_servers.join(",");
-    let mut consumer = Consumer::new(plan.config.clone())
+    Consumer::new(plan.config.clone())
         .await
-        .with_context(|| format!("cannot connect to {bootstrap}"))?;
-    let found = partitions(&consumer, plan).await?;
+        .with_context(|| format!("cannot connect to {bootstrap}"))
+}
+
+fn consuming_error(e: kafkaroo::Error, what: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(e).context(format!("consuming {what}"))
+}
+
+/// `-t`: assigns the topic's partitions (or `-p`'s) and prints until done.
+async fn run(plan: &Plan, topic: &str, partition: Option<i32>, out: &mut Output) -> anyhow::Result<End> {
+    let mut consumer = connect(plan).await?;
+    let found = partitions(&consumer, topic, partition).await?;
     let parts: Vec<TopicPartition> = found.iter().map(|(tp, _)| tp.clone()).collect();
     let positions = resolve_positions(&consumer, &parts, plan.offsets.start).await?;
-    assign_at(&mut consumer, &parts, &positions)?;
+    consumer.assign(parts.iter().cloned())?;
+    seek_all(&mut consumer, &parts, &positions)?;
 
     let max_partition = parts.iter().map(|tp| tp.partition).max().unwrap_or(0);
     let mut progress = vec![PartitionProgress::default(); usize::try_from(max_partition).unwrap_or(0) + 1];
@@ -394,32 +570,24 @@ async fn run(plan: &Plan, out: &mut Output) -> anyhow::Result<End> {
     }
     let mut active = parts.len();
     let mut printed: u64 = 0;
-
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    let mut interrupts = Interrupts::install()?;
 
     let end = 'outer: loop {
-        let polled = tokio::select! {
-            biased;
-            _ = &mut ctrl_c => break End::Interrupted,
-            _ = sigterm.recv() => break End::Interrupted,
-            r = consumer.poll(POLL_TIMEOUT) => r,
-        };
-        let batch = match polled {
-            Ok(b) => b,
+        let batch = match interrupts.poll(&mut consumer).await {
+            Ok(Some(b)) => b,
+            Ok(None) => break End::Interrupted,
             Err(e) => {
                 let _ = out.flush();
-                return Err(anyhow::Error::new(e).context(format!("consuming {}", plan.topic)));
+                return Err(consuming_error(e, topic));
             }
         };
-        let mut io_result = Ok(());
+        let mut written = Ok(());
         if batch.is_empty() {
-            io_result = out.flush();
+            written = out.flush();
         }
         let mut to_stop: Vec<TopicPartition> = Vec::new();
-        for (tp, records) in batch.partitions() {
+        let mut count_reached = false;
+        'batch: for (tp, records) in batch.partitions() {
             let state = &mut progress[tp.partition as usize];
             if state.stopped {
                 continue;
@@ -443,30 +611,19 @@ async fn run(plan: &Plan, out: &mut Output) -> anyhow::Result<End> {
                     );
                     break;
                 }
-                plan.renderer.render(r, leader, &mut out.buf);
+                written = written.and_then(|()| out.record(plan, r, leader));
                 printed += 1;
-                if plan.unbuffered {
-                    io_result = io_result.and_then(|()| out.flush());
-                } else {
-                    io_result = io_result.and_then(|()| out.maybe_flush());
-                }
                 if plan.count == Some(printed) {
-                    io_result?;
-                    break 'outer End::Done;
+                    count_reached = true;
+                    break 'batch;
                 }
             }
         }
-        match io_result {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break End::BrokenPipe,
-            Err(e) => return Err(anyhow::Error::new(e).context("writing output")),
-            Ok(()) => {}
+        if out.settle(written)? {
+            break End::BrokenPipe;
         }
-        if !out.buf.is_empty() && out.last_flush.elapsed() >= FLUSH_INTERVAL {
-            match out.flush() {
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break End::BrokenPipe,
-                Err(e) => return Err(anyhow::Error::new(e).context("writing output")),
-                Ok(()) => {}
-            }
+        if count_reached {
+            break End::Done;
         }
         // End of partition: the position reached the high watermark (last stable offset under
         // read_committed) reported by the latest fetch.
@@ -491,13 +648,224 @@ async fn run(plan: &Plan, out: &mut Output) -> anyhow::Result<End> {
             );
         }
         if active == 0 {
-            break End::Done;
+            break 'outer End::Done;
         }
         if !to_stop.is_empty() {
             consumer.pause(&to_stop)?;
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), consumer.close()).await;
+    Ok(end)
+}
+
+/// A rebalance callback, forwarded to the printing loop: callbacks cannot call into the consumer.
+enum Rebalance {
+    Assigned(Vec<TopicPartition>),
+    Revoked(Vec<TopicPartition>),
+    Lost(Vec<TopicPartition>),
+}
+
+struct ForwardRebalances(mpsc::Sender<Rebalance>);
+
+impl RebalanceListener for ForwardRebalances {
+    fn on_assigned(&mut self, partitions: &[TopicPartition]) {
+        let _ = self.0.send(Rebalance::Assigned(partitions.to_vec()));
+    }
+    fn on_revoked(&mut self, partitions: &[TopicPartition]) {
+        let _ = self.0.send(Rebalance::Revoked(partitions.to_vec()));
+    }
+    fn on_lost(&mut self, partitions: &[TopicPartition]) {
+        let _ = self.0.send(Rebalance::Lost(partitions.to_vec()));
+    }
+}
+
+/// kcat's line for a rebalance (without the `% `): eager assignors list the whole new assignment,
+/// cooperative ones the increment.
+fn rebalance_line(group: &str, state: Option<&GroupState>, event: &Rebalance) -> String {
+    let member = state.map_or("", |s| s.member_id.as_str());
+    let cooperative = state.and_then(|s| s.protocol.as_deref()) == Some("cooperative-sticky");
+    let (parts, assigned, lost) = match event {
+        Rebalance::Assigned(p) => (p, true, false),
+        Rebalance::Revoked(p) => (p, false, false),
+        Rebalance::Lost(p) => (p, false, true),
+    };
+    let list = parts
+        .iter()
+        .map(|tp| format!("{} [{}]", tp.topic, tp.partition))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if cooperative {
+        format!(
+            "Group {group} rebalanced: incremental {} of {} partition(s) (memberid {member}{}, COOPERATIVE rebalance protocol): {list}",
+            if assigned { "assignment" } else { "revoke" },
+            parts.len(),
+            if lost { ", assignment lost" } else { "" },
+        )
+    } else {
+        format!(
+            "Group {group} rebalanced (memberid {member}): {}: {list}",
+            if assigned { "assigned" } else { "revoked" }
+        )
+    }
+}
+
+/// kcat's `-o` in -G mode: every newly assigned partition restarts at `start` instead of the committed
+/// offset. Partitions revoked meanwhile are skipped.
+async fn restart_partitions(
+    consumer: &mut Consumer,
+    parts: &[TopicPartition],
+    start: Start,
+) -> anyhow::Result<()> {
+    let positions = resolve_positions(consumer, parts, start).await?;
+    for (i, tp) in parts.iter().enumerate() {
+        match seek_all(consumer, std::slice::from_ref(tp), &positions.nth(i)) {
+            // Revoked while the offsets were looked up.
+            Err(kafkaroo::Error::NotAssigned { .. }) | Ok(()) => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("restarting {tp}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Records of a partition not printed (after `-c` was reached) go back to the log, so the commit at
+/// close covers exactly what was printed.
+fn give_back(
+    consumer: &mut Consumer,
+    tp: &TopicPartition,
+    first_unprinted: Option<&ConsumerRecord>,
+) -> anyhow::Result<()> {
+    let Some(r) = first_unprinted else {
+        return Ok(());
+    };
+    match consumer.seek(tp, r.offset()) {
+        Err(kafkaroo::Error::NotAssigned { .. }) | Ok(()) => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("rewinding {tp}"))),
+    }
+}
+
+/// `-G`: joins the group, prints what it assigns until done, commits what was printed.
+async fn run_group(
+    plan: &Plan,
+    group: &str,
+    topics: &[String],
+    restart: Option<Start>,
+    out: &mut Output,
+) -> anyhow::Result<End> {
+    let mut consumer = connect(plan).await?;
+    let mut leaders: HashMap<TopicPartition, i32> = HashMap::new();
+    for topic in topics {
+        leaders.extend(topic_partitions(&consumer, topic).await?);
+    }
+    let (tx, rebalances) = mpsc::channel();
+    consumer
+        .subscribe_with_listener(topics.iter().cloned(), ForwardRebalances(tx))
+        .with_context(|| format!("joining group {group}"))?;
+    info!(plan, "Waiting for group rebalance");
+    let mut interrupts = Interrupts::install()?;
+    let mut at_eof: HashSet<TopicPartition> = HashSet::new();
+    let mut printed: u64 = 0;
+    let what = format!("group {group}");
+
+    let end = 'outer: loop {
+        let batch = match interrupts.poll(&mut consumer).await {
+            Ok(Some(b)) => b,
+            Ok(None) => break End::Interrupted,
+            Err(e) => {
+                let _ = out.flush();
+                return Err(consuming_error(e, &what));
+            }
+        };
+        // Assignment changes happened before any record of theirs was handed out.
+        let mut restarted: HashSet<TopicPartition> = HashSet::new();
+        for event in rebalances.try_iter() {
+            info!(
+                plan,
+                "{}",
+                rebalance_line(group, consumer.group_state().as_ref(), &event)
+            );
+            match event {
+                Rebalance::Assigned(parts) => {
+                    if let Some(start) = restart {
+                        restart_partitions(&mut consumer, &parts, start).await?;
+                        restarted.extend(parts);
+                    }
+                }
+                Rebalance::Revoked(parts) | Rebalance::Lost(parts) => {
+                    for tp in &parts {
+                        at_eof.remove(tp);
+                    }
+                }
+            }
+        }
+        let mut written = if batch.is_empty() { out.flush() } else { Ok(()) };
+        let mut count_reached = false;
+        for (tp, records) in batch.partitions() {
+            // Fetched from the committed offset before `-o` restarted the partition.
+            if restarted.contains(tp) {
+                continue;
+            }
+            if count_reached {
+                give_back(&mut consumer, tp, records.first())?;
+                continue;
+            }
+            at_eof.remove(tp);
+            let leader = leaders.get(tp).copied().unwrap_or(-1);
+            for (i, r) in records.iter().enumerate() {
+                written = written.and_then(|()| out.record(plan, r, leader));
+                printed += 1;
+                if plan.count == Some(printed) {
+                    count_reached = true;
+                    give_back(&mut consumer, tp, records.get(i + 1))?;
+                    break;
+                }
+            }
+        }
+        if out.settle(written)? {
+            break End::BrokenPipe;
+        }
+        if count_reached {
+            break End::Done;
+        }
+        let assigned = consumer.assignment();
+        let reached: Vec<TopicPartition> = assigned
+            .iter()
+            .filter(|tp| !at_eof.contains(*tp) && consumer.lag(tp) == Some(0))
+            .cloned()
+            .collect();
+        at_eof.extend(reached.iter().cloned());
+        let all_done = plan.exit_eof && !assigned.is_empty() && assigned.iter().all(|tp| at_eof.contains(tp));
+        for (i, tp) in reached.iter().enumerate() {
+            let at = consumer.position(tp).await.unwrap_or(-1);
+            info!(
+                plan,
+                "Reached end of topic {} [{}] at offset {at}{}",
+                tp.topic,
+                tp.partition,
+                if all_done && i + 1 == reached.len() {
+                    ": exiting"
+                } else {
+                    ""
+                }
+            );
+        }
+        if all_done {
+            break 'outer End::Done;
+        }
+    };
+    let state = consumer.group_state();
+    // The final revocation commits the positions of what was printed, then the member leaves.
+    if tokio::time::timeout(CLOSE_TIMEOUT, consumer.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            group,
+            "closing the group member timed out; offsets may not be committed"
+        );
+    }
+    for event in rebalances.try_iter() {
+        info!(plan, "{}", rebalance_line(group, state.as_ref(), &event));
+    }
     Ok(end)
 }
 
@@ -524,7 +892,16 @@ pub(crate) fn main(args: ConsumeArgs) -> ExitCode {
         }
     };
     let mut out = Output::stdout();
-    let result = runtime.block_on(run(&plan, &mut out));
+    let result = runtime.block_on(async {
+        match &plan.source {
+            Source::Topic { topic, partition } => run(&plan, topic, *partition, &mut out).await,
+            Source::Group {
+                group,
+                topics,
+                restart,
+            } => run_group(&plan, group, topics, *restart, &mut out).await,
+        }
+    });
     let flushed = out.flush();
     // Don't wait for the I/O worker's tasks: everything is printed.
     runtime.shutdown_background();

@@ -5,6 +5,7 @@
 
 mod consume;
 mod format;
+mod group;
 mod offset;
 mod props;
 
@@ -23,11 +24,14 @@ struct Cli {
 enum Command {
     /// Print records of a topic (kcat -C compatible flags).
     Consume(consume::ConsumeArgs),
+    /// List consumer groups, or describe one: members, assignments, committed offsets, lag.
+    Group(group::GroupArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Consume(args) => consume::main(args),
+        Command::Group(args) => group::main(args),
     }
 }

@@ -1,7 +1,7 @@
 //! `-X key=value` properties: passed to `ConsumerConfigBuilder::set`, with kcat's conveniences (a `topic.`
 //! prefix is dropped) and clear refusals for librdkafka-only properties.
 
-use kafkaroo::ConsumerConfigBuilder;
+use kafkaroo::{ConsumerConfig, ConsumerConfigBuilder};
 
 /// librdkafka consumer properties that have no kafkaroo equivalent; refused with an explanation rather than
 /// the generic "unknown property".
@@ -50,7 +50,25 @@ pub(crate) fn apply(builder: ConsumerConfigBuilder, prop: &str) -> Result<Consum
         .map_err(|e| format!("-X {key}={value}: {e}"))
 }
 
-/// Whether `max.poll.records` was given (the CLI's own default is higher than the library's).
+/// Builds the configuration from `-b` and the `-X` properties on top of `builder`'s settings: the
+/// properties override it, `-b` overrides `bootstrap.servers`. Errors are usage errors.
+pub(crate) fn build_config(
+    mut builder: ConsumerConfigBuilder,
+    brokers: Option<&str>,
+    props: &[String],
+) -> Result<ConsumerConfig, String> {
+    for prop in props {
+        builder = apply(builder, prop)?;
+    }
+    match brokers {
+        Some(b) => builder = builder.bootstrap_servers(b),
+        None if sets(props, "bootstrap.servers") || sets(props, "metadata.broker.list") => {}
+        None => return Err("-b <brokers> missing".to_owned()),
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// Whether `key` was given (e.g. `max.poll.records`, whose CLI default is higher than the library's).
 pub(crate) fn sets(props: &[String], key: &str) -> bool {
     props.iter().any(|p| {
         p.split_once('=')
@@ -60,7 +78,7 @@ pub(crate) fn sets(props: &[String], key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use kafkaroo::{AutoOffsetReset, ConsumerConfig};
+    use kafkaroo::AutoOffsetReset;
 
     use super::*;
 
