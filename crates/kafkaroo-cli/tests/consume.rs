@@ -365,11 +365,27 @@ fn errors_have_a_status_and_one_clear_line() {
     let r = kafkaroo(&["-b", b, "-t", "t", "-o", "stored"]);
     assert_eq!(r.status, Some(2), "{}", r.stderr);
     assert!(
-        r.stderr
-            .contains("offset 'stored' needs -G (consumer groups), not available yet"),
+        r.stderr.contains("-o stored needs -X group.id=<group>"),
         "{}",
         r.stderr
     );
+    let usage_errors: &[(&[&str], &str)] = &[
+        (&["t"], "topics as arguments (t) need -G <group>"),
+        (&["-G", "g"], "-G g needs the topics to subscribe to"),
+        (&["-G", "g", "-p", "0", "t"], "-p cannot be used with -G"),
+        (&["-G", "g", "-o", "s@5", "t"], "timestamps can't be used with -G"),
+        (
+            &["-G", "g", "^t.*"],
+            "regex subscriptions (^...) are not supported",
+        ),
+    ];
+    for (args, expected) in usage_errors {
+        let mut full = vec!["-b", b];
+        full.extend_from_slice(args);
+        let r = kafkaroo(&full);
+        assert_eq!(r.status, Some(2), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "{args:?}: {}", r.stderr);
+    }
     let r = kafkaroo(&["-b", b, "-t", "t", "-f", "%x"]);
     assert_eq!(r.status, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("Unsupported formatter: %x"), "{}", r.stderr);
