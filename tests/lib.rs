@@ -1,3 +1,5 @@
-//! Shared helpers for the integration tests, and the protocol conformance suite ([`conformance`]).
+//! Shared helpers for the integration tests, the protocol conformance suite ([`conformance`]) and the
+//! consumer-group interop test's machinery ([`interop`]).
 
 pub mod conformance;
+pub mod interop;

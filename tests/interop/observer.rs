@@ -1,0 +1,171 @@
+//! The group as the broker sees it, read by a kafkaroo consumer that has the group's `group.id` but never
+//! subscribes (so it is not a member): DescribeGroups (members, their client ids and assignments),
+//! the committed offsets (OffsetFetch), and the topic's end offsets.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, TopicPartition};
+use kafkaroo_group::Assignment;
+use kafkaroo_net::Purpose;
+use kafkaroo_wire::StrBytes;
+use kafkaroo_wire::messages::{DescribeGroupsRequest, FindCoordinatorRequest, GroupId};
+
+use super::members::now_ms;
+
+/// One member in a DescribeGroups answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedMember {
+    pub member_id: String,
+    pub client_id: String,
+    /// Its assigned partitions of the observed topic.
+    pub partitions: Vec<i32>,
+}
+
+/// A DescribeGroups answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    pub state: String,
+    /// The selected assignor.
+    pub protocol: String,
+    pub members: Vec<DescribedMember>,
+}
+
+/// The committed offsets at one moment (partitions without a commit are absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedSample {
+    pub at_ms: u64,
+    pub offsets: BTreeMap<i32, i64>,
+}
+
+pub struct Observer {
+    consumer: Consumer,
+    group: String,
+    topic: String,
+    partitions: Vec<TopicPartition>,
+}
+
+impl Observer {
+    pub async fn new(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> anyhow::Result<Self> {
+        let config = ConsumerConfig::builder()
+            .bootstrap_servers(bootstrap)
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .group_id(group)
+            .set("client.id", "interop-observer")?
+            .build()?;
+        Ok(Self {
+            consumer: Consumer::new(config).await?,
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            partitions: (0..partitions).map(|p| TopicPartition::new(topic, p)).collect(),
+        })
+    }
+
+    /// The group's committed offsets (OffsetFetch).
+    pub async fn committed(&self) -> anyhow::Result<CommittedSample> {
+        let answer = self.consumer.committed(&self.partitions).await?;
+        let at_ms = now_ms();
+        Ok(CommittedSample {
+            at_ms,
+            offsets: answer
+                .into_iter()
+                .filter_map(|(tp, o)| Some((tp.partition, o?.offset)))
+                .collect(),
+        })
+    }
+
+    /// The high watermark of every partition.
+    pub async fn end_offsets(&self) -> anyhow::Result<BTreeMap<i32, i64>> {
+        Ok(self
+            .consumer
+            .end_offsets(&self.partitions)
+            .await?
+            .into_iter()
+            .map(|(tp, o)| (tp.partition, o))
+            .collect())
+    }
+
+    /// The coordinator's node id (FindCoordinator).
+    async fn coordinator(&self) -> anyhow::Result<i32> {
+        let client = self.consumer.client();
+        let conn = client.any_connection().await?;
+        let v = conn.negotiated_version::<FindCoordinatorRequest>()?;
+        let mut req = FindCoordinatorRequest::default();
+        if v >= 4 {
+            req.coordinator_keys = vec![StrBytes::from_string(self.group.clone())];
+        } else {
+            req.key = StrBytes::from_string(self.group.clone());
+        }
+        let resp = conn.send(&req).await?;
+        let (code, node) = match resp.coordinators.first() {
+            Some(c) if v >= 4 => (c.error_code, c.node_id.0),
+            None if v >= 4 => bail!("FindCoordinator v{v}: no coordinator in the answer"),
+            _ => (resp.error_code, resp.node_id.0),
+        };
+        if code != 0 {
+            bail!("FindCoordinator for {}: error code {code}", self.group);
+        }
+        client.refresh_metadata(Some(&[])).await?;
+        Ok(node)
+    }
+
+    /// DescribeGroups of the group.
+    pub async fn describe(&self) -> anyhow::Result<GroupView> {
+        let node = self.coordinator().await?;
+        let req = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_string(self.group.clone()))]);
+        let resp = self.consumer.client().send(node, Purpose::General, &req).await?;
+        let g = resp
+            .groups
+            .first()
+            .context("DescribeGroups: no group in the answer")?;
+        if g.error_code != 0 {
+            bail!("DescribeGroups {}: error code {}", self.group, g.error_code);
+        }
+        let mut members = Vec::new();
+        for m in &g.members {
+            let assignment = Assignment::decode(m.member_assignment.clone())
+                .with_context(|| format!("decoding the assignment of {}", m.member_id))?;
+            members.push(DescribedMember {
+                member_id: m.member_id.to_string(),
+                client_id: m.client_id.to_string(),
+                partitions: assignment
+                    .partitions
+                    .iter()
+                    .filter(|tp| tp.topic == self.topic)
+                    .map(|tp| tp.partition)
+                    .collect(),
+            });
+        }
+        Ok(GroupView {
+            state: g.group_state.to_string(),
+            protocol: g.protocol_data.to_string(),
+            members,
+        })
+    }
+}
+
+/// Samples the committed offsets every `every` until `stop` is set; the samples collect in the returned
+/// list. Failed samples are skipped (the broker may be busy), the count of failures is kept.
+pub fn sample_committed(
+    observer: Arc<Observer>,
+    every: Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (tokio::task::JoinHandle<usize>, Arc<Mutex<Vec<CommittedSample>>>) {
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let out = samples.clone();
+    let task = tokio::spawn(async move {
+        let mut failures = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            match observer.committed().await {
+                Ok(s) => out.lock().unwrap().push(s),
+                Err(_) => failures += 1,
+            }
+            tokio::time::sleep(every).await;
+        }
+        failures
+    });
+    (task, samples)
+}
