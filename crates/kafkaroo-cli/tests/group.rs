@@ -1,0 +1,502 @@
+//! `kafkaroo consume -G`, `-o stored` and `kafkaroo group list|describe` against a real broker, with
+//! kcat members in the same group and Java's `ConsumerGroupCommand --describe` as the reference.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Run, run};
+use kafkaroo_testcontainers::{Batching, Cluster, ProduceRequest, TestRecord, kcat_path};
+use serde_json::Value;
+
+const JAVA_GROUP_COMMAND: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
+
+fn cluster() -> &'static Cluster {
+    Cluster::shared()
+}
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kafkaroo"))
+}
+
+fn kafkaroo(args: &[&str]) -> Run {
+    run(bin(), args)
+}
+
+#[track_caller]
+fn assert_ok(r: &Run, what: &str) {
+    assert_eq!(r.status, Some(0), "{what}: exit status; stderr:\n{}", r.stderr);
+}
+
+/// `count` records on each of `partitions` (`p<p>-<i>`), one batch per record.
+fn produce(topic: &str, partitions: i32, count: usize) {
+    for p in 0..partitions {
+        let records = (0..count)
+            .map(|i| TestRecord::new(format!("k{i}"), format!("p{p}-{i}")))
+            .collect();
+        cluster()
+            .produce(
+                &ProduceRequest::new(topic, records)
+                    .partition(p)
+                    .batching(Batching::PerRecord),
+            )
+            .unwrap();
+    }
+}
+
+/// `%p %o` lines as (partition, offset).
+fn positions(text: &str) -> Vec<(i32, i64)> {
+    text.lines()
+        .map(|l| {
+            let (p, o) = l.split_once(' ').unwrap_or_else(|| panic!("bad line {l:?}"));
+            (p.parse().unwrap(), o.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Waits for `condition`, failing with `what` after 90 s (a bound for a hung test, not a measurement).
+#[track_caller]
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A group member running in the background, its output going to files.
+struct Member {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Member {
+    fn start(program: &Path, args: &[&str], name: &str) -> Self {
+        let dir = std::env::temp_dir().join(cluster().unique_topic("kafkaroo-cli-group"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stdout = dir.join(format!("{name}.out"));
+        let stderr = dir.join(format!("{name}.err"));
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status (a clean exit commits and leaves the group).
+    fn terminate(mut self) -> (Option<i32>, String, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("member did not exit after SIGTERM; stderr:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (status.code(), self.output(), self.log())
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `group describe --json`, or `None` while the group does not exist yet.
+fn try_describe_json(group: &str) -> Option<Value> {
+    let r = kafkaroo(&["group", "describe", "-b", cluster().bootstrap(), group, "--json"]);
+    if r.status == Some(1) && r.stderr.contains("does not exist") {
+        return None;
+    }
+    assert_ok(&r, "group describe --json");
+    Some(serde_json::from_slice(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.text())))
+}
+
+fn describe_json(group: &str) -> Value {
+    try_describe_json(group).unwrap_or_else(|| panic!("group {group} does not exist"))
+}
+
+/// Each member's client id and assigned partitions, when the group is Stable.
+fn stable_assignments(group: &str) -> Option<Vec<(String, BTreeSet<i32>)>> {
+    let d = try_describe_json(group)?;
+    if d["state"] != "Stable" {
+        return None;
+    }
+    Some(
+        d["members"]
+            .as_array()?
+            .iter()
+            .map(|m| {
+                let parts = m["assignment"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|tp| tp["partition"].as_i64().unwrap() as i32)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (m["client_id"].as_str().unwrap_or_default().to_owned(), parts)
+            })
+            .collect(),
+    )
+}
+
+/// Per partition: (current offset, log end, lag, consumer id) as `group describe --json` reports them.
+type Row = (Option<i64>, Option<i64>, Option<i64>, Option<String>);
+
+fn rows(d: &Value) -> BTreeMap<i32, Row> {
+    d["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["partition"].as_i64().unwrap() as i32,
+                (
+                    r["current_offset"].as_i64(),
+                    r["log_end_offset"].as_i64(),
+                    r["lag"].as_i64(),
+                    r["consumer_id"].as_str().map(str::to_owned),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The rows of a `--describe` table (ours or Java's), `-` as `None`.
+fn table_rows(text: &str, group: &str) -> BTreeMap<i32, Row> {
+    let num = |s: &str| s.parse::<i64>().ok();
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|cols| cols.first() == Some(&group) && cols.len() == 9)
+        .map(|c| {
+            let consumer = (c[6] != "-").then(|| c[6].to_owned());
+            (c[2].parse().unwrap(), (num(c[3]), num(c[4]), num(c[5]), consumer))
+        })
+        .collect()
+}
+
+#[test]
+fn two_members_share_the_partitions_print_every_record_once_and_commit() {
+    let b = cluster().bootstrap();
+    let topic = cluster().unique_topic("cli-group-share");
+    cluster().create_topic(&topic, 4, 1, &[]).unwrap();
+    let group = cluster().unique_topic("cli-share");
+    let member_args = [
+        "consume",
+        "-b",
+        b,
+        "-G",
+        &group,
+        "-X",
+        "auto.offset.reset=earliest",
+        "-u",
+        "-f",
+        "%p %o\\n",
+        &topic,
+    ];
+    let a = Member::start(bin(), &member_args, "a");
+    let c = Member::start(bin(), &member_args, "c");
+    wait_for("both members to own partitions", || {
+        stable_assignments(&group).is_some_and(|m| m.len() == 2 && m.iter().all(|(_, p)| !p.is_empty()))
+    });
+    let assignments = stable_assignments(&group).unwrap();
+    let all: BTreeSet<i32> = assignments.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    assert_eq!(all, (0..4).collect(), "{assignments:?}");
+    assert_eq!(
+        assignments[0].1.intersection(&assignments[1].1).count(),
+        0,
+        "{assignments:?}"
+    );
+
+    produce(&topic, 4, 10);
+    wait_for("40 records printed", || {
+        a.output().lines().count() + c.output().lines().count() >= 40
+    });
+    let (status_a, out_a, log_a) = a.terminate();
+    let (status_c, out_c, log_c) = c.terminate();
+    assert_eq!(status_a, Some(0), "{log_a}");
+    assert_eq!(status_c, Some(0), "{log_c}");
+    for log in [&log_a, &log_c] {
+        assert!(
+            log.contains(&format!("% Group {group} rebalanced (memberid ")),
+            "{log}"
+        );
+        assert!(
+            log.contains("revoked: "),
+            "the final revocation is reported: {log}"
+        );
+    }
+    // Each printed only its own partitions, and together every record exactly once.
+    for (out, log) in [(&out_a, &log_a), (&out_c, &log_c)] {
+        let parts: BTreeSet<i32> = positions(out).iter().map(|(p, _)| *p).collect();
+        assert!(!parts.is_empty(), "a member printed nothing: {log}");
+        assert!(
+            assignments.iter().any(|(_, owned)| parts.is_subset(owned)),
+            "{parts:?} is not one member's assignment {assignments:?}"
+        );
+    }
+    let mut together = positions(&out_a);
+    together.extend(positions(&out_c));
+    together.sort_unstable();
+    let expected: Vec<(i32, i64)> = (0..4).flat_map(|p| (0..10).map(move |o| (p, o))).collect();
+    assert_eq!(together, expected);
+
+    // The commits landed: the group is empty, every partition committed at its end.
+    let d = describe_json(&group);
+    assert_eq!(d["state"], "Empty");
+    let committed = rows(&d);
+    assert_eq!(
+        committed,
+        (0..4)
+            .map(|p| (p, (Some(10), Some(10), Some(0), None)))
+            .collect::<BTreeMap<_, _>>()
+    );
+    let list = kafkaroo(&["group", "list", "-b", b]);
+    assert_ok(&list, "group list");
+    assert!(
+        list.text()
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [group.as_str(), "Empty", "consumer"]),
+        "{}",
+        list.text()
+    );
+
+    // A rerun in the group (earliest reset, so it could only print nothing because of the commits).
+    let rerun = kafkaroo(&[
+        "consume",
+        "-b",
+        b,
+        "-G",
+        &group,
+        "-X",
+        "auto.offset.reset=earliest",
+        "-e",
+        "-f",
+        "%p %o\\n",
+        &topic,
+    ]);
+    assert_ok(&rerun, "rerun");
+    assert_eq!(rerun.text(), "", "{}", rerun.stderr);
+    assert!(rerun.stderr.contains(": exiting"), "{}", rerun.stderr);
+
+    // -o stored in simple mode resumes from the group's committed offsets.
+    produce(&topic, 1, 3);
+    let stored = kafkaroo(&[
+        "consume",
+        "-b",
+        b,
+        "-t",
+        &topic,
+        "-X",
+        &format!("group.id={group}"),
+        "-o",
+        "stored",
+        "-e",
+        "-f",
+        "%p %o %s\\n",
+    ]);
+    assert_ok(&stored, "-o stored");
+    assert_eq!(
+        stored.text(),
+        "0 10 p0-0\n0 11 p0-1\n0 12 p0-2\n",
+        "{}",
+        stored.stderr
+    );
+}
+
+#[test]
+fn describe_reports_committed_offsets_and_lag_like_java_with_a_kcat_member() {
+    let b = cluster().bootstrap();
+    let topic = cluster().unique_topic("cli-group-lag");
+    cluster().create_topic(&topic, 3, 1, &[]).unwrap();
+    produce(&topic, 3, 10);
+    let group = cluster().unique_topic("cli-lag");
+
+    // Consume 12 of 30 records, then exit: exactly what was printed is committed.
+    let first = kafkaroo(&[
+        "consume",
+        "-b",
+        b,
+        "-G",
+        &group,
+        "-X",
+        "auto.offset.reset=earliest",
+        "-c",
+        "12",
+        "-f",
+        "%p %o\\n",
+        &topic,
+    ]);
+    assert_ok(&first, "-c 12");
+    let printed = positions(&first.text());
+    assert_eq!(printed.len(), 12);
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, o) in &printed {
+        let n = next.entry(*p).or_default();
+        *n = (*n).max(o + 1);
+    }
+    produce(&topic, 3, 2);
+    let d = describe_json(&group);
+    assert_eq!(d["state"], "Empty");
+    let before = rows(&d);
+    let mut consumed = 0;
+    for p in 0..3 {
+        let (current, end, lag, owner) = &before[&p];
+        assert_eq!(*end, Some(12), "partition {p}");
+        assert_eq!(*owner, None, "partition {p}");
+        // Partitions nothing was printed of are committed at their start, or not at all.
+        let expected = next.get(&p).copied().unwrap_or(0);
+        assert_eq!(current.unwrap_or(0), expected, "partition {p}");
+        assert_eq!(*lag, current.map(|c| 12 - c), "partition {p}");
+        consumed += current.unwrap_or(0);
+    }
+    assert_eq!(consumed, 12, "committed offsets add up to the records printed");
+
+    // A kcat member and a kafkaroo member share the group and consume the rest.
+    let ours = Member::start(
+        bin(),
+        &[
+            "consume",
+            "-b",
+            b,
+            "-G",
+            &group,
+            "-X",
+            "auto.offset.reset=earliest",
+            "-u",
+            "-f",
+            "%p %o\\n",
+            &topic,
+        ],
+        "kafkaroo",
+    );
+    let theirs = Member::start(
+        &kcat_path(),
+        &[
+            "-b",
+            b,
+            "-G",
+            &group,
+            "-X",
+            "auto.offset.reset=earliest",
+            "-X",
+            "auto.commit.interval.ms=200",
+            "-u",
+            "-f",
+            "%p %o\\n",
+            &topic,
+        ],
+        "kcat",
+    );
+    wait_for("a kafkaroo and a kcat member owning partitions", || {
+        stable_assignments(&group).is_some_and(|m| {
+            let clients: BTreeSet<&str> = m.iter().map(|(c, _)| c.as_str()).collect();
+            m.len() == 2
+                && m.iter().all(|(_, p)| !p.is_empty())
+                && clients == BTreeSet::from(["kafkaroo-cli", "rdkafka"])
+        })
+    });
+    wait_for("everything consumed and committed", || {
+        rows(&describe_json(&group))
+            .values()
+            .all(|(c, _, lag, owner)| *c == Some(12) && *lag == Some(0) && owner.is_some())
+    });
+    let text = kafkaroo(&["group", "describe", "-b", b, &group]);
+    assert_ok(&text, "group describe");
+    let java = cluster()
+        .run_java_tool(
+            JAVA_GROUP_COMMAND,
+            ["--bootstrap-server", b, "--describe", "--group", &group],
+        )
+        .unwrap();
+    assert!(java.status.success(), "{}", String::from_utf8_lossy(&java.stderr));
+    let java_text = String::from_utf8_lossy(&java.stdout);
+    let ours_rows = table_rows(&text.text(), &group);
+    assert_eq!(ours_rows.len(), 3, "{}", text.text());
+    assert_eq!(
+        ours_rows,
+        table_rows(&java_text, &group),
+        "ours:\n{}\njava:\n{java_text}",
+        text.text()
+    );
+
+    let members = kafkaroo(&["group", "describe", "-b", b, &group, "--members"]);
+    assert_ok(&members, "--members");
+    let member_lines: Vec<Vec<String>> = members
+        .text()
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(member_lines.len(), 2, "{}", members.text());
+    let mut listed: Vec<i32> = Vec::new();
+    for cols in &member_lines {
+        assert_eq!(cols[0], group);
+        assert!(matches!(cols[3].as_str(), "kafkaroo-cli" | "rdkafka"), "{cols:?}");
+        let (t, parts) = cols[5].split_once(':').unwrap_or_else(|| panic!("{cols:?}"));
+        assert_eq!(t, topic);
+        let parts: Vec<i32> = parts.split(',').map(|p| p.parse().unwrap()).collect();
+        assert_eq!(cols[4], parts.len().to_string(), "{cols:?}");
+        listed.extend(parts);
+    }
+    listed.sort_unstable();
+    assert_eq!(listed, vec![0, 1, 2]);
+
+    let (status, ours_out, log) = ours.terminate();
+    assert_eq!(status, Some(0), "{log}");
+    let (status, theirs_out, log) = theirs.terminate();
+    assert_eq!(status, Some(0), "{log}");
+    // Together the members printed each record not committed before exactly once.
+    let mut together = positions(&ours_out);
+    together.extend(positions(&theirs_out));
+    together.sort_unstable();
+    let expected: Vec<(i32, i64)> = (0..3)
+        .flat_map(|p| (next.get(&p).copied().unwrap_or(0)..12).map(move |o| (p, o)))
+        .collect();
+    assert_eq!(together, expected);
+}
+
+#[test]
+fn describing_a_missing_group_fails_clearly() {
+    let group = cluster().unique_topic("cli-no-such-group");
+    let r = kafkaroo(&["group", "describe", "-b", cluster().bootstrap(), &group]);
+    assert_eq!(r.status, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with(&format!("% ERROR: consumer group {group:?} does not exist")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+    let r = kafkaroo(&["group", "describe", group.as_str()]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("-b <brokers> missing"), "{}", r.stderr);
+}
