@@ -31,6 +31,28 @@ fn assert_ok(r: &Run, what: &str) {
     assert_eq!(r.status, Some(0), "{what}: exit status; stderr:\n{}", r.stderr);
 }
 
+/// `kafkaroo consume -G group` from the earliest offset (when nothing is committed), printing `%p %o`
+/// lines, with `extra` flags.
+fn group_consume(group: &str, topic: &str, extra: &[&str]) -> Vec<String> {
+    let b = cluster().bootstrap();
+    let mut args: Vec<&str> = vec![
+        "consume",
+        "-b",
+        b,
+        "-G",
+        group,
+        "-X",
+        "auto.offset.reset=earliest",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-f", "%p %o\\n", topic]);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// `count` records on each of `partitions` (`p<p>-<i>`), one batch per record.
 fn produce(topic: &str, partitions: i32, count: usize) {
     for p in 0..partitions {
@@ -209,21 +231,9 @@ fn two_members_share_the_partitions_print_every_record_once_and_commit() {
     let topic = cluster().unique_topic("cli-group-share");
     cluster().create_topic(&topic, 4, 1, &[]).unwrap();
     let group = cluster().unique_topic("cli-share");
-    let member_args = [
-        "consume",
-        "-b",
-        b,
-        "-G",
-        &group,
-        "-X",
-        "auto.offset.reset=earliest",
-        "-u",
-        "-f",
-        "%p %o\\n",
-        &topic,
-    ];
-    let a = Member::start(bin(), &member_args, "a");
-    let c = Member::start(bin(), &member_args, "c");
+    let member_args = group_consume(&group, &topic, &["-u"]);
+    let a = Member::start(bin(), &strs(&member_args), "a");
+    let c = Member::start(bin(), &strs(&member_args), "c");
     wait_for("both members to own partitions", || {
         stable_assignments(&group).is_some_and(|m| m.len() == 2 && m.iter().all(|(_, p)| !p.is_empty()))
     });
@@ -290,19 +300,7 @@ fn two_members_share_the_partitions_print_every_record_once_and_commit() {
     );
 
     // A rerun in the group (earliest reset, so it could only print nothing because of the commits).
-    let rerun = kafkaroo(&[
-        "consume",
-        "-b",
-        b,
-        "-G",
-        &group,
-        "-X",
-        "auto.offset.reset=earliest",
-        "-e",
-        "-f",
-        "%p %o\\n",
-        &topic,
-    ]);
+    let rerun = kafkaroo(&strs(&group_consume(&group, &topic, &["-e"])));
     assert_ok(&rerun, "rerun");
     assert_eq!(rerun.text(), "", "{}", rerun.stderr);
     assert!(rerun.stderr.contains(": exiting"), "{}", rerun.stderr);
@@ -341,20 +339,7 @@ fn describe_reports_committed_offsets_and_lag_like_java_with_a_kcat_member() {
     let group = cluster().unique_topic("cli-lag");
 
     // Consume 12 of 30 records, then exit: exactly what was printed is committed.
-    let first = kafkaroo(&[
-        "consume",
-        "-b",
-        b,
-        "-G",
-        &group,
-        "-X",
-        "auto.offset.reset=earliest",
-        "-c",
-        "12",
-        "-f",
-        "%p %o\\n",
-        &topic,
-    ]);
+    let first = kafkaroo(&strs(&group_consume(&group, &topic, &["-c", "12"])));
     assert_ok(&first, "-c 12");
     let printed = positions(&first.text());
     assert_eq!(printed.len(), 12);
@@ -381,23 +366,7 @@ fn describe_reports_committed_offsets_and_lag_like_java_with_a_kcat_member() {
     assert_eq!(consumed, 12, "committed offsets add up to the records printed");
 
     // A kcat member and a kafkaroo member share the group and consume the rest.
-    let ours = Member::start(
-        bin(),
-        &[
-            "consume",
-            "-b",
-            b,
-            "-G",
-            &group,
-            "-X",
-            "auto.offset.reset=earliest",
-            "-u",
-            "-f",
-            "%p %o\\n",
-            &topic,
-        ],
-        "kafkaroo",
-    );
+    let ours = Member::start(bin(), &strs(&group_consume(&group, &topic, &["-u"])), "kafkaroo");
     let theirs = Member::start(
         &kcat_path(),
         &[
