@@ -39,8 +39,26 @@ impl<'s> BitReaderReversed<'s> {
     }
 
     /// We refill the container in full bytes, shifting the still unread portion to the left, and filling the lower bits with new data
+    ///
+    /// kafkaroo: the common case (at least 8 bytes of input left) is inlined; the end of the
+    /// stream goes through the cold `refill_slow`.
+    #[inline(always)]
+    pub fn refill(&mut self) {
+        let bytes_consumed = self.bits_consumed as usize / 8;
+        // `index != 0`: at index 0 the container may already be shifted past the end of the input
+        // (see `refill_slow`), so it must not be reloaded from the source.
+        if self.index >= bytes_consumed && self.index != 0 {
+            self.index -= bytes_consumed;
+            self.bits_consumed &= 7;
+            self.bit_container = u64::from_le_bytes((&self.source[self.index..][..8]).try_into().unwrap());
+        } else {
+            self.refill_slow();
+        }
+    }
+
     #[cold]
-    fn refill(&mut self) {
+    #[inline(never)]
+    fn refill_slow(&mut self) {
         let bytes_consumed = self.bits_consumed as usize / 8;
         if bytes_consumed == 0 {
             return;
@@ -52,8 +70,7 @@ impl<'s> BitReaderReversed<'s> {
             self.index -= bytes_consumed;
             // Some bits of the `bits_container` might have been consumed already because we read the window byte aligned
             self.bits_consumed &= 7;
-            self.bit_container =
-                u64::from_le_bytes((&self.source[self.index..][..8]).try_into().unwrap());
+            self.bit_container = u64::from_le_bytes((&self.source[self.index..][..8]).try_into().unwrap());
         } else if self.index > 0 {
             // Read the last portion of source into the `bit_container`
             if self.source.len() >= 8 {

@@ -4,15 +4,13 @@ use super::super::blocks::literals_section::LiteralsSection;
 use super::super::blocks::literals_section::LiteralsSectionType;
 use super::super::blocks::sequence_section::SequencesHeader;
 use super::literals_section_decoder::decode_literals;
-use super::sequence_section_decoder::decode_sequences;
+use super::sequence_section_decoder::decode_and_execute_sequences;
 use crate::common::MAX_BLOCK_SIZE;
 use crate::decoding::errors::DecodeSequenceError;
 use crate::decoding::errors::{
-    BlockHeaderReadError, BlockSizeError, BlockTypeError, DecodeBlockContentError,
-    DecompressBlockError,
+    BlockHeaderReadError, BlockSizeError, BlockTypeError, DecodeBlockContentError, DecompressBlockError,
 };
 use crate::decoding::scratch::DecoderScratch;
-use crate::decoding::sequence_execution::execute_sequences;
 use crate::io::Read;
 
 pub struct BlockDecoder {
@@ -59,12 +57,12 @@ impl BlockDecoder {
         match block_type {
             BlockType::RLE => {
                 let mut buf = [0u8; 1];
-                source.read_exact(&mut buf[..]).map_err(|err| {
-                    DecodeBlockContentError::ReadError {
+                source
+                    .read_exact(&mut buf[..])
+                    .map_err(|err| DecodeBlockContentError::ReadError {
                         step: block_type,
                         source: err,
-                    }
-                })?;
+                    })?;
                 workspace
                     .buffer
                     .extend_and_fill(buf[0], header.decompressed_size as usize);
@@ -186,14 +184,15 @@ impl BlockDecoder {
         vprintln!("Slice for sequences: {}", raw.len());
 
         if seq_section.num_sequences != 0 {
-            decode_sequences(
+            decode_and_execute_sequences(
                 &seq_section,
                 raw,
                 &mut workspace.fse,
-                &mut workspace.sequences,
+                &mut workspace.buffer,
+                &mut workspace.offset_hist,
+                &workspace.literals_buffer,
+                max_block_decoded_len,
             )?;
-            vprintln!("Executing sequences");
-            execute_sequences(workspace, max_block_decoded_len)?;
         } else {
             if !raw.is_empty() {
                 return Err(DecompressBlockError::DecodeSequenceError(
@@ -211,10 +210,7 @@ impl BlockDecoder {
 
     /// Reads 3 bytes from the provided reader and returns
     /// the deserialized header and the number of bytes read.
-    pub fn read_block_header(
-        &mut self,
-        mut r: impl Read,
-    ) -> Result<(BlockHeader, u8), BlockHeaderReadError> {
+    pub fn read_block_header(&mut self, mut r: impl Read) -> Result<(BlockHeader, u8), BlockHeaderReadError> {
         //match self.internal_state {
         //    DecoderState::ReadyToDecodeNextHeader => {/* Happy :) */},
         //    DecoderState::Failed => return Err(format!("Cant decode next block if failed along the way. Results will be nonsense")),

@@ -3,11 +3,11 @@ use alloc::vec::Vec;
 #[cfg(feature = "hash")]
 use core::hash::Hasher;
 
-use super::ringbuffer::RingBuffer;
+use super::flat_buffer::FlatBuffer;
 use crate::decoding::errors::DecodeBufferError;
 
 pub struct DecodeBuffer {
-    buffer: RingBuffer,
+    buffer: FlatBuffer,
     pub dict_content: Vec<u8>,
 
     pub window_size: usize,
@@ -34,7 +34,7 @@ impl Read for DecodeBuffer {
 impl DecodeBuffer {
     pub fn new(window_size: usize) -> DecodeBuffer {
         DecodeBuffer {
-            buffer: RingBuffer::new(),
+            buffer: FlatBuffer::new(),
             dict_content: Vec::new(),
             window_size,
             total_output_counter: 0,
@@ -45,8 +45,9 @@ impl DecodeBuffer {
 
     pub fn reset(&mut self, window_size: usize) {
         self.window_size = window_size;
+        // kafkaroo: no up-front reservation of the whole window (frames often declare windows far
+        // larger than their content); the buffer grows as output arrives and keeps its allocation.
         self.buffer.clear();
-        self.buffer.reserve(self.window_size);
         self.dict_content.clear();
         self.total_output_counter = 0;
         #[cfg(feature = "hash")]
@@ -76,76 +77,32 @@ impl DecodeBuffer {
         self.total_output_counter += data.len() as u64;
     }
 
+    /// Appends `source[start..start + len]` (a range the caller checked) as literals.
+    #[inline(always)]
+    pub fn push_literals(&mut self, source: &[u8], start: usize, len: usize) {
+        self.buffer.extend_from_slice_at(source, start, len);
+        self.total_output_counter += len as u64;
+    }
+
+    #[inline(always)]
     pub fn repeat(&mut self, offset: usize, match_length: usize) -> Result<(), DecodeBufferError> {
         if offset > self.buffer.len() {
             self.repeat_from_dict(offset, match_length)
+        } else if offset == 0 {
+            // Callers reject zero offsets first; never loop on one.
+            Err(DecodeBufferError::OffsetTooBig {
+                offset,
+                buf_len: self.buffer.len(),
+            })
         } else {
-            let buf_len = self.buffer.len();
-            let start_idx = buf_len - offset;
-            let end_idx = start_idx + match_length;
-
-            self.buffer.reserve(match_length);
-            if end_idx > buf_len {
-                // We need to copy in chunks.
-                self.repeat_in_chunks(offset, match_length, start_idx);
-            } else {
-                // can just copy parts of the existing buffer
-                // SAFETY: Requirements checked:
-                // 1. start_idx + match_length must be <= self.buffer.len()
-                //      We know that:
-                //      1. start_idx = self.buffer.len() - offset
-                //      2. end_idx = start_idx + match_length
-                //      3. end_idx <= self.buffer.len()
-                //      Thus follows: start_idx + match_length <= self.buffer.len()
-                //
-                // 2. explicitly reserved enough memory for the whole match_length
-                unsafe {
-                    self.buffer
-                        .extend_from_within_unchecked(start_idx, match_length)
-                };
-            }
-
+            self.buffer.repeat(offset, match_length);
             self.total_output_counter += match_length as u64;
             Ok(())
         }
     }
 
-    fn repeat_in_chunks(&mut self, offset: usize, match_length: usize, start_idx: usize) {
-        // We have at max offset bytes in one chunk, the last one can be smaller
-        let mut start_idx = start_idx;
-        let mut copied_counter_left = match_length;
-        // TODO this can  be optimized further I think.
-        // Each time we copy a chunk we have a repetiton of length 'offset', so we can copy offset * iteration many bytes from start_idx
-        while copied_counter_left > 0 {
-            let chunksize = usize::min(offset, copied_counter_left);
-
-            // SAFETY: Requirements checked:
-            // 1. start_idx + chunksize must be <= self.buffer.len()
-            //      We know that:
-            //      1. start_idx starts at buffer.len() - offset
-            //      2. chunksize <= offset (== offset for each iteration but the last, and match_length modulo offset in the last iteration)
-            //      3. the buffer grows by offset many bytes each iteration but the last
-            //      4. start_idx is increased by the same amount as the buffer grows each iteration
-            //
-            //      Thus follows: start_idx + chunksize == self.buffer.len() in each iteration but the last, where match_length modulo offset == chunksize < offset
-            //          Meaning: start_idx + chunksize <= self.buffer.len()
-            //
-            // 2. explicitly reserved enough memory for the whole match_length
-            unsafe {
-                self.buffer
-                    .extend_from_within_unchecked(start_idx, chunksize)
-            };
-            copied_counter_left -= chunksize;
-            start_idx += chunksize;
-        }
-    }
-
     #[cold]
-    fn repeat_from_dict(
-        &mut self,
-        offset: usize,
-        match_length: usize,
-    ) -> Result<(), DecodeBufferError> {
+    fn repeat_from_dict(&mut self, offset: usize, match_length: usize) -> Result<(), DecodeBufferError> {
         if self.total_output_counter <= self.window_size as u64 {
             // at least part of that repeat is from the dictionary content
             let bytes_from_dict = offset - self.buffer.len();
@@ -263,7 +220,7 @@ impl DecodeBuffer {
         }
 
         struct DrainGuard<'a> {
-            buffer: &'a mut RingBuffer,
+            buffer: &'a mut FlatBuffer,
             amount: usize,
         }
 
@@ -372,9 +329,7 @@ mod tests {
             assert_eq!(decode_buf.len(), 100);
             decode_buf.repeat(10, 50).unwrap();
             assert_eq!(decode_buf.len(), 150);
-            decode_buf
-                .drain_to_window_size_writer(&mut short_writer)
-                .unwrap();
+            decode_buf.drain_to_window_size_writer(&mut short_writer).unwrap();
             assert_eq!(decode_buf.len(), 100);
         }
 

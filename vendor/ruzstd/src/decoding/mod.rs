@@ -13,7 +13,7 @@ pub(crate) mod decode_buffer;
 pub(crate) mod dictionary;
 pub(crate) mod frame;
 pub(crate) mod literals_section_decoder;
-mod ringbuffer;
+mod flat_buffer;
 #[allow(dead_code)]
 pub(crate) mod scratch;
 pub(crate) mod sequence_execution;

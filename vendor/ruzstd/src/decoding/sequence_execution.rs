@@ -1,72 +1,12 @@
-use super::scratch::DecoderScratch;
-use crate::decoding::errors::ExecuteSequencesError;
-
-/// Take the provided decoder and execute the sequences stored within
-pub fn execute_sequences(
-    scratch: &mut DecoderScratch,
-    max_block_decoded_len: usize,
-) -> Result<(), ExecuteSequencesError> {
-    let mut literals_copy_counter = 0;
-    let old_buffer_size = scratch.buffer.len();
-    let mut seq_sum = 0;
-
-    for idx in 0..scratch.sequences.len() {
-        let seq = scratch.sequences[idx];
-
-        if seq.ll > 0 {
-            let high = literals_copy_counter + seq.ll as usize;
-            if high > scratch.literals_buffer.len() {
-                return Err(ExecuteSequencesError::NotEnoughBytesForSequence {
-                    wanted: high,
-                    have: scratch.literals_buffer.len(),
-                });
-            }
-            let literals = &scratch.literals_buffer[literals_copy_counter..high];
-            literals_copy_counter += seq.ll as usize;
-
-            scratch.buffer.push(literals);
-        }
-
-        let actual_offset = do_offset_history(seq.of, seq.ll, &mut scratch.offset_hist);
-        if actual_offset == 0 {
-            return Err(ExecuteSequencesError::ZeroOffset);
-        }
-        if seq.ml > 0 {
-            scratch
-                .buffer
-                .repeat(actual_offset as usize, seq.ml as usize)?;
-        }
-
-        seq_sum += seq.ml;
-        seq_sum += seq.ll;
-
-        if seq_sum as usize > max_block_decoded_len {
-            return Err(ExecuteSequencesError::TooManyBytesGenerated {
-                max: max_block_decoded_len,
-                decoded: seq_sum as usize,
-            });
-        }
-    }
-    if literals_copy_counter < scratch.literals_buffer.len() {
-        let rest_literals = &scratch.literals_buffer[literals_copy_counter..];
-        scratch.buffer.push(rest_literals);
-        seq_sum += rest_literals.len() as u32;
-    }
-
-    let diff = scratch.buffer.len() - old_buffer_size;
-    assert!(
-        seq_sum as usize == diff,
-        "Seq_sum: {} is different from the difference in buffersize: {}",
-        seq_sum,
-        diff
-    );
-    Ok(())
-}
+//! Offset history for sequence execution. kafkaroo: the execution loop itself moved into
+//! `sequence_section_decoder::decode_and_execute_sequences`, which runs each sequence as it is
+//! decoded.
 
 /// Update the most recently used offsets to reflect the provided offset value, and return the
 /// "actual" offset needed because offsets are not stored in a raw way, some transformations are needed
 /// before you get a functional number.
-fn do_offset_history(offset_value: u32, lit_len: u32, scratch: &mut [u32; 3]) -> u32 {
+#[inline(always)]
+pub(crate) fn do_offset_history(offset_value: u32, lit_len: u32, scratch: &mut [u32; 3]) -> u32 {
     let actual_offset = if lit_len > 0 {
         match offset_value {
             1..=3 => scratch[offset_value as usize - 1],

@@ -1,23 +1,32 @@
 use super::super::blocks::sequence_section::ModeType;
-use super::super::blocks::sequence_section::Sequence;
 use super::super::blocks::sequence_section::SequencesHeader;
+use super::decode_buffer::DecodeBuffer;
 use super::scratch::FSEScratch;
+use super::sequence_execution::do_offset_history;
 use crate::bit_io::BitReaderReversed;
-use crate::blocks::sequence_section::{
-    MAX_LITERAL_LENGTH_CODE, MAX_MATCH_LENGTH_CODE, MAX_OFFSET_CODE,
+use crate::blocks::sequence_section::{MAX_LITERAL_LENGTH_CODE, MAX_MATCH_LENGTH_CODE, MAX_OFFSET_CODE};
+use crate::decoding::errors::{
+    DecodeSequenceError, DecompressBlockError, ExecuteSequencesError, FSEDecoderError,
 };
-use crate::decoding::errors::DecodeSequenceError;
-use crate::fse::FSEDecoder;
+use crate::fse::{Entry, FSETable};
 use alloc::vec::Vec;
 
-/// Decode the provided source as a series of sequences into the supplied `target`.
-pub fn decode_sequences(
+/// Decodes the sequences section in `source` and executes each sequence as soon as it is decoded:
+/// `literals` and matches from the history go straight into `buffer`, followed by the literals no sequence used.
+///
+/// kafkaroo: replaces upstream's two passes (decode every sequence into a `Vec<Sequence>`, then
+/// execute them), with the three FSE states held in locals, two bit-container refills per
+/// sequence, and RLE modes as one-entry tables instead of a separate loop.
+pub fn decode_and_execute_sequences(
     section: &SequencesHeader,
     source: &[u8],
-    scratch: &mut FSEScratch,
-    target: &mut Vec<Sequence>,
-) -> Result<(), DecodeSequenceError> {
-    let bytes_read = maybe_update_fse_tables(section, source, scratch)?;
+    fse: &mut FSEScratch,
+    buffer: &mut DecodeBuffer,
+    offset_hist: &mut [u32; 3],
+    literals: &[u8],
+    max_block_decoded_len: usize,
+) -> Result<(), DecompressBlockError> {
+    let bytes_read = maybe_update_fse_tables(section, source, fse)?;
 
     vprintln!("Updating tables used {} bytes", bytes_read);
 
@@ -36,187 +45,163 @@ pub fn decode_sequences(
     }
     if skipped_bits > 8 {
         //if more than 7 bits are 0, this is not the correct end of the bitstream. Either a bug or corrupted data
-        return Err(DecodeSequenceError::ExtraPadding { skipped_bits });
+        return Err(DecodeSequenceError::ExtraPadding { skipped_bits }.into());
     }
 
-    if scratch.ll_rle.is_some() || scratch.ml_rle.is_some() || scratch.of_rle.is_some() {
-        decode_sequences_with_rle(section, &mut br, scratch, target)
-    } else {
-        decode_sequences_without_rle(section, &mut br, scratch, target)
-    }
-}
+    let (ll_rle, ml_rle, of_rle) = (
+        rle_entry(fse.ll_rle),
+        rle_entry(fse.ml_rle),
+        rle_entry(fse.of_rle),
+    );
+    let mut ll_dec = StateDecoder::new(&fse.literal_lengths, ll_rle.as_ref());
+    let mut ml_dec = StateDecoder::new(&fse.match_lengths, ml_rle.as_ref());
+    let mut of_dec = StateDecoder::new(&fse.offsets, of_rle.as_ref());
+    // The format's order: literal lengths, offsets, match lengths.
+    ll_dec.init_state(&mut br).map_err(DecodeSequenceError::from)?;
+    of_dec.init_state(&mut br).map_err(DecodeSequenceError::from)?;
+    ml_dec.init_state(&mut br).map_err(DecodeSequenceError::from)?;
 
-fn decode_sequences_with_rle(
-    section: &SequencesHeader,
-    br: &mut BitReaderReversed<'_>,
-    scratch: &FSEScratch,
-    target: &mut Vec<Sequence>,
-) -> Result<(), DecodeSequenceError> {
-    let mut ll_dec = FSEDecoder::new(&scratch.literal_lengths);
-    let mut ml_dec = FSEDecoder::new(&scratch.match_lengths);
-    let mut of_dec = FSEDecoder::new(&scratch.offsets);
+    let mut literals_used = 0usize;
+    let mut produced = 0usize;
+    let num_sequences = section.num_sequences;
 
-    if scratch.ll_rle.is_none() {
-        ll_dec.init_state(br)?;
-    }
-    if scratch.of_rle.is_none() {
-        of_dec.init_state(br)?;
-    }
-    if scratch.ml_rle.is_none() {
-        ml_dec.init_state(br)?;
-    }
-
-    target.clear();
-    target.reserve(section.num_sequences as usize);
-
-    for _seq_idx in 0..section.num_sequences {
-        //get the codes from either the RLE byte or from the decoder
-        let ll_code = if let Some(ll_rle) = scratch.ll_rle {
-            ll_rle
-        } else {
-            ll_dec.decode_symbol()
-        };
-        let ml_code = if let Some(ml_rle) = scratch.ml_rle {
-            ml_rle
-        } else {
-            ml_dec.decode_symbol()
-        };
-        let of_code = if let Some(of_rle) = scratch.of_rle {
-            of_rle
-        } else {
-            of_dec.decode_symbol()
-        };
-
-        let (ll_value, ll_num_bits) = lookup_ll_code(ll_code);
-        let (ml_value, ml_num_bits) = lookup_ml_code(ml_code);
-
-        //println!("Sequence: {}", i);
-        //println!("of stat: {}", of_dec.state);
-        //println!("of Code: {}", of_code);
-        //println!("ll stat: {}", ll_dec.state);
-        //println!("ll bits: {}", ll_num_bits);
-        //println!("ll Code: {}", ll_value);
-        //println!("ml stat: {}", ml_dec.state);
-        //println!("ml bits: {}", ml_num_bits);
-        //println!("ml Code: {}", ml_value);
-        //println!("");
-
-        if of_code > MAX_OFFSET_CODE {
-            return Err(DecodeSequenceError::UnsupportedOffset {
-                offset_code: of_code,
-            });
-        }
-
-        let (obits, ml_add, ll_add) = br.get_bits_triple(of_code, ml_num_bits, ll_num_bits);
-        let offset = obits as u32 + (1u32 << of_code);
-
-        if offset == 0 {
-            return Err(DecodeSequenceError::ZeroOffset);
-        }
-
-        target.push(Sequence {
-            ll: ll_value + ll_add as u32,
-            ml: ml_value + ml_add as u32,
-            of: offset,
-        });
-
-        if target.len() < section.num_sequences as usize {
-            //println!(
-            //    "Bits left: {} ({} bytes)",
-            //    br.bits_remaining(),
-            //    br.bits_remaining() / 8,
-            //);
-            if scratch.ll_rle.is_none() {
-                ll_dec.update_state(br);
-            }
-            if scratch.ml_rle.is_none() {
-                ml_dec.update_state(br);
-            }
-            if scratch.of_rle.is_none() {
-                of_dec.update_state(br);
-            }
-        }
-
-        if br.bits_remaining() < 0 {
-            return Err(DecodeSequenceError::NotEnoughBytesForNumSequences);
-        }
-    }
-
-    if br.bits_remaining() > 0 {
-        Err(DecodeSequenceError::ExtraBits {
-            bits_remaining: br.bits_remaining(),
-        })
-    } else {
-        Ok(())
-    }
-}
-
-fn decode_sequences_without_rle(
-    section: &SequencesHeader,
-    br: &mut BitReaderReversed<'_>,
-    scratch: &FSEScratch,
-    target: &mut Vec<Sequence>,
-) -> Result<(), DecodeSequenceError> {
-    let mut ll_dec = FSEDecoder::new(&scratch.literal_lengths);
-    let mut ml_dec = FSEDecoder::new(&scratch.match_lengths);
-    let mut of_dec = FSEDecoder::new(&scratch.offsets);
-
-    ll_dec.init_state(br)?;
-    of_dec.init_state(br)?;
-    ml_dec.init_state(br)?;
-
-    target.clear();
-    target.reserve(section.num_sequences as usize);
-
-    for _seq_idx in 0..section.num_sequences {
-        let ll_code = ll_dec.decode_symbol();
-        let ml_code = ml_dec.decode_symbol();
-        let of_code = of_dec.decode_symbol();
+    for seq_idx in 0..num_sequences {
+        let ll_code = ll_dec.symbol();
+        let ml_code = ml_dec.symbol();
+        let of_code = of_dec.symbol();
 
         let (ll_value, ll_num_bits) = lookup_ll_code(ll_code);
         let (ml_value, ml_num_bits) = lookup_ml_code(ml_code);
 
         if of_code > MAX_OFFSET_CODE {
-            return Err(DecodeSequenceError::UnsupportedOffset {
-                offset_code: of_code,
-            });
+            return Err(DecodeSequenceError::UnsupportedOffset { offset_code: of_code }.into());
         }
 
         let (obits, ml_add, ll_add) = br.get_bits_triple(of_code, ml_num_bits, ll_num_bits);
+        // Never zero: `1 << of_code` is at least 1 and `obits < 1 << of_code`.
         let offset = obits as u32 + (1u32 << of_code);
+        let lit_len = (ll_value + ll_add as u32) as usize;
+        let match_len = (ml_value + ml_add as u32) as usize;
 
-        if offset == 0 {
-            return Err(DecodeSequenceError::ZeroOffset);
-        }
-
-        target.push(Sequence {
-            ll: ll_value + ll_add as u32,
-            ml: ml_value + ml_add as u32,
-            of: offset,
-        });
-
-        if target.len() < section.num_sequences as usize {
-            //println!(
-            //    "Bits left: {} ({} bytes)",
-            //    br.bits_remaining(),
-            //    br.bits_remaining() / 8,
-            //);
-            ll_dec.update_state(br);
-            ml_dec.update_state(br);
-            of_dec.update_state(br);
+        if seq_idx + 1 < num_sequences {
+            // At most 9 + 9 + 8 state bits: one refill covers all three updates.
+            br.refill();
+            ll_dec.update_state_refilled(&mut br);
+            ml_dec.update_state_refilled(&mut br);
+            of_dec.update_state_refilled(&mut br);
         }
 
         if br.bits_remaining() < 0 {
-            return Err(DecodeSequenceError::NotEnoughBytesForNumSequences);
+            return Err(DecodeSequenceError::NotEnoughBytesForNumSequences.into());
+        }
+
+        produced += lit_len + match_len;
+        if produced > max_block_decoded_len {
+            return Err(ExecuteSequencesError::TooManyBytesGenerated {
+                max: max_block_decoded_len,
+                decoded: produced,
+            }
+            .into());
+        }
+
+        if lit_len > 0 {
+            let high = literals_used + lit_len;
+            if high > literals.len() {
+                return Err(ExecuteSequencesError::NotEnoughBytesForSequence {
+                    wanted: high,
+                    have: literals.len(),
+                }
+                .into());
+            }
+            buffer.push_literals(literals, literals_used, lit_len);
+            literals_used = high;
+        }
+
+        let actual_offset = do_offset_history(offset, lit_len as u32, offset_hist);
+        if actual_offset == 0 {
+            return Err(ExecuteSequencesError::ZeroOffset.into());
+        }
+        if match_len > 0 {
+            buffer
+                .repeat(actual_offset as usize, match_len)
+                .map_err(ExecuteSequencesError::from)?;
         }
     }
 
     if br.bits_remaining() > 0 {
-        Err(DecodeSequenceError::ExtraBits {
+        return Err(DecodeSequenceError::ExtraBits {
             bits_remaining: br.bits_remaining(),
-        })
-    } else {
+        }
+        .into());
+    }
+
+    if literals_used < literals.len() {
+        buffer.push(&literals[literals_used..]);
+    }
+    Ok(())
+}
+
+/// The one-entry table standing in for an RLE-mode symbol.
+fn rle_entry(rle: Option<u8>) -> Option<[Entry; 1]> {
+    rle.map(|symbol| {
+        [Entry {
+            base_line: 0,
+            num_bits: 0,
+            symbol,
+        }]
+    })
+}
+
+/// One FSE state of the sequence decoder, over a table or an RLE symbol.
+struct StateDecoder<'t> {
+    table: &'t [Entry],
+    accuracy_log: u8,
+    is_rle: bool,
+    state: Entry,
+}
+
+impl<'t> StateDecoder<'t> {
+    fn new(table: &'t FSETable, rle: Option<&'t [Entry; 1]>) -> Self {
+        let (table, accuracy_log) = match rle {
+            Some(entry) => (&entry[..], 0),
+            None => (&table.decode[..], table.accuracy_log),
+        };
+        Self {
+            table,
+            accuracy_log,
+            is_rle: rle.is_some(),
+            state: table.first().copied().unwrap_or(Entry {
+                base_line: 0,
+                num_bits: 0,
+                symbol: 0,
+            }),
+        }
+    }
+
+    fn init_state(&mut self, br: &mut BitReaderReversed<'_>) -> Result<(), FSEDecoderError> {
+        if self.is_rle {
+            return Ok(());
+        }
+        if self.accuracy_log == 0 {
+            return Err(FSEDecoderError::TableIsUninitialized);
+        }
+        let new_state = br.get_bits(self.accuracy_log);
+        self.state = self.table[new_state as usize];
         Ok(())
+    }
+
+    #[inline(always)]
+    fn symbol(&self) -> u8 {
+        self.state.symbol
+    }
+
+    /// Needs `state.num_bits` bits in the container (the caller refilled).
+    #[inline(always)]
+    fn update_state_refilled(&mut self, br: &mut BitReaderReversed<'_>) {
+        let num_bits = self.state.num_bits;
+        let add = br.peek_bits(num_bits);
+        br.consume(num_bits);
+        self.state = self.table[(self.state.base_line + add as u32) as usize];
     }
 }
 
@@ -224,6 +209,7 @@ fn decode_sequences_without_rle(
 /// by the Zstandard reference document. Returns a tuple of (value, number of bits).
 ///
 /// <https://github.com/facebook/zstd/blob/dev/doc/zstd_compression_format.md#appendix-a---decoding-tables-for-predefined-codes>
+#[inline(always)]
 fn lookup_ll_code(code: u8) -> (u32, u8) {
     match code {
         0..=15 => (u32::from(code), 0),
@@ -255,6 +241,7 @@ fn lookup_ll_code(code: u8) -> (u32, u8) {
 /// by the Zstandard reference document. Returns a tuple of (value, number of bits).
 ///
 /// <https://github.com/facebook/zstd/blob/dev/doc/zstd_compression_format.md#appendix-a---decoding-tables-for-predefined-codes>
+#[inline(always)]
 fn lookup_ml_code(code: u8) -> (u32, u8) {
     match code {
         0..=31 => (u32::from(code) + 3, 0),
@@ -296,9 +283,7 @@ fn maybe_update_fse_tables(
     source: &[u8],
     scratch: &mut FSEScratch,
 ) -> Result<usize, DecodeSequenceError> {
-    let modes = section
-        .modes
-        .ok_or(DecodeSequenceError::MissingCompressionMode)?;
+    let modes = section.modes.ok_or(DecodeSequenceError::MissingCompressionMode)?;
 
     let mut bytes_read = 0;
 
@@ -359,10 +344,9 @@ fn maybe_update_fse_tables(
         }
         ModeType::Predefined => {
             vprintln!("Use predefined of table");
-            scratch.offsets.build_from_probabilities(
-                OF_DEFAULT_ACC_LOG,
-                &Vec::from(&OFFSET_DEFAULT_DISTRIBUTION[..]),
-            )?;
+            scratch
+                .offsets
+                .build_from_probabilities(OF_DEFAULT_ACC_LOG, &Vec::from(&OFFSET_DEFAULT_DISTRIBUTION[..]))?;
             scratch.of_rle = None;
         }
         ModeType::Repeat => {
@@ -416,8 +400,8 @@ const LL_DEFAULT_ACC_LOG: u8 = 6;
 ///
 /// https://github.com/facebook/zstd/blob/dev/doc/zstd_compression_format.md#literals-length
 const LITERALS_LENGTH_DEFAULT_DISTRIBUTION: [i32; 36] = [
-    4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1,
-    -1, -1, -1, -1,
+    4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1,
+    -1, -1,
 ];
 
 // The default Match Length decoding table uses an accuracy logarithm of 6 bits.
@@ -427,8 +411,8 @@ const ML_DEFAULT_ACC_LOG: u8 = 6;
 ///
 /// https://github.com/facebook/zstd/blob/dev/doc/zstd_compression_format.md#match-length
 const MATCH_LENGTH_DEFAULT_DISTRIBUTION: [i32; 53] = [
-    1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
+    1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
 ];
 
 // The default Match Length decoding table uses an accuracy logarithm of 5 bits.
