@@ -71,6 +71,9 @@ pub(crate) struct PartitionState {
     pub(crate) pending_reset: Option<OffsetSpec>,
     pub(crate) paused: bool,
     pub(crate) version: u64,
+    /// The version this state was created with: tells a fetch session that a partition removed and
+    /// added back (a rebalance) is a new one.
+    incarnation: u64,
     in_flight: bool,
     pub(crate) buffered: Option<Buffered>,
     pub(crate) high_watermark: i64,
@@ -99,6 +102,7 @@ impl PartitionState {
             pending_reset: None,
             paused: false,
             version,
+            incarnation: version,
             in_flight: false,
             buffered: None,
             high_watermark: -1,
@@ -465,6 +469,7 @@ impl Driver {
                     last_fetched_epoch: p.last_epoch.unwrap_or(-1),
                     log_start_offset: -1,
                     max_bytes: p.fetch_size.unwrap_or(config.max_partition_fetch_bytes),
+                    incarnation: p.incarnation,
                 };
                 by_broker
                     .entry(leader)

@@ -20,6 +20,8 @@ pub(crate) struct SessionPartition {
     pub(crate) last_fetched_epoch: i32,
     pub(crate) log_start_offset: i64,
     pub(crate) max_bytes: i32,
+    /// The engine's partition state this belongs to (see `plan`).
+    pub(crate) incarnation: u64,
 }
 
 /// What one fetch request carries.
@@ -63,7 +65,14 @@ impl FetchSession {
                 full: true,
             };
         }
-        if self.id == 0 {
+        // A partition removed and added back between two requests (revoked and re-assigned) looks
+        // unchanged to the session, and the broker answers only partitions whose data or watermarks
+        // changed: the new state would never learn its watermarks. A full fetch in a new session
+        // answers every partition.
+        let recreated = wanted
+            .iter()
+            .any(|(tp, p)| self.held.get(tp).is_some_and(|h| h.incarnation != p.incarnation));
+        if self.id == 0 || recreated {
             return SessionRequest {
                 session_id: 0,
                 epoch: 0,
@@ -145,6 +154,7 @@ mod tests {
             last_fetched_epoch: -1,
             log_start_offset: -1,
             max_bytes: 1024,
+            incarnation: 1,
         }
     }
 
@@ -181,6 +191,25 @@ mod tests {
         let fourth = s.plan(&wanted);
         assert_eq!((fourth.session_id, fourth.epoch, fourth.full), (0, 0, true));
         assert_eq!(fourth.send, vec![tp(0), tp(2)]);
+    }
+
+    #[test]
+    fn a_partition_added_back_between_requests_forces_a_full_fetch() {
+        let mut s = FetchSession::new(true);
+        let wanted: BTreeMap<_, _> = [(tp(0), p(7)), (tp(1), p(3))].into();
+        let first = s.plan(&wanted);
+        s.on_response(&first, 42, wanted.clone());
+        // Same parameters, but partition 1 is a new incarnation (revoked and re-assigned).
+        let mut again = wanted.clone();
+        again.get_mut(&tp(1)).unwrap().incarnation = 2;
+        let r = s.plan(&again);
+        assert_eq!((r.session_id, r.epoch, r.full), (0, 0, true), "{r:?}");
+        assert_eq!(r.send, vec![tp(0), tp(1)]);
+        s.on_response(&r, 43, again.clone());
+        assert_eq!(s.id(), 43);
+        let next = s.plan(&again);
+        assert_eq!((next.session_id, next.epoch, next.full), (43, 1, false));
+        assert!(next.send.is_empty());
     }
 
     #[test]
