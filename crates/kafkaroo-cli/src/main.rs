@@ -4,6 +4,7 @@
 //! -Z -u`), so scripts can switch from `kcat -C`.
 
 mod consume;
+mod demo;
 mod format;
 mod group;
 mod offset;
@@ -26,6 +27,8 @@ enum Command {
     Consume(consume::ConsumeArgs),
     /// List consumer groups, or describe one: members, assignments, committed offsets, lag.
     Group(group::GroupArgs),
+    /// Start a local broker and watch a cooperative-sticky group work while members join and leave.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +36,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Consume(args) => consume::main(args),
         Command::Group(args) => group::main(args),
+        Command::Demo(args) => demo::main(args),
     }
 }

@@ -20,13 +20,19 @@ impl Run {
 
 /// Runs `program args`, killing it after 60 s.
 pub(crate) fn run(program: &Path, args: &[&str]) -> Run {
-    let mut child = Command::new(program)
-        .args(args)
+    let mut command = Command::new(program);
+    command.args(args);
+    run_command(command, Duration::from_secs(60))
+}
+
+/// Runs `command` with stdin closed and its output captured, killing it after `limit`.
+pub(crate) fn run_command(mut command: Command, limit: Duration) -> Run {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let out_reader = std::thread::spawn(move || {
@@ -39,7 +45,7 @@ pub(crate) fn run(program: &Path, args: &[&str]) -> Run {
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -47,7 +53,10 @@ pub(crate) fn run(program: &Path, args: &[&str]) -> Run {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{} {args:?} did not finish within 60 s", program.display());
+            panic!(
+                "{command:?} did not finish within {limit:?}; its output so far:\n{}",
+                String::from_utf8_lossy(&out_reader.join().unwrap())
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
