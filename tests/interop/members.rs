@@ -110,6 +110,10 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Records per poll for the kafkaroo and Java members: small, so that they poll and commit often (kcat's
+/// librdkafka hands out one record per poll anyway).
+const MAX_POLL_RECORDS: usize = 100;
+
 /// What every member is told.
 #[derive(Debug, Clone)]
 pub struct MemberSettings {
@@ -157,13 +161,17 @@ impl MemberProcess {
                     cmd.args(["--client-id", name, "--heartbeat-interval", &heartbeat])
                         // Auto-commit for its commit on revoke and close; the interval keeps it out of
                         // the way otherwise (the per-batch commits are the ones reported).
-                        .args(["--auto-commit-interval-ms", "600000"]);
+                        .args(["--auto-commit-interval-ms", "600000"])
+                        .args(["--property", &format!("max.poll.records={MAX_POLL_RECORDS}")]);
                     cmd
                 } else {
                     let config = settings.dir.join(format!("{name}.properties"));
                     std::fs::write(
                         &config,
-                        format!("client.id={name}\nheartbeat.interval.ms={heartbeat}\n"),
+                        format!(
+                            "client.id={name}\nheartbeat.interval.ms={heartbeat}\n\
+                             max.poll.records={MAX_POLL_RECORDS}\n"
+                        ),
                     )?;
                     let mut cmd = java_tool_with_coordinator_logs(cluster, &settings.dir)?;
                     cmd.args([

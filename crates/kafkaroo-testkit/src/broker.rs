@@ -187,6 +187,13 @@ fn parse(inner: &Inner, mut frame: Bytes) -> Result<Parsed, String> {
             ApiKey::ListOffsets => Request::ListOffsets(decode(&mut frame, version)?),
             ApiKey::Fetch => Request::Fetch(decode(&mut frame, version)?),
             ApiKey::OffsetForLeaderEpoch => Request::OffsetForLeaderEpoch(decode(&mut frame, version)?),
+            ApiKey::FindCoordinator => Request::FindCoordinator(decode(&mut frame, version)?),
+            ApiKey::JoinGroup => Request::JoinGroup(decode(&mut frame, version)?),
+            ApiKey::SyncGroup => Request::SyncGroup(decode(&mut frame, version)?),
+            ApiKey::Heartbeat => Request::Heartbeat(decode(&mut frame, version)?),
+            ApiKey::LeaveGroup => Request::LeaveGroup(decode(&mut frame, version)?),
+            ApiKey::OffsetCommit => Request::OffsetCommit(decode(&mut frame, version)?),
+            ApiKey::OffsetFetch => Request::OffsetFetch(decode(&mut frame, version)?),
             other => return Err(format!("{other:?} is not served")),
         }
     };
@@ -209,6 +216,13 @@ fn encode(response: &Response, correlation_id: i32, version: i16) -> Result<Byte
         Response::ListOffsets(r) => encode_response(&mut out, correlation_id, version, r),
         Response::Fetch(r) => encode_response(&mut out, correlation_id, version, r),
         Response::OffsetForLeaderEpoch(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::FindCoordinator(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::JoinGroup(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::SyncGroup(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::Heartbeat(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::LeaveGroup(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::OffsetCommit(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::OffsetFetch(r) => encode_response(&mut out, correlation_id, version, r),
     };
     r.map_err(|e| e.to_string())?;
     Ok(out)
@@ -249,6 +263,10 @@ async fn handle(inner: &Arc<Inner>, broker: i32, parsed: &Parsed) -> (Response, 
             version,
         ),
         Request::Fetch(r) => (Response::Fetch(fetch(inner, broker, r, version).await), version),
+        group => (
+            crate::group_api::handle(inner, broker, group, version).await,
+            version,
+        ),
     }
 }
 

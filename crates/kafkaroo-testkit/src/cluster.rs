@@ -16,6 +16,7 @@ use tokio::task::AbortHandle;
 use tracing::debug;
 
 use crate::control::{Action, Control, ControlId, Request, RequestInfo, TopicRef};
+use crate::coordinator::{Committed, Coordinator, GroupInfo};
 use crate::error::Error;
 use crate::log::{Cut, PartitionLog};
 
@@ -26,6 +27,18 @@ pub const DEFAULT_VERSIONS: [(ApiKey, i16, i16); 5] = [
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Fetch, 4, 17),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+];
+
+/// The group coordinator's API version ranges, advertised by default next to [`DEFAULT_VERSIONS`]:
+/// Apache Kafka 4.1's classic-protocol group APIs.
+pub const GROUP_VERSIONS: [(ApiKey, i16, i16); 7] = [
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
 ];
 
 pub(crate) struct PartitionState {
@@ -72,6 +85,7 @@ pub(crate) struct State {
     pub(crate) brokers: BTreeMap<i32, SocketAddr>,
     pub(crate) topics: BTreeMap<String, TopicState>,
     pub(crate) sessions: BTreeMap<i32, Sessions>,
+    pub(crate) coordinator: Coordinator,
     next_topic_id: u128,
 }
 
@@ -223,6 +237,8 @@ pub struct ClusterBuilder {
     topics: Vec<(String, i32)>,
     versions: BTreeMap<i16, (i16, i16)>,
     cut: Cut,
+    coordinator: i32,
+    initial_rebalance_delay: Duration,
 }
 
 impl ClusterBuilder {
@@ -246,6 +262,19 @@ impl ClusterBuilder {
         self
     }
 
+    /// Which broker coordinates the groups (default 1). [`Cluster::move_coordinator`] moves it later.
+    pub fn coordinator(mut self, broker: i32) -> Self {
+        self.coordinator = broker;
+        self
+    }
+
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits for
+    /// more members. Default zero (Kafka's default is 3 s).
+    pub fn initial_rebalance_delay(mut self, delay: Duration) -> Self {
+        self.initial_rebalance_delay = delay;
+        self
+    }
+
     /// Reads like Kafka's log layer: a partition's records are cut at the byte limit, so the last batch of
     /// a response is usually partial (clients must stop at it and fetch again). Default: whole batches.
     pub fn partial_batches(mut self, on: bool) -> Self {
@@ -264,11 +293,17 @@ impl ClusterBuilder {
             brokers.insert(id, l.local_addr().map_err(|e| Error::Bind(e.to_string()))?);
             listeners.push((id, l));
         }
+        if !brokers.contains_key(&self.coordinator) {
+            return Err(Error::UnknownBroker(self.coordinator));
+        }
+        let mut coordinator = Coordinator::new(Some(self.coordinator));
+        coordinator.initial_rebalance_delay = self.initial_rebalance_delay;
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 brokers,
                 topics: BTreeMap::new(),
                 sessions: BTreeMap::new(),
+                coordinator,
                 next_topic_id: 0,
             }),
             versions: self.versions,
@@ -287,6 +322,8 @@ impl ClusterBuilder {
             let task = tokio::spawn(crate::broker::listen(inner.clone(), id, l));
             inner.track(task.abort_handle());
         }
+        let task = tokio::spawn(coordinator_clock(inner.clone()));
+        inner.track(task.abort_handle());
         let cluster = Cluster {
             inner: inner.clone(),
             _guard: Arc::new(Guard(inner)),
@@ -295,6 +332,15 @@ impl ClusterBuilder {
             cluster.create_topic(name, *partitions)?;
         }
         Ok(cluster)
+    }
+}
+
+/// Drives the coordinator's timers: session expiry, rebalance timeouts, the initial rebalance delay.
+async fn coordinator_clock(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    loop {
+        tick.tick().await;
+        inner.lock().coordinator.tick(tokio::time::Instant::now());
     }
 }
 
@@ -328,16 +374,20 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// A builder: one broker, no topics, [`DEFAULT_VERSIONS`], whole-batch reads.
+    /// A builder: one broker, no topics, [`DEFAULT_VERSIONS`] and [`GROUP_VERSIONS`], whole-batch
+    /// reads, broker 1 coordinating the groups.
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder {
             brokers: 1,
             topics: Vec::new(),
             versions: DEFAULT_VERSIONS
                 .iter()
+                .chain(&GROUP_VERSIONS)
                 .map(|&(k, min, max)| (k as i16, (min, max)))
                 .collect(),
             cut: Cut::WholeBatches,
+            coordinator: 1,
+            initial_rebalance_delay: Duration::ZERO,
         }
     }
 
@@ -593,6 +643,122 @@ impl Cluster {
             .unwrap_or_default();
         out.sort_by_key(|s| s.id);
         out
+    }
+
+    // ----- groups -----
+
+    /// The broker coordinating every group (`None` while none is available).
+    pub fn coordinator(&self) -> Option<i32> {
+        self.inner.lock().coordinator.node
+    }
+
+    /// Moves the group coordinator to `broker`, groups and offsets included (as when the group's
+    /// `__consumer_offsets` partition moves): the old coordinator answers NOT_COORDINATOR from now on;
+    /// members keep their ids and generation.
+    pub fn move_coordinator(&self, broker: i32) -> Result<(), Error> {
+        let mut st = self.inner.lock();
+        if !st.brokers.contains_key(&broker) {
+            return Err(Error::UnknownBroker(broker));
+        }
+        st.coordinator.node = Some(broker);
+        Ok(())
+    }
+
+    /// No coordinator at all: FindCoordinator answers COORDINATOR_NOT_AVAILABLE and every broker
+    /// NOT_COORDINATOR, until [`move_coordinator`](Cluster::move_coordinator).
+    pub fn coordinator_unavailable(&self) {
+        self.inner.lock().coordinator.node = None;
+    }
+
+    /// A snapshot of a group (`None` if it never existed).
+    pub fn group(&self, group: &str) -> Option<GroupInfo> {
+        self.inner.lock().coordinator.info(group)
+    }
+
+    /// Waits until `done` holds for the group (checked now and every few milliseconds), at most
+    /// `timeout`. Returns whether it held; `None` is passed while the group does not exist.
+    pub async fn wait_group(
+        &self,
+        group: &str,
+        timeout: Duration,
+        mut done: impl FnMut(Option<&GroupInfo>) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if done(self.group(group).as_ref()) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The group's committed offset of a partition.
+    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.inner
+            .lock()
+            .coordinator
+            .committed(group, topic, partition)
+            .map(|c| c.offset)
+    }
+
+    /// Commits `offset` for the group, as an admin tool would (no member, no generation).
+    pub fn commit_offset(&self, group: &str, topic: &str, partition: i32, offset: i64) {
+        self.inner.lock().coordinator.set_committed(
+            group,
+            topic,
+            partition,
+            Committed {
+                offset,
+                leader_epoch: -1,
+                metadata: Some(String::new()),
+            },
+        );
+    }
+
+    /// Marks a partition's offsets as pending in a transaction (or no longer): OffsetFetch with
+    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT for it meanwhile.
+    pub fn set_unstable_offsets(&self, group: &str, topic: &str, partition: i32, unstable: bool) {
+        let key = (group.to_owned(), topic.to_owned(), partition);
+        let mut st = self.inner.lock();
+        if unstable {
+            st.coordinator.unstable.insert(key);
+        } else {
+            st.coordinator.unstable.remove(&key);
+        }
+    }
+
+    /// Starts a rebalance of a Stable (or completing) group, as a member joining or leaving elsewhere
+    /// would: heartbeats answer REBALANCE_IN_PROGRESS until the members rejoined. Returns whether one
+    /// started.
+    pub fn trigger_rebalance(&self, group: &str) -> bool {
+        self.inner
+            .lock()
+            .coordinator
+            .trigger_rebalance(group, tokio::time::Instant::now())
+    }
+
+    /// Removes a member as if its session expired: its next request gets UNKNOWN_MEMBER_ID and the
+    /// group rebalances. Returns whether it was a member.
+    pub fn expire_member(&self, group: &str, member_id: &str) -> bool {
+        self.inner
+            .lock()
+            .coordinator
+            .expire_member(group, member_id, tokio::time::Instant::now())
+    }
+
+    /// The next `times` requests of `api` (a group API) are answered with `code` as a whole, without
+    /// the broker handling them (see [`RequestInfo::error_response`]).
+    pub fn fail_next(&self, api: ApiKey, code: ErrorCode, times: u64) -> ControlId {
+        self.control_times(times, move |req| {
+            if req.api_key() != api {
+                return Action::pass();
+            }
+            req.error_response(code)
+                .map_or_else(Action::pass, Action::respond)
+        })
     }
 
     // ----- controls -----

@@ -12,9 +12,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafkaroo_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafkaroo_wire::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafkaroo_wire::{ErrorCode, Uuid};
 
@@ -32,6 +34,20 @@ pub enum Request {
     Fetch(FetchRequest),
     /// OffsetForLeaderEpoch.
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    /// FindCoordinator.
+    FindCoordinator(FindCoordinatorRequest),
+    /// JoinGroup.
+    JoinGroup(JoinGroupRequest),
+    /// SyncGroup.
+    SyncGroup(SyncGroupRequest),
+    /// Heartbeat.
+    Heartbeat(HeartbeatRequest),
+    /// LeaveGroup.
+    LeaveGroup(LeaveGroupRequest),
+    /// OffsetCommit.
+    OffsetCommit(OffsetCommitRequest),
+    /// OffsetFetch.
+    OffsetFetch(OffsetFetchRequest),
 }
 
 impl Request {
@@ -43,7 +59,35 @@ impl Request {
             Self::ListOffsets(_) => ApiKey::ListOffsets,
             Self::Fetch(_) => ApiKey::Fetch,
             Self::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
+            Self::FindCoordinator(_) => ApiKey::FindCoordinator,
+            Self::JoinGroup(_) => ApiKey::JoinGroup,
+            Self::SyncGroup(_) => ApiKey::SyncGroup,
+            Self::Heartbeat(_) => ApiKey::Heartbeat,
+            Self::LeaveGroup(_) => ApiKey::LeaveGroup,
+            Self::OffsetCommit(_) => ApiKey::OffsetCommit,
+            Self::OffsetFetch(_) => ApiKey::OffsetFetch,
         }
+    }
+
+    /// The OffsetCommit request, if it is one.
+    pub fn as_offset_commit(&self) -> Option<&OffsetCommitRequest> {
+        match self {
+            Self::OffsetCommit(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// `(topic, partition, offset)` of every partition an OffsetCommit commits (empty for other APIs).
+    pub fn committed_offsets(&self) -> Vec<(String, i32, i64)> {
+        self.as_offset_commit()
+            .into_iter()
+            .flat_map(|c| &c.topics)
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset))
+            })
+            .collect()
     }
 
     /// The Fetch request, if it is one.
@@ -69,6 +113,20 @@ pub enum Response {
     Fetch(FetchResponse),
     /// OffsetForLeaderEpoch.
     OffsetForLeaderEpoch(OffsetForLeaderEpochResponse),
+    /// FindCoordinator.
+    FindCoordinator(FindCoordinatorResponse),
+    /// JoinGroup.
+    JoinGroup(JoinGroupResponse),
+    /// SyncGroup.
+    SyncGroup(SyncGroupResponse),
+    /// Heartbeat.
+    Heartbeat(HeartbeatResponse),
+    /// LeaveGroup.
+    LeaveGroup(LeaveGroupResponse),
+    /// OffsetCommit.
+    OffsetCommit(OffsetCommitResponse),
+    /// OffsetFetch.
+    OffsetFetch(OffsetFetchResponse),
 }
 
 impl Response {
@@ -113,6 +171,31 @@ impl Response {
         Some(&mut t.partitions[i])
     }
 
+    /// Removes `partition` of `topic` from an OffsetFetch answer (any version): a broker answer that
+    /// misses a requested partition. Returns whether it was there.
+    pub fn remove_offset_fetch_partition(&mut self, topic: &str, partition: i32) -> bool {
+        let Self::OffsetFetch(r) = self else {
+            return false;
+        };
+        let mut removed = false;
+        for t in r.topics.iter_mut().filter(|t| t.name.0.as_str() == topic) {
+            let before = t.partitions.len();
+            t.partitions.retain(|p| p.partition_index != partition);
+            removed |= t.partitions.len() != before;
+        }
+        for t in r
+            .groups
+            .iter_mut()
+            .flat_map(|g| g.topics.iter_mut())
+            .filter(|t| t.name.0.as_str() == topic)
+        {
+            let before = t.partitions.len();
+            t.partitions.retain(|p| p.partition_index != partition);
+            removed |= t.partitions.len() != before;
+        }
+        removed
+    }
+
     /// Replaces a Fetch partition's answer with `code` and no records (the watermarks stay).
     pub fn set_fetch_error(&mut self, topic: &TopicRef, partition: i32, code: ErrorCode) {
         if let Some(p) = self.fetch_partition_mut(topic, partition) {
@@ -155,6 +238,14 @@ impl RequestInfo<'_> {
     /// The Fetch request, if it is one.
     pub fn fetch(&self) -> Option<&FetchRequest> {
         self.request.as_fetch()
+    }
+
+    /// The answer a broker gives this request when it fails as a whole with `code` (e.g.
+    /// COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR, REQUEST_TIMED_OUT), in the request's version:
+    /// the top-level error field, or every requested partition's. `None` for APIs other than the group
+    /// APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch).
+    pub fn error_response(&self, code: ErrorCode) -> Option<Response> {
+        crate::group_api::error_response(self.request, self.version, code)
     }
 
     /// Whether this is a Fetch whose partitions (the ones listed in it) include `partition` of `topic`.

@@ -35,11 +35,16 @@
 mod broker;
 mod cluster;
 mod control;
+mod coordinator;
 mod error;
+mod group_api;
 mod log;
 
-pub use cluster::{Cluster, ClusterBuilder, DEFAULT_VERSIONS, FetchSessionInfo, LoggedRequest};
+pub use cluster::{
+    Cluster, ClusterBuilder, DEFAULT_VERSIONS, FetchSessionInfo, GROUP_VERSIONS, LoggedRequest,
+};
 pub use control::{Action, ControlId, Request, RequestInfo, Response, TopicRef};
+pub use coordinator::{GroupInfo, GroupPhase, MemberInfo};
 pub use error::Error;
 pub use kafkaroo_records::Compression;
 pub use kafkaroo_records::test_encoder::{TestBatch, TestRecord};

@@ -1,0 +1,490 @@
+//! The group APIs on the wire: requests of every supported version turned into the coordinator's
+//! inputs, its answers encoded back for the request's version (only fields that version has), and the
+//! whole-request error answers [`RequestInfo::error_response`](crate::RequestInfo::error_response)
+//! builds for fault injection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafkaroo_wire::messages::find_coordinator_response::Coordinator as CoordinatorEntry;
+use kafkaroo_wire::messages::join_group_response::JoinGroupResponseMember;
+use kafkaroo_wire::messages::leave_group_response::MemberResponse;
+use kafkaroo_wire::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafkaroo_wire::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafkaroo_wire::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+};
+use kafkaroo_wire::{ErrorCode, StrBytes};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::cluster::{Inner, State};
+use crate::control::{Request, Response};
+use crate::coordinator::{Committed, FetchedOffset, JoinAnswer, JoinInput, Reply, SyncAnswer, SyncInput};
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+fn ms(v: i32) -> Duration {
+    Duration::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+/// The coordinator's answer to a group request received by `broker`. JoinGroup and SyncGroup may wait
+/// for the other members (the connection answers nothing else meanwhile, as on a real broker).
+pub(crate) async fn handle(inner: &Arc<Inner>, broker: i32, request: &Request, version: i16) -> Response {
+    let waiting = match answer_now(inner, broker, request, version) {
+        Ok(response) => return response,
+        Err(waiting) => waiting,
+    };
+    match waiting {
+        Waiting::Join(rx, member_id) => {
+            let answer = rx
+                .await
+                .unwrap_or_else(|_| JoinAnswer::error_for(ErrorCode::UNKNOWN_MEMBER_ID, &member_id));
+            Response::JoinGroup(join_response(answer, version))
+        }
+        Waiting::Sync(rx) => {
+            let answer = rx
+                .await
+                .unwrap_or_else(|_| SyncAnswer::error_for(ErrorCode::UNKNOWN_MEMBER_ID));
+            Response::SyncGroup(sync_response(answer, version))
+        }
+    }
+}
+
+/// A JoinGroup or SyncGroup whose answer comes when the rebalance step completes.
+enum Waiting {
+    Join(oneshot::Receiver<JoinAnswer>, String),
+    Sync(oneshot::Receiver<SyncAnswer>),
+}
+
+/// The answer, if the coordinator has it at once (the state lock is held only here).
+fn answer_now(inner: &Inner, broker: i32, request: &Request, version: i16) -> Result<Response, Waiting> {
+    let now = Instant::now();
+    let mut st = inner.lock();
+    if let Request::FindCoordinator(r) = request {
+        return Ok(find_coordinator(&st, r, version));
+    }
+    if st.coordinator.node != Some(broker) {
+        return Ok(error_response(request, version, ErrorCode::NOT_COORDINATOR).expect("a group request"));
+    }
+    Ok(match request {
+        Request::JoinGroup(r) => match st.coordinator.join(join_input(r, version), now) {
+            Reply::Now(a) => Response::JoinGroup(join_response(a, version)),
+            Reply::Wait(rx) => return Err(Waiting::Join(rx, r.member_id.to_string())),
+        },
+        Request::SyncGroup(r) => match st.coordinator.sync(sync_input(r, version), now) {
+            Reply::Now(a) => Response::SyncGroup(sync_response(a, version)),
+            Reply::Wait(rx) => return Err(Waiting::Sync(rx)),
+        },
+        Request::Heartbeat(r) => {
+            let instance = (version >= 3).then_some(r.group_instance_id.as_deref()).flatten();
+            let code = st.coordinator.heartbeat(
+                r.group_id.0.as_str(),
+                r.generation_id,
+                r.member_id.as_str(),
+                instance,
+                now,
+            );
+            Response::Heartbeat(HeartbeatResponse::default().with_error_code(code.0))
+        }
+        Request::LeaveGroup(r) => leave_group(&mut st, r, version, now),
+        Request::OffsetCommit(r) => offset_commit(&mut st, r, version, now),
+        Request::OffsetFetch(r) => offset_fetch(&st, r, version),
+        _ => unreachable!("only group requests are routed here"),
+    })
+}
+
+fn find_coordinator(st: &State, r: &FindCoordinatorRequest, version: i16) -> Response {
+    let node = st
+        .coordinator
+        .node
+        .and_then(|n| st.brokers.get(&n).map(|addr| (n, *addr)));
+    let (code, node_id, host, port) = match node {
+        Some((n, addr)) => (ErrorCode::NONE, n, addr.ip().to_string(), i32::from(addr.port())),
+        None => (ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, String::new(), -1),
+    };
+    let mut resp = FindCoordinatorResponse::default();
+    if version >= 4 {
+        resp.coordinators = r
+            .coordinator_keys
+            .iter()
+            .map(|k| {
+                CoordinatorEntry::default()
+                    .with_key(k.clone())
+                    .with_node_id(BrokerId(node_id))
+                    .with_host(sb(&host))
+                    .with_port(port)
+                    .with_error_code(code.0)
+            })
+            .collect();
+    } else {
+        resp = resp
+            .with_error_code(code.0)
+            .with_node_id(BrokerId(node_id))
+            .with_host(sb(&host))
+            .with_port(port);
+    }
+    Response::FindCoordinator(resp)
+}
+
+fn join_input(r: &JoinGroupRequest, version: i16) -> JoinInput {
+    JoinInput {
+        group: r.group_id.0.to_string(),
+        member_id: r.member_id.to_string(),
+        instance_id: (version >= 5)
+            .then(|| r.group_instance_id.as_deref().map(str::to_owned))
+            .flatten(),
+        session_timeout: ms(r.session_timeout_ms),
+        rebalance_timeout: ms(if version >= 1 {
+            r.rebalance_timeout_ms
+        } else {
+            r.session_timeout_ms
+        }),
+        protocol_type: r.protocol_type.to_string(),
+        protocols: r
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
+    }
+}
+
+fn join_response(a: JoinAnswer, version: i16) -> JoinGroupResponse {
+    let mut r = JoinGroupResponse::default()
+        .with_error_code(a.error.0)
+        .with_generation_id(a.generation)
+        .with_leader(sb(&a.leader))
+        .with_member_id(sb(&a.member_id))
+        .with_members(
+            a.members
+                .into_iter()
+                .map(|(id, instance, metadata)| {
+                    let mut m = JoinGroupResponseMember::default()
+                        .with_member_id(sb(&id))
+                        .with_metadata(metadata);
+                    if version >= 5 {
+                        m.group_instance_id = instance.as_deref().map(sb);
+                    }
+                    m
+                })
+                .collect(),
+        );
+    if version >= 7 {
+        r.protocol_type = a.protocol_type.as_deref().map(sb);
+        r.protocol_name = a.protocol_name.as_deref().map(sb);
+    } else {
+        r.protocol_name = Some(sb(a.protocol_name.as_deref().unwrap_or("")));
+    }
+    if version >= 9 {
+        r.skip_assignment = a.skip_assignment;
+    }
+    r
+}
+
+fn sync_input(r: &SyncGroupRequest, version: i16) -> SyncInput {
+    SyncInput {
+        group: r.group_id.0.to_string(),
+        generation: r.generation_id,
+        member_id: r.member_id.to_string(),
+        instance_id: (version >= 3)
+            .then(|| r.group_instance_id.as_deref().map(str::to_owned))
+            .flatten(),
+        protocol_type: (version >= 5)
+            .then(|| r.protocol_type.as_deref().map(str::to_owned))
+            .flatten(),
+        protocol_name: (version >= 5)
+            .then(|| r.protocol_name.as_deref().map(str::to_owned))
+            .flatten(),
+        assignments: r
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect(),
+    }
+}
+
+fn sync_response(a: SyncAnswer, version: i16) -> SyncGroupResponse {
+    let mut r = SyncGroupResponse::default()
+        .with_error_code(a.error.0)
+        .with_assignment(a.assignment);
+    if version >= 5 {
+        r.protocol_type = a.protocol_type.as_deref().map(sb);
+        r.protocol_name = a.protocol_name.as_deref().map(sb);
+    }
+    r
+}
+
+fn leave_group(st: &mut State, r: &LeaveGroupRequest, version: i16, now: Instant) -> Response {
+    let members: Vec<(String, Option<String>)> = if version >= 3 {
+        r.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_deref().map(str::to_owned),
+                )
+            })
+            .collect()
+    } else {
+        vec![(r.member_id.to_string(), None)]
+    };
+    let codes = st.coordinator.leave(r.group_id.0.as_str(), &members, now);
+    let mut resp = LeaveGroupResponse::default();
+    if version >= 3 {
+        resp.members = members
+            .iter()
+            .zip(&codes)
+            .map(|((id, instance), code)| {
+                MemberResponse::default()
+                    .with_member_id(sb(id))
+                    .with_group_instance_id(instance.as_deref().map(sb))
+                    .with_error_code(code.0)
+            })
+            .collect();
+    } else {
+        resp.error_code = codes.first().map_or(0, |c| c.0);
+    }
+    Response::LeaveGroup(resp)
+}
+
+fn offset_commit(st: &mut State, r: &OffsetCommitRequest, version: i16, now: Instant) -> Response {
+    let instance = (version >= 7).then_some(r.group_instance_id.as_deref()).flatten();
+    let offsets = r
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    (t.name.0.to_string(), p.partition_index),
+                    Committed {
+                        offset: p.committed_offset,
+                        leader_epoch: if version >= 6 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        },
+                        metadata: p.committed_metadata.as_deref().map(str::to_owned),
+                    },
+                )
+            })
+        })
+        .collect();
+    let code = st.coordinator.commit(
+        r.group_id.0.as_str(),
+        r.generation_id_or_member_epoch,
+        r.member_id.as_str(),
+        instance,
+        offsets,
+        now,
+    );
+    Response::OffsetCommit(commit_answer(r, code))
+}
+
+/// An OffsetCommit answer with `code` for every partition of the request.
+fn commit_answer(r: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
+    OffsetCommitResponse::default().with_topics(
+        r.topics
+            .iter()
+            .map(|t| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code.0)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
+}
+
+/// One group's answer of an OffsetFetch: per topic, its partitions' offsets.
+type TopicOffsets = Vec<(String, Vec<FetchedOffset>)>;
+
+/// `(group, topics or `None` for all)` of an OffsetFetch of any version.
+type OffsetFetchQuery = (String, Option<Vec<(String, Vec<i32>)>>);
+
+fn offset_fetch_queries(r: &OffsetFetchRequest, version: i16) -> Vec<OffsetFetchQuery> {
+    if version >= 8 {
+        r.groups
+            .iter()
+            .map(|g| {
+                let topics = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                (g.group_id.0.to_string(), topics)
+            })
+            .collect()
+    } else {
+        let topics = r.topics.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                .collect()
+        });
+        vec![(r.group_id.0.to_string(), topics)]
+    }
+}
+
+fn offset_fetch(st: &State, r: &OffsetFetchRequest, version: i16) -> Response {
+    let require_stable = version >= 7 && r.require_stable;
+    let answers: Vec<(String, TopicOffsets)> = offset_fetch_queries(r, version)
+        .into_iter()
+        .map(|(group, topics)| {
+            let got = st.coordinator.fetch_offsets(&group, topics, require_stable);
+            (group, got)
+        })
+        .collect();
+    let mut resp = OffsetFetchResponse::default();
+    if version >= 8 {
+        resp.groups = answers
+            .into_iter()
+            .map(|(group, topics)| {
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(GroupId(sb(&group)))
+                    .with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(t, parts)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(sb(&t)))
+                                    .with_partitions(
+                                        parts
+                                            .into_iter()
+                                            .map(|p| {
+                                                let c = p.committed.unwrap_or_else(Committed::none);
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p.partition)
+                                                    .with_committed_offset(c.offset)
+                                                    .with_committed_leader_epoch(c.leader_epoch)
+                                                    .with_metadata(c.metadata.as_deref().map(sb))
+                                                    .with_error_code(p.error.0)
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+    } else {
+        let (_, topics) = answers.into_iter().next().unwrap_or_default();
+        resp.topics = topics
+            .into_iter()
+            .map(|(t, parts)| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(TopicName(sb(&t)))
+                    .with_partitions(
+                        parts
+                            .into_iter()
+                            .map(|p| {
+                                let c = p.committed.unwrap_or_else(Committed::none);
+                                let mut out = OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p.partition)
+                                    .with_committed_offset(c.offset)
+                                    .with_metadata(c.metadata.as_deref().map(sb))
+                                    .with_error_code(p.error.0);
+                                if version >= 5 {
+                                    out.committed_leader_epoch = c.leader_epoch;
+                                }
+                                out
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+    }
+    Response::OffsetFetch(resp)
+}
+
+/// The answer to a group request that failed as a whole with `code`; `None` for other APIs.
+pub(crate) fn error_response(request: &Request, version: i16, code: ErrorCode) -> Option<Response> {
+    Some(match request {
+        Request::FindCoordinator(r) => {
+            let mut resp = FindCoordinatorResponse::default();
+            if version >= 4 {
+                resp.coordinators = r
+                    .coordinator_keys
+                    .iter()
+                    .map(|k| {
+                        CoordinatorEntry::default()
+                            .with_key(k.clone())
+                            .with_node_id(BrokerId(-1))
+                            .with_port(-1)
+                            .with_error_code(code.0)
+                    })
+                    .collect();
+            } else {
+                resp = resp
+                    .with_error_code(code.0)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1);
+            }
+            Response::FindCoordinator(resp)
+        }
+        Request::JoinGroup(r) => Response::JoinGroup(join_response(
+            JoinAnswer::error_for(code, r.member_id.as_str()),
+            version,
+        )),
+        Request::SyncGroup(_) => Response::SyncGroup(sync_response(SyncAnswer::error_for(code), version)),
+        Request::Heartbeat(_) => Response::Heartbeat(HeartbeatResponse::default().with_error_code(code.0)),
+        Request::LeaveGroup(_) => Response::LeaveGroup(LeaveGroupResponse::default().with_error_code(code.0)),
+        Request::OffsetCommit(r) => Response::OffsetCommit(commit_answer(r, code)),
+        Request::OffsetFetch(r) => {
+            let mut resp = OffsetFetchResponse::default();
+            if version >= 8 {
+                resp.groups = offset_fetch_queries(r, version)
+                    .into_iter()
+                    .map(|(g, _)| {
+                        OffsetFetchResponseGroup::default()
+                            .with_group_id(GroupId(sb(&g)))
+                            .with_error_code(code.0)
+                    })
+                    .collect();
+            } else if version >= 2 {
+                resp.error_code = code.0;
+            } else {
+                // v1 has no top-level error: every requested partition carries it.
+                resp.topics = r
+                    .topics
+                    .iter()
+                    .flatten()
+                    .map(|t| {
+                        OffsetFetchResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(
+                                t.partition_indexes
+                                    .iter()
+                                    .map(|&p| {
+                                        OffsetFetchResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(-1)
+                                            .with_error_code(code.0)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect();
+            }
+            Response::OffsetFetch(resp)
+        }
+        _ => return None,
+    })
+}
