@@ -35,11 +35,11 @@ async fn cluster(brokers: i32, partitions: i32) -> Cluster {
         .expect("cluster starts")
 }
 
-/// Quick group timers (session 600 ms, heartbeat 100 ms), manual commits.
+/// Quick group timers (session 1.5 s, heartbeat 100 ms), manual commits.
 fn config(cluster: &Cluster) -> ConsumerConfigBuilder {
     common::config(cluster)
         .group_id(GROUP)
-        .set("session.timeout.ms", "600")
+        .set("session.timeout.ms", "1500")
         .and_then(|b| b.set("heartbeat.interval.ms", "100"))
         .and_then(|b| b.set("max.poll.interval.ms", "5000"))
         .and_then(|b| b.set("request.timeout.ms", "3000"))
@@ -846,7 +846,7 @@ async fn s11_max_poll_interval_exceeded_leaves_and_next_poll_rejoins() {
     let t0 = tp("t", 0);
     produce(&cluster, "t", 0, 5);
     let changes = Changes::default();
-    let cfg = config(&cluster).set("max.poll.interval.ms", "300").unwrap();
+    let cfg = config(&cluster).set("max.poll.interval.ms", "1000").unwrap();
     let mut c = member(cfg, &changes).await;
     let mut d = Delivered::default();
     poll_until(&mut c, &mut d, "stable", |c, d| {
@@ -866,7 +866,7 @@ async fn s11_max_poll_interval_exceeded_leaves_and_next_poll_rejoins() {
         .expect_err("no commit after leaving");
     assert_eq!(cluster.committed(GROUP, "t", 0), None);
     poll_until(&mut c, &mut d, "rejoined", |c, _| {
-        stable_with(c, 1) && changes.count(|c| matches!(c, Change::Assigned(_))) == 2
+        stable_with(c, 1) && changes.count(|c| matches!(c, Change::Assigned(_))) >= 2
     })
     .await;
     assert_eq!(changes.list(), lost_once(&t0));
@@ -913,7 +913,7 @@ async fn s12_join_group_slower_than_request_timeout_is_awaited() {
 async fn s12_heartbeats_flow_during_fetch_long_poll() {
     let cluster = cluster(1, 1).await;
     let changes = Changes::default();
-    let cfg = config(&cluster).fetch_max_wait(Duration::from_millis(2000));
+    let cfg = config(&cluster).fetch_max_wait(Duration::from_millis(3000));
     let mut c = member(cfg, &changes).await;
     let mut d = Delivered::default();
     poll_until(&mut c, &mut d, "stable", |c, _| stable_with(c, 1)).await;
