@@ -7,12 +7,25 @@
 //! `kafkaroo_records::test_encoder`), log start and end offsets, and a leader-epoch history.
 //!
 //! Served APIs: ApiVersions, Metadata, ListOffsets, Fetch (sessions, topic ids, KIP-951 leader hints,
-//! diverging epochs, byte limits with KIP-74, long polling) and OffsetForLeaderEpoch. Group APIs are not
-//! served yet.
+//! diverging epochs, byte limits with KIP-74, long polling) and OffsetForLeaderEpoch; and a
+//! classic-protocol group coordinator after Kafka's `GroupCoordinator`: FindCoordinator v0–6 (batched
+//! keys in v4+), JoinGroup v0–9 (KIP-394 MEMBER_ID_REQUIRED, generations, the first member leads and
+//! gets the members' metadata, rebalances waiting up to the rebalance timeout for every known member,
+//! static members with KIP-814 `skip_assignment`), SyncGroup v0–5, Heartbeat v0–4 (REBALANCE_IN_PROGRESS,
+//! ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, session expiry), LeaveGroup v0–5,
+//! OffsetCommit v2–9 (member and generation checks) and OffsetFetch v1–9 (grouped v8+ form,
+//! `require_stable` with UNSTABLE_OFFSET_COMMIT). One broker coordinates every group
+//! ([`ClusterBuilder::coordinator`], [`Cluster::move_coordinator`]; the others answer NOT_COORDINATOR).
+//! Not served: ConsumerGroupHeartbeat (KIP-848), transactions, group size limits and session timeout
+//! bounds.
+//!
+//! Group faults go through the same controls: [`Cluster::fail_next`] answers the next requests of a
+//! group API with an error code (see [`RequestInfo::error_response`]); [`Cluster::trigger_rebalance`],
+//! [`Cluster::expire_member`] and [`Cluster::set_unstable_offsets`] change the coordinator's state.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kafkaroo_testkit::Error> {
-//! use kafkaroo_testkit::{Action, Cluster};
+//! use kafkaroo_testkit::{Action, ApiKey, Cluster};
 //! use kafkaroo_wire::ErrorCode;
 //!
 //! let cluster = Cluster::builder().brokers(2).topic("t", 1).build().await?;
@@ -24,6 +37,8 @@
 //! cluster.control(|req| {
 //!     if req.broker == 2 && req.fetch().is_some() { Action::black_hole() } else { Action::pass() }
 //! });
+//! // The next two JoinGroup requests get COORDINATOR_LOAD_IN_PROGRESS.
+//! cluster.fail_next(ApiKey::JoinGroup, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS, 2);
 //! # Ok(()) }
 //! ```
 //!
