@@ -50,7 +50,8 @@ impl<'s> BitReaderReversed<'s> {
         if self.index >= bytes_consumed && self.index != 0 {
             self.index -= bytes_consumed;
             self.bits_consumed &= 7;
-            self.bit_container = u64::from_le_bytes((&self.source[self.index..][..8]).try_into().unwrap());
+            self.bit_container =
+                u64::from_le_bytes((&self.source[self.index..][..8]).try_into().unwrap());
         } else {
             self.refill_slow();
         }
@@ -70,7 +71,8 @@ impl<'s> BitReaderReversed<'s> {
             self.index -= bytes_consumed;
             // Some bits of the `bits_container` might have been consumed already because we read the window byte aligned
             self.bits_consumed &= 7;
-            self.bit_container = u64::from_le_bytes((&self.source[self.index..][..8]).try_into().unwrap());
+            self.bit_container =
+                u64::from_le_bytes((&self.source[self.index..][..8]).try_into().unwrap());
         } else if self.index > 0 {
             // Read the last portion of source into the `bit_container`
             if self.source.len() >= 8 {

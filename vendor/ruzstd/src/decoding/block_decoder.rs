@@ -8,7 +8,8 @@ use super::sequence_section_decoder::decode_and_execute_sequences;
 use crate::common::MAX_BLOCK_SIZE;
 use crate::decoding::errors::DecodeSequenceError;
 use crate::decoding::errors::{
-    BlockHeaderReadError, BlockSizeError, BlockTypeError, DecodeBlockContentError, DecompressBlockError,
+    BlockHeaderReadError, BlockSizeError, BlockTypeError, DecodeBlockContentError,
+    DecompressBlockError,
 };
 use crate::decoding::scratch::DecoderScratch;
 use crate::io::Read;
@@ -57,12 +58,12 @@ impl BlockDecoder {
         match block_type {
             BlockType::RLE => {
                 let mut buf = [0u8; 1];
-                source
-                    .read_exact(&mut buf[..])
-                    .map_err(|err| DecodeBlockContentError::ReadError {
+                source.read_exact(&mut buf[..]).map_err(|err| {
+                    DecodeBlockContentError::ReadError {
                         step: block_type,
                         source: err,
-                    })?;
+                    }
+                })?;
                 workspace
                     .buffer
                     .extend_and_fill(buf[0], header.decompressed_size as usize);
@@ -210,7 +211,10 @@ impl BlockDecoder {
 
     /// Reads 3 bytes from the provided reader and returns
     /// the deserialized header and the number of bytes read.
-    pub fn read_block_header(&mut self, mut r: impl Read) -> Result<(BlockHeader, u8), BlockHeaderReadError> {
+    pub fn read_block_header(
+        &mut self,
+        mut r: impl Read,
+    ) -> Result<(BlockHeader, u8), BlockHeaderReadError> {
         //match self.internal_state {
         //    DecoderState::ReadyToDecodeNextHeader => {/* Happy :) */},
         //    DecoderState::Failed => return Err(format!("Cant decode next block if failed along the way. Results will be nonsense")),

@@ -102,7 +102,11 @@ impl DecodeBuffer {
     }
 
     #[cold]
-    fn repeat_from_dict(&mut self, offset: usize, match_length: usize) -> Result<(), DecodeBufferError> {
+    fn repeat_from_dict(
+        &mut self,
+        offset: usize,
+        match_length: usize,
+    ) -> Result<(), DecodeBufferError> {
         if self.total_output_counter <= self.window_size as u64 {
             // at least part of that repeat is from the dictionary content
             let bytes_from_dict = offset - self.buffer.len();
@@ -329,7 +333,9 @@ mod tests {
             assert_eq!(decode_buf.len(), 100);
             decode_buf.repeat(10, 50).unwrap();
             assert_eq!(decode_buf.len(), 150);
-            decode_buf.drain_to_window_size_writer(&mut short_writer).unwrap();
+            decode_buf
+                .drain_to_window_size_writer(&mut short_writer)
+                .unwrap();
             assert_eq!(decode_buf.len(), 100);
         }
 

@@ -102,7 +102,9 @@ impl FlatBuffer {
         self.reserve(len);
         let tail = self.tail;
         if len <= CHUNK && source.len() - start >= CHUNK {
-            let chunk: &[u8; CHUNK] = source[start..start + CHUNK].try_into().expect("16-byte slice");
+            let chunk: &[u8; CHUNK] = source[start..start + CHUNK]
+                .try_into()
+                .expect("16-byte slice");
             self.buf[tail..tail + CHUNK].copy_from_slice(chunk);
         } else {
             self.buf[tail..tail + len].copy_from_slice(&source[start..start + len]);

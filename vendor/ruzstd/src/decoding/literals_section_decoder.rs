@@ -5,7 +5,6 @@ use super::super::blocks::literals_section::{LiteralsSection, LiteralsSectionTyp
 use super::scratch::HuffmanScratch;
 use crate::bit_io::BitReaderReversed;
 use crate::decoding::errors::DecompressLiteralsError;
-use crate::huff0::HuffmanDecoder;
 use alloc::vec::Vec;
 
 /// Decode and decompress the provided literals section into `target`, returning the number of bytes read.
@@ -91,8 +90,10 @@ fn decompress_literals(
         let stream3 = &source[jump2..jump3];
         let stream4 = &source[jump3..];
 
+        let start = target.len();
+        target.resize(start + section.regenerated_size as usize, 0);
+        let mut written = 0;
         for stream in &[stream1, stream2, stream3, stream4] {
-            let mut decoder = HuffmanDecoder::new(&scratch.table);
             let mut br = BitReaderReversed::new(stream);
             //skip the 0 padding at the end of the last byte of the bit stream and throw away the first 1 found
             let mut skipped_bits = 0;
@@ -107,25 +108,27 @@ fn decompress_literals(
                 //if more than 7 bits are 0, this is not the correct end of the bitstream. Either a bug or corrupted data
                 return Err(DecompressLiteralsError::ExtraPadding { skipped_bits });
             }
-            decoder.init_state(&mut br);
-
-            while br.bits_remaining() > -(scratch.table.max_num_bits as isize) {
-                target.push(decoder.decode_symbol());
-                decoder.next_state(&mut br);
-            }
-            if br.bits_remaining() != -(scratch.table.max_num_bits as isize) {
+            let (n, read_til) = scratch
+                .table
+                .decode_stream(&mut br, &mut target[start + written..])
+                .ok_or(DecompressLiteralsError::DecodedLiteralCountMismatch {
+                    decoded: target.len() + 1,
+                    expected: section.regenerated_size as usize,
+                })?;
+            written += n;
+            if read_til != -(scratch.table.max_num_bits as isize) {
                 return Err(DecompressLiteralsError::BitstreamReadMismatch {
-                    read_til: br.bits_remaining(),
+                    read_til,
                     expected: -(scratch.table.max_num_bits as isize),
                 });
             }
         }
+        target.truncate(start + written);
 
         bytes_read += source.len() as u32;
     } else {
         //just decode the one stream
         assert!(num_streams == 1);
-        let mut decoder = HuffmanDecoder::new(&scratch.table);
         let mut br = BitReaderReversed::new(source);
         let mut skipped_bits = 0;
         loop {
@@ -139,11 +142,16 @@ fn decompress_literals(
             //if more than 7 bits are 0, this is not the correct end of the bitstream. Either a bug or corrupted data
             return Err(DecompressLiteralsError::ExtraPadding { skipped_bits });
         }
-        decoder.init_state(&mut br);
-        while br.bits_remaining() > -(scratch.table.max_num_bits as isize) {
-            target.push(decoder.decode_symbol());
-            decoder.next_state(&mut br);
-        }
+        let start = target.len();
+        target.resize(start + section.regenerated_size as usize, 0);
+        let (n, _) = scratch
+            .table
+            .decode_stream(&mut br, &mut target[start..])
+            .ok_or(DecompressLiteralsError::DecodedLiteralCountMismatch {
+                decoded: target.len() + 1,
+                expected: section.regenerated_size as usize,
+            })?;
+        target.truncate(start + n);
         bytes_read += source.len() as u32;
     }
 

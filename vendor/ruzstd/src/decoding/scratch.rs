@@ -39,6 +39,9 @@ impl DecoderScratch {
                 ll_rle: None,
                 match_lengths: FSETable::new(MAX_MATCH_LENGTH_CODE),
                 ml_rle: None,
+                ll_predefined: false,
+                ml_predefined: false,
+                of_predefined: false,
             },
             buffer: DecodeBuffer::new(window_size),
             offset_hist: [1, 4, 8],
@@ -63,6 +66,9 @@ impl DecoderScratch {
         self.fse.ll_rle = None;
         self.fse.ml_rle = None;
         self.fse.of_rle = None;
+        self.fse.ll_predefined = false;
+        self.fse.ml_predefined = false;
+        self.fse.of_predefined = false;
 
         self.huf.table.reset();
     }
@@ -103,6 +109,11 @@ pub struct FSEScratch {
     pub ll_rle: Option<u8>,
     pub match_lengths: FSETable,
     pub ml_rle: Option<u8>,
+    /// kafkaroo: whether each table currently holds its predefined distribution, so that
+    /// `Predefined` mode does not rebuild it for every block.
+    pub ll_predefined: bool,
+    pub ml_predefined: bool,
+    pub of_predefined: bool,
 }
 
 impl FSEScratch {
@@ -114,6 +125,9 @@ impl FSEScratch {
             ll_rle: None,
             match_lengths: FSETable::new(MAX_MATCH_LENGTH_CODE),
             ml_rle: None,
+            ll_predefined: false,
+            ml_predefined: false,
+            of_predefined: false,
         }
     }
 
@@ -124,6 +138,9 @@ impl FSEScratch {
         self.of_rle = other.of_rle;
         self.ll_rle = other.ll_rle;
         self.ml_rle = other.ml_rle;
+        self.ll_predefined = other.ll_predefined;
+        self.ml_predefined = other.ml_predefined;
+        self.of_predefined = other.of_predefined;
     }
 }
 

@@ -4,11 +4,14 @@ use super::decode_buffer::DecodeBuffer;
 use super::scratch::FSEScratch;
 use super::sequence_execution::do_offset_history;
 use crate::bit_io::BitReaderReversed;
-use crate::blocks::sequence_section::{MAX_LITERAL_LENGTH_CODE, MAX_MATCH_LENGTH_CODE, MAX_OFFSET_CODE};
+use crate::blocks::sequence_section::{
+    MAX_LITERAL_LENGTH_CODE, MAX_MATCH_LENGTH_CODE, MAX_OFFSET_CODE,
+};
 use crate::decoding::errors::{
     DecodeSequenceError, DecompressBlockError, ExecuteSequencesError, FSEDecoderError,
 };
 use crate::fse::{Entry, FSETable};
+#[cfg(test)]
 use alloc::vec::Vec;
 
 /// Decodes the sequences section in `source` and executes each sequence as soon as it is decoded:
@@ -57,9 +60,15 @@ pub fn decode_and_execute_sequences(
     let mut ml_dec = StateDecoder::new(&fse.match_lengths, ml_rle.as_ref());
     let mut of_dec = StateDecoder::new(&fse.offsets, of_rle.as_ref());
     // The format's order: literal lengths, offsets, match lengths.
-    ll_dec.init_state(&mut br).map_err(DecodeSequenceError::from)?;
-    of_dec.init_state(&mut br).map_err(DecodeSequenceError::from)?;
-    ml_dec.init_state(&mut br).map_err(DecodeSequenceError::from)?;
+    ll_dec
+        .init_state(&mut br)
+        .map_err(DecodeSequenceError::from)?;
+    of_dec
+        .init_state(&mut br)
+        .map_err(DecodeSequenceError::from)?;
+    ml_dec
+        .init_state(&mut br)
+        .map_err(DecodeSequenceError::from)?;
 
     let mut literals_used = 0usize;
     let mut produced = 0usize;
@@ -74,7 +83,10 @@ pub fn decode_and_execute_sequences(
         let (ml_value, ml_num_bits) = lookup_ml_code(ml_code);
 
         if of_code > MAX_OFFSET_CODE {
-            return Err(DecodeSequenceError::UnsupportedOffset { offset_code: of_code }.into());
+            return Err(DecodeSequenceError::UnsupportedOffset {
+                offset_code: of_code,
+            }
+            .into());
         }
 
         let (obits, ml_add, ll_add) = br.get_bits_triple(of_code, ml_num_bits, ll_num_bits);
@@ -89,10 +101,6 @@ pub fn decode_and_execute_sequences(
             ll_dec.update_state_refilled(&mut br);
             ml_dec.update_state_refilled(&mut br);
             of_dec.update_state_refilled(&mut br);
-        }
-
-        if br.bits_remaining() < 0 {
-            return Err(DecodeSequenceError::NotEnoughBytesForNumSequences.into());
         }
 
         produced += lit_len + match_len;
@@ -128,6 +136,12 @@ pub fn decode_and_execute_sequences(
         }
     }
 
+    // Consumption only lowers the count, so a stream that ran short mid-way is still short
+    // here; checking once per block instead of per sequence (the sequences decoded from the
+    // zero fill past the end stay within the block's size and offset checks).
+    if br.bits_remaining() < 0 {
+        return Err(DecodeSequenceError::NotEnoughBytesForNumSequences.into());
+    }
     if br.bits_remaining() > 0 {
         return Err(DecodeSequenceError::ExtraBits {
             bits_remaining: br.bits_remaining(),
@@ -283,12 +297,15 @@ fn maybe_update_fse_tables(
     source: &[u8],
     scratch: &mut FSEScratch,
 ) -> Result<usize, DecodeSequenceError> {
-    let modes = section.modes.ok_or(DecodeSequenceError::MissingCompressionMode)?;
+    let modes = section
+        .modes
+        .ok_or(DecodeSequenceError::MissingCompressionMode)?;
 
     let mut bytes_read = 0;
 
     match modes.ll_mode() {
         ModeType::FSECompressed => {
+            scratch.ll_predefined = false;
             let bytes = scratch.literal_lengths.build_decoder(source, LL_MAX_LOG)?;
             bytes_read += bytes;
 
@@ -309,10 +326,14 @@ fn maybe_update_fse_tables(
         }
         ModeType::Predefined => {
             vprintln!("Use predefined ll table");
-            scratch.literal_lengths.build_from_probabilities(
-                LL_DEFAULT_ACC_LOG,
-                &Vec::from(&LITERALS_LENGTH_DEFAULT_DISTRIBUTION[..]),
-            )?;
+            // kafkaroo: rebuilt only if another table replaced the predefined one.
+            if !scratch.ll_predefined {
+                scratch.literal_lengths.build_from_probabilities(
+                    LL_DEFAULT_ACC_LOG,
+                    &LITERALS_LENGTH_DEFAULT_DISTRIBUTION,
+                )?;
+                scratch.ll_predefined = true;
+            }
             scratch.ll_rle = None;
         }
         ModeType::Repeat => {
@@ -325,6 +346,7 @@ fn maybe_update_fse_tables(
 
     match modes.of_mode() {
         ModeType::FSECompressed => {
+            scratch.of_predefined = false;
             let bytes = scratch.offsets.build_decoder(of_source, OF_MAX_LOG)?;
             vprintln!("Updating of table");
             vprintln!("Used bytes: {}", bytes);
@@ -344,9 +366,13 @@ fn maybe_update_fse_tables(
         }
         ModeType::Predefined => {
             vprintln!("Use predefined of table");
-            scratch
-                .offsets
-                .build_from_probabilities(OF_DEFAULT_ACC_LOG, &Vec::from(&OFFSET_DEFAULT_DISTRIBUTION[..]))?;
+            // kafkaroo: rebuilt only if another table replaced the predefined one.
+            if !scratch.of_predefined {
+                scratch
+                    .offsets
+                    .build_from_probabilities(OF_DEFAULT_ACC_LOG, &OFFSET_DEFAULT_DISTRIBUTION)?;
+                scratch.of_predefined = true;
+            }
             scratch.of_rle = None;
         }
         ModeType::Repeat => {
@@ -359,6 +385,7 @@ fn maybe_update_fse_tables(
 
     match modes.ml_mode() {
         ModeType::FSECompressed => {
+            scratch.ml_predefined = false;
             let bytes = scratch.match_lengths.build_decoder(ml_source, ML_MAX_LOG)?;
             bytes_read += bytes;
             vprintln!("Updating ml table");
@@ -378,10 +405,14 @@ fn maybe_update_fse_tables(
         }
         ModeType::Predefined => {
             vprintln!("Use predefined ml table");
-            scratch.match_lengths.build_from_probabilities(
-                ML_DEFAULT_ACC_LOG,
-                &Vec::from(&MATCH_LENGTH_DEFAULT_DISTRIBUTION[..]),
-            )?;
+            // kafkaroo: rebuilt only if another table replaced the predefined one.
+            if !scratch.ml_predefined {
+                scratch.match_lengths.build_from_probabilities(
+                    ML_DEFAULT_ACC_LOG,
+                    &MATCH_LENGTH_DEFAULT_DISTRIBUTION,
+                )?;
+                scratch.ml_predefined = true;
+            }
             scratch.ml_rle = None;
         }
         ModeType::Repeat => {
@@ -400,8 +431,8 @@ const LL_DEFAULT_ACC_LOG: u8 = 6;
 ///
 /// https://github.com/facebook/zstd/blob/dev/doc/zstd_compression_format.md#literals-length
 const LITERALS_LENGTH_DEFAULT_DISTRIBUTION: [i32; 36] = [
-    4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1,
-    -1, -1,
+    4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1,
+    -1, -1, -1, -1,
 ];
 
 // The default Match Length decoding table uses an accuracy logarithm of 6 bits.
@@ -411,8 +442,8 @@ const ML_DEFAULT_ACC_LOG: u8 = 6;
 ///
 /// https://github.com/facebook/zstd/blob/dev/doc/zstd_compression_format.md#match-length
 const MATCH_LENGTH_DEFAULT_DISTRIBUTION: [i32; 53] = [
-    1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
+    1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
 ];
 
 // The default Match Length decoding table uses an accuracy logarithm of 5 bits.

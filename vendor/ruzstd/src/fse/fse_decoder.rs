@@ -197,24 +197,32 @@ impl FSETable {
         }
 
         // baselines and num_bits can only be calculated when all symbols have been spread
+        //
+        // kafkaroo: the reference decoder's formulation (FSE_buildDTable): the k-th state of a
+        // symbol with probability p gets `next = p + k`, reads `acc_log - highbit(next)` bits and
+        // has baseline `(next << bits) - table_size`; same values as `calc_baseline_and_numbits`
+        // (tested below) without its per-entry divisions and branches.
         self.symbol_counter.clear();
         self.symbol_counter
-            .resize(self.symbol_probabilities.len(), 0);
+            .extend(self.symbol_probabilities.iter().map(|&p| p.max(0) as u32));
+        let acc_log = u32::from(self.accuracy_log);
         for idx in 0..negative_idx {
             let entry = &mut self.decode[idx];
-            let symbol = entry.symbol;
-            let prob = self.symbol_probabilities[symbol as usize];
-
-            let symbol_count = self.symbol_counter[symbol as usize];
-            let (bl, nb) = calc_baseline_and_numbits(table_size as u32, prob as u32, symbol_count);
-
-            //println!("symbol: {:2}, table: {}, prob: {:3}, count: {:3}, bl: {:3}, nb: {:2}", symbol, table_size, prob, symbol_count, bl, nb);
-
-            assert!(nb <= self.accuracy_log);
-            self.symbol_counter[symbol as usize] += 1;
-
-            entry.base_line = bl;
-            entry.num_bits = nb;
+            let Some(next) = self.symbol_counter.get_mut(entry.symbol as usize) else {
+                continue;
+            };
+            if *next == 0 {
+                // Only a filler entry of a table whose probabilities do not fill it.
+                entry.base_line = 0;
+                entry.num_bits = 0;
+                continue;
+            }
+            // `p <= next < 2p <= 2 * table_size`, so `acc_log >= floor(log2(next))`; saturating
+            // and wrapping only keep malformed input from panicking.
+            let num_bits = acc_log.saturating_sub(u32::BITS - 1 - next.leading_zeros());
+            entry.base_line = (*next << num_bits).wrapping_sub(table_size as u32);
+            entry.num_bits = num_bits as u8;
+            *next += 1;
         }
         Ok(())
     }
@@ -337,6 +345,7 @@ fn next_position(mut p: usize, table_size: usize) -> usize {
     p
 }
 
+#[cfg(test)]
 fn calc_baseline_and_numbits(
     num_states_total: u32,
     num_states_symbol: u32,
@@ -362,5 +371,63 @@ fn calc_baseline_and_numbits(
     } else {
         let index_shifted = state_number - num_double_width_state_slices;
         ((index_shifted * slice_width), num_bits as u8)
+    }
+}
+
+#[cfg(test)]
+mod kafkaroo_tests {
+    use super::{calc_baseline_and_numbits, FSETable};
+    use alloc::vec::Vec;
+
+    /// The table builder's baselines and bit counts equal upstream's per-entry formula, for the
+    /// predefined distributions and for pseudo-random normalised ones (with -1 entries).
+    #[test]
+    fn baselines_match_upstream_formula() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % u64::from(n)) as u32
+        };
+        let mut cases: Vec<(u8, Vec<i32>)> = Vec::new();
+        for _ in 0..300 {
+            let acc_log = 5 + rand(5) as u8;
+            let table_size = 1i32 << acc_log;
+            let symbols = 2 + rand(30) as usize;
+            let mut probs = Vec::new();
+            let mut left = table_size;
+            for i in 0..symbols {
+                let p = if i == symbols - 1 || left <= 1 {
+                    left
+                } else if rand(5) == 0 {
+                    -1
+                } else {
+                    (rand(left as u32 / 2 + 1) as i32).min(left - 1)
+                };
+                left -= p.abs();
+                probs.push(p);
+                if left == 0 {
+                    break;
+                }
+            }
+            if left == 0 {
+                cases.push((acc_log, probs));
+            }
+        }
+        assert!(cases.len() > 100);
+        for (acc_log, probs) in cases {
+            let mut table = FSETable::new(255);
+            table.build_from_probabilities(acc_log, &probs).unwrap();
+            let table_size = 1u32 << acc_log;
+            let negatives = probs.iter().filter(|&&p| p == -1).count();
+            let mut seen = alloc::vec![0u32; probs.len()];
+            for entry in &table.decode[..table.decode.len() - negatives] {
+                let s = entry.symbol as usize;
+                let expect = calc_baseline_and_numbits(table_size, probs[s] as u32, seen[s]);
+                seen[s] += 1;
+                assert_eq!((entry.base_line, entry.num_bits), expect, "{probs:?}");
+            }
+        }
     }
 }

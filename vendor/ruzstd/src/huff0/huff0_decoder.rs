@@ -8,12 +8,16 @@ use alloc::vec::Vec;
 /// The Zstandard specification limits the maximum length of a code to 11 bits.
 pub(crate) const MAX_MAX_NUM_BITS: u8 = 11;
 
+// kafkaroo: literals now decode through `HuffmanTable::decode_stream`; this stays for the
+// `fuzz_exports` API and upstream's tests.
+#[allow(dead_code)]
 pub struct HuffmanDecoder<'table> {
     table: &'table HuffmanTable,
     /// State is used to index into the table.
     pub state: u64,
 }
 
+#[allow(dead_code)]
 impl<'t> HuffmanDecoder<'t> {
     /// Create a new decoder with the provided table
     pub fn new(table: &'t HuffmanTable) -> HuffmanDecoder<'t> {
@@ -74,6 +78,46 @@ pub struct HuffmanTable {
 }
 
 impl HuffmanTable {
+    /// Decodes one Huffman stream from `br` (positioned after the stream's padding) into `out`,
+    /// stopping once the stream's bits are used up. Returns how many bytes were written and the
+    /// reader's remaining bit count as upstream's state-machine loop would leave it (minus
+    /// `max_num_bits` when the stream ends exactly), or `None` if `out` is too small.
+    ///
+    /// kafkaroo: replaces the per-symbol `HuffmanDecoder::next_state` loop, which reads bits ahead
+    /// into a state. This peeks `max_num_bits` at the current position, decodes several symbols per
+    /// bit-container refill and writes into a pre-sized slice.
+    pub(crate) fn decode_stream(
+        &self,
+        br: &mut BitReaderReversed<'_>,
+        out: &mut [u8],
+    ) -> Option<(usize, isize)> {
+        let max_bits = self.max_num_bits;
+        let decode = &self.decode[..];
+        if max_bits == 0 || decode.len() != 1 << max_bits {
+            return None;
+        }
+        // After a refill at least 56 bits are buffered.
+        let per_refill = 56 / max_bits as usize;
+        let mut remaining = br.bits_remaining();
+        let mut written = 0;
+        while remaining > 0 {
+            br.refill();
+            for _ in 0..per_refill {
+                let entry = decode[br.peek_bits(max_bits) as usize];
+                *out.get_mut(written)? = entry.symbol;
+                written += 1;
+                // Every entry of a built table has 1..=max_bits bits; 0 would never end.
+                let bits = entry.num_bits.max(1);
+                br.consume(bits);
+                remaining -= bits as isize;
+                if remaining <= 0 {
+                    break;
+                }
+            }
+        }
+        Some((written, remaining - max_bits as isize))
+    }
+
     /// Create a new, empty table.
     pub fn new() -> HuffmanTable {
         HuffmanTable {
