@@ -403,8 +403,24 @@ fn kind_of(name: &str) -> ClientKind {
         .unwrap_or_else(|| panic!("{name} is no member of this run"))
 }
 
+/// The kcat member needs incremental (cooperative) assignment: kcat 1.7+ built with librdkafka 1.6+.
+fn require_incremental_kcat() {
+    let kcat = kafkaroo_testcontainers::kcat_path();
+    let out = std::process::Command::new(&kcat)
+        .arg("-V")
+        .output()
+        .unwrap_or_else(|e| panic!("running {} -V: {e}", kcat.display()));
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.contains("IncrementalAssign"),
+        "{} does not support cooperative rebalancing (no IncrementalAssign in `kcat -V`): {version}",
+        kcat.display()
+    );
+}
+
 #[test]
 fn kafkaroo_java_and_kcat_members_share_a_cooperative_group() {
+    require_incremental_kcat();
     let cluster = Cluster::shared();
     let mut run = Run::new(cluster);
     let stop_sampling = Arc::new(AtomicBool::new(false));
