@@ -585,8 +585,6 @@ async fn s05_commit_rebalance_in_progress_fails_then_recommits_owned_only() {
 /// (scenario 5; Java's OffsetCommitResponseHandler calls `requestRejoin`), even if its heartbeats have
 /// not said so yet.
 #[tokio::test]
-#[ignore = "bug: REBALANCE_IN_PROGRESS on OffsetCommit fails the commit but never requests a rejoin \
-            (kafkaroo-group GroupMember::on_commit); the member stays in its generation"]
 async fn s05_commit_rebalance_in_progress_requests_a_rejoin() {
     let cluster = cluster(1, 1).await;
     let changes = Changes::default();
@@ -1328,8 +1326,6 @@ async fn s17_offset_fetch_coordinator_errors_are_retried() {
 /// `Consumer::committed` when the OffsetFetch answer misses the partition: retried, not reported as
 /// "nothing committed".
 #[tokio::test]
-#[ignore = "bug: Consumer::committed (kafkaroo group::fetch_committed) reports None for a partition \
-            missing from the OffsetFetch answer instead of retrying"]
 async fn s17_committed_lookup_with_missing_partition_is_retried() {
     let cluster = cluster(1, 1).await;
     let t0 = tp("t", 0);

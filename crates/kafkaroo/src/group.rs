@@ -18,7 +18,7 @@
 //!   reason: it commits what previous polls returned, never a record still being processed.
 //! - `Fatal` is returned by the next [`Consumer::poll`](crate::Consumer::poll).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -1103,21 +1103,29 @@ pub(crate) async fn fetch_committed(
                 error_code: 0,
                 partitions: got,
             } if got.iter().all(|p| p.error_code == 0) => {
-                let mut out: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
-                    partitions.iter().map(|tp| (tp.clone(), None)).collect();
+                // A partition missing from the answer is unknown, not "nothing committed": retry.
+                let mut out: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> = BTreeMap::new();
                 for p in got {
-                    if p.offset >= 0 {
-                        out.insert(
-                            p.partition.clone(),
-                            Some(OffsetAndMetadata {
-                                offset: p.offset,
-                                leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
-                                metadata: p.metadata.filter(|m| !m.is_empty()),
-                            }),
-                        );
+                    if !partitions.contains(&p.partition) {
+                        continue;
                     }
+                    let committed = (p.offset >= 0).then(|| OffsetAndMetadata {
+                        offset: p.offset,
+                        leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                        metadata: p.metadata.filter(|m| !m.is_empty()),
+                    });
+                    out.insert(p.partition, committed);
                 }
-                return Ok(out);
+                if out.len() == partitions.iter().collect::<BTreeSet<_>>().len() {
+                    return Ok(out);
+                }
+                let missing: Vec<String> = partitions
+                    .iter()
+                    .filter(|tp| !out.contains_key(*tp))
+                    .map(ToString::to_string)
+                    .collect();
+                last = format!("OffsetFetch answer without {}", missing.join(", "));
+                tokio::time::sleep(retry_backoff).await;
             }
             other => {
                 last = format!("OffsetFetch: {other:?}");

@@ -1187,7 +1187,15 @@ impl GroupMember {
             return;
         }
         let error = match code {
-            codes::REBALANCE_IN_PROGRESS => GroupError::RebalanceInProgress,
+            codes::REBALANCE_IN_PROGRESS => {
+                // The coordinator is rebalancing and this member has not noticed yet (Java's
+                // `requestRejoin`): rejoin now rather than wait for the next heartbeat to say so. The
+                // commit fails; the application re-commits what it still owns after the rebalance.
+                if self.generation == generation && self.phase == Phase::Stable {
+                    self.request_rejoin("OffsetCommit: rebalance in progress");
+                }
+                GroupError::RebalanceInProgress
+            }
             codes::ILLEGAL_GENERATION => {
                 let e = GroupError::IllegalGeneration { generation };
                 // Only a real stale generation in a stable member loses the assignment; during a
