@@ -247,8 +247,15 @@ fn max_poll_interval_exceeded_loses_partitions_and_next_poll_rejoins() {
             .iter()
             .position(|c| *c == Change::Lost(vec![a_partition.clone()]))
             .unwrap_or_else(|| panic!("no on_lost for {a_partition}: {a_list:?}"));
+        // Since it was last assigned, the stalled member's partition was lost, never revoked.
+        let assigned_at = a_list[..lost_at]
+            .iter()
+            .rposition(|c| matches!(c, Change::Assigned(p) if p.contains(&a_partition)))
+            .unwrap_or_else(|| panic!("{a_partition} lost but never assigned: {a_list:?}"));
         assert!(
-            !a_list[..lost_at].iter().any(|c| matches!(c, Change::Revoked(_))),
+            !a_list[assigned_at..lost_at]
+                .iter()
+                .any(|c| matches!(c, Change::Revoked(p) if p.contains(&a_partition))),
             "revoked (as if still owned) before lost: {a_list:?}"
         );
         assert!(
