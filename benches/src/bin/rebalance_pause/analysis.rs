@@ -25,6 +25,16 @@ struct Received {
     at_us: u64,
     partition: i32,
     offset: i64,
+    /// The record's timestamp (CreateTime, set by the producer on this host).
+    created_ms: i64,
+}
+
+impl Received {
+    /// From the producer creating the record to the application getting it. Unlike the gap between
+    /// deliveries, this does not grow when the producer stalls (then every partition has a gap at once).
+    fn latency_ms(&self) -> f64 {
+        self.at_us as f64 / 1000.0 - self.created_ms as f64
+    }
 }
 
 impl MemberLog {
@@ -54,6 +64,7 @@ impl MemberLog {
                 at_us,
                 partition: field(1)?.parse().context("partition")?,
                 offset: field(2)?.parse().context("offset")?,
+                created_ms: field(3)?.parse().context("record timestamp")?,
             }),
             "A" | "V" | "L" => {
                 let partitions = match field(1)? {
@@ -98,6 +109,11 @@ pub(crate) struct PartitionPause {
     pub(crate) max_gap_ms: f64,
     /// When that gap started, relative to the join (negative: before it).
     pub(crate) gap_start_ms: f64,
+    /// Highest latency (receive time - CreateTime) of a record received in the window: how long the
+    /// consumer kept a record waiting, whatever the producer did.
+    pub(crate) max_latency_ms: f64,
+    /// When that record was received, relative to the join.
+    pub(crate) max_latency_at_ms: f64,
     pub(crate) owner_before: String,
     pub(crate) owner_after: String,
     /// No delivery after the window: the gap ran until the run stopped.
@@ -121,26 +137,41 @@ pub(crate) struct RunReport {
     pub(crate) baseline_p50_ms: f64,
     pub(crate) baseline_p99_ms: f64,
     pub(crate) baseline_max_ms: f64,
+    /// Record latencies before the join (all partitions pooled).
+    pub(crate) baseline_latency_p99_ms: f64,
+    pub(crate) baseline_latency_max_ms: f64,
     /// Offsets handed out more than once (by any members).
     pub(crate) duplicates: usize,
 }
 
 impl RunReport {
-    /// A retained partition's gap counts as a pause above this: 3x the steady-state p99 gap.
+    /// A retained partition counts as paused when a record waited longer than this: 3x the
+    /// steady-state p99 record latency.
     pub(crate) fn pause_threshold_ms(&self) -> f64 {
-        3.0 * self.baseline_p99_ms
+        3.0 * self.baseline_latency_p99_ms
     }
 
     pub(crate) fn retained_paused(&self) -> usize {
         let threshold = self.pause_threshold_ms();
-        self.retained.iter().filter(|p| p.max_gap_ms > threshold).count()
+        self.retained
+            .iter()
+            .filter(|p| p.max_latency_ms > threshold || p.never_resumed)
+            .count()
+    }
+
+    pub(crate) fn moved_latencies(&self) -> Vec<f64> {
+        self.moved.iter().map(|p| p.max_latency_ms).collect()
     }
 
     pub(crate) fn moved_gaps(&self) -> Vec<f64> {
         self.moved.iter().map(|p| p.max_gap_ms).collect()
     }
 
-    pub(crate) fn retained_max_ms(&self) -> f64 {
+    pub(crate) fn retained_max_latency_ms(&self) -> f64 {
+        self.retained.iter().map(|p| p.max_latency_ms).fold(0.0, f64::max)
+    }
+
+    pub(crate) fn retained_max_gap_ms(&self) -> f64 {
         self.retained.iter().map(|p| p.max_gap_ms).fold(0.0, f64::max)
     }
 
@@ -156,8 +187,13 @@ impl RunReport {
         );
         let _ = writeln!(
             s,
-            "baseline delivery gaps: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; duplicates {}",
-            self.baseline_p50_ms, self.baseline_p99_ms, self.baseline_max_ms, self.duplicates
+            "baseline delivery gaps: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; record latency p99 {:.1} ms, max {:.1} ms; duplicates {}",
+            self.baseline_p50_ms,
+            self.baseline_p99_ms,
+            self.baseline_max_ms,
+            self.baseline_latency_p99_ms,
+            self.baseline_latency_max_ms,
+            self.duplicates
         );
         for (name, ms) in &self.member_rebalance_ms {
             let ms = optional_ms(*ms);
@@ -167,12 +203,14 @@ impl RunReport {
             for p in list {
                 let _ = writeln!(
                     s,
-                    "{label} p{}: {} -> {}, max gap {:.1} ms starting at join {:+.0} ms{}",
+                    "{label} p{}: {} -> {}, max gap {:.1} ms starting at join {:+.0} ms, max latency {:.1} ms at join {:+.0} ms{}",
                     p.partition,
                     p.owner_before,
                     p.owner_after,
                     p.max_gap_ms,
                     p.gap_start_ms,
+                    p.max_latency_ms,
+                    p.max_latency_at_ms,
                     if p.never_resumed { " (never resumed)" } else { "" }
                 );
             }
@@ -256,8 +294,8 @@ pub(crate) fn analyze(members: &[MemberLog], window: Window) -> anyhow::Result<R
     let before = generation_at(&|t| t < join_us).unwrap_or(0);
     let after = generation_at(&|t| t <= window_end_us).unwrap_or(before);
 
-    // partition -> offset -> (first delivery time, member index); later deliveries are duplicates.
-    let mut first_delivery: BTreeMap<i32, BTreeMap<i64, (u64, usize)>> = BTreeMap::new();
+    // partition -> offset -> (first delivery, member index); later deliveries are duplicates.
+    let mut first_delivery: BTreeMap<i32, BTreeMap<i64, (Received, usize)>> = BTreeMap::new();
     let mut duplicates = 0;
     for (index, m) in members.iter().enumerate() {
         for r in m.records.iter().filter(|r| r.at_us < window.stop_us) {
@@ -265,25 +303,33 @@ pub(crate) fn analyze(members: &[MemberLog], window: Window) -> anyhow::Result<R
             match slot.get_mut(&r.offset) {
                 Some(seen) => {
                     duplicates += 1;
-                    if r.at_us < seen.0 {
-                        *seen = (r.at_us, index);
+                    if r.at_us < seen.0.at_us {
+                        *seen = (*r, index);
                     }
                 }
                 None => {
-                    slot.insert(r.offset, (r.at_us, index));
+                    slot.insert(r.offset, (*r, index));
                 }
             }
         }
     }
 
+    let baseline_from = join_us.saturating_sub(window.baseline_us);
     let mut baseline = Vec::new();
+    let mut baseline_latency = Vec::new();
     let mut moved = Vec::new();
     let mut retained = Vec::new();
     for (&partition, offsets) in &first_delivery {
         // Deliveries: distinct times a poll handed out records of this partition, with who got them.
-        let deliveries: BTreeMap<u64, usize> = offsets.values().copied().collect();
+        let deliveries: BTreeMap<u64, usize> = offsets.values().map(|(r, i)| (r.at_us, *i)).collect();
         let times: Vec<u64> = deliveries.keys().copied().collect();
-        let baseline_from = join_us.saturating_sub(window.baseline_us);
+        let received = |from: u64, to: u64| {
+            offsets
+                .values()
+                .map(|(r, _)| r)
+                .filter(move |r| r.at_us >= from && r.at_us < to)
+        };
+        baseline_latency.extend(received(baseline_from, join_us).map(Received::latency_ms));
         baseline.extend(
             times
                 .windows(2)
@@ -313,10 +359,21 @@ pub(crate) fn analyze(members: &[MemberLog], window: Window) -> anyhow::Result<R
             .into_iter()
             .max_by_key(|(a, b)| b - a)
             .unwrap_or((join_us, join_us));
+        // A partition that never resumed kept its next record waiting until the stop at least.
+        let (max_latency_ms, latency_at_us) = if never_resumed {
+            (ms(window.stop_us - last), window.stop_us)
+        } else {
+            received(join_us, window_end_us)
+                .map(|r| (r.latency_ms(), r.at_us))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .unwrap_or((0.0, join_us))
+        };
         let pause = PartitionPause {
             partition,
             max_gap_ms: ms(gap_to - gap_from),
             gap_start_ms: signed_ms(gap_from, join_us),
+            max_latency_ms,
+            max_latency_at_ms: signed_ms(latency_at_us, join_us),
             never_resumed,
             owner_before: owner_before.clone(),
             owner_after: owner_after.clone(),
@@ -328,6 +385,7 @@ pub(crate) fn analyze(members: &[MemberLog], window: Window) -> anyhow::Result<R
         }
     }
     baseline.sort_by(f64::total_cmp);
+    baseline_latency.sort_by(f64::total_cmp);
     let joiner_first_record_ms = joiner
         .records
         .iter()
@@ -352,6 +410,8 @@ pub(crate) fn analyze(members: &[MemberLog], window: Window) -> anyhow::Result<R
         baseline_p50_ms: percentile(&baseline, 50.0),
         baseline_p99_ms: percentile(&baseline, 99.0),
         baseline_max_ms: baseline.last().copied().unwrap_or(0.0),
+        baseline_latency_p99_ms: percentile(&baseline_latency, 99.0),
+        baseline_latency_max_ms: baseline_latency.last().copied().unwrap_or(0.0),
         duplicates,
     })
 }
@@ -360,18 +420,23 @@ pub(crate) fn analyze(members: &[MemberLog], window: Window) -> anyhow::Result<R
 mod tests {
     use super::*;
 
-    /// Two partitions delivered every 10 ms; at t=1000 ms a second member joins and takes partition 1,
-    /// which the first member last delivered at 1000 ms and the joiner first at 1300 ms.
+    /// Two partitions delivered every 10 ms, 2 ms after the records were created; at t=1000 ms a second
+    /// member joins and takes partition 1, which the first member last delivered at 1000 ms and the
+    /// joiner first at 1300 ms (with the records created since 1008 ms).
     fn logs() -> Vec<MemberLog> {
         let mut first = String::from("S 0\nG 0 1 Stable\nA 1 0,1\n");
         let mut joiner = String::from("S 1000000\n");
         for i in 0..300u64 {
             let t = i * 10_000;
-            first.push_str(&format!("R {t} 0 {i} 0\n"));
+            // Created 2 ms before the first member got it; the joiner gets its first at 1300 ms.
+            let created = (t / 1000) as i64 - 2;
+            first.push_str(&format!("R {t} 0 {i} {created}\n"));
             if t <= 1_000_000 {
-                first.push_str(&format!("R {t} 1 {i} 0\n"));
-            } else if t >= 1_300_000 {
-                joiner.push_str(&format!("R {t} 1 {i} 0\n"));
+                first.push_str(&format!("R {t} 1 {i} {created}\n"));
+            } else {
+                // Records created during the handover wait for the joiner.
+                let delivered = t.max(1_300_000);
+                joiner.push_str(&format!("R {delivered} 1 {i} {created}\n"));
             }
         }
         first.push_str("G 1100000 2 Stable\nV 1100000 1\nA 1200000 -\nG 1200000 3 Stable\n");
@@ -396,6 +461,9 @@ mod tests {
         assert_eq!(report.moved[0].owner_after, "member-2");
         assert_eq!(report.retained.len(), 1);
         assert_eq!(report.retained[0].max_gap_ms, 10.0);
+        assert_eq!(report.moved[0].max_latency_ms, 292.0);
+        assert_eq!(report.retained[0].max_latency_ms, 2.0);
+        assert_eq!(report.baseline_latency_p99_ms, 2.0);
         assert_eq!(report.retained_paused(), 0);
         assert_eq!(report.rebalance_ms, 250.0);
         assert_eq!(report.rounds, 2);

@@ -59,14 +59,15 @@ struct RunArgs {
     /// Records per second the producer writes (over all partitions).
     #[arg(long, default_value_t = 3000)]
     rate: u32,
-    /// Seconds from starting the first members to the start of the baseline window.
-    #[arg(long, default_value_t = 15)]
-    warmup_secs: u64,
+    /// The baseline window starts once no member had a rebalance callback for this many seconds (so
+    /// that the first members' own rebalances and catching up are over).
+    #[arg(long, default_value_t = 8)]
+    settle_secs: u64,
     /// Seconds of steady state before the join, for the normal delivery gaps.
     #[arg(long, default_value_t = 10)]
     baseline_secs: u64,
-    /// Seconds from the join to stopping the members.
-    #[arg(long, default_value_t = 20)]
+    /// Seconds from the joiner's subscribe to stopping the members.
+    #[arg(long, default_value_t = 15)]
     after_secs: u64,
     /// The measured window ends this long after the group is stable again.
     #[arg(long, default_value_t = 2000)]
@@ -296,19 +297,20 @@ fn start_member(
                 .as_ref()
                 .context("the Java member was not compiled")?;
             let conf = setup.dist.dir.join("conf");
+            // REBALANCE_JAVA_LOG4J2=<file>: another log configuration (e.g. the coordinator at INFO),
+            // instead of the tools' WARN-to-stderr.
+            let log4j2 = std::env::var_os("REBALANCE_JAVA_LOG4J2")
+                .map_or_else(|| conf.join("tools-log4j2.properties"), PathBuf::from);
             let mut cmd = Command::new(kafkaroo_testcontainers::java()?);
-            cmd.arg(format!(
-                "-Dlog4j2.configurationFile={}",
-                conf.join("tools-log4j2.properties").display()
-            ))
-            .arg(format!(
-                "-Dlog4j.configuration=file:{}",
-                conf.join("tools-log4j.properties").display()
-            ))
-            .arg("-cp")
-            .arg(format!("{}:{}", classes.display(), setup.dist.tools_classpath()))
-            .arg("RebalanceMember")
-            .arg(topic);
+            cmd.arg(format!("-Dlog4j2.configurationFile={}", log4j2.display()))
+                .arg(format!(
+                    "-Dlog4j.configuration=file:{}",
+                    conf.join("tools-log4j.properties").display()
+                ))
+                .arg("-cp")
+                .arg(format!("{}:{}", classes.display(), setup.dist.tools_classpath()))
+                .arg("RebalanceMember")
+                .arg(topic);
             cmd
         }
     };
@@ -371,7 +373,20 @@ fn measure_once(setup: &Setup, args: &RunArgs, client: Client, dir: &Path) -> an
     for k in 1..=INITIAL_MEMBERS {
         members.push(start_member(setup, client, &topic, &topic, k, dir)?);
     }
-    std::thread::sleep(Duration::from_secs(args.warmup_secs + args.baseline_secs));
+    wait_for_output(dir, INITIAL_MEMBERS, Duration::from_secs(180), |logs| {
+        let all_assigned = logs.iter().all(|log| log.lines().any(|l| l.starts_with("A ")));
+        let last_callback = logs
+            .iter()
+            .flat_map(|log| log.lines())
+            .filter(|l| l.starts_with(['A', 'V', 'L']))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .max();
+        let settled =
+            last_callback.is_some_and(|t| now_micros().saturating_sub(t) >= args.settle_secs * 1_000_000);
+        all_assigned && settled
+    })
+    .context("the first members did not settle")?;
+    std::thread::sleep(Duration::from_secs(args.baseline_secs));
     let load_at_join = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!(
         "   member {} joins (load {})",
@@ -386,6 +401,11 @@ fn measure_once(setup: &Setup, args: &RunArgs, client: Client, dir: &Path) -> an
         INITIAL_MEMBERS + 1,
         dir,
     )?);
+    // A JVM may take seconds to start on a loaded machine: the time counts from the joiner's subscribe.
+    wait_for_output(dir, INITIAL_MEMBERS + 1, Duration::from_secs(120), |logs| {
+        logs.last().is_some_and(|log| log.starts_with("S "))
+    })
+    .context("the joining member did not subscribe")?;
     std::thread::sleep(Duration::from_secs(args.after_secs));
     let stop_us = now_micros();
     // Stop the members all at once, then the producer.
@@ -406,6 +426,28 @@ fn measure_once(setup: &Setup, args: &RunArgs, client: Client, dir: &Path) -> an
     );
     std::fs::write(dir.join("meta.txt"), meta)?;
     Ok(())
+}
+
+/// Re-reads the output of members 1..=`members` every half second until `done` holds for them.
+fn wait_for_output(
+    dir: &Path,
+    members: usize,
+    timeout: Duration,
+    done: impl Fn(&[String]) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let logs: Vec<String> = (1..=members)
+            .map(|k| std::fs::read_to_string(dir.join(format!("member-{k}.out"))).unwrap_or_default())
+            .collect();
+        if done(&logs) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("not within {timeout:?} (member logs in {})", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// meta.txt of a run: key=value lines.
@@ -463,12 +505,12 @@ fn analyze_dirs(dirs: &[PathBuf]) -> anyhow::Result<()> {
 }
 
 fn table_header() -> &'static str {
-    "| run | client | load | rebalance ms (generations) | joiner's first record ms | moved: n, pause median / max ms | retained: n, max gap ms | steady gap p99 / max ms | retained > 3x p99 | duplicates |\n\
-     |---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| run | client | load | rebalance ms (generations) | moved (n): pause median / max ms | moved: delivery gap median ms | retained (n): max latency / max gap ms | steady latency p99 / max ms | steady gap p99 ms | retained paused | duplicates |\n\
+     |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 }
 
 fn table_row(run: &str, meta: &Meta, r: &RunReport) -> String {
-    let moved = r.moved_gaps();
+    let moved = r.moved_latencies();
     let moved_max = moved.iter().copied().fold(0.0, f64::max);
     let never = r
         .moved
@@ -477,12 +519,11 @@ fn table_row(run: &str, meta: &Meta, r: &RunReport) -> String {
         .filter(|p| p.never_resumed)
         .count();
     format!(
-        "| {run} | {} | {} | {:.0} ({}) | {} | {}, {:.0} / {:.0}{} | {}, {:.0} | {:.0} / {:.0} | {} | {} |",
+        "| {run} | {} | {} | {:.0} ({}) | ({}) {:.0} / {:.0}{} | {:.0} | ({}) {:.0} / {:.0} | {:.0} / {:.0} | {:.0} | {} | {} |",
         meta.get("client").unwrap_or("?"),
         meta.get("load").unwrap_or("?"),
         r.rebalance_ms,
         r.rounds,
-        analysis::optional_ms(r.joiner_first_record_ms),
         moved.len(),
         analysis::median(&moved),
         moved_max,
@@ -491,10 +532,13 @@ fn table_row(run: &str, meta: &Meta, r: &RunReport) -> String {
         } else {
             String::new()
         },
+        analysis::median(&r.moved_gaps()),
         r.retained.len(),
-        r.retained_max_ms(),
+        r.retained_max_latency_ms(),
+        r.retained_max_gap_ms(),
+        r.baseline_latency_p99_ms,
+        r.baseline_latency_max_ms,
         r.baseline_p99_ms,
-        r.baseline_max_ms,
         r.retained_paused(),
         r.duplicates,
     )
@@ -504,9 +548,10 @@ fn render_table(args: &RunArgs, rows: &[String]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{PARTITIONS} partitions, {} records/s, {INITIAL_MEMBERS} members + 1 joining; baseline {} s before the join, window until {} ms after the last assignment; {} core(s)",
+        "{PARTITIONS} partitions, {} records/s, {INITIAL_MEMBERS} members + 1 joining; baseline {} s before the join (after {} s without rebalance callbacks), window until {} ms after the last assignment; {} core(s)",
         args.rate,
         args.baseline_secs,
+        args.settle_secs,
         args.margin_ms,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );

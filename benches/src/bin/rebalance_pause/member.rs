@@ -50,6 +50,13 @@ impl RebalanceListener for EventLog {
 
 /// Consumes `topic` with `properties` (Java property names) until stdin reaches end of file.
 pub(crate) fn run(topic: &str, properties: &[(String, String)]) -> anyhow::Result<()> {
+    // RUST_LOG=kafkaroo=debug,kafkaroo_group=debug: the member's log (stderr, kept as member-N.log).
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let config = ConsumerConfig::from_properties(properties.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .context("consumer properties")?;
     let stop = Arc::new(AtomicBool::new(false));
