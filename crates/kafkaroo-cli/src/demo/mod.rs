@@ -147,7 +147,7 @@ fn fetch_jars(version: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     say(&format!(
-        "fetching the Kafka {version} jars from Maven Central with Maven into {} (first run only, takes a few minutes)...",
+        "fetching the Kafka {version} jars from Maven Central with Maven into {} (first run only; can take a few minutes)...",
         dir.display()
     ));
     let done = Arc::new(AtomicBool::new(false));
@@ -309,6 +309,10 @@ async fn run_group(plan: &Plan, cluster: &Arc<Cluster>, demo: &Arc<Demo>) -> any
         _ = sigterm.recv() => None,
     };
     let interrupted = finished.is_none();
+    if interrupted {
+        demo.interrupt();
+        demo.note("interrupted: closing the members".to_owned());
+    }
     let close_wait = if interrupted {
         INTERRUPTED_CLOSE_WAIT
     } else {

@@ -2,6 +2,7 @@
 //! listeners), the script and the display: one mutex, held only for short bookkeeping.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -160,6 +161,8 @@ impl State {
 pub(crate) struct Demo {
     pub(crate) started: Instant,
     state: Mutex<State>,
+    /// After Ctrl-C the broker and the producer's JVM get the signal too: their failures are expected.
+    interrupted: AtomicBool,
 }
 
 impl Demo {
@@ -177,6 +180,7 @@ impl Demo {
                 errors: Vec::new(),
                 notes: Vec::new(),
             }),
+            interrupted: AtomicBool::new(false),
         }
     }
 
@@ -193,7 +197,15 @@ impl Demo {
         self.lock().notes.push((at, text));
     }
 
+    pub(crate) fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::Relaxed);
+    }
+
     pub(crate) fn error(&self, text: String) {
+        if self.interrupted.load(Ordering::Relaxed) {
+            tracing::debug!("after the interruption: {text}");
+            return;
+        }
         tracing::warn!("{text}");
         let at = self.elapsed();
         let mut st = self.lock();
