@@ -105,6 +105,32 @@ impl<'s> BitReaderReversed<'s> {
         debug_assert!(self.bits_consumed < 8);
     }
 
+    /// Bits of the container already consumed; at most 7 right after a refill.
+    #[inline(always)]
+    pub fn bits_consumed(&self) -> u8 {
+        self.bits_consumed
+    }
+
+    /// Reads `n <= 56` bits without a refill check. The caller guarantees
+    /// `bits_consumed + n <= 63` (a refill leaves at most 7 bits consumed), e.g. by reading at
+    /// most 56 bits per refill.
+    ///
+    /// kafkaroo: two shifts instead of `peek_bits`' mask, subtraction and zero check; `n == 0`
+    /// yields 0 because the first shift moves a zero into the top bit.
+    #[inline(always)]
+    pub fn get_bits_fast(&mut self, n: u8) -> u64 {
+        let value = self.peek_bits_fast(n);
+        self.bits_consumed += n;
+        value
+    }
+
+    /// `get_bits_fast` without consuming the bits.
+    #[inline(always)]
+    pub fn peek_bits_fast(&self, n: u8) -> u64 {
+        debug_assert!(n <= 56 && self.bits_consumed + n <= 63);
+        ((self.bit_container << (self.bits_consumed & 63)) >> 1) >> (63 - (n & 63))
+    }
+
     /// Read `n` number of bits from the source. Will read at most 56 bits.
     /// If there are no more bits to be read from the source zero bits will be returned instead.
     #[inline(always)]
@@ -131,53 +157,11 @@ impl<'s> BitReaderReversed<'s> {
         (self.bit_container >> shift_by) & mask
     }
 
-    /// Get the next `n1` `n2` and `n3` bits from the source without consuming them.
-    /// Caller is responsible for making sure that `sum` many bits have been refilled.
-    #[inline(always)]
-    pub fn peek_bits_triple(&mut self, sum: u8, n1: u8, n2: u8, n3: u8) -> (u64, u64, u64) {
-        if sum == 0 {
-            return (0, 0, 0);
-        }
-
-        // all_three contains bits like this: |XXXX..XXX111122223333|
-        // Where XXX are already consumed bytes, 1/2/3 are bits of the respective value
-        // Lower bits are to the right
-        let all_three = self.bit_container >> (64 - self.bits_consumed - sum);
-
-        let mask1 = (1u64 << n1) - 1u64;
-        let shift_by1 = n3 + n2;
-        let val1 = (all_three >> shift_by1) & mask1;
-
-        let mask2 = (1u64 << n2) - 1u64;
-        let shift_by2 = n3;
-        let val2 = (all_three >> shift_by2) & mask2;
-
-        let mask3 = (1u64 << n3) - 1u64;
-        let val3 = all_three & mask3;
-
-        (val1, val2, val3)
-    }
-
     /// Consume `n` bits from the source.
     #[inline(always)]
     pub fn consume(&mut self, n: u8) {
         self.bits_consumed += n;
         debug_assert!(self.bits_consumed <= 64);
-    }
-
-    /// Same as calling get_bits three times but slightly more performant
-    #[inline(always)]
-    pub fn get_bits_triple(&mut self, n1: u8, n2: u8, n3: u8) -> (u64, u64, u64) {
-        let sum = n1 + n2 + n3;
-        if sum <= 56 {
-            self.refill();
-
-            let triple = self.peek_bits_triple(sum, n1, n2, n3);
-            self.consume(sum);
-            return triple;
-        }
-
-        (self.get_bits(n1), self.get_bits(n2), self.get_bits(n3))
     }
 }
 
@@ -199,5 +183,31 @@ mod test {
         // All zeroes filled in
         assert_eq!(br.get_bits(4), 0b0000);
         assert_eq!(br.bits_remaining(), -7);
+    }
+
+    /// kafkaroo: `get_bits_fast` after a refill reads what `get_bits` reads, including 0-bit
+    /// reads and the zero fill past the end of the input.
+    #[test]
+    fn fast_reads_match_checked_reads() {
+        let data: alloc::vec::Vec<u8> = (0..200u32).map(|i| (i * 151 + 7) as u8).collect();
+        for len in [0usize, 1, 5, 8, 9, 31, 200] {
+            let mut slow = super::BitReaderReversed::new(&data[..len]);
+            let mut fast = super::BitReaderReversed::new(&data[..len]);
+            let mut step = 0u32;
+            for _ in 0..120 {
+                fast.refill();
+                let mut budget = 56u32;
+                loop {
+                    step = step.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    let n = ((step >> 16) % 20) as u8;
+                    if u32::from(n) > budget {
+                        break;
+                    }
+                    budget -= u32::from(n);
+                    assert_eq!(fast.get_bits_fast(n), slow.get_bits(n), "len {len}");
+                    assert_eq!(fast.bits_remaining(), slow.bits_remaining());
+                }
+            }
+        }
     }
 }

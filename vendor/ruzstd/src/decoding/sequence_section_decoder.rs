@@ -70,6 +70,10 @@ pub fn decode_and_execute_sequences(
         .init_state(&mut br)
         .map_err(DecodeSequenceError::from)?;
 
+    // Most bits the three state updates can read; every entry's `num_bits <= accuracy_log`.
+    let state_bits = ll_dec.accuracy_log + ml_dec.accuracy_log + of_dec.accuracy_log;
+    br.refill();
+
     let mut literals_used = 0usize;
     let mut produced = 0usize;
     let num_sequences = section.num_sequences;
@@ -89,19 +93,36 @@ pub fn decode_and_execute_sequences(
             .into());
         }
 
-        let (obits, ml_add, ll_add) = br.get_bits_triple(of_code, ml_num_bits, ll_num_bits);
+        // The container holds at least 56 unread bits here (refilled at the end of the previous
+        // iteration): at most 31 + 16 + 16 extra bits, rarely more than 56.
+        let (obits, ml_add, ll_add) = if of_code + ml_num_bits + ll_num_bits <= 56 {
+            (
+                br.get_bits_fast(of_code),
+                br.get_bits_fast(ml_num_bits),
+                br.get_bits_fast(ll_num_bits),
+            )
+        } else {
+            (
+                br.get_bits(of_code),
+                br.get_bits(ml_num_bits),
+                br.get_bits(ll_num_bits),
+            )
+        };
         // Never zero: `1 << of_code` is at least 1 and `obits < 1 << of_code`.
         let offset = obits as u32 + (1u32 << of_code);
         let lit_len = (ll_value + ll_add as u32) as usize;
         let match_len = (ml_value + ml_add as u32) as usize;
 
         if seq_idx + 1 < num_sequences {
-            // At most 9 + 9 + 8 state bits: one refill covers all three updates.
-            br.refill();
+            // At most 9 + 9 + 8 state bits: refill first only if they might not all be buffered.
+            if br.bits_consumed() + state_bits > 63 {
+                br.refill();
+            }
             ll_dec.update_state_refilled(&mut br);
             ml_dec.update_state_refilled(&mut br);
             of_dec.update_state_refilled(&mut br);
         }
+        br.refill();
 
         produced += lit_len + match_len;
         if produced > max_block_decoded_len {
@@ -209,12 +230,10 @@ impl<'t> StateDecoder<'t> {
         self.state.symbol
     }
 
-    /// Needs `state.num_bits` bits in the container (the caller refilled).
+    /// Needs `state.num_bits` bits in the container (see `get_bits_fast`).
     #[inline(always)]
     fn update_state_refilled(&mut self, br: &mut BitReaderReversed<'_>) {
-        let num_bits = self.state.num_bits;
-        let add = br.peek_bits(num_bits);
-        br.consume(num_bits);
+        let add = br.get_bits_fast(self.state.num_bits);
         self.state = self.table[(self.state.base_line + add as u32) as usize];
     }
 }

@@ -103,7 +103,8 @@ impl HuffmanTable {
         while remaining > 0 {
             br.refill();
             for _ in 0..per_refill {
-                let entry = decode[br.peek_bits(max_bits) as usize];
+                // At most 7 + 56 bits consumed: `get_bits_fast`'s precondition.
+                let entry = decode[br.peek_bits_fast(max_bits) as usize];
                 *out.get_mut(written)? = entry.symbol;
                 written += 1;
                 // Every entry of a built table has 1..=max_bits bits; 0 would never end.
