@@ -364,9 +364,10 @@ async fn script(
     }
     run_phase(demo, display, at(0.25)).await;
 
-    let joining = Member::spawn(&plan.spec, demo);
-    demo.begin_phase(&format!("join member-{}", joining.index + 1), true);
-    members.push(joining);
+    // The phase begins before the member exists, so that everything its joining causes is counted in it.
+    let joining = demo.lock().members.len() + 1;
+    demo.begin_phase(&format!("join member-{joining}"), true);
+    members.push(Member::spawn(&plan.spec, demo));
     run_phase(demo, display, at(0.55)).await;
 
     let leaving = members.remove(0);
