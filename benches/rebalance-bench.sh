@@ -9,7 +9,8 @@
 #   BENCH_DATA_DIR=/dev/shm        where the started broker keeps its log
 #   OUT_DIR=...                    where the members' logs are kept (default: a new directory in /tmp)
 #   OUT=rebalance-results.md       where the result table is written as well
-#   RUST_LOG=kafkaroo=debug        the kafkaroo members' logs (member-N.log next to their output)
+#   RUST_LOG=kafkaroo=debug,kafkaroo_group=debug   the kafkaroo members' logs (member-N.log next to their output)
+#   REBALANCE_JAVA_LOG4J2=<file>   log4j2 configuration of the Java members (default: WARN to stderr)
 #   CARGO_TARGET_DIR               as usual
 set -euo pipefail
 
