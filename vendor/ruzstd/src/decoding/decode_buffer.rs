@@ -77,15 +77,34 @@ impl DecodeBuffer {
         self.total_output_counter += data.len() as u64;
     }
 
-    /// Appends `source[start..start + len]` (a range the caller checked) as literals.
+    /// Makes room for `amount` more bytes, so that `push_literals_reserved` and
+    /// `repeat_reserved` calls adding up to at most that much skip their own checks.
+    pub fn reserve(&mut self, amount: usize) {
+        self.buffer.reserve(amount);
+    }
+
+    /// Appends `source[start..start + len]` (a range the caller checked) as literals, within
+    /// room made by `reserve`.
     #[inline(always)]
-    pub fn push_literals(&mut self, source: &[u8], start: usize, len: usize) {
-        self.buffer.extend_from_slice_at(source, start, len);
+    pub fn push_literals_reserved(&mut self, source: &[u8], start: usize, len: usize) {
+        self.buffer
+            .extend_from_slice_at_reserved(source, start, len);
         self.total_output_counter += len as u64;
     }
 
     #[inline(always)]
     pub fn repeat(&mut self, offset: usize, match_length: usize) -> Result<(), DecodeBufferError> {
+        self.buffer.reserve(match_length);
+        self.repeat_reserved(offset, match_length)
+    }
+
+    /// `repeat` within room made by `reserve`.
+    #[inline(always)]
+    pub fn repeat_reserved(
+        &mut self,
+        offset: usize,
+        match_length: usize,
+    ) -> Result<(), DecodeBufferError> {
         if offset > self.buffer.len() {
             self.repeat_from_dict(offset, match_length)
         } else if offset == 0 {
@@ -95,7 +114,7 @@ impl DecodeBuffer {
                 buf_len: self.buffer.len(),
             })
         } else {
-            self.buffer.repeat(offset, match_length);
+            self.buffer.repeat_reserved(offset, match_length);
             self.total_output_counter += match_length as u64;
             Ok(())
         }

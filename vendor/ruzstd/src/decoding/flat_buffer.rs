@@ -97,9 +97,16 @@ impl FlatBuffer {
 
     /// Appends `source[start..start + len]`; the caller checked that range is in bounds.
     /// Short runs that are not at the very end of `source` are copied as one 16-byte chunk.
-    #[inline(always)]
+    #[cfg(test)]
     pub fn extend_from_slice_at(&mut self, source: &[u8], start: usize, len: usize) {
         self.reserve(len);
+        self.extend_from_slice_at_reserved(source, start, len);
+    }
+
+    /// `extend_from_slice_at` after the caller reserved room for `len` bytes. (Were it not,
+    /// the bounds-checked slicing would panic, not corrupt memory.)
+    #[inline(always)]
+    pub fn extend_from_slice_at_reserved(&mut self, source: &[u8], start: usize, len: usize) {
         let tail = self.tail;
         if len <= CHUNK && source.len() - start >= CHUNK {
             let chunk: &[u8; CHUNK] = source[start..start + CHUNK]
@@ -131,10 +138,17 @@ impl FlatBuffer {
 
     /// Appends `len` bytes copied from `offset` bytes before the end, the copy running forward
     /// so that `offset < len` repeats the last `offset` bytes. Needs `1 <= offset <= self.len()`.
-    #[inline(always)]
+    #[cfg(test)]
     pub fn repeat(&mut self, offset: usize, len: usize) {
-        debug_assert!(offset >= 1 && offset <= self.len());
         self.reserve(len);
+        self.repeat_reserved(offset, len);
+    }
+
+    /// `repeat` after the caller reserved room for `len` bytes (see
+    /// `extend_from_slice_at_reserved`).
+    #[inline(always)]
+    pub fn repeat_reserved(&mut self, offset: usize, len: usize) {
+        debug_assert!(offset >= 1 && offset <= self.len());
         let dst = self.tail;
         let src = dst - offset;
         if offset >= CHUNK {

@@ -74,6 +74,9 @@ pub fn decode_and_execute_sequences(
     let state_bits = ll_dec.accuracy_log + ml_dec.accuracy_log + of_dec.accuracy_log;
     br.refill();
 
+    // Every sequence is checked against the block limit before it runs, so this covers them.
+    buffer.reserve(max_block_decoded_len);
+
     let mut literals_used = 0usize;
     let mut produced = 0usize;
     let num_sequences = section.num_sequences;
@@ -142,7 +145,7 @@ pub fn decode_and_execute_sequences(
                 }
                 .into());
             }
-            buffer.push_literals(literals, literals_used, lit_len);
+            buffer.push_literals_reserved(literals, literals_used, lit_len);
             literals_used = high;
         }
 
@@ -152,7 +155,7 @@ pub fn decode_and_execute_sequences(
         }
         if match_len > 0 {
             buffer
-                .repeat(actual_offset as usize, match_len)
+                .repeat_reserved(actual_offset as usize, match_len)
                 .map_err(ExecuteSequencesError::from)?;
         }
     }
