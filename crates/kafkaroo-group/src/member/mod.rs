@@ -109,6 +109,8 @@ pub use io::{
 };
 
 const PROTOCOL_TYPE: &str = "consumer";
+/// The heartbeat interval for one `heartbeat.interval.ms` after a cooperative SyncGroup.
+const FAST_HEARTBEAT: Duration = Duration::from_millis(100);
 
 /// Where the member is in the join protocol (the public [`MemberState`] is derived from this plus the
 /// coordinator and the pending callbacks).
@@ -214,6 +216,9 @@ pub struct GroupMember {
 
     in_flight: BTreeMap<RequestId, Pending>,
     next_heartbeat: Option<Instant>,
+    /// After a cooperative SyncGroup, heartbeats go out every [`FAST_HEARTBEAT`] until then (see
+    /// `on_sync`).
+    fast_heartbeats_until: Option<Instant>,
     /// Send time of the last request whose success proves the session alive; the session is considered
     /// expired `session_timeout` after it (conservative: the broker saw the request later).
     session_anchor: Option<Instant>,
@@ -278,6 +283,7 @@ impl GroupMember {
             leave_outbox: None,
             in_flight: BTreeMap::new(),
             next_heartbeat: None,
+            fast_heartbeats_until: None,
             session_anchor: None,
             last_heartbeat: None,
             last_poll: now,
@@ -805,6 +811,14 @@ impl GroupMember {
     // -----------------------------------------------------------------------------------------------
     // Internals: transitions
     // -----------------------------------------------------------------------------------------------
+
+    /// `heartbeat.interval.ms`, or [`FAST_HEARTBEAT`] right after a cooperative SyncGroup.
+    fn heartbeat_interval_now(&self) -> Duration {
+        match self.fast_heartbeats_until {
+            Some(until) if self.now < until => self.config.heartbeat_interval.min(FAST_HEARTBEAT),
+            _ => self.config.heartbeat_interval,
+        }
+    }
 
     fn request_rejoin(&mut self, reason: &str) {
         match self.phase {
@@ -1937,7 +1951,14 @@ impl GroupMember {
         self.phase = Phase::Stable;
         self.previous_assignment = (assigned.iter().cloned().collect(), self.generation);
         self.owned_generation = self.generation;
-        self.next_heartbeat = Some(self.now + self.config.heartbeat_interval);
+        // KIP-429's second round starts when the members that revoked something rejoin, which they
+        // do at once; a member that revoked nothing (typically the one that joined and got nothing
+        // yet) learns of it only from a heartbeat, so a full heartbeat interval would hold the moved
+        // partitions back that long. Heartbeat quickly for one interval instead.
+        if self.cooperative {
+            self.fast_heartbeats_until = Some(self.now + self.config.heartbeat_interval);
+        }
+        self.next_heartbeat = Some(self.now + self.heartbeat_interval_now());
         let mut pending_reason = self.rejoin_reason.take();
         if self.is_leader()
             && let Some(used) = &self.assigned_with
@@ -1990,7 +2011,7 @@ impl GroupMember {
                 return;
             }
         };
-        let next = |s: &Self| Some((sent_at + s.config.heartbeat_interval).max(s.now));
+        let next = |s: &Self| Some((sent_at + s.heartbeat_interval_now()).max(s.now));
         match error_code {
             codes::NONE => {
                 self.find_attempts = 0;
