@@ -1,4 +1,5 @@
-//! Zstandard. Pure-Rust ruzstd by default; the C library with the `zstd-c` feature.
+//! Zstandard. Pure-Rust ruzstd by default (the copy in `vendor/ruzstd`, patched for decode speed:
+//! see vendor/README.md); the C library with the `zstd-c` feature.
 //!
 //! Both stream-decode with the output cap, accept concatenated and skippable frames, and do not
 //! verify the optional content checksum (the batch CRC-32C covers the compressed bytes).

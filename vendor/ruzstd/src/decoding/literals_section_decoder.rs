@@ -92,6 +92,14 @@ fn decompress_literals(
 
         let start = target.len();
         target.resize(start + section.regenerated_size as usize, 0);
+        // kafkaroo: well-formed streams decode interleaved; anything else takes the sequential
+        // path below, which reports upstream's errors.
+        if scratch
+            .table
+            .decode_4_streams([stream1, stream2, stream3, stream4], &mut target[start..])
+        {
+            return Ok(bytes_read + source.len() as u32);
+        }
         let mut written = 0;
         for stream in &[stream1, stream2, stream3, stream4] {
             let mut br = BitReaderReversed::new(stream);

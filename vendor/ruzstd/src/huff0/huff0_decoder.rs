@@ -78,6 +78,69 @@ pub struct HuffmanTable {
 }
 
 impl HuffmanTable {
+    /// Decodes the four streams of a 4-stream literals section into `out` (exactly the
+    /// regenerated size) with the streams interleaved, so their table lookups overlap. Returns
+    /// `false`, with `out` in an unspecified state, unless every stream has valid padding, ends
+    /// exactly, and the first three produce `(out.len() + 3) / 4` bytes each (what every
+    /// encoder writes); the caller then decodes sequentially, as upstream does.
+    ///
+    /// kafkaroo addition, like the reference decoder's `HUF_decompress4X1`.
+    pub(crate) fn decode_4_streams(&self, streams: [&[u8]; 4], out: &mut [u8]) -> bool {
+        let max_bits = self.max_num_bits;
+        let decode = &self.decode[..];
+        if max_bits == 0 || decode.len() != 1 << max_bits {
+            return false;
+        }
+        let segment = (out.len() + 3) / 4;
+        if 3 * segment > out.len() {
+            return false;
+        }
+        let ends = [segment, 2 * segment, 3 * segment, out.len()];
+        let mut pos = [0, segment, 2 * segment, 3 * segment];
+        let mut readers = [
+            BitReaderReversed::new(streams[0]),
+            BitReaderReversed::new(streams[1]),
+            BitReaderReversed::new(streams[2]),
+            BitReaderReversed::new(streams[3]),
+        ];
+        for br in readers.iter_mut() {
+            if !skip_padding(br) {
+                return false;
+            }
+        }
+        let per_refill = 56 / max_bits as usize;
+        // Bits one round of `per_refill` symbols per stream can consume at most.
+        let round_bits = (per_refill * max_bits as usize) as isize;
+        loop {
+            let room = (0..4).all(|i| {
+                readers[i].bits_remaining() > round_bits && pos[i] + per_refill <= ends[i]
+            });
+            if !room {
+                break;
+            }
+            for br in readers.iter_mut() {
+                br.refill();
+            }
+            for _ in 0..per_refill {
+                for i in 0..4 {
+                    let entry = decode[readers[i].peek_bits_fast(max_bits) as usize];
+                    out[pos[i]] = entry.symbol;
+                    pos[i] += 1;
+                    readers[i].consume(entry.num_bits.max(1));
+                }
+            }
+        }
+        // Each stream's tail, one at a time.
+        for i in 0..4 {
+            match self.decode_stream(&mut readers[i], &mut out[pos[i]..ends[i]]) {
+                Some((n, read_til))
+                    if pos[i] + n == ends[i] && read_til == -(max_bits as isize) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// Decodes one Huffman stream from `br` (positioned after the stream's padding) into `out`,
     /// stopping once the stream's bits are used up. Returns how many bytes were written and the
     /// reader's remaining bit count as upstream's state-machine loop would leave it (minus
@@ -436,6 +499,17 @@ pub struct Entry {
     symbol: u8,
     /// The number of bits the prefix code occupies.
     num_bits: u8,
+}
+
+/// Skips a reversed stream's zero padding and its closing 1 bit; `false` if there are more than
+/// seven padding zeros.
+fn skip_padding(br: &mut BitReaderReversed<'_>) -> bool {
+    for _ in 0..8 {
+        if br.get_bits(1) == 1 {
+            return true;
+        }
+    }
+    false
 }
 
 /// Assert that the provided value is greater than zero, and returns the
