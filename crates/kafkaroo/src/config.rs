@@ -1,7 +1,10 @@
 //! Consumer configuration: a typed builder, and Java/librdkafka-style string properties for users who
 //! carry configuration over from those clients. Unknown keys and bad values are errors that name the key.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use kafkaroo_group::Assignor;
 
 use crate::error::Error;
 
@@ -36,6 +39,9 @@ impl IsolationLevel {
         }
     }
 }
+
+/// The assignors `partition.assignment.strategy` may name without registering one.
+pub(crate) const BUILT_IN_ASSIGNORS: [&str; 4] = ["range", "roundrobin", "sticky", "cooperative-sticky"];
 
 /// Consumer settings. Build with [`ConsumerConfig::builder`] or [`ConsumerConfig::from_properties`].
 #[derive(Debug, Clone)]
@@ -97,8 +103,11 @@ pub struct ConsumerConfig {
     pub enable_auto_commit: bool,
     /// `auto.commit.interval.ms`.
     pub auto_commit_interval: Duration,
-    /// `partition.assignment.strategy`, in order of preference.
+    /// `partition.assignment.strategy`, in order of preference: built-in names (`range`, `roundrobin`,
+    /// `sticky`, `cooperative-sticky`) or names of `custom_assignors`.
     pub partition_assignment_strategy: Vec<String>,
+    /// Assignors of your own (see [`ConsumerConfigBuilder::assignor`]), found by their name.
+    pub custom_assignors: Vec<Arc<dyn Assignor>>,
 }
 
 impl Default for ConsumerConfig {
@@ -133,6 +142,7 @@ impl Default for ConsumerConfig {
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
             partition_assignment_strategy: vec!["cooperative-sticky".to_owned()],
+            custom_assignors: Vec::new(),
         }
     }
 }
@@ -163,6 +173,18 @@ impl ConsumerConfig {
     /// Checks values that only make sense together.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Config(m));
+        if self.partition_assignment_strategy.is_empty() {
+            return bad("partition.assignment.strategy must name at least one assignor".into());
+        }
+        for s in &self.partition_assignment_strategy {
+            let custom = self.custom_assignors.iter().any(|a| a.name() == s);
+            if !custom && !BUILT_IN_ASSIGNORS.contains(&s.as_str()) {
+                return bad(format!(
+                    "partition.assignment.strategy: unknown assignor {s:?} (range, roundrobin, sticky, \
+                     cooperative-sticky, or one registered with ConsumerConfigBuilder::assignor)"
+                ));
+            }
+        }
         if self.bootstrap_servers.is_empty() {
             return bad("bootstrap.servers must name at least one broker".into());
         }
@@ -387,18 +409,26 @@ impl ConsumerConfigBuilder {
                     .map(|s| s.trim().to_owned())
                     .filter(|s| !s.is_empty())
                     .collect();
-                for s in &strategies {
-                    if !["range", "roundrobin", "sticky", "cooperative-sticky"].contains(&s.as_str()) {
-                        return Err(Error::Config(format!(
-                            "partition.assignment.strategy: unknown assignor {s:?} (range, roundrobin, sticky, cooperative-sticky)"
-                        )));
-                    }
-                }
+                // Names are checked in `validate`: a custom assignor may be registered later.
                 c.partition_assignment_strategy = strategies;
             }
             _ => return Err(Error::Config(format!("unknown configuration property {key:?}"))),
         }
         Ok(self)
+    }
+
+    /// Registers an assignor of your own (the [`Assignor`] trait of `kafkaroo-group`, re-exported as
+    /// [`crate::assignor`]). Unless `partition.assignment.strategy` names it already, it becomes the
+    /// most preferred one. Every member of a group must offer a common assignor.
+    pub fn assignor(mut self, assignor: Arc<dyn Assignor>) -> Self {
+        let name = assignor.name().to_owned();
+        let c = &mut self.config;
+        c.custom_assignors.retain(|a| a.name() != name);
+        c.custom_assignors.push(assignor);
+        if !c.partition_assignment_strategy.contains(&name) {
+            c.partition_assignment_strategy.insert(0, name);
+        }
+        self
     }
 
     /// Validates and returns the configuration.

@@ -137,6 +137,10 @@ pub(crate) fn member_config(config: &ConsumerConfig, group_id: &str) -> Result<M
         .unwrap_or(0);
     let mut assignors: Vec<Arc<dyn Assignor>> = Vec::new();
     for name in &config.partition_assignment_strategy {
+        if let Some(custom) = config.custom_assignors.iter().find(|a| a.name() == name) {
+            assignors.push(custom.clone());
+            continue;
+        }
         let a: Arc<dyn Assignor> = match name.as_str() {
             "cooperative-sticky" => Arc::new(CooperativeStickyAssignor),
             "sticky" => Arc::new(StickyAssignor),

@@ -46,6 +46,15 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+/// Partition assignors: implement [`Assignor`](assignor::Assignor) and register it with
+/// [`ConsumerConfigBuilder::assignor`] to decide assignments yourself when this member leads the group.
+pub mod assignor {
+    pub use kafkaroo_group::assignor::UserDataContext;
+    pub use kafkaroo_group::{
+        AssignError, Assignments, Assignor, CooperativeStickyAssignor, MemberSubscription, PartitionCounts,
+        RangeAssignor, RebalanceProtocol, RoundRobinAssignor, StickyAssignor, Subscription,
+    };
+}
 mod budget;
 mod config;
 mod consumer;

@@ -533,3 +533,91 @@ fn async_commits_report_their_outcome_and_land_in_order() {
         c.close().await;
     });
 }
+
+/// Gives every partition to the member with the smallest member id (eager).
+#[derive(Debug)]
+struct AllToFirst;
+
+impl kafkaroo::assignor::Assignor for AllToFirst {
+    fn name(&self) -> &str {
+        "all-to-first"
+    }
+    fn protocol(&self) -> kafkaroo::assignor::RebalanceProtocol {
+        kafkaroo::assignor::RebalanceProtocol::Eager
+    }
+    fn assign(
+        &self,
+        members: &[kafkaroo::assignor::MemberSubscription],
+        partitions_per_topic: &kafkaroo::assignor::PartitionCounts,
+    ) -> Result<kafkaroo::assignor::Assignments, kafkaroo::assignor::AssignError> {
+        let mut ids: Vec<&str> = members.iter().map(|m| m.member_id.as_str()).collect();
+        ids.sort_unstable();
+        let mut out: kafkaroo::assignor::Assignments =
+            ids.iter().map(|id| ((*id).to_owned(), Vec::new())).collect();
+        let first = out.get_mut(ids[0]).expect("a member");
+        for (topic, count) in partitions_per_topic {
+            first.extend((0..*count).map(|p| TopicPartition::new(topic, p)));
+        }
+        Ok(out)
+    }
+}
+
+#[test]
+fn a_custom_assignor_decides_the_assignment() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("group-custom");
+    cluster.create_topic(&topic, 3, 1, &[]).unwrap();
+    let group = cluster.unique_topic("g-custom");
+    rt.block_on(async {
+        let custom = |group: &str| {
+            let mut c = config(cluster, group, true);
+            c.partition_assignment_strategy = vec!["all-to-first".into()];
+            c.custom_assignors = vec![Arc::new(AllToFirst)];
+            c
+        };
+        let mut a = Consumer::new(custom(&group)).await.unwrap();
+        a.subscribe([topic.clone()]).unwrap();
+        let mut b = Consumer::new(custom(&group)).await.unwrap();
+        b.subscribe([topic.clone()]).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let _ = a.poll(Duration::from_millis(50)).await.unwrap();
+            let _ = b.poll(Duration::from_millis(50)).await.unwrap();
+            let (sa, sb) = (a.group_state().unwrap(), b.group_state().unwrap());
+            let both_stable = sa.state == MemberState::Stable && sb.state == MemberState::Stable;
+            if both_stable
+                && sa.generation == sb.generation
+                && a.assignment().len() + b.assignment().len() == 3
+            {
+                assert_eq!(sa.protocol.as_deref(), Some("all-to-first"));
+                let first = if sa.member_id < sb.member_id { &a } else { &b };
+                assert_eq!(
+                    first.assignment().len(),
+                    3,
+                    "the smallest member id has every partition"
+                );
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{sa:?} {sb:?}");
+        }
+        a.close().await;
+        b.close().await;
+    });
+    // The builder registers it as the preferred assignor; an unknown name is refused at build.
+    let built = ConsumerConfig::builder()
+        .bootstrap_servers(cluster.bootstrap())
+        .assignor(Arc::new(AllToFirst))
+        .build()
+        .unwrap();
+    assert_eq!(
+        built.partition_assignment_strategy,
+        ["all-to-first", "cooperative-sticky"]
+    );
+    let err = ConsumerConfig::from_properties([
+        ("bootstrap.servers", cluster.bootstrap()),
+        ("partition.assignment.strategy", "all-to-first"),
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("all-to-first"), "{err}");
+}
