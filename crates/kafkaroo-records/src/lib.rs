@@ -40,9 +40,11 @@
 //!   one buffer (linked or independent blocks, concatenated and skippable frames). The optional
 //!   xxHash32 header/block/content checksums are not verified: the batch CRC-32C already covers
 //!   those bytes end to end.
-//! - `compression-zstd`: ruzstd, streaming with the cap, decoder state reused per thread; frame
-//!   windows up to `max(cap, 8 MiB)` are accepted. ~0.25 GB/s; the opt-in `zstd-c` feature
-//!   switches to the C library (~0.9 GB/s, needs a C compiler).
+//! - `compression-zstd`: ruzstd (vendored with faster decoding, see vendor/README.md), streaming
+//!   with the cap, decoder state reused per thread; frame windows up to `max(cap, 8 MiB)` are
+//!   accepted. ~0.5 GB/s best, ~0.3-0.4 GB/s median on a shared 2-vCPU machine
+//!   (benches/README.md); the opt-in `zstd-c` feature switches to the C library (~0.9 GB/s,
+//!   needs a C compiler).
 //!
 //! A codec compiled out yields [`DecodeError::CompressionDisabled`]; ids 5-7 yield
 //! [`DecodeError::UnknownCompression`].
