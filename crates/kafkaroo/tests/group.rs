@@ -76,6 +76,49 @@ impl RebalanceListener for Recorder {
     }
 }
 
+/// `(member, partition, offset)` of every record handed out, in order.
+type Seen = Arc<Mutex<Vec<(usize, TopicPartition, i64)>>>;
+
+/// Two slow members of one group (made and subscribed by `member(index)`) poll until `total` records
+/// were consumed between them; the second starts once the first consumed 100, so the rebalance happens
+/// while the first is mid-way.
+async fn two_slow_members<F, Fut>(total: usize, seen: &Seen, member: F) -> (Consumer, Consumer)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Consumer> + Send + 'static,
+{
+    let count = Arc::new(AtomicUsize::new(0));
+    let spawn = |index: usize| {
+        let (make, seen, count) = (member(index), seen.clone(), count.clone());
+        tokio::spawn(async move {
+            let mut c = make.await;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while count.load(Ordering::SeqCst) < total && tokio::time::Instant::now() < deadline {
+                let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
+                count.fetch_add(batch.len(), Ordering::SeqCst);
+                seen.lock().unwrap().extend(
+                    batch
+                        .iter()
+                        .map(|r| (index, TopicPartition::new(r.topic(), r.partition()), r.offset())),
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            c
+        })
+    };
+    let a = spawn(0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while count.load(Ordering::SeqCst) < 100 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first member consumes nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = spawn(1);
+    (a.await.unwrap(), b.await.unwrap())
+}
+
 /// Polls until `n` records arrived (or `within` passed); returns `(partition, offset)` of each.
 async fn consume_n(consumer: &mut Consumer, n: usize, within: Duration) -> Vec<(TopicPartition, i64)> {
     let deadline = tokio::time::Instant::now() + within;
@@ -192,54 +235,20 @@ fn two_cooperative_members_split_without_overlap() {
     let total = 3 * PER;
     let group = cluster.unique_topic("g-two");
     let timeline: Timeline = Arc::default();
-    let seen: Arc<Mutex<Vec<(usize, TopicPartition, i64)>>> = Arc::default();
-    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Seen::default();
     rt.block_on(async {
-        let spawn_member = |member: usize| {
-            let (cluster_cfg, timeline, seen, count, topic) = (
-                {
-                    let mut c = config(cluster, &group, true);
-                    c.max_poll_records = 20;
-                    c
-                },
-                timeline.clone(),
-                seen.clone(),
-                count.clone(),
-                topic.clone(),
-            );
-            tokio::spawn(async move {
-                let mut c = Consumer::new(cluster_cfg).await.unwrap();
+        let (a, b) = two_slow_members(total, &seen, |member| {
+            let mut cfg = config(cluster, &group, true);
+            cfg.max_poll_records = 20;
+            let (timeline, topic) = (timeline.clone(), topic.clone());
+            async move {
+                let mut c = Consumer::new(cfg).await.unwrap();
                 c.subscribe_with_listener([topic], Recorder { member, timeline })
                     .unwrap();
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-                while count.load(Ordering::SeqCst) < total && tokio::time::Instant::now() < deadline {
-                    let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
-                    let n = batch.len();
-                    seen.lock().unwrap().extend(
-                        batch
-                            .iter()
-                            .map(|r| (member, TopicPartition::new(r.topic(), r.partition()), r.offset())),
-                    );
-                    count.fetch_add(n, Ordering::SeqCst);
-                    // Slow consumer: the rebalance happens while it consumes.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
                 c
-            })
-        };
-        let a = spawn_member(0);
-        // The second member joins once the first is consuming.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while count.load(Ordering::SeqCst) < 100 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "first member consumes nothing"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let b = spawn_member(1);
-        let a = a.await.unwrap();
-        let b = b.await.unwrap();
+            }
+        })
+        .await;
         let (na, nb) = (a.assignment().len(), b.assignment().len());
         assert_eq!(na + nb, 3, "split {na}/{nb}");
         assert!(na >= 1 && nb >= 1, "split {na}/{nb}");
@@ -379,46 +388,23 @@ fn commit_in_on_revoked_lands_before_the_partition_moves() {
     produce(cluster, &topic, 2, PER, "r");
     let total = 2 * PER;
     let group = cluster.unique_topic("g-revoke-commit");
-    let seen: Arc<Mutex<Vec<(usize, TopicPartition, i64)>>> = Arc::default();
-    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Seen::default();
     let revoked: Arc<Mutex<Vec<TopicPartition>>> = Arc::default();
     rt.block_on(async {
-        let spawn_member = |member: usize| {
+        let (a, b) = two_slow_members(total, &seen, |_| {
             // Auto-commit off: only the listener's commit can tell the next owner where to start.
             let mut cfg = config(cluster, &group, false);
             cfg.max_poll_records = 10;
-            let (seen, count, topic, revoked) = (seen.clone(), count.clone(), topic.clone(), revoked.clone());
-            tokio::spawn(async move {
+            let (topic, revoked) = (topic.clone(), revoked.clone());
+            async move {
                 let mut c = Consumer::new(cfg).await.unwrap();
                 let handle = c.commit_handle();
                 c.subscribe_with_listener([topic], CommitOnRevoke { handle, revoked })
                     .unwrap();
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-                while count.load(Ordering::SeqCst) < total && tokio::time::Instant::now() < deadline {
-                    let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
-                    count.fetch_add(batch.len(), Ordering::SeqCst);
-                    seen.lock().unwrap().extend(
-                        batch
-                            .iter()
-                            .map(|r| (member, TopicPartition::new(r.topic(), r.partition()), r.offset())),
-                    );
-                    // Slow: the second member joins while the first is mid-way.
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
                 c
-            })
-        };
-        let a = spawn_member(0);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while count.load(Ordering::SeqCst) < 100 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "first member consumes nothing"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let b = spawn_member(1);
-        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+            }
+        })
+        .await;
         a.close_with(kafkaroo::CloseMode::Leave).await;
         b.close_with(kafkaroo::CloseMode::Leave).await;
     });
