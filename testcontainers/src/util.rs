@@ -1,5 +1,6 @@
 //! Process, port, file and naming utilities.
 
+use std::collections::BTreeSet;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Seek, SeekFrom};
@@ -9,7 +10,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// A random 64-bit number (std's randomly seeded hasher, mixed with a counter).
 pub(crate) fn random_u64() -> u64 {
@@ -58,15 +59,33 @@ pub(crate) fn cluster_id() -> String {
     out
 }
 
-/// `count` distinct free loopback ports (all held while choosing, then released).
+/// `count` distinct free loopback ports (all held while choosing, then released), never one this
+/// process handed out before: between release and the broker's bind, the kernel may offer the same
+/// port to a second cluster starting at the same time in this process (seen: a three-node cluster's
+/// controller port taken by the shared cluster's node, INCONSISTENT_CLUSTER_ID).
 pub(crate) fn free_ports(count: usize) -> Result<Vec<u16>> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").context(|| "binding a free loopback port".into()))
-        .collect::<Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr().context(|| "reading a bound port".into())?.port()))
-        .collect()
+    static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    // Listeners are held until the end so that a refused port is not offered again meanwhile.
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < count {
+        if held.len() > count + 1000 {
+            return Err(Error::Unsupported(
+                "no free loopback port left that this process did not use before".into(),
+            ));
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").context(|| "binding a free loopback port".into())?;
+        let port = listener
+            .local_addr()
+            .context(|| "reading a bound port".into())?
+            .port();
+        if handed_out.insert(port) {
+            ports.push(port);
+        }
+        held.push(listener);
+    }
+    Ok(ports)
 }
 
 pub(crate) fn status_text(status: &ExitStatus) -> String {
