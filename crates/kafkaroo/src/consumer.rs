@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_core::Stream;
+use kafkaroo_group::MemberState;
 use kafkaroo_group::member::CloseMode;
 use kafkaroo_net::{Client, ClientConfig, ConnectionConfig};
 use tokio::sync::Notify;
@@ -410,14 +411,20 @@ impl Consumer {
         let Some(g) = &self.group else {
             return Ok(None);
         };
-        {
+        let wake_driver = {
             let mut inner = g.lock();
             if let Some(e) = inner.fatal.clone() {
                 return Err(e);
             }
             inner.member.poll_called(std::time::Instant::now());
+            // A stable member only moved its max.poll.interval.ms timer, which the driver reads when
+            // its current sleep ends: no wake-up per `recv`. Otherwise (e.g. rejoining after the
+            // interval was exceeded) the driver has requests to send.
+            inner.member.state() != MemberState::Stable
+        };
+        if wake_driver {
+            g.wake.notify_one();
         }
-        g.wake.notify_one();
         g.run_callbacks();
         Ok(g.maybe_auto_commit())
     }
