@@ -40,9 +40,6 @@ impl IsolationLevel {
     }
 }
 
-/// The assignors `partition.assignment.strategy` may name without registering one.
-pub(crate) const BUILT_IN_ASSIGNORS: [&str; 4] = ["range", "roundrobin", "sticky", "cooperative-sticky"];
-
 /// Consumer settings. Build with [`ConsumerConfig::builder`] or [`ConsumerConfig::from_properties`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -178,7 +175,7 @@ impl ConsumerConfig {
         }
         for s in &self.partition_assignment_strategy {
             let custom = self.custom_assignors.iter().any(|a| a.name() == s);
-            if !custom && !BUILT_IN_ASSIGNORS.contains(&s.as_str()) {
+            if !custom && crate::group::built_in_assignor(s).is_none() {
                 return bad(format!(
                     "partition.assignment.strategy: unknown assignor {s:?} (range, roundrobin, sticky, \
                      cooperative-sticky, or one registered with ConsumerConfigBuilder::assignor)"

@@ -141,21 +141,26 @@ pub(crate) fn member_config(config: &ConsumerConfig, group_id: &str) -> Result<M
             assignors.push(custom.clone());
             continue;
         }
-        let a: Arc<dyn Assignor> = match name.as_str() {
-            "cooperative-sticky" => Arc::new(CooperativeStickyAssignor),
-            "sticky" => Arc::new(StickyAssignor),
-            "range" => Arc::new(RangeAssignor),
-            "roundrobin" => Arc::new(RoundRobinAssignor),
-            other => {
-                return Err(Error::Config(format!(
-                    "partition.assignment.strategy: unknown assignor {other:?}"
-                )));
-            }
-        };
+        let a = built_in_assignor(name).ok_or_else(|| {
+            Error::Config(format!(
+                "partition.assignment.strategy: unknown assignor {name:?}"
+            ))
+        })?;
         assignors.push(a);
     }
     m.assignors = assignors;
     Ok(m)
+}
+
+/// The assignor `partition.assignment.strategy` names without registering one.
+pub(crate) fn built_in_assignor(name: &str) -> Option<Arc<dyn Assignor>> {
+    Some(match name {
+        "cooperative-sticky" => Arc::new(CooperativeStickyAssignor),
+        "sticky" => Arc::new(StickyAssignor),
+        "range" => Arc::new(RangeAssignor),
+        "roundrobin" => Arc::new(RoundRobinAssignor),
+        _ => return None,
+    })
 }
 
 /// A membership change waiting for the application's task (listener and commits).
@@ -1026,6 +1031,15 @@ async fn send(
                 req.require_stable = *require_stable;
             }
             let r = conn.send_version(&req, v, timeout).await?;
+            // v8+ nests the same fields under a group (with their own types): one constructor for both.
+            let fetched =
+                |topic: &str, index, offset, epoch, metadata: Option<&str>, error_code| FetchedOffset {
+                    partition: kafkaroo_group::TopicPartition::new(topic, index),
+                    offset,
+                    leader_epoch: epoch,
+                    metadata: metadata.map(str::to_owned),
+                    error_code,
+                };
             let mut out = Vec::new();
             let error_code;
             if v >= 8 {
@@ -1033,35 +1047,33 @@ async fn send(
                     return Ok(Response::Failed(TransportFailure::Disconnected));
                 };
                 error_code = g.error_code;
-                for t in g.topics {
-                    for p in t.partitions {
-                        out.push(FetchedOffset {
-                            partition: kafkaroo_group::TopicPartition::new(
-                                t.name.0.to_string(),
-                                p.partition_index,
-                            ),
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            metadata: p.metadata.as_deref().map(str::to_owned),
-                            error_code: p.error_code,
-                        });
-                    }
+                for t in &g.topics {
+                    out.extend(t.partitions.iter().map(|p| {
+                        let metadata = p.metadata.as_deref();
+                        fetched(
+                            &t.name,
+                            p.partition_index,
+                            p.committed_offset,
+                            p.committed_leader_epoch,
+                            metadata,
+                            p.error_code,
+                        )
+                    }));
                 }
             } else {
                 error_code = r.error_code;
-                for t in r.topics {
-                    for p in t.partitions {
-                        out.push(FetchedOffset {
-                            partition: kafkaroo_group::TopicPartition::new(
-                                t.name.0.to_string(),
-                                p.partition_index,
-                            ),
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            metadata: p.metadata.as_deref().map(str::to_owned),
-                            error_code: p.error_code,
-                        });
-                    }
+                for t in &r.topics {
+                    out.extend(t.partitions.iter().map(|p| {
+                        let metadata = p.metadata.as_deref();
+                        fetched(
+                            &t.name,
+                            p.partition_index,
+                            p.committed_offset,
+                            p.committed_leader_epoch,
+                            metadata,
+                            p.error_code,
+                        )
+                    }));
                 }
             }
             Ok(Response::OffsetFetch {
