@@ -1180,3 +1180,37 @@ async fn stale_fetch_answers_still_report_watermarks() {
     assert_eq!(c.lag(&t0), Some(0), "the empty partition's lag must become known");
     assert_eq!(c.watermarks(&t0).map(|w| w.high), Some(0));
 }
+
+// ----- seeks racing the fetch planner -----
+
+/// Every seek is followed by records from exactly that offset, however it interleaves with the engine
+/// planning a fetch on another thread. (A seek landing between the planner reading a partition and
+/// marking it in flight once left the mark on a state no answer would clear: the partition was never
+/// fetched again, seen as a 5 s silent `poll` in CI.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeks_racing_the_fetch_planner_never_stall_a_partition() {
+    let cluster = cluster(1, 1).await;
+    let t0 = tp("t", 0);
+    for _ in 0..10 {
+        produce(&cluster, "t", 0, 10);
+    }
+    // Short long-polls: the engine plans fetches as often as possible.
+    let fast = config(&cluster).fetch_max_wait(Duration::from_millis(1));
+    let mut c = consumer(fast, std::slice::from_ref(&t0)).await;
+    for i in 0..4000_i64 {
+        let target = (i * 37) % 100;
+        c.seek(&t0, target).unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let first = loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "seek #{i} to {target}: no record within {WAIT:?}"
+            );
+            let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
+            if let Some(r) = batch.into_iter().next() {
+                break r.offset();
+            }
+        };
+        assert_eq!(first, target, "seek #{i}: first record after the seek");
+    }
+}

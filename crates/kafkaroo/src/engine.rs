@@ -448,8 +448,11 @@ impl Driver {
         let config = &self.shared.config;
         let metadata = self.client.metadata();
         let mut by_broker: BTreeMap<i32, Vec<(TopicPartition, SessionPartition, u64)>> = BTreeMap::new();
+        // One lock for the whole plan: a seek between reading a partition and marking it in flight would
+        // leave the mark on a state whose fetch never comes back to clear it.
+        let shared = self.shared.clone();
+        let mut st = shared.lock();
         {
-            let st = self.shared.lock();
             for (tp, p) in &st.partitions {
                 let Some(leader) = p.leader else { continue };
                 if self.fetching.contains(&leader) || p.failed || p.paused || p.validate || p.in_flight {
@@ -509,12 +512,9 @@ impl Driver {
                     topic_ids.insert(t.id, Arc::<str>::from(tp.topic.as_str()));
                 }
             }
-            {
-                let mut st = self.shared.lock();
-                for tp in versions.keys() {
-                    if let Some(p) = st.partitions.get_mut(tp) {
-                        p.in_flight = true;
-                    }
+            for tp in versions.keys() {
+                if let Some(p) = st.partitions.get_mut(tp) {
+                    p.in_flight = true;
                 }
             }
             self.fetching.insert(broker);
