@@ -1339,3 +1339,90 @@ async fn s17_committed_lookup_with_missing_partition_is_retried() {
     assert_eq!(got.get(&t0).cloned().flatten().map(|o| o.offset), Some(5));
     c.close().await;
 }
+
+// ----- an idle application inside a long poll -----
+
+/// Runs `c.poll` with long timeouts (an idle `recv`-style loop) on its own task until told to stop;
+/// returns the consumer and the errors `poll` returned.
+fn long_polls(
+    mut c: Consumer,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<(Consumer, Vec<Error>)>,
+) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut errors = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                r = c.poll(Duration::from_secs(60)) => if let Err(e) = r { errors.push(e) },
+            }
+        }
+        (c, errors)
+    });
+    (stop, task)
+}
+
+/// A member idle inside one long `poll` (no records arrive), whose `on_revoked` commits: when the
+/// commit completes, the assignment queued behind the revocation still runs at once and the member
+/// rejoins, so the other member gets the moved partition without waiting for a record or a timer.
+/// (The completed revocation once woke nobody: the partition stayed unowned until `poll` returned.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_member_committing_in_on_revoked_finishes_the_cooperative_rebalance() {
+    let cluster = cluster(1, 2).await;
+    // Long enough that neither the poll deadline nor the max.poll.interval.ms refresh hides a stall.
+    let cfg = || config(&cluster).set("max.poll.interval.ms", "120000").unwrap();
+    let pending = Arc::new(Mutex::new(Vec::new()));
+    let ca = Changes::default();
+    let mut a = Consumer::new(cfg().build().unwrap()).await.unwrap();
+    let listener = CommitOnRevoke {
+        handle: a.commit_handle(),
+        pending: pending.clone(),
+        changes: ca.clone(),
+    };
+    a.subscribe_with_listener(["t"], listener).unwrap();
+    let mut da = Delivered::default();
+    poll_until(&mut a, &mut da, "a owns both", |c, _| stable_with(c, 2)).await;
+
+    let (stop, a_task) = long_polls(a);
+    let cb = Changes::default();
+    let mut b = member(cfg(), &cb).await;
+    let mut db = Delivered::default();
+    poll_until(&mut b, &mut db, "b gets the moved partition", |c, _| {
+        stable_with(c, 1)
+    })
+    .await;
+    stop.send(()).unwrap();
+    let (a, errors) = a_task.await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(a.assignment().len(), 1, "a kept one partition");
+    let commits: Vec<PendingCommit> = std::mem::take(&mut *pending.lock().unwrap());
+    assert_eq!(commits.len(), 1, "on_revoked ran once");
+    assert!(ca.count(|c| matches!(c, Change::Lost(_))) == 0, "{:?}", ca.list());
+    a.close().await;
+    b.close().await;
+}
+
+/// A member waiting in one `poll` longer than max.poll.interval.ms on an idle topic is polling: it keeps
+/// its membership and partitions (Java's poll refreshes the timer while it waits).
+#[tokio::test]
+async fn waiting_inside_poll_counts_as_polling_for_max_poll_interval() {
+    let cluster = cluster(1, 1).await;
+    let changes = Changes::default();
+    let cfg = config(&cluster).set("max.poll.interval.ms", "1000").unwrap();
+    let mut c = member(cfg, &changes).await;
+    let mut d = Delivered::default();
+    poll_until(&mut c, &mut d, "stable", |c, _| stable_with(c, 1)).await;
+    let before = (member_id(&c), generation(&c));
+    let batch = c.poll(Duration::from_secs(3)).await.expect("an idle poll");
+    assert!(batch.is_empty());
+    assert_eq!(
+        cluster.request_count(ApiKey::LeaveGroup),
+        0,
+        "left the group while inside poll"
+    );
+    assert_eq!((member_id(&c), generation(&c)), before);
+    assert_eq!(changes.list(), vec![Change::Assigned(vec![tp("t", 0)])]);
+    c.close().await;
+}

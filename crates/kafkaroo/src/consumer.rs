@@ -361,6 +361,13 @@ impl Consumer {
     /// Cancellation safe: records are taken out of the buffer only in the synchronous part that
     /// completes the future, so a dropped `poll` loses nothing.
     pub async fn poll(&mut self, timeout: Duration) -> Result<PollBatch, Error> {
+        self.poll_inner(timeout, false).await
+    }
+
+    /// `poll`; with `hold`, the records go to `recv`'s queue (`undelivered`) under the same lock that
+    /// moved the positions past them, so a rebalance never sees them as handed out, and an empty
+    /// batch is returned.
+    async fn poll_inner(&mut self, timeout: Duration, hold: bool) -> Result<PollBatch, Error> {
         let mut auto_commit_at = self.group_poll_entry()?;
         {
             // Records `recv` took out earlier come first (revoked partitions' records were dropped with
@@ -387,12 +394,17 @@ impl Consumer {
         let shared = self.shared.clone();
         loop {
             let ready = shared.data_ready.notified();
-            if let Some(result) = self.collect()? {
+            if let Some(result) = self.collect(hold)? {
                 return Ok(result);
             }
             // While the application waits here it holds nothing unprocessed: membership callbacks and
             // auto-commits may run.
-            let wake_at = auto_commit_at.map_or(deadline, |at| Instant::from_std(at).min(deadline));
+            let mut wake_at = auto_commit_at.map_or(deadline, |at| Instant::from_std(at).min(deadline));
+            if self.group.is_some() {
+                // Waiting inside `poll` is polling (as in Java): a long `poll`/`recv` on an idle topic
+                // must not run past max.poll.interval.ms and cost the member its partitions.
+                wake_at = wake_at.min(Instant::now() + self.shared.config.max_poll_interval / 2);
+            }
             tokio::select! {
                 () = ready => {}
                 () = tokio::time::sleep_until(wake_at) => {
@@ -429,7 +441,7 @@ impl Consumer {
         Ok(g.maybe_auto_commit())
     }
 
-    fn collect(&mut self) -> Result<Option<PollBatch>, Error> {
+    fn collect(&mut self, hold: bool) -> Result<Option<PollBatch>, Error> {
         let max = self.shared.config.max_poll_records;
         let mut st = self.shared.lock();
         if st.closed {
@@ -471,12 +483,16 @@ impl Consumer {
                 st.fail(tp, e);
             }
         }
+        let got_records = !batch.is_empty();
+        if hold {
+            st.undelivered.extend(std::mem::take(&mut batch));
+        }
         drop(st);
         crate::telemetry::consumed(total);
         if drained_any {
             self.wake();
         }
-        if batch.is_empty() {
+        if !got_records {
             let mut st = self.shared.lock();
             if let Some(e) = st.errors.pop_front() {
                 return Err(e);
@@ -498,8 +514,7 @@ impl Consumer {
             if let Some(r) = self.shared.lock().undelivered.pop_front() {
                 return Ok(r);
             }
-            let batch = self.poll(Duration::from_secs(3600)).await?;
-            self.shared.lock().undelivered.extend(batch);
+            self.poll_inner(Duration::from_secs(3600), true).await?;
         }
     }
 

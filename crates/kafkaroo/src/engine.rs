@@ -263,7 +263,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: Client) {
         metadata_backoff_until: None,
         metadata_failures: 0,
         last_metadata: None,
-        resolving: BTreeSet::new(),
+        resolving: BTreeMap::new(),
     };
     driver.run().await;
 }
@@ -279,8 +279,9 @@ struct Driver {
     metadata_backoff_until: Option<Instant>,
     metadata_failures: u32,
     last_metadata: Option<Instant>,
-    /// Partitions with a ListOffsets or OffsetForLeaderEpoch in flight.
-    resolving: BTreeSet<TopicPartition>,
+    /// Partitions with a ListOffsets or OffsetForLeaderEpoch in flight, with the partition version it
+    /// was sent for: a seek meanwhile makes the partition plannable again at once.
+    resolving: BTreeMap<TopicPartition, u64>,
 }
 
 impl Driver {
@@ -290,6 +291,10 @@ impl Driver {
                 self.tasks.abort_all();
                 return;
             }
+            // Created before planning: memory released while `plan` finds the budget spent
+            // (`notify_waiters`, no permit kept) must still wake this loop.
+            let shared = self.shared.clone();
+            let freed = shared.budget.freed();
             let next_timer = self.plan();
             let sleep = tokio::time::sleep_until(
                 next_timer.unwrap_or_else(|| Instant::now() + Duration::from_secs(1)),
@@ -301,8 +306,8 @@ impl Driver {
                         Err(e) => self.forget_in_flight(&e),
                     }
                 }
-                () = self.shared.driver_wake.notified() => {}
-                () = self.shared.budget.freed() => {}
+                () = shared.driver_wake.notified() => {}
+                () = freed => {}
                 () = sleep => {}
             }
         }
@@ -367,7 +372,7 @@ impl Driver {
             let policy = self.shared.config.auto_offset_reset;
             let mut no_offset = Vec::new();
             for (tp, p) in st.partitions.iter_mut() {
-                if p.failed || self.resolving.contains(tp) {
+                if p.failed || self.resolving.get(tp) == Some(&p.version) {
                     continue;
                 }
                 if !p.ready(now) {
@@ -416,8 +421,8 @@ impl Driver {
         let isolation = self.shared.config.isolation_level.wire();
         let timeout = self.shared.config.request_timeout;
         for (broker, parts) in resets {
-            for (tp, ..) in &parts {
-                self.resolving.insert(tp.clone());
+            for (tp, version, ..) in &parts {
+                self.resolving.insert(tp.clone(), *version);
             }
             let client = self.client.clone();
             self.tasks.spawn(async move {
@@ -430,8 +435,8 @@ impl Driver {
             });
         }
         for (broker, parts) in validations {
-            for (tp, ..) in &parts {
-                self.resolving.insert(tp.clone());
+            for (tp, version, ..) in &parts {
+                self.resolving.insert(tp.clone(), *version);
             }
             let client = self.client.clone();
             self.tasks.spawn(async move {
@@ -458,7 +463,7 @@ impl Driver {
                 if self.fetching.contains(&leader) || p.failed || p.paused || p.validate || p.in_flight {
                     continue;
                 }
-                if p.buffered.is_some() || self.resolving.contains(tp) {
+                if p.buffered.is_some() || self.resolving.get(tp) == Some(&p.version) {
                     continue;
                 }
                 let Some(position) = p.position else { continue };
@@ -955,8 +960,10 @@ impl Driver {
     ) {
         let now = Instant::now();
         let mut st = self.shared.lock();
-        for (tp, ..) in &partitions {
-            self.resolving.remove(tp);
+        for (tp, version, _) in &partitions {
+            if self.resolving.get(tp) == Some(version) {
+                self.resolving.remove(tp);
+            }
         }
         let answers = match result {
             Ok(a) => a,
@@ -1005,8 +1012,10 @@ impl Driver {
     ) {
         let now = Instant::now();
         let mut st = self.shared.lock();
-        for (tp, ..) in &partitions {
-            self.resolving.remove(tp);
+        for (tp, version, _) in &partitions {
+            if self.resolving.get(tp) == Some(version) {
+                self.resolving.remove(tp);
+            }
         }
         let answers = match result {
             Ok(a) => a,

@@ -258,13 +258,22 @@ impl CommitHandle {
     /// Commits the offsets stored with `store_offset` (`None` when nothing was stored).
     pub fn commit_stored(&self) -> Result<Option<PendingCommit>, Error> {
         let g = self.group()?;
-        let stored: Vec<(TopicPartition, OffsetAndMetadata)> =
-            std::mem::take(&mut g.lock().stored).into_iter().collect();
-        if stored.is_empty() {
+        // Taken and started under one lock: two concurrent calls cannot start their commits in the
+        // other order (an older offset landing last), and a refused commit gives the offsets back.
+        let mut inner = g.lock();
+        if inner.stored.is_empty() {
             return Ok(None);
         }
-        g.start_commit(Some(stored), Some(g.engine.config.request_timeout))
-            .map(Some)
+        let stored = std::mem::take(&mut inner.stored);
+        let offsets = stored.clone().into_iter().collect();
+        let started = g.start_commit_locked(&mut inner, Some(offsets), Some(g.engine.config.request_timeout));
+        if started.is_err() {
+            inner.stored = stored;
+        }
+        drop(inner);
+        let pending = started?;
+        g.wake.notify_one();
+        Ok(Some(pending))
     }
 }
 
@@ -352,6 +361,20 @@ impl GroupShared {
         retry_for: Option<Duration>,
     ) -> Result<PendingCommit, Error> {
         let mut inner = self.lock();
+        let pending = self.start_commit_locked(&mut inner, offsets, retry_for)?;
+        drop(inner);
+        self.wake.notify_one();
+        Ok(pending)
+    }
+
+    /// [`start_commit`](Self::start_commit) with the group state already locked; the caller wakes
+    /// the group task.
+    fn start_commit_locked(
+        &self,
+        inner: &mut Inner,
+        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
+        retry_for: Option<Duration>,
+    ) -> Result<PendingCommit, Error> {
         if let Some(e) = &inner.fatal {
             return Err(e.clone());
         }
@@ -365,7 +388,7 @@ impl GroupShared {
                     metadata: o.metadata,
                 })
                 .collect(),
-            None => self.owned_positions(&inner),
+            None => self.owned_positions(inner),
         };
         let now = Instant::now();
         let kind = match retry_for {
@@ -381,8 +404,6 @@ impl GroupShared {
         if inner.collecting_revoke_commits {
             inner.revoke_commits.insert(id);
         }
-        drop(inner);
-        self.wake.notify_one();
         Ok(PendingCommit { rx })
     }
 
@@ -493,6 +514,10 @@ impl GroupShared {
                     {
                         inner.revoke_waiting = false;
                         inner.member.revocation_done(now);
+                        // `run_callbacks` stopped at the revocation: the callbacks queued behind it
+                        // (the new assignment, which the member's next join waits for) need the
+                        // application's task even when no record arrives to wake it.
+                        wake_app |= !inner.callbacks.is_empty();
                     }
                 }
                 GroupEvent::Fatal(e) => {
@@ -665,6 +690,9 @@ enum Done {
 /// The group driver: owns nothing but the shared state; runs until the member closed.
 pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
     let mut tasks: JoinSet<Done> = JoinSet::new();
+    // Which request each task answers, so that a task that dies (a panic) still answers it: the
+    // member waits for every request it sent.
+    let mut requests: HashMap<tokio::task::Id, RequestId> = HashMap::new();
     let mut metadata_at = Instant::now();
     let mut metadata_topics: Vec<String> = Vec::new();
     let mut metadata_busy = false;
@@ -698,10 +726,12 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
         }
         for t in transmits {
             let client = client.clone();
-            tasks.spawn(async move {
+            let id = t.id;
+            let task = tasks.spawn(async move {
                 let response = execute(&client, t.target, &t.request, t.timeout).await;
                 Done::Response(t.id, response)
             });
+            requests.insert(task.id(), id);
         }
         let now = Instant::now();
         if !metadata_busy && !topics.is_empty() && (now >= metadata_at || topics != metadata_topics) {
@@ -733,8 +763,23 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
         };
         let deadline = deadline.map_or(refresh, |d| d.min(refresh));
         tokio::select! {
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                let Ok(done) = done else { continue };
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let done = match done {
+                    Ok((task, done)) => {
+                        requests.remove(&task);
+                        done
+                    }
+                    Err(e) => match requests.remove(&e.id()) {
+                        Some(id) => {
+                            warn!(error = %e, "a group request task failed");
+                            Done::Response(id, Response::Failed(TransportFailure::Disconnected))
+                        }
+                        None => {
+                            warn!(error = %e, "the group metadata task failed");
+                            Done::Metadata(None)
+                        }
+                    },
+                };
                 let mut inner = group.lock();
                 match done {
                     Done::Response(id, response) => inner.member.handle_response(Instant::now(), id, response),
