@@ -1088,6 +1088,23 @@ impl RebalanceListener for CommitOnRevoke {
     }
 }
 
+/// A subscribed consumer of `t` whose `on_revoked` commits everything it owns; the commits started
+/// there and the listener's calls.
+async fn committing_member(
+    config: ConsumerConfigBuilder,
+) -> (Consumer, Arc<Mutex<Vec<PendingCommit>>>, Changes) {
+    let pending = Arc::new(Mutex::new(Vec::new()));
+    let changes = Changes::default();
+    let mut c = Consumer::new(config.build().unwrap()).await.unwrap();
+    let listener = CommitOnRevoke {
+        handle: c.commit_handle(),
+        pending: pending.clone(),
+        changes: changes.clone(),
+    };
+    c.subscribe_with_listener(["t"], listener).unwrap();
+    (c, pending, changes)
+}
+
 /// The commit made in on_revoked fails with ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID or
 /// REBALANCE_IN_PROGRESS: its outcome is an error, and the rebalance still completes (the partition
 /// reaches the other member).
@@ -1101,15 +1118,7 @@ async fn s15_failed_commit_in_on_revoked_does_not_hang_the_rebalance() {
         let cluster = cluster(1, 2).await;
         produce(&cluster, "t", 0, 5);
         produce(&cluster, "t", 1, 5);
-        let pending = Arc::new(Mutex::new(Vec::new()));
-        let ca = Changes::default();
-        let mut a = Consumer::new(config(&cluster).build().unwrap()).await.unwrap();
-        let listener = CommitOnRevoke {
-            handle: a.commit_handle(),
-            pending: pending.clone(),
-            changes: ca.clone(),
-        };
-        a.subscribe_with_listener(["t"], listener).unwrap();
+        let (mut a, pending, _) = committing_member(config(&cluster)).await;
         let mut da = Delivered::default();
         poll_until(&mut a, &mut da, "a owns both", |c, d| {
             stable_with(c, 2) && d.records.values().map(Vec::len).sum::<usize>() >= 10
@@ -1373,15 +1382,7 @@ async fn idle_member_committing_in_on_revoked_finishes_the_cooperative_rebalance
     let cluster = cluster(1, 2).await;
     // Long enough that neither the poll deadline nor the max.poll.interval.ms refresh hides a stall.
     let cfg = || config(&cluster).set("max.poll.interval.ms", "120000").unwrap();
-    let pending = Arc::new(Mutex::new(Vec::new()));
-    let ca = Changes::default();
-    let mut a = Consumer::new(cfg().build().unwrap()).await.unwrap();
-    let listener = CommitOnRevoke {
-        handle: a.commit_handle(),
-        pending: pending.clone(),
-        changes: ca.clone(),
-    };
-    a.subscribe_with_listener(["t"], listener).unwrap();
+    let (mut a, pending, ca) = committing_member(cfg()).await;
     let mut da = Delivered::default();
     poll_until(&mut a, &mut da, "a owns both", |c, _| stable_with(c, 2)).await;
 
