@@ -1427,3 +1427,52 @@ async fn waiting_inside_poll_counts_as_polling_for_max_poll_interval() {
     assert_eq!(changes.list(), vec![Change::Assigned(vec![tp("t", 0)])]);
     c.close().await;
 }
+
+// ----- assign with a group.id: start positions from the group -----
+
+/// An `assign`ed consumer with a `group.id` starts from the group's committed offset (a retriable
+/// error on the lookup is retried); an authorization failure stops the partition with an error naming
+/// the cause instead of silently starting from `auto.offset.reset`; a seek resumes it.
+#[tokio::test]
+async fn assigned_partitions_start_from_the_group_or_report_why_not() {
+    let cluster = cluster(1, 1).await;
+    let t0 = tp("t", 0);
+    produce(&cluster, "t", 0, 10);
+    let mut committer = Consumer::new(config(&cluster).build().unwrap()).await.unwrap();
+    committer.assign([t0.clone()]).unwrap();
+    committer
+        .commit_sync(offsets(&[(t0.clone(), 6)]))
+        .await
+        .expect("commit without membership");
+    committer.close().await;
+    assert_eq!(cluster.committed(GROUP, "t", 0), Some(6));
+
+    let retried = cluster.fail_next(ApiKey::OffsetFetch, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS, 1);
+    let mut c = Consumer::new(config(&cluster).build().unwrap()).await.unwrap();
+    c.assign([t0.clone()]).unwrap();
+    let mut d = Delivered::default();
+    poll_until(&mut c, &mut d, "records from the committed offset", |_, d| {
+        d.count(&t0) >= 4
+    })
+    .await;
+    assert_eq!(d.offsets(&t0), (6..10).collect::<Vec<_>>());
+    d.assert_no_errors();
+    assert_eq!(cluster.fired(retried), 1);
+    c.close().await;
+
+    cluster.fail_next(ApiKey::OffsetFetch, ErrorCode::GROUP_AUTHORIZATION_FAILED, 1);
+    let mut c = Consumer::new(config(&cluster).build().unwrap()).await.unwrap();
+    c.assign([t0.clone()]).unwrap();
+    let mut d = Delivered::default();
+    poll_until(&mut c, &mut d, "the refusal", |_, d| !d.errors.is_empty()).await;
+    let text = d.errors[0].to_string();
+    assert!(
+        text.contains("t-0") && text.contains("GROUP_AUTHORIZATION_FAILED"),
+        "{text}"
+    );
+    assert_eq!(d.count(&t0), 0, "nothing delivered from a guessed position");
+    c.seek(&t0, 8).unwrap();
+    poll_until(&mut c, &mut d, "records after the seek", |_, d| d.count(&t0) >= 2).await;
+    assert_eq!(d.offsets(&t0), vec![8, 9]);
+    c.close().await;
+}

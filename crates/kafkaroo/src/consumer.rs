@@ -20,6 +20,7 @@ use crate::group::{
     self, CommitHandle, GroupShared, GroupState, OffsetAndMetadata, PendingCommit, RebalanceListener,
 };
 use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
+use crate::standalone::Standalone;
 
 /// Offsets of a partition's log as last seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,9 @@ pub struct Consumer {
     group_driver: Option<JoinHandle<()>>,
     /// Set once at the first `subscribe`; shared with every [`CommitHandle`].
     commit_handle: CommitHandle,
+    /// With a `group.id` and no `subscribe`: committed start positions and commits of `assign`ed
+    /// partitions.
+    standalone: Option<Arc<Standalone>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -94,13 +98,22 @@ impl Consumer {
             config,
         });
         let driver = tokio::spawn(engine::run(shared.clone(), client.clone()));
+        let standalone = shared
+            .config
+            .group_id
+            .clone()
+            .map(|group_id| Standalone::start(client.clone(), group_id, shared.clone()));
         Ok(Self {
             shared,
             client,
             driver: Some(driver),
             group: None,
             group_driver: None,
-            commit_handle: CommitHandle::default(),
+            commit_handle: CommitHandle {
+                standalone: standalone.clone(),
+                ..CommitHandle::default()
+            },
+            standalone,
         })
     }
 
@@ -120,7 +133,8 @@ impl Consumer {
 
     /// Replaces the assignment with `partitions`. Partitions kept keep their position and buffered data;
     /// partitions dropped lose theirs (nothing of them is returned after this call); new partitions start
-    /// from `auto.offset.reset` unless [`seek`](Consumer::seek) says otherwise.
+    /// at the group's committed offset when `group.id` is set (as in Java), else or when nothing is
+    /// committed from `auto.offset.reset`, unless [`seek`](Consumer::seek) says otherwise.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<(), Error> {
         if self.group.is_some() {
             return Err(Error::Config(
@@ -140,14 +154,20 @@ impl Consumer {
         st.partitions.retain(|tp, _| keep.contains(tp));
         st.undelivered
             .retain(|r| keep.contains(&TopicPartition::new(r.topic(), r.partition())));
+        let mut added = Vec::new();
         for tp in wanted {
             if !st.partitions.contains_key(&tp) {
                 let version = st.bump_version();
-                let state = PartitionState::new(Arc::from(tp.topic.as_str()), version);
+                let mut state = PartitionState::new(Arc::from(tp.topic.as_str()), version);
+                state.awaiting_committed = self.standalone.is_some();
+                added.push((tp.clone(), version));
                 st.partitions.insert(tp, state);
             }
         }
         drop(st);
+        if let Some(s) = &self.standalone {
+            s.start_positions(added);
+        }
         self.wake();
         Ok(())
     }
@@ -221,6 +241,7 @@ impl Consumer {
             p.position = Some(offset);
             p.pending_reset = None;
             p.failed = false;
+            p.awaiting_committed = false;
             p.last_epoch = None;
         })
     }
@@ -232,6 +253,7 @@ impl Consumer {
                 p.position = None;
                 p.pending_reset = Some(spec);
                 p.failed = false;
+                p.awaiting_committed = false;
                 p.last_epoch = None;
             })?;
         }
@@ -421,7 +443,7 @@ impl Consumer {
     /// timer, membership callbacks and auto-commit. Returns when the next auto-commit is due.
     fn group_poll_entry(&mut self) -> Result<Option<std::time::Instant>, Error> {
         let Some(g) = &self.group else {
-            return Ok(None);
+            return Ok(self.standalone.as_ref().and_then(Standalone::maybe_auto_commit));
         };
         let wake_driver = {
             let mut inner = g.lock();
@@ -709,6 +731,12 @@ impl Consumer {
             return Err(Error::Config("cannot subscribe to an empty topic name".into()));
         }
         let now = std::time::Instant::now();
+        if self.group.is_none() && !self.shared.lock().partitions.is_empty() {
+            return Err(Error::Config(
+                "subscribe cannot be used while partitions are assigned with assign (assign none first)"
+                    .into(),
+            ));
+        }
         if let Some(g) = &self.group {
             g.set_listener(listener);
             g.lock()
@@ -819,6 +847,14 @@ impl Consumer {
     /// without a rebalance); [`CloseMode::Leave`] always sends LeaveGroup; [`CloseMode::Remain`] never
     /// does. Either way the final revocation runs (listener, commit on revoke).
     pub async fn close_with(mut self, mode: CloseMode) {
+        // As Java: with auto-commit, what the application was given is committed on close.
+        if let Some(s) = self.standalone.as_ref().filter(|_| self.group.is_none())
+            && self.shared.config.enable_auto_commit
+            && let Ok(pending) = s.commit(None)
+            && let Err(e) = wait_commit(pending, self.shared.config.request_timeout).await
+        {
+            tracing::warn!(error = %e, "commit on close failed");
+        }
         if let Some(g) = self.group.take() {
             let timeout = self.shared.config.request_timeout.min(Duration::from_secs(10));
             group::close(&g, mode, timeout).await;

@@ -85,6 +85,8 @@ pub(crate) struct PartitionState {
     validate: bool,
     /// A fatal error was reported; nothing is fetched until the application seeks.
     pub(crate) failed: bool,
+    /// Assigned with a `group.id` and no `subscribe`: its start waits for the group's committed offset.
+    pub(crate) awaiting_committed: bool,
     retry_at: Option<Instant>,
     unknown_topic_attempts: u32,
     /// The topic id the partition was assigned under; a different id means the topic was re-created.
@@ -112,6 +114,7 @@ impl PartitionState {
             leader_epoch: -1,
             validate: false,
             failed: false,
+            awaiting_committed: false,
             retry_at: None,
             unknown_topic_attempts: 0,
             topic_id: None,
@@ -372,7 +375,7 @@ impl Driver {
             let policy = self.shared.config.auto_offset_reset;
             let mut no_offset = Vec::new();
             for (tp, p) in st.partitions.iter_mut() {
-                if p.failed || self.resolving.get(tp) == Some(&p.version) {
+                if p.failed || p.awaiting_committed || self.resolving.get(tp) == Some(&p.version) {
                     continue;
                 }
                 if !p.ready(now) {

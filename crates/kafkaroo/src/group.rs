@@ -34,7 +34,6 @@ use kafkaroo_group::{
     RangeAssignor, RoundRobinAssignor, StickyAssignor,
 };
 use kafkaroo_net::{Client, Connection, Purpose};
-use kafkaroo_wire::StrBytes;
 use kafkaroo_wire::messages::join_group_request::JoinGroupRequestProtocol;
 use kafkaroo_wire::messages::leave_group_request::MemberIdentity;
 use kafkaroo_wire::messages::offset_commit_request::{
@@ -48,6 +47,7 @@ use kafkaroo_wire::messages::{
     FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
     OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
 };
+use kafkaroo_wire::{ErrorCode, StrBytes};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -56,6 +56,7 @@ use crate::config::ConsumerConfig;
 use crate::engine::{PartitionState, Shared};
 use crate::error::Error;
 use crate::record::{ConsumerRecord, TopicPartition};
+use crate::standalone::Standalone;
 
 /// Callbacks on partition ownership changes of a group member.
 ///
@@ -98,6 +99,26 @@ impl OffsetAndMetadata {
         Self {
             offset,
             leader_epoch: None,
+            metadata: None,
+        }
+    }
+
+    /// What the commit request carries for `tp`.
+    pub(crate) fn into_commit(self, tp: TopicPartition) -> OffsetToCommit {
+        OffsetToCommit {
+            partition: tp,
+            offset: self.offset,
+            leader_epoch: self.leader_epoch,
+            metadata: self.metadata,
+        }
+    }
+
+    /// The offset after `record` (what to commit once it is processed), with its leader epoch.
+    pub(crate) fn after(record: &ConsumerRecord) -> Self {
+        let epoch = record.leader_epoch();
+        Self {
+            offset: record.offset() + 1,
+            leader_epoch: (epoch >= 0).then_some(epoch),
             metadata: None,
         }
     }
@@ -201,6 +222,12 @@ pub struct PendingCommit {
     rx: oneshot::Receiver<Result<(), Error>>,
 }
 
+impl PendingCommit {
+    pub(crate) fn new(rx: oneshot::Receiver<Result<(), Error>>) -> Self {
+        Self { rx }
+    }
+}
+
 impl Future for PendingCommit {
     type Output = Result<(), Error>;
 
@@ -215,10 +242,13 @@ impl Future for PendingCommit {
 /// [`RebalanceListener::on_revoked`] (where the revocation waits for the commits started).
 ///
 /// Get one with [`Consumer::commit_handle`](crate::Consumer::commit_handle), before or after
-/// `subscribe`; it fails with a configuration error until the consumer subscribed.
+/// `subscribe`. Without `subscribe`, a consumer with a `group.id` commits for the partitions it
+/// `assign`ed (generation -1, as Java's consumer does); without a `group.id` it fails with a
+/// configuration error.
 #[derive(Clone, Default)]
 pub struct CommitHandle {
     pub(crate) group: Arc<OnceLock<Arc<GroupShared>>>,
+    pub(crate) standalone: Option<Arc<Standalone>>,
 }
 
 impl std::fmt::Debug for CommitHandle {
@@ -236,6 +266,11 @@ impl CommitHandle {
             .ok_or_else(|| Error::Config("not subscribed to a consumer group".into()))
     }
 
+    /// The assign-mode committer when the consumer has a `group.id` and did not subscribe.
+    fn standalone(&self) -> Option<&Arc<Standalone>> {
+        self.standalone.as_ref().filter(|_| self.group.get().is_none())
+    }
+
     /// Commits `offsets` (the next offset to consume per partition), or with `None` the positions of
     /// every owned partition (what `poll` handed out). Retriable errors are retried until
     /// `request.timeout.ms`; commits land in the order they were started. Refused with
@@ -244,6 +279,9 @@ impl CommitHandle {
         &self,
         offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
     ) -> Result<PendingCommit, Error> {
+        if let Some(s) = self.standalone() {
+            return s.commit(offsets);
+        }
         let g = self.group()?;
         g.start_commit(offsets, Some(g.engine.config.request_timeout))
     }
@@ -251,12 +289,22 @@ impl CommitHandle {
     /// Marks `record` as processed: [`commit_stored`](CommitHandle::commit_stored) commits the offset
     /// after it (with its leader epoch).
     pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        if let Some(s) = self.standalone() {
+            s.store_offset(
+                TopicPartition::new(record.topic(), record.partition()),
+                OffsetAndMetadata::after(record),
+            );
+            return Ok(());
+        }
         self.group()?.store_offset(record);
         Ok(())
     }
 
     /// Commits the offsets stored with `store_offset` (`None` when nothing was stored).
     pub fn commit_stored(&self) -> Result<Option<PendingCommit>, Error> {
+        if let Some(s) = self.standalone() {
+            return Ok(s.commit_stored());
+        }
         let g = self.group()?;
         // Taken and started under one lock: two concurrent calls cannot start their commits in the
         // other order (an older offset landing last), and a refused commit gives the offsets back.
@@ -379,15 +427,7 @@ impl GroupShared {
             return Err(e.clone());
         }
         let offsets = match offsets {
-            Some(o) => o
-                .into_iter()
-                .map(|(tp, o)| OffsetToCommit {
-                    partition: tp.clone(),
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata,
-                })
-                .collect(),
+            Some(o) => o.into_iter().map(|(tp, o)| o.into_commit(tp)).collect(),
             None => self.owned_positions(inner),
         };
         let now = Instant::now();
@@ -409,14 +449,9 @@ impl GroupShared {
 
     /// Remembers the offset after `record` for `commit_stored`.
     pub(crate) fn store_offset(&self, record: &ConsumerRecord) {
-        let epoch = record.leader_epoch();
         self.lock().stored.insert(
             TopicPartition::new(record.topic(), record.partition()),
-            OffsetAndMetadata {
-                offset: record.offset() + 1,
-                leader_epoch: (epoch >= 0).then_some(epoch),
-                metadata: None,
-            },
+            OffsetAndMetadata::after(record),
         );
     }
 
@@ -1148,6 +1183,9 @@ pub(crate) async fn fetch_committed(
                 error_code: 0,
                 node_id,
             } => node_id,
+            Response::FindCoordinator { error_code, .. } if !ErrorCode(error_code).is_retriable() => {
+                return Err(refused(partitions, "FindCoordinator", ErrorCode(error_code)));
+            }
             other => {
                 last = format!("FindCoordinator: {other:?}");
                 tokio::time::sleep(retry_backoff).await;
@@ -1188,6 +1226,23 @@ pub(crate) async fn fetch_committed(
                 last = format!("OffsetFetch answer without {}", missing.join(", "));
                 tokio::time::sleep(retry_backoff).await;
             }
+            Response::OffsetFetch { error_code, .. }
+                if !ErrorCode(error_code).is_retriable() && error_code != 0 =>
+            {
+                return Err(refused(partitions, "OffsetFetch", ErrorCode(error_code)));
+            }
+            Response::OffsetFetch {
+                partitions: ref got, ..
+            } if let Some(p) = got
+                .iter()
+                .find(|p| p.error_code != 0 && !ErrorCode(p.error_code).is_retriable()) =>
+            {
+                return Err(refused(
+                    std::slice::from_ref(&p.partition),
+                    "OffsetFetch",
+                    ErrorCode(p.error_code),
+                ));
+            }
             other => {
                 last = format!("OffsetFetch: {other:?}");
                 tokio::time::sleep(retry_backoff).await;
@@ -1198,6 +1253,14 @@ pub(crate) async fn fetch_committed(
         failed: partitions.to_vec(),
         reason: format!("could not fetch committed offsets: {last}"),
     })
+}
+
+/// A committed-offset lookup the coordinator refused for good (authorization, bad group id...).
+fn refused(partitions: &[TopicPartition], api: &str, code: ErrorCode) -> Error {
+    Error::Commit {
+        failed: partitions.to_vec(),
+        reason: format!("could not fetch committed offsets: {api}: {code}"),
+    }
 }
 
 /// Closes the member (final revoke, commit on revoke with auto-commit, LeaveGroup unless static) and

@@ -63,6 +63,7 @@ mod error;
 mod group;
 mod record;
 mod session;
+mod standalone;
 mod telemetry;
 
 pub use admin::{AdminError, GroupAdmin};

@@ -634,3 +634,150 @@ fn records_held_by_recv_are_not_skipped_by_pause_and_resume() {
         assert_same(&got, &sent, 0);
     });
 }
+
+/// The first record `poll` returns per partition.
+async fn first_offsets(consumer: &mut Consumer, partitions: usize) -> std::collections::BTreeMap<i32, i64> {
+    let mut first = std::collections::BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while first.len() < partitions && tokio::time::Instant::now() < deadline {
+        for r in consumer.poll(Duration::from_millis(500)).await.expect("poll") {
+            first.entry(r.partition()).or_insert_with(|| r.offset());
+        }
+    }
+    first
+}
+
+/// `assign` with a `group.id` and no `subscribe` (Java's manual assignment with commits): commits go to
+/// the group with no membership, in order, and the next consumer of the group starts where they
+/// point; with auto-commit, what `poll` returned is committed (on the interval and on close).
+#[test]
+fn assigned_partitions_commit_to_the_group_and_start_from_its_offsets() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("assign-commit");
+    let group = cluster.unique_topic("assign-group");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    for p in 0..2 {
+        cluster
+            .produce(&ProduceRequest::new(&topic, sample_records(20, "a")).partition(p))
+            .unwrap();
+    }
+    let (t0, t1) = (TopicPartition::new(&topic, 0), TopicPartition::new(&topic, 1));
+    let both = [t0.clone(), t1.clone()];
+    rt.block_on(async {
+        let manual = config(cluster)
+            .group_id(&group)
+            .set("enable.auto.commit", "false")
+            .unwrap();
+        let mut a = Consumer::new(manual.clone().build().unwrap()).await.unwrap();
+        a.assign(both.clone()).unwrap();
+        assert_eq!(consume_n(&mut a, 40).await.len(), 40);
+        a.commit_sync(Some(vec![
+            (t0.clone(), kafkaroo::OffsetAndMetadata::new(5)),
+            (t1.clone(), kafkaroo::OffsetAndMetadata::new(12)),
+        ]))
+        .await
+        .expect("commit without membership");
+        // Async commits land in the order started.
+        let handle = a.commit_handle();
+        let first = handle
+            .commit(Some(vec![(t0.clone(), kafkaroo::OffsetAndMetadata::new(7))]))
+            .unwrap();
+        let second = handle
+            .commit(Some(vec![(t0.clone(), kafkaroo::OffsetAndMetadata::new(9))]))
+            .unwrap();
+        first.await.unwrap();
+        second.await.unwrap();
+        let committed = a.committed(&both).await.unwrap();
+        assert_eq!(committed[&t0].as_ref().map(|o| o.offset), Some(9));
+        assert_eq!(committed[&t1].as_ref().map(|o| o.offset), Some(12));
+        a.close().await;
+
+        // The next consumer of the group starts at the committed offsets, not at auto.offset.reset.
+        let mut b = Consumer::new(manual.build().unwrap()).await.unwrap();
+        b.assign(both.clone()).unwrap();
+        assert_eq!(b.position(&t0).await.unwrap(), 9);
+        let first = first_offsets(&mut b, 2).await;
+        assert_eq!(first.into_iter().collect::<Vec<_>>(), vec![(0, 9), (1, 12)]);
+        b.close().await;
+
+        // Auto-commit (on its interval, and on close) commits what poll returned.
+        let auto = config(cluster)
+            .group_id(&group)
+            .set("auto.commit.interval.ms", "200")
+            .unwrap();
+        let mut c = Consumer::new(auto.build().unwrap()).await.unwrap();
+        c.assign(both.clone()).unwrap();
+        let got = consume_n(&mut c, 11 + 8).await;
+        assert_eq!(got.len(), 19, "from 9 and 12 to the ends");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let _ = c.poll(Duration::from_millis(100)).await.unwrap();
+            let committed = c.committed(&both).await.unwrap();
+            if committed
+                .values()
+                .all(|o| o.as_ref().map(|o| o.offset) == Some(20))
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "auto-commit: {committed:?}"
+            );
+        }
+        // Close commits the positions, which a seek moved back (as Java's close with auto-commit).
+        c.seek(&t0, 15).unwrap();
+        c.close().await;
+        let check = Consumer::new(config(cluster).group_id(&group).build().unwrap())
+            .await
+            .unwrap();
+        let committed = check.committed(&both).await.unwrap();
+        assert_eq!(
+            committed[&t0].as_ref().map(|o| o.offset),
+            Some(15),
+            "committed on close"
+        );
+        check.close().await;
+    });
+}
+
+/// While the group has an active subscribed member, the coordinator refuses commits without
+/// membership: a failed commit naming the partition and the coordinator's error, not a retry loop.
+#[test]
+fn commits_without_membership_are_refused_while_the_group_is_active() {
+    let cluster = cluster();
+    let rt = runtime();
+    let topic = cluster.unique_topic("assign-active");
+    let group = cluster.unique_topic("assign-active-group");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    let t0 = TopicPartition::new(&topic, 0);
+    rt.block_on(async {
+        let mut member = Consumer::new(config(cluster).group_id(&group).build().unwrap())
+            .await
+            .unwrap();
+        member.subscribe([topic.clone()]).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while member.assignment().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "member joined");
+            let _ = member.poll(Duration::from_millis(100)).await.unwrap();
+        }
+        let manual = config(cluster)
+            .group_id(&group)
+            .set("enable.auto.commit", "false")
+            .unwrap();
+        let mut outsider = Consumer::new(manual.build().unwrap()).await.unwrap();
+        outsider.assign([t0.clone()]).unwrap();
+        let err = outsider
+            .commit_sync(Some(vec![(t0.clone(), kafkaroo::OffsetAndMetadata::new(3))]))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, Error::Commit { failed, .. } if failed == &vec![t0.clone()])
+                && (text.contains("UNKNOWN_MEMBER_ID") || text.contains("ILLEGAL_GENERATION")),
+            "{err}"
+        );
+        outsider.close().await;
+        member.close().await;
+    });
+}
