@@ -9,7 +9,7 @@ pub(crate) enum Start {
     Beginning,
     /// `end`: only records produced from now on.
     End,
-    /// `stored`: the committed offset of a consumer group (not available yet).
+    /// `stored`: the committed offset of the consumer group (`-X group.id` or `-G`).
     Stored,
     /// `N`: an absolute offset.
     Absolute(i64),

@@ -307,20 +307,24 @@ fn two_members_share_the_partitions_print_every_record_once_and_commit() {
 
     // -o stored in simple mode resumes from the group's committed offsets.
     produce(&topic, 1, 3);
-    let stored = kafkaroo(&[
-        "consume",
-        "-b",
-        b,
-        "-t",
-        &topic,
-        "-X",
-        &format!("group.id={group}"),
-        "-o",
-        "stored",
-        "-e",
-        "-f",
-        "%p %o %s\\n",
-    ]);
+    let group_id = format!("group.id={group}");
+    let simple_stored = || {
+        kafkaroo(&[
+            "consume",
+            "-b",
+            b,
+            "-t",
+            &topic,
+            "-X",
+            &group_id,
+            "-o",
+            "stored",
+            "-e",
+            "-f",
+            "%p %o %s\\n",
+        ])
+    };
+    let stored = simple_stored();
     assert_ok(&stored, "-o stored");
     assert_eq!(
         stored.text(),
@@ -328,6 +332,11 @@ fn two_members_share_the_partitions_print_every_record_once_and_commit() {
         "{}",
         stored.stderr
     );
+    // As kcat's simple mode with a group.id: what was printed is committed (auto-commit, and on exit),
+    // so the same command prints nothing the second time.
+    let again = simple_stored();
+    assert_ok(&again, "-o stored again");
+    assert_eq!(again.text(), "", "{}", again.stderr);
 }
 
 #[test]
