@@ -850,8 +850,7 @@ impl Consumer {
         // As Java: with auto-commit, what the application was given is committed on close.
         if let Some(s) = self.standalone.as_ref().filter(|_| self.group.is_none())
             && self.shared.config.enable_auto_commit
-            && let Ok(pending) = s.commit(None)
-            && let Err(e) = wait_commit(pending, self.shared.config.request_timeout).await
+            && let Err(e) = wait_commit(s.commit(None), self.shared.config.request_timeout).await
         {
             tracing::warn!(error = %e, "commit on close failed");
         }

@@ -280,7 +280,7 @@ impl CommitHandle {
         offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
     ) -> Result<PendingCommit, Error> {
         if let Some(s) = self.standalone() {
-            return s.commit(offsets);
+            return Ok(s.commit(offsets));
         }
         let g = self.group()?;
         g.start_commit(offsets, Some(g.engine.config.request_timeout))

@@ -76,15 +76,12 @@ impl Standalone {
 
     /// Commits `offsets`, or with `None` the position of every assigned partition (what `poll` handed
     /// out). Commits land in the order they were started.
-    pub(crate) fn commit(
-        &self,
-        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
-    ) -> Result<PendingCommit, Error> {
+    pub(crate) fn commit(&self, offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>) -> PendingCommit {
         let offsets = match offsets {
             Some(o) => o.into_iter().map(|(tp, o)| o.into_commit(tp)).collect(),
             None => self.positions(),
         };
-        Ok(self.send_commit(offsets))
+        self.send_commit(offsets)
     }
 
     fn send_commit(&self, offsets: Vec<OffsetToCommit>) -> PendingCommit {
