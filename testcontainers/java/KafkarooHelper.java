@@ -13,8 +13,15 @@
 //     then per record: rec <key> <value> <timestamp|-> <n> (<name-hex> <value-hex|->){n}
 //     replies one "pos <partition> <offset>" per record, in order
 //   consume <topic> <partition> <from-offset|-1 = beginning> <read_committed|read_uncommitted> <timeout-ms>
+//           [<n> (<config-hex> <value-hex>){n}]
 //     replies one "rec <offset> <timestamp> <CreateTime|LogAppendTime|NoTimestampType> <key> <value> <n> (<name> <value>){n}"
-//     per record from the offset up to the end offset (the last stable offset for read_committed)
+//     per record from the offset up to the end offset (the last stable offset for read_committed); the
+//     optional consumer configs override the defaults (e.g. bootstrap.servers and security settings)
+//   scram <user-hex> <SCRAM-SHA-256|SCRAM-SHA-512> <iterations> <password-hex>
+//     adds or replaces a SCRAM credential, then waits until the broker lists it
+//   acl <add|remove> <ALLOW|DENY> <resource-type> <LITERAL|PREFIXED> <name-hex> <principal-hex> <operation> <host-hex>
+//     creates or deletes one ACL binding (AclOperation and ResourceType names), then waits until the
+//     broker's authorizer shows the change
 import java.io.BufferedReader;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
@@ -30,11 +37,16 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.ScramCredentialInfo;
+import org.apache.kafka.clients.admin.ScramMechanism;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
+import org.apache.kafka.clients.admin.UserScramCredentialsDescription;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -44,8 +56,16 @@ import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Cluster;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.errors.ResourceNotFoundException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourceType;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
@@ -94,6 +114,12 @@ public final class KafkarooHelper {
                         break;
                     case "consume":
                         consume(f);
+                        break;
+                    case "scram":
+                        scram(f);
+                        break;
+                    case "acl":
+                        acl(f);
                         break;
                     default:
                         throw new IllegalArgumentException("unknown command " + f[0]);
@@ -254,6 +280,9 @@ public final class KafkarooHelper {
         p.put("isolation.level", f[4]);
         p.put("enable.auto.commit", "false");
         p.put("auto.offset.reset", "earliest");
+        if (f.length > 6) {
+            p.putAll(pairs(f, 6));
+        }
         List<String> lines = new ArrayList<>();
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
             consumer.assign(List.of(tp));
@@ -288,6 +317,61 @@ public final class KafkarooHelper {
         }
         for (String line : lines) {
             out.println(line);
+        }
+    }
+
+    private void scram(String[] f) throws Exception {
+        String user = text(f[1]);
+        ScramMechanism mechanism = ScramMechanism.fromMechanismName(f[2]);
+        if (mechanism == ScramMechanism.UNKNOWN) {
+            throw new IllegalArgumentException("unknown SCRAM mechanism " + f[2]);
+        }
+        int iterations = Integer.parseInt(f[3]);
+        // One mechanism per request: the broker refuses to alter a user twice in one request.
+        admin().alterUserScramCredentials(List.of(new UserScramCredentialUpsertion(
+                user, new ScramCredentialInfo(mechanism, iterations), text(f[4]))))
+            .all().get(60, TimeUnit.SECONDS);
+        // The controller has it; wait until the broker (which answers Describe from its metadata) has it.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            try {
+                UserScramCredentialsDescription d = admin().describeUserScramCredentials(List.of(user))
+                    .description(user).get(30, TimeUnit.SECONDS);
+                for (ScramCredentialInfo info : d.credentialInfos()) {
+                    if (info.mechanism() == mechanism && info.iterations() == iterations) {
+                        return;
+                    }
+                }
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof ResourceNotFoundException)) {
+                    throw e;
+                }
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the broker does not list " + f[2] + " for " + user + " after 60 s");
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    private void acl(String[] f) throws Exception {
+        boolean add = f[1].equals("add");
+        AclBinding binding = new AclBinding(
+            new ResourcePattern(ResourceType.valueOf(f[3]), text(f[5]), PatternType.valueOf(f[4])),
+            new AccessControlEntry(text(f[6]), text(f[8]), AclOperation.valueOf(f[7]),
+                AclPermissionType.valueOf(f[2])));
+        if (add) {
+            admin().createAcls(List.of(binding)).all().get(60, TimeUnit.SECONDS);
+        } else {
+            admin().deleteAcls(List.of(binding.toFilter())).all().get(60, TimeUnit.SECONDS);
+        }
+        // DescribeAcls is answered by the broker's authorizer: once it shows the change, it applies.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (admin().describeAcls(binding.toFilter()).values().get(30, TimeUnit.SECONDS).contains(binding) != add) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the broker's authorizer does not show " + binding + " after 60 s");
+            }
+            Thread.sleep(50);
         }
     }
 

@@ -9,6 +9,14 @@ pub enum Error {
          or point KAFKAROO_BOOTSTRAP at an existing broker"
     )]
     JavaMissing { program: String, detail: String },
+    /// Another program the harness needs (e.g. `openssl` for the certificates of a secured broker) is
+    /// missing or does not run.
+    #[error("{program} not found or not runnable ({detail}); {hint}")]
+    ToolMissing {
+        program: String,
+        detail: String,
+        hint: String,
+    },
     /// `scripts/fetch-kafka.sh` (Maven) failed.
     #[error("fetching the Kafka {version} jars with Maven failed ({status}):\n{stderr}")]
     Fetch {

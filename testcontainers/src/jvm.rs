@@ -21,9 +21,22 @@ const DEFAULT_JVM_OPTS: &str =
 /// threads competing on small machines) at the price of peak throughput.
 const QUICK_JIT_OPT: &str = "-XX:TieredStopAtLevel=1";
 
+/// A listener besides the harness' own `PLAINTEXT` (clients, inter-broker traffic, the harness' probes)
+/// and `CONTROLLER`, on its own free loopback port on every node, advertised as `127.0.0.1:<port>`.
+/// Its settings (`listener.name.<name lowercased>.*`) go into the broker configs.
+#[derive(Debug, Clone)]
+pub(crate) struct ExtraListener {
+    /// Listener name, e.g. `SASL_SSL`.
+    pub(crate) name: String,
+    /// Security protocol: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub(crate) protocol: String,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct NodeSpec {
     pub(crate) port: u16,
+    /// Port of each [`ExtraListener`], in order, by listener name.
+    pub(crate) extra_ports: Vec<(String, u16)>,
     pub(crate) config: PathBuf,
     pub(crate) data_dir: PathBuf,
     pub(crate) log: PathBuf,
@@ -32,6 +45,14 @@ pub(crate) struct NodeSpec {
 impl NodeSpec {
     pub(crate) fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:<port>` of the extra listener `name`.
+    pub(crate) fn listener_address(&self, name: &str) -> Option<String> {
+        self.extra_ports
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, port)| format!("127.0.0.1:{port}"))
     }
 }
 
@@ -71,19 +92,23 @@ pub(crate) struct JvmCluster {
 }
 
 impl JvmCluster {
-    /// Writes the configs, formats the storage and starts `count` nodes under `dir`.
+    /// Writes the configs, formats the storage and starts `count` nodes under `dir`, each with the
+    /// `PLAINTEXT` and `CONTROLLER` listeners plus `extra_listeners`.
     pub(crate) fn start(
         dist: KafkaDist,
         count: usize,
+        extra_listeners: &[ExtraListener],
         broker_configs: &[(String, String)],
         full_jit: bool,
         dir: &Path,
         timeout: Duration,
     ) -> Result<Self> {
         let java = dist::java()?;
-        let ports = util::free_ports(2 * count)?;
+        // Per node: the PLAINTEXT port, the CONTROLLER port, then one per extra listener.
+        let stride = 2 + extra_listeners.len();
+        let ports = util::free_ports(stride * count)?;
         let voters = (0..count)
-            .map(|i| format!("{i}@127.0.0.1:{}", ports[2 * i + 1]))
+            .map(|i| format!("{i}@127.0.0.1:{}", ports[stride * i + 1]))
             .collect::<Vec<_>>()
             .join(",");
         let log4j2 = dir.join("log4j2.properties");
@@ -103,18 +128,33 @@ impl JvmCluster {
             let node_dir = dir.join(format!("node-{i}"));
             let data_dir = node_dir.join("data");
             std::fs::create_dir_all(&data_dir).context(|| format!("creating {}", data_dir.display()))?;
-            let (port, controller_port) = (ports[2 * i], ports[2 * i + 1]);
+            let (port, controller_port) = (ports[stride * i], ports[stride * i + 1]);
+            let extra_ports: Vec<(String, u16)> = extra_listeners
+                .iter()
+                .zip(&ports[stride * i + 2..stride * (i + 1)])
+                .map(|(l, &p)| (l.name.clone(), p))
+                .collect();
+            let (mut listeners, mut advertised, mut protocols) = (
+                format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"),
+                format!("PLAINTEXT://127.0.0.1:{port}"),
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+            );
+            for (l, (_, p)) in extra_listeners.iter().zip(&extra_ports) {
+                let _ = write!(listeners, ",{}://127.0.0.1:{p}", l.name);
+                let _ = write!(advertised, ",{}://127.0.0.1:{p}", l.name);
+                let _ = write!(protocols, ",{}:{}", l.name, l.protocol);
+            }
             let mut props = String::new();
             let _ = write!(
                 props,
                 "process.roles=broker,controller\n\
                  node.id={i}\n\
                  controller.quorum.voters={voters}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 listeners={listeners}\n\
+                 advertised.listeners={advertised}\n\
                  controller.listener.names=CONTROLLER\n\
                  inter.broker.listener.name=PLAINTEXT\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 listener.security.protocol.map={protocols}\n\
                  log.dirs={data}\n\
                  num.partitions=1\n\
                  default.replication.factor=1\n\
@@ -140,6 +180,7 @@ impl JvmCluster {
             std::fs::write(&config, props).context(|| format!("writing {}", config.display()))?;
             nodes.push(NodeSpec {
                 port,
+                extra_ports,
                 config,
                 data_dir,
                 log: node_dir.join("kafka.log"),

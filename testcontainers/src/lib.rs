@@ -17,6 +17,10 @@
 //! println!("{}", cluster.bootstrap());
 //! ```
 //!
+//! A [`SecuredCluster`] is always a local JVM: one KRaft node with SASL_SSL, SSL (mTLS), SASL_PLAINTEXT and
+//! PLAINTEXT listeners, ACLs, and certificates made with the `openssl` CLI; it dereferences to a
+//! [`Cluster`] on its PLAINTEXT listener (the super user).
+//!
 //! No broker JVM outlives the process: every JVM has a watchdog shell that SIGKILLs it when our end of
 //! its stdin pipe closes, which the kernel does when this process dies, however it dies.
 
@@ -26,7 +30,9 @@ mod error;
 mod helper;
 mod jvm;
 mod produce;
+mod secured;
 mod segments;
+mod tls;
 mod util;
 mod wire;
 
@@ -39,6 +45,10 @@ pub use error::{Error, Result};
 pub use produce::{
     Batching, Compression, ConsumedRecord, Isolation, ProduceRequest, Producer, Reader, RecordPosition,
     TestRecord, TxnRequest, TxnSpec,
+};
+pub use secured::{
+    AclPermission, AclResource, CERT_PRINCIPALS, ClientAuth, KeyFormat, SCRAM_ITERATIONS, SECURED_USERS,
+    SaslMechanism, SecuredCluster, SecuredOptions, UNTRUSTED_CERT_PRINCIPAL,
 };
 pub use segments::BatchInfo;
 pub use util::{log_tail, unique_topic};
@@ -180,8 +190,23 @@ impl Cluster {
         }
         let dir = util::temp_dir("kafkaroo")?;
         let janitor = janitor(&dir)?;
+        let docker = options.nodes == 1 && docker::available();
+        Self::start_in(dir, janitor, version, &options, docker, &[])
+    }
+
+    /// Starts the brokers of `options` (Docker when `docker`, else local JVMs with `extra_listeners`) in
+    /// the fresh directory `dir`, guarded by `janitor`. On failure, removes `dir` (or, when the error
+    /// points at a broker log, only the data in it).
+    pub(crate) fn start_in(
+        dir: PathBuf,
+        janitor: Option<Watchdog>,
+        version: String,
+        options: &ClusterOptions,
+        docker: bool,
+        extra_listeners: &[jvm::ExtraListener],
+    ) -> Result<Self> {
         let timeout = start_timeout();
-        let built = if options.nodes == 1 && docker::available() {
+        let built = if docker {
             docker::DockerBroker::start(&version, &options.broker_configs, &dir, timeout).map(|broker| {
                 let bootstrap = format!("127.0.0.1:{}", broker.port);
                 (Backend::Docker(broker), bootstrap)
@@ -192,6 +217,7 @@ impl Cluster {
                     jvm::JvmCluster::start(
                         dist,
                         options.nodes,
+                        extra_listeners,
                         &options.broker_configs,
                         options.full_jit,
                         &dir,
@@ -285,6 +311,14 @@ impl Cluster {
         match &self.backend {
             Backend::Jvm(c) => c.nodes.get(usize::try_from(id).ok()?).map(jvm::NodeSpec::address),
             Backend::Docker(d) if id == 0 => Some(format!("127.0.0.1:{}", d.port)),
+            _ => None,
+        }
+    }
+
+    /// Address of the extra listener `name` of node `id` (local JVMs started with extra listeners).
+    pub(crate) fn listener_address(&self, id: i32, name: &str) -> Option<String> {
+        match &self.backend {
+            Backend::Jvm(c) => c.nodes.get(usize::try_from(id).ok()?)?.listener_address(name),
             _ => None,
         }
     }

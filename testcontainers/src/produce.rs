@@ -610,13 +610,34 @@ impl Cluster {
         via: Reader,
     ) -> Result<Vec<ConsumedRecord>> {
         match via {
-            Reader::Java => self.read_java(topic, partition, isolation),
+            Reader::Java => self.read_java(topic, partition, isolation, &[]),
             Reader::Kcat => self.read_kcat(topic, partition, isolation),
         }
     }
 
-    fn read_java(&self, topic: &str, partition: i32, isolation: Isolation) -> Result<Vec<ConsumedRecord>> {
-        let req = format!("consume\t{topic}\t{partition}\t-1\t{}\t60000", isolation.name());
+    /// [`Self::read_records`] with the Java consumer and these consumer properties, which override the
+    /// harness' (e.g. `bootstrap.servers` and security settings of another listener).
+    pub fn read_records_with(
+        &self,
+        topic: &str,
+        partition: i32,
+        isolation: Isolation,
+        consumer_configs: &[(String, String)],
+    ) -> Result<Vec<ConsumedRecord>> {
+        self.read_java(topic, partition, isolation, consumer_configs)
+    }
+
+    fn read_java(
+        &self,
+        topic: &str,
+        partition: i32,
+        isolation: Isolation,
+        configs: &[(String, String)],
+    ) -> Result<Vec<ConsumedRecord>> {
+        let mut req = format!("consume\t{topic}\t{partition}\t-1\t{}\t60000", isolation.name());
+        if !configs.is_empty() {
+            pairs(&mut req, configs);
+        }
         let lines = self.helper_call(&req, "consuming")?;
         let bad = |l: &str| Error::Protocol(format!("Java helper sent {l:?}"));
         lines

@@ -47,7 +47,11 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
         (fetch.message.max.bytes), max.poll.records, check.crcs, fetch.sessions.enable,\n  \
         memory.budget.bytes, max.decompressed.batch.bytes, request.timeout.ms,\n  \
         socket.connection.setup.timeout.ms, reconnect.backoff.ms, reconnect.backoff.max.ms,\n  \
-        retry.backoff.ms, metadata.max.age.ms, receive.message.max.bytes, client.rack\n\
+        retry.backoff.ms, metadata.max.age.ms, receive.message.max.bytes, client.rack\n  \
+        security: security.protocol, sasl.mechanism(s), sasl.username, sasl.password,\n  \
+        sasl.jaas.config, sasl.oauthbearer.config, ssl.ca.location, ssl.ca.pem,\n  \
+        ssl.certificate.location, ssl.key.location, ssl.key.password,\n  \
+        ssl.endpoint.identification.algorithm, enable.ssl.certificate.verification\n\
         Group mode (-G <group> <topic>...), as kcat -G: the group assigns partitions (assignors range,roundrobin\n  \
         like librdkafka unless -X partition.assignment.strategy=...); they start from the committed offset,\n  \
         else auto.offset.reset (default latest); -o beginning|end|<N>|-<N> restarts every partition\n  \

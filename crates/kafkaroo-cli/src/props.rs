@@ -45,9 +45,27 @@ pub(crate) fn apply(builder: ConsumerConfigBuilder, prop: &str) -> Result<Consum
             "-X {key}: a librdkafka property with no kafkaroo equivalent (kafkaroo's properties are listed in `kafkaroo consume --help`)"
         ));
     }
-    builder
-        .set(key, value)
-        .map_err(|e| format!("-X {key}={value}: {e}"))
+    builder.set(key, value).map_err(|e| {
+        if is_secret(key) {
+            format!("-X {key}: {e}")
+        } else {
+            format!("-X {key}={value}: {e}")
+        }
+    })
+}
+
+/// Properties whose values must never be echoed: passwords, keys, JAAS (which carries a password).
+fn is_secret(key: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "jaas",
+        "key.pem",
+        "keystore.key",
+        "oauthbearer.config",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
 }
 
 /// Builds the configuration from `-b` and the `-X` properties on top of `builder`'s settings: the

@@ -26,7 +26,9 @@ use tokio::time::Instant;
 use tracing::{debug, trace, warn};
 
 use crate::error::{Error, Result};
+use crate::security::SecurityConfig;
 use crate::throttle::Throttled;
+use crate::transport::{ReadHalf, WriteHalf};
 
 /// Settings of a single connection.
 #[derive(Debug, Clone)]
@@ -37,8 +39,10 @@ pub struct ConnectionConfig {
     pub max_frame_size: usize,
     /// How long a request may wait for its response before the connection is closed.
     pub request_timeout: Duration,
-    /// How long establishing the TCP connection and the ApiVersions handshake may take.
+    /// How long establishing the connection may take: TCP, TLS, ApiVersions and SASL together.
     pub connect_timeout: Duration,
+    /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
+    pub security: SecurityConfig,
 }
 
 impl Default for ConnectionConfig {
@@ -48,6 +52,7 @@ impl Default for ConnectionConfig {
             max_frame_size: kafkaroo_wire::DEFAULT_MAX_FRAME_SIZE,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -63,12 +68,16 @@ struct State {
     in_flight: HashMap<i32, Pending>,
     poisoned: Option<Error>,
     throttled_until: Option<Instant>,
+    /// KIP-368: while the connection re-authenticates, only SASL requests may be sent; others wait.
+    reauthenticating: bool,
 }
 
 struct Shared {
     addr: String,
     state: Mutex<State>,
     closed: Notify,
+    /// Woken when a re-authentication ends, for the requests it held back.
+    reauthenticated: Notify,
 }
 
 impl Shared {
@@ -103,12 +112,13 @@ struct Inner {
     versions: OnceLock<BrokerVersions>,
     config: ConnectionConfig,
     broker_id: Option<i32>,
-    tasks: [tokio::task::AbortHandle; 2],
+    /// The reader and writer, and the re-authentication task when there is one.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self.tasks.get_mut().unwrap_or_else(|e| e.into_inner()).iter() {
             t.abort();
         }
     }
@@ -131,33 +141,37 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` and performs the ApiVersions handshake (KIP-511 client name and version; falls
-    /// back to the broker's highest ApiVersions version when it answers UNSUPPORTED_VERSION).
+    /// Connects to `addr`: TCP, the TLS handshake when the security protocol uses TLS, the ApiVersions
+    /// handshake (KIP-511 client name and version; falls back to the broker's highest ApiVersions version
+    /// when it answers UNSUPPORTED_VERSION), then SASL authentication when the protocol uses SASL. All of
+    /// it within `connect_timeout`.
     pub async fn connect(addr: &str, broker_id: Option<i32>, config: ConnectionConfig) -> Result<Self> {
         let deadline = config.connect_timeout;
-        let stream = tokio::time::timeout(deadline, TcpStream::connect(addr))
-            .await
-            .map_err(|_| Error::Connect {
-                addr: addr.to_owned(),
-                source: Arc::new(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no TCP connection within {deadline:?}"),
-                )),
-            })?
-            .map_err(|e| Error::Connect {
-                addr: addr.to_owned(),
-                source: Arc::new(e),
-            })?;
-        let _ = stream.set_nodelay(true);
-        let conn = Self::from_stream(stream, addr, broker_id, config);
-        tokio::time::timeout(deadline, conn.handshake())
-            .await
-            .map_err(|_| Error::Timeout {
-                addr: addr.to_owned(),
-                api: "ApiVersions",
-                after: deadline,
-            })??;
-        Ok(conn)
+        let (read, write) = crate::transport::open(addr, config.security.tls.as_ref(), deadline).await?;
+        let conn = Self::from_halves(read, write, addr, broker_id, config);
+        let setup = async {
+            conn.handshake().await?;
+            if let Some(sasl) = conn.inner.config.security.sasl.clone() {
+                let lifetime = crate::authenticate::authenticate(&conn, &sasl).await?;
+                crate::authenticate::schedule_reauthentication(&conn, sasl, lifetime);
+            }
+            Ok::<_, Error>(())
+        };
+        match tokio::time::timeout(deadline, setup).await {
+            Ok(Ok(())) => Ok(conn),
+            Ok(Err(e)) => {
+                conn.close();
+                Err(e)
+            }
+            Err(_) => {
+                conn.close();
+                Err(Error::Timeout {
+                    addr: addr.to_owned(),
+                    api: "connection setup (ApiVersions and SASL)",
+                    after: deadline,
+                })
+            }
+        }
     }
 
     /// Wraps an established stream without a handshake (tests drive the handshake themselves).
@@ -167,19 +181,30 @@ impl Connection {
         broker_id: Option<i32>,
         config: ConnectionConfig,
     ) -> Self {
+        let (read, write) = crate::transport::split_tcp(stream);
+        Self::from_halves(read, write, addr, broker_id, config)
+    }
+
+    fn from_halves(
+        read: ReadHalf,
+        write: WriteHalf,
+        addr: &str,
+        broker_id: Option<i32>,
+        config: ConnectionConfig,
+    ) -> Self {
         let shared = Arc::new(Shared {
             addr: addr.to_owned(),
             state: Mutex::new(State::default()),
             closed: Notify::new(),
+            reauthenticated: Notify::new(),
         });
-        let (read_half, write_half) = stream.into_split();
         let (frames, frames_rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(
-            read_half,
+            read,
             shared.clone(),
             FrameDecoder::new(config.max_frame_size),
         ));
-        let writer = tokio::spawn(write_loop(write_half, shared.clone(), frames_rx));
+        let writer = tokio::spawn(write_loop(write, shared.clone(), frames_rx));
         Self {
             inner: Arc::new(Inner {
                 shared,
@@ -187,7 +212,7 @@ impl Connection {
                 versions: OnceLock::new(),
                 config,
                 broker_id,
-                tasks: [reader.abort_handle(), writer.abort_handle()],
+                tasks: Mutex::new(vec![reader.abort_handle(), writer.abort_handle()]),
             }),
         }
     }
@@ -306,40 +331,84 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<Bytes> {
-        let api = kafkaroo_wire::api_name(R::KEY);
         self.wait_for_throttle().await;
+        let reply_rx = loop {
+            let reauthenticated = self.inner.shared.reauthenticated.notified();
+            tokio::pin!(reauthenticated);
+            reauthenticated.as_mut().enable();
+            if let Some(rx) = self.enqueue(request, version, false)? {
+                break rx;
+            }
+            reauthenticated.await;
+        };
+        self.await_reply(R::KEY, reply_rx, timeout).await
+    }
+
+    /// Sends a SASL request even while the connection re-authenticates (KIP-368).
+    pub(crate) async fn request_frame_during_authentication<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<Bytes> {
+        let reply_rx = self
+            .enqueue(request, version, true)?
+            .expect("authentication requests are never held back");
+        self.await_reply(R::KEY, reply_rx, self.inner.config.request_timeout)
+            .await
+    }
+
+    /// Encodes `request` and hands it to the writer; `None` when it must wait for a re-authentication
+    /// to end (the caller waits for `reauthenticated` and tries again).
+    fn enqueue<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        authenticating: bool,
+    ) -> Result<Option<oneshot::Receiver<Result<Bytes>>>> {
+        let api = kafkaroo_wire::api_name(R::KEY);
         let (reply_tx, reply_rx) = oneshot::channel();
-        {
-            let mut state = self.inner.shared.lock();
-            if let Some(e) = &state.poisoned {
-                return Err(e.clone());
-            }
-            let correlation_id = state.next_correlation_id;
-            state.next_correlation_id = state.next_correlation_id.wrapping_add(1) & i32::MAX;
-            let mut buf = BytesMut::new();
-            kafkaroo_wire::encode_request(
-                &mut buf,
-                correlation_id,
-                Some(&self.inner.config.client_id),
-                version,
-                request,
-            )?;
-            trace!(server.address = %self.addr(), api, version, correlation_id, bytes = buf.len(), "send");
-            state
-                .in_flight
-                .insert(correlation_id, Pending { api, reply: reply_tx });
-            // Sent while holding the lock so frames reach the writer in correlation-id order.
-            if self.inner.frames.send(buf.freeze()).is_err() {
-                drop(state);
-                self.inner.shared.poison(Error::LocallyClosed {
-                    addr: self.addr().to_owned(),
-                });
-            }
+        let mut state = self.inner.shared.lock();
+        if let Some(e) = &state.poisoned {
+            return Err(e.clone());
         }
+        if state.reauthenticating && !authenticating {
+            return Ok(None);
+        }
+        let correlation_id = state.next_correlation_id;
+        state.next_correlation_id = state.next_correlation_id.wrapping_add(1) & i32::MAX;
+        let mut buf = BytesMut::new();
+        kafkaroo_wire::encode_request(
+            &mut buf,
+            correlation_id,
+            Some(&self.inner.config.client_id),
+            version,
+            request,
+        )?;
+        trace!(server.address = %self.addr(), api, version, correlation_id, bytes = buf.len(), "send");
+        state
+            .in_flight
+            .insert(correlation_id, Pending { api, reply: reply_tx });
+        // Sent while holding the lock so frames reach the writer in correlation-id order.
+        if self.inner.frames.send(buf.freeze()).is_err() {
+            drop(state);
+            self.inner.shared.poison(Error::LocallyClosed {
+                addr: self.addr().to_owned(),
+            });
+        }
+        Ok(Some(reply_rx))
+    }
+
+    async fn await_reply(
+        &self,
+        key: i16,
+        reply_rx: oneshot::Receiver<Result<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Bytes> {
         match tokio::time::timeout(timeout, reply_rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.poison_error()),
             Err(_) => {
+                let api = kafkaroo_wire::api_name(key);
                 let error = Error::Timeout {
                     addr: self.addr().to_owned(),
                     api,
@@ -350,6 +419,33 @@ impl Connection {
                 Err(error)
             }
         }
+    }
+
+    /// Starts or ends a re-authentication: while it runs, requests other than SASL ones wait.
+    pub(crate) fn set_reauthenticating(&self, on: bool) {
+        self.inner.shared.lock().reauthenticating = on;
+        if !on {
+            self.inner.shared.reauthenticated.notify_waiters();
+        }
+    }
+
+    /// Fails the connection with `error` (a failed re-authentication).
+    pub(crate) fn fail(&self, error: Error) {
+        self.inner.shared.poison(error);
+    }
+
+    /// Keeps `task` (the re-authentication timer) alive exactly as long as the connection.
+    pub(crate) fn own_task(&self, task: tokio::task::AbortHandle) {
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+    }
+
+    /// A handle that does not keep the connection open.
+    pub(crate) fn downgrade(&self) -> WeakConnection {
+        WeakConnection(Arc::downgrade(&self.inner))
     }
 
     /// Decodes a frame returned by [`Connection::request_frame`] and applies its throttle time. A frame
@@ -414,7 +510,16 @@ impl Connection {
     }
 }
 
-async fn read_loop(mut read: tokio::net::tcp::OwnedReadHalf, shared: Arc<Shared>, decoder: FrameDecoder) {
+/// A [`Connection`] that does not keep it open (for its own background tasks).
+pub(crate) struct WeakConnection(std::sync::Weak<Inner>);
+
+impl WeakConnection {
+    pub(crate) fn upgrade(&self) -> Option<Connection> {
+        self.0.upgrade().map(|inner| Connection { inner })
+    }
+}
+
+async fn read_loop(mut read: ReadHalf, shared: Arc<Shared>, decoder: FrameDecoder) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let error = loop {
         loop {
@@ -463,7 +568,7 @@ async fn read_loop(mut read: tokio::net::tcp::OwnedReadHalf, shared: Arc<Shared>
             read_result = read.read_buf(&mut buf) => match read_result {
                 Ok(0) => break Error::Closed { addr: shared.addr.clone(), mid_frame: !buf.is_empty() },
                 Ok(_) => {}
-                Err(e) => break Error::Io { addr: shared.addr.clone(), source: Arc::new(e) },
+                Err(e) => break crate::transport::stream_error(&shared.addr, e),
             },
             () = shared.closed.notified() => return,
         }
@@ -471,11 +576,7 @@ async fn read_loop(mut read: tokio::net::tcp::OwnedReadHalf, shared: Arc<Shared>
     shared.poison(error);
 }
 
-async fn write_loop(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
-    shared: Arc<Shared>,
-    mut frames: mpsc::UnboundedReceiver<Bytes>,
-) {
+async fn write_loop(mut write: WriteHalf, shared: Arc<Shared>, mut frames: mpsc::UnboundedReceiver<Bytes>) {
     loop {
         let frame = tokio::select! {
             frame = frames.recv() => frame,
@@ -485,11 +586,17 @@ async fn write_loop(
             let _ = write.shutdown().await;
             return;
         };
-        if let Err(e) = write.write_all(&frame).await {
-            shared.poison(Error::Io {
-                addr: shared.addr.clone(),
-                source: Arc::new(e),
-            });
+        // Frames queued behind this one go out before the flush; over TLS the flush is what puts the
+        // records on the socket (for TCP it is free).
+        let mut written = write.write_all(&frame).await;
+        while written.is_ok() {
+            match frames.try_recv() {
+                Ok(next) => written = write.write_all(&next).await,
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = written.and(write.flush().await) {
+            shared.poison(crate::transport::stream_error(&shared.addr, e));
             return;
         }
     }

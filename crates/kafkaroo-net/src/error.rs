@@ -112,6 +112,53 @@ pub enum Error {
     /// A configuration value is unusable.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The TLS handshake failed: an untrusted or expired certificate, a hostname mismatch, a refused
+    /// client certificate, or a peer that does not speak TLS. `reason` names the cause and what to change.
+    #[error("TLS handshake with {addr} failed: {reason}")]
+    Tls {
+        /// The broker address.
+        addr: String,
+        /// The cause, and what to change.
+        reason: String,
+    },
+    /// The broker does not enable the SASL mechanism we asked for.
+    #[error(
+        "{addr} does not enable SASL mechanism {mechanism}; it enables {}: set sasl.mechanism to one of them",
+        if .enabled.is_empty() { "none".to_owned() } else { .enabled.join(", ") }
+    )]
+    SaslMechanism {
+        /// The broker address.
+        addr: String,
+        /// What we asked for.
+        mechanism: &'static str,
+        /// What the broker enables on this listener.
+        enabled: Vec<String>,
+    },
+    /// The broker refused our credentials (SASL_AUTHENTICATION_FAILED): wrong user name, password or
+    /// token. `message` is the broker's.
+    #[error(
+        "SASL {mechanism} authentication with {addr} failed{}: check sasl.username and sasl.password (or the token)",
+        .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+    )]
+    Authentication {
+        /// The broker address.
+        addr: String,
+        /// The mechanism used.
+        mechanism: &'static str,
+        /// The broker's (or the token endpoint's) message.
+        message: Option<String>,
+    },
+    /// The SASL exchange itself went wrong on our side: a malformed or forged server message (a SCRAM
+    /// server signature that does not match), or a token provider that failed.
+    #[error("SASL {mechanism} with {addr}: {source}")]
+    Sasl {
+        /// The broker address.
+        addr: String,
+        /// The mechanism used.
+        mechanism: &'static str,
+        /// What the mechanism reported.
+        source: kafkaroo_sasl::SaslError,
+    },
 }
 
 impl Error {
@@ -119,6 +166,8 @@ impl Error {
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
             Self::Broker { code, .. } => Some(*code),
+            Self::SaslMechanism { .. } => Some(ErrorCode::UNSUPPORTED_SASL_MECHANISM),
+            Self::Authentication { .. } => Some(ErrorCode::SASL_AUTHENTICATION_FAILED),
             _ => None,
         }
     }
@@ -139,18 +188,33 @@ impl Error {
             Self::Frame { source, .. } => source.hint().is_none(),
             Self::Broker { code, .. } => code.is_retriable(),
             Self::Encode(_) | Self::Version { .. } | Self::Config(_) => false,
+            Self::Tls { .. }
+            | Self::SaslMechanism { .. }
+            | Self::Authentication { .. }
+            | Self::Sasl { .. } => false,
         }
     }
 
     /// Whether the application must be told: retrying cannot help (no common protocol version, an
-    /// authorization failure, a port that speaks HTTP or TLS, a bad configuration).
+    /// authorization failure, a port that speaks HTTP or TLS, a bad configuration, a failed TLS handshake
+    /// or authentication).
     pub fn is_fatal(&self) -> bool {
         match self {
             Self::Encode(_) | Self::Version { .. } | Self::Config(_) => true,
+            _ if self.is_security_failure() => true,
             Self::Frame { source, .. } => source.hint().is_some(),
             Self::Broker { code, .. } => code.is_fatal(),
             _ => false,
         }
+    }
+
+    /// A failed TLS handshake or authentication: the same attempt cannot succeed until a setting, a
+    /// certificate or a credential changes.
+    pub fn is_security_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Tls { .. } | Self::SaslMechanism { .. } | Self::Authentication { .. } | Self::Sasl { .. }
+        )
     }
 
     /// Whether this error means the connection it came from is gone (every request on it failed).

@@ -5,22 +5,29 @@
 //!
 //! - [`Connection`]: one TCP connection, pipelined, with the ApiVersions handshake, per-request timeouts,
 //!   KIP-219 throttling, and fail-all-in-flight on any transport error.
+//! - [`security`]: TLS (rustls, with a crypto provider that needs no C compiler) and SASL (PLAIN, SCRAM,
+//!   OAUTHBEARER, re-authentication per KIP-368) for every connection.
 //! - [`Client`]: bootstrap, metadata cache and refresh, and connections per broker *per purpose*
 //!   ([`Purpose`]) so a long-poll fetch never delays a heartbeat; reconnects with exponential backoff and
 //!   jitter.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod authenticate;
 pub mod backoff;
 pub mod client;
 mod connection;
 mod error;
 pub mod metadata;
+pub mod security;
 mod throttle;
+mod transport;
 
 pub use backoff::{Backoff, BackoffConfig};
 pub use client::{Client, ClientConfig, Purpose};
 pub use connection::{Connection, ConnectionConfig};
 pub use error::{Error, Result};
+pub use kafkaroo_sasl as sasl;
 pub use metadata::{BrokerInfo, Metadata, PartitionMetadata, TopicMetadata};
+pub use security::{SecurityConfig, SecurityOptions, SecurityProtocol};
 pub use throttle::Throttled;

@@ -43,3 +43,16 @@ throttled!(
     ProduceResponse,
     DescribeClusterResponse,
 );
+
+/// SASL responses carry no throttle time.
+macro_rules! never_throttled {
+    ($($t:ty),* $(,)?) => {$(
+        impl Throttled for $t {
+            fn throttle_time_ms(&self) -> i32 {
+                0
+            }
+        }
+    )*};
+}
+
+never_throttled!(SaslHandshakeResponse, SaslAuthenticateResponse);

@@ -54,6 +54,7 @@ mod coordinator;
 mod error;
 mod group_api;
 mod log;
+mod sasl;
 
 pub use cluster::{
     Cluster, ClusterBuilder, DEFAULT_VERSIONS, FetchSessionInfo, GROUP_VERSIONS, LoggedRequest,
@@ -64,3 +65,4 @@ pub use error::Error;
 pub use kafkaroo_records::Compression;
 pub use kafkaroo_records::test_encoder::{TestBatch, TestRecord};
 pub use kafkaroo_wire::messages::ApiKey;
+pub use sasl::{FakeSaslBroker, SaslBehaviour, SaslLog};

@@ -22,7 +22,9 @@ impl std::fmt::Display for PeerHint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Http => f.write_str("the peer answered with HTTP; is this an HTTP port or proxy?"),
-            Self::Tls => f.write_str("the peer answered with a TLS record; does the listener require TLS?"),
+            Self::Tls => f.write_str(
+                "the peer answered with a TLS record: the listener speaks TLS: set security.protocol=SSL or SASL_SSL",
+            ),
         }
     }
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafkaroo_group::Assignor;
+use kafkaroo_net::sasl::{Mechanism, Secret, TokenProvider};
+use kafkaroo_net::{SecurityConfig, SecurityOptions, SecurityProtocol};
 
 use crate::error::Error;
 
@@ -105,6 +107,9 @@ pub struct ConsumerConfig {
     pub partition_assignment_strategy: Vec<String>,
     /// Assignors of your own (see [`ConsumerConfigBuilder::assignor`]), found by their name.
     pub custom_assignors: Vec<Arc<dyn Assignor>>,
+    /// `security.protocol` with the TLS and SASL settings (`ssl.*`, `sasl.*`), files already read.
+    /// Every connection of the consumer uses it. Its `Debug` shows no secret.
+    pub security: SecurityConfig,
 }
 
 impl Default for ConsumerConfig {
@@ -140,6 +145,7 @@ impl Default for ConsumerConfig {
             auto_commit_interval: Duration::from_secs(5),
             partition_assignment_strategy: vec!["cooperative-sticky".to_owned()],
             custom_assignors: Vec::new(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -149,6 +155,7 @@ impl ConsumerConfig {
     pub fn builder() -> ConsumerConfigBuilder {
         ConsumerConfigBuilder {
             config: Self::default(),
+            security: SecurityOptions::default(),
         }
     }
 
@@ -229,6 +236,7 @@ impl ConsumerConfig {
                 max_frame_size: self.max_frame_size,
                 request_timeout: self.request_timeout,
                 connect_timeout: self.connect_timeout,
+                security: self.security.clone(),
             },
             reconnect_backoff: kafkaroo_net::BackoffConfig {
                 initial: self.reconnect_backoff,
@@ -242,6 +250,16 @@ impl ConsumerConfig {
 #[derive(Debug, Clone)]
 pub struct ConsumerConfigBuilder {
     config: ConsumerConfig,
+    /// Security settings as given; their files are read in `build`.
+    security: SecurityOptions,
+}
+
+/// A security setting the connection layer refused: a configuration error of the consumer.
+fn net_config_error(error: kafkaroo_net::Error) -> Error {
+    match error {
+        kafkaroo_net::Error::Config(message) => Error::Config(message),
+        other => Error::Net(other),
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, Error> {
@@ -409,9 +427,47 @@ impl ConsumerConfigBuilder {
                 // Names are checked in `validate`: a custom assignor may be registered later.
                 c.partition_assignment_strategy = strategies;
             }
-            _ => return Err(Error::Config(format!("unknown configuration property {key:?}"))),
+            _ => {
+                let ours = self.security.set(key, value).map_err(net_config_error)?;
+                if !ours {
+                    return Err(Error::Config(format!("unknown configuration property {key:?}")));
+                }
+            }
         }
         Ok(self)
+    }
+
+    /// `security.protocol`: TLS, SASL, both or neither.
+    pub fn security_protocol(mut self, protocol: SecurityProtocol) -> Self {
+        self.security.set_protocol(protocol);
+        self
+    }
+
+    /// SASL with a user name and password: `mechanism` is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. Set
+    /// `security_protocol` to `SaslSsl` (or `SaslPlaintext`) as well.
+    pub fn sasl_credentials(
+        mut self,
+        mechanism: Mechanism,
+        username: &str,
+        password: impl Into<Secret>,
+    ) -> Self {
+        self.security
+            .set_sasl_credentials(mechanism, username, password.into());
+        self
+    }
+
+    /// SASL/OAUTHBEARER with tokens from `provider` (called on every connection and re-authentication).
+    pub fn oauthbearer_token_provider(mut self, provider: Arc<dyn TokenProvider>) -> Self {
+        self.security.set_token_provider(provider);
+        self
+    }
+
+    /// Full control over TLS: this rustls configuration is used as it is, and the other `ssl.*`
+    /// settings are ignored. Build it with [`crate::security::crypto_provider`] to use the same
+    /// crypto as the rest of the client.
+    pub fn tls_client_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.security.tls.custom_config(config);
+        self
     }
 
     /// Registers an assignor of your own (the [`Assignor`] trait of `kafkaroo-group`, re-exported as
@@ -429,7 +485,8 @@ impl ConsumerConfigBuilder {
     }
 
     /// Validates and returns the configuration.
-    pub fn build(self) -> Result<ConsumerConfig, Error> {
+    pub fn build(mut self) -> Result<ConsumerConfig, Error> {
+        self.config.security = self.security.build().map_err(net_config_error)?;
         self.config.validate()?;
         Ok(self.config)
     }

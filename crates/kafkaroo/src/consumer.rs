@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use kafkaroo_group::MemberState;
 use kafkaroo_group::member::CloseMode;
-use kafkaroo_net::{Client, ClientConfig, ConnectionConfig};
+use kafkaroo_net::Client;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -75,19 +75,7 @@ impl Consumer {
     /// Cancellation safe: dropping the future before it resolves leaves nothing running.
     pub async fn new(config: ConsumerConfig) -> Result<Self, Error> {
         config.validate()?;
-        let client_config = ClientConfig {
-            bootstrap_servers: config.bootstrap_servers.clone(),
-            connection: ConnectionConfig {
-                client_id: config.client_id.clone(),
-                max_frame_size: config.max_frame_size,
-                request_timeout: config.request_timeout,
-                connect_timeout: config.connect_timeout,
-            },
-            reconnect_backoff: kafkaroo_net::BackoffConfig {
-                initial: config.reconnect_backoff,
-                max: config.reconnect_backoff_max,
-            },
-        };
+        let client_config = config.client_config();
         let client = Client::connect(client_config).await?;
         let shared = Arc::new(Shared {
             state: Mutex::new(EngineState::default()),

@@ -37,7 +37,7 @@ pub enum Error {
         source: kafkaroo_records::DecodeError,
     },
     /// The broker refused access or reported an error retries cannot fix.
-    #[error("{partition}: {code}")]
+    #[error("{partition}: {code}{}", access_hint(.partition, *.code))]
     Partition {
         /// The partition.
         partition: TopicPartition,
@@ -109,6 +109,21 @@ pub enum Error {
     /// operation needs a membership the consumer does not have.
     #[error("consumer group: {0}")]
     Group(#[from] kafkaroo_group::GroupError),
+}
+
+/// What to change when an ACL refused access to a topic: the operation and the resource.
+fn access_hint(partition: &TopicPartition, code: ErrorCode) -> String {
+    match code {
+        ErrorCode::TOPIC_AUTHORIZATION_FAILED => format!(
+            ": this principal may not READ (or DESCRIBE) topic {:?}: grant it READ on the topic \
+             (kafka-acls --add --allow-principal User:<name> --operation Read --topic {})",
+            partition.topic, partition.topic
+        ),
+        ErrorCode::CLUSTER_AUTHORIZATION_FAILED => {
+            ": this principal lacks a CLUSTER permission the request needs".to_owned()
+        }
+        _ => String::new(),
+    }
 }
 
 fn list(partitions: &[TopicPartition]) -> String {

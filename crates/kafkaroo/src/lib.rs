@@ -55,6 +55,18 @@ pub mod assignor {
         RangeAssignor, RebalanceProtocol, RoundRobinAssignor, StickyAssignor, Subscription,
     };
 }
+/// Connecting to secured clusters: `security.protocol`, TLS and SASL. Most users only set properties
+/// (see the README's "Connecting to a secured cluster"); these types are for typed configuration and
+/// for token providers of your own.
+pub mod security {
+    pub use kafkaroo_net::sasl::{
+        Credentials, Mechanism, OAuthToken, SaslError, Secret, TokenProvider, UnsecuredTokenProvider,
+    };
+    pub use kafkaroo_net::security::tls::{crypto_provider, crypto_provider_name};
+    pub use kafkaroo_net::{SecurityConfig, SecurityProtocol};
+}
+/// The rustls version kafkaroo uses, for [`ConsumerConfigBuilder::tls_client_config`].
+pub use rustls;
 mod budget;
 mod config;
 mod consumer;

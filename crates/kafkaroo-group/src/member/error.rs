@@ -122,7 +122,9 @@ pub enum GroupError {
     #[error("inconsistent group protocol: {0}")]
     InconsistentGroupProtocol(String),
     /// GROUP_AUTHORIZATION_FAILED (30). Fatal.
-    #[error("not authorized to access group {group_id:?} (GROUP_AUTHORIZATION_FAILED)")]
+    #[error(
+        "not authorized to access group {group_id:?} (GROUP_AUTHORIZATION_FAILED): grant this principal READ on the group (kafka-acls --add --allow-principal User:<name> --operation Read --group {group_id})"
+    )]
     GroupAuthorizationFailed {
         /// `group.id`.
         group_id: String,
