@@ -216,6 +216,7 @@ fn connect_error(properties: &[(&str, &str)]) -> Error {
     let err = runtime()
         .block_on(Consumer::new(config))
         .expect_err("the connection must fail");
+    eprintln!("connect error: {err}");
     assert!(err.is_fatal() && !err.is_retriable(), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -327,7 +328,10 @@ async fn first_poll_error(consumer: &mut Consumer) -> Error {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while tokio::time::Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(500)).await {
-            Err(e) => return e,
+            Err(e) => {
+                eprintln!("poll error: {e}");
+                return e;
+            }
             Ok(batch) => assert!(batch.is_empty(), "records without READ permission"),
         }
     }
