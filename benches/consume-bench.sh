@@ -9,6 +9,8 @@
 #   BENCH_DATA_DIR=/dev/shm        where the started broker keeps its log (tmpfs keeps disk I/O out)
 #   CARGO_TARGET_DIR               as usual
 #   OUT=bench-results.md           where the result table is written as well
+#   TLS=1                          start a secured broker and time every consumer over SASL_SSL (PLAIN,
+#                                  the super user) as well as over PLAINTEXT, in the same run
 set -euo pipefail
 
 RECORDS=${RECORDS:-10000000}
@@ -61,15 +63,37 @@ if [ -n "${KAFKAROO_BOOTSTRAP:-}" ]; then
 else
     log "starting a broker (data in $DATA_DIR)"
     # The broker runs until its stdin closes (at exit, in cleanup).
-    coproc BROKER { TMPDIR=$DATA_DIR KAFKAROO_KAFKA_VERSION=$VERSION exec "$TARGET/release/kafkaroo-broker" start; }
+    SECURED_FLAG=()
+    [ "${TLS:-0}" = 1 ] && SECURED_FLAG=(--secured)
+    coproc BROKER { TMPDIR=$DATA_DIR KAFKAROO_KAFKA_VERSION=$VERSION exec "$TARGET/release/kafkaroo-broker" start "${SECURED_FLAG[@]}"; }
     BOOTSTRAP=
     while read -r line <&"${BROKER[0]}"; do
         echo "   $line" >&2
-        case $line in bootstrap=*) BOOTSTRAP=${line#bootstrap=} ;; started_ms=*) break ;; esac
+        case $line in
+            bootstrap=*) BOOTSTRAP=${line#bootstrap=} ;;
+            sasl_ssl=*) SASL_SSL=${line#sasl_ssl=} ;;
+            ca=*) CA=${line#ca=} ;;
+            started_ms=*) break ;;
+        esac
     done
     [ -n "$BOOTSTRAP" ] || die "the broker did not start"
 fi
 log "bootstrap $BOOTSTRAP"
+# The listeners to time: PLAINTEXT, and with TLS=1 also SASL_SSL with the same -X properties for both tools.
+LISTENERS=("plaintext")
+if [ "${TLS:-0}" = 1 ]; then
+    [ -n "${SASL_SSL:-}" ] || die "TLS=1 needs the started secured broker (not KAFKAROO_BOOTSTRAP)"
+    LISTENERS+=("sasl_ssl")
+    TLS_PROPS=(-X security.protocol=SASL_SSL -X sasl.mechanisms=PLAIN -X sasl.username=admin
+        -X sasl.password=admin-secret -X "ssl.ca.location=$CA")
+fi
+# connect_args <listener>: -b and -X flags for kafkaroo and kcat alike.
+connect_args() {
+    case $1 in
+        plaintext) CONNECT=(-b "$BOOTSTRAP") ;;
+        sasl_ssl) CONNECT=(-b "$SASL_SSL" "${TLS_PROPS[@]}") ;;
+    esac
+}
 
 # /usr/bin/time -v output -> "wall user sys rss_kb"
 parse_time() {
@@ -127,19 +151,24 @@ for codec in $CODECS; do
         --producer-props bootstrap.servers="$BOOTSTRAP" compression.type="$codec" batch.size=262144 \
         linger.ms=20 acks=1 | tail -1 >&2
 
-    log "counting runs ($codec)"
-    count "kafkaroo" "$KAFKAROO" consume -b "$BOOTSTRAP" -t "$topic" -e -q -f '%o\n'
-    count "kcat" kcat -C -b "$BOOTSTRAP" -t "$topic" -e -q -f '%o\n'
+    for listener in "${LISTENERS[@]}"; do
+        connect_args "$listener"
+        tag=""
+        [ "$listener" = plaintext ] || tag=" [$listener]"
+        log "counting runs ($codec, $listener)"
+        count "kafkaroo$tag" "$KAFKAROO" consume "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
+        count "kcat$tag" kcat -C "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
 
-    log "timed runs ($codec): $RUNS each, one consumer at a time"
-    measure "kafkaroo consume -e -q -f '%o\\n'" "$codec" \
-        "$KAFKAROO" consume -b "$BOOTSTRAP" -t "$topic" -e -q -f '%o\n'
-    measure "kcat -C -e -q -f '%o\\n'" "$codec" \
-        kcat -C -b "$BOOTSTRAP" -t "$topic" -e -q -f '%o\n'
-    measure "kafkaroo consume -e -q (values)" "$codec" \
-        "$KAFKAROO" consume -b "$BOOTSTRAP" -t "$topic" -e -q
-    measure "kcat -C -e -q (values)" "$codec" \
-        kcat -C -b "$BOOTSTRAP" -t "$topic" -e -q
+        log "timed runs ($codec, $listener): $RUNS each, one consumer at a time"
+        measure "kafkaroo consume -e -q -f '%o\\n'$tag" "$codec" \
+            "$KAFKAROO" consume "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
+        measure "kcat -C -e -q -f '%o\\n'$tag" "$codec" \
+            kcat -C "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
+        measure "kafkaroo consume -e -q (values)$tag" "$codec" \
+            "$KAFKAROO" consume "${CONNECT[@]}" -t "$topic" -e -q
+        measure "kcat -C -e -q (values)$tag" "$codec" \
+            kcat -C "${CONNECT[@]}" -t "$topic" -e -q
+    done
     measure "ConsumerPerformance" "$codec" \
         "$JAVA" "${LOG4J[@]}" -cp "$CP" org.apache.kafka.tools.ConsumerPerformance \
         --bootstrap-server "$BOOTSTRAP" --topic "$topic" --messages "$RECORDS" --timeout 60000

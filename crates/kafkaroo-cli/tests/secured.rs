@@ -16,9 +16,15 @@ fn cluster() -> &'static SecuredCluster {
     let cluster = SecuredCluster::shared();
     static ACLS: std::sync::Once = std::sync::Once::new();
     ACLS.call_once(|| {
-        cluster.allow("alice", AclResource::TopicPrefix("cli-alice-"), "Read").unwrap();
-        cluster.allow("alice", AclResource::GroupPrefix("cli-alice-"), "Read").unwrap();
-        cluster.allow("alice", AclResource::GroupPrefix("cli-alice-"), "Describe").unwrap();
+        cluster
+            .allow("alice", AclResource::TopicPrefix("cli-alice-"), "Read")
+            .unwrap();
+        cluster
+            .allow("alice", AclResource::GroupPrefix("cli-alice-"), "Read")
+            .unwrap();
+        cluster
+            .allow("alice", AclResource::GroupPrefix("cli-alice-"), "Describe")
+            .unwrap();
     });
     cluster
 }
@@ -135,11 +141,18 @@ fn a_wrong_password_is_one_line_without_the_password() {
     assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("SCRAM-SHA-512 authentication"), "{}", r.stderr);
     assert!(!r.stderr.contains("wrong-password-123"), "{}", r.stderr);
-    assert!(!r.stderr.contains('\u{1b}'), "colour codes in a pipe: {:?}", r.stderr);
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {:?}",
+        r.stderr
+    );
 
     // A bad JAAS value is a usage error that does not echo the value (it holds a password).
     let mut args = vec!["consume", "-b", "127.0.0.1:1", "-t", "t"];
-    args.extend(["-X", "sasl.jaas.config=PlainLoginModule required password=\"hunter2\""]);
+    args.extend([
+        "-X",
+        "sasl.jaas.config=PlainLoginModule required password=\"hunter2\"",
+    ]);
     let r = run(kafkaroo_bin(), &args);
     assert_eq!(r.status, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("sasl.jaas.config"), "{}", r.stderr);
@@ -163,14 +176,20 @@ fn group_commands_work_over_sasl_ssl() {
             .iter()
             .map(|s| (*s).to_owned()),
     );
-    let r = run(kafkaroo_bin(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = run(
+        kafkaroo_bin(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     assert_eq!(r.status, Some(0), "{}", r.stderr);
     assert_eq!(r.text().lines().count(), 8, "{}", r.text());
 
     let mut args = vec!["group".to_owned(), "describe".to_owned()];
     args.extend(connect_args(auth));
     args.push(group.clone());
-    let r = run(kafkaroo_bin(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = run(
+        kafkaroo_bin(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     assert_eq!(r.status, Some(0), "{}", r.stderr);
     let row = r
         .text()
@@ -180,5 +199,9 @@ fn group_commands_work_over_sasl_ssl() {
         .unwrap_or_else(|| panic!("no row for the topic: {}", r.text()));
     // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
     let columns: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(&columns[..6], &[group.as_str(), topic(), "0", "8", "8", "0"], "{row}");
+    assert_eq!(
+        &columns[..6],
+        &[group.as_str(), topic(), "0", "8", "8", "0"],
+        "{row}"
+    );
 }

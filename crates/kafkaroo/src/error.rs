@@ -115,7 +115,7 @@ pub enum Error {
 fn access_hint(partition: &TopicPartition, code: ErrorCode) -> String {
     match code {
         ErrorCode::TOPIC_AUTHORIZATION_FAILED => format!(
-            ": this principal may not READ (or DESCRIBE) topic {:?}: grant it READ on the topic \
+            " This principal may not READ (or DESCRIBE) topic {:?}: grant it READ on the topic \
              (kafka-acls --add --allow-principal User:<name> --operation Read --topic {})",
             partition.topic, partition.topic
         ),
@@ -151,6 +151,7 @@ impl Error {
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
             Self::Net(e) => e.error_code(),
+            Self::Group(e) => e.code().map(ErrorCode),
             Self::Partition { code, .. } => Some(*code),
             Self::NoOffsetForPartition { .. } => Some(ErrorCode::OFFSET_OUT_OF_RANGE),
             Self::UnknownTopic { .. } | Self::UnknownPartition { .. } => {
@@ -161,18 +162,28 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same call may succeed.
+    /// Whether retrying the same call may succeed. Agrees with the layer the error comes from: a group
+    /// error is retriable when the group layer says so (a commit refused during a rebalance, a
+    /// coordinator still loading, a request that timed out).
     pub fn is_retriable(&self) -> bool {
         match self {
             Self::Net(e) => e.is_retriable(),
+            Self::Group(e) => e.is_retriable(),
             Self::Partition { code, .. } => code.is_retriable(),
             _ => false,
         }
     }
 
     /// Whether the consumer (or the partition) cannot continue without the application's decision.
+    /// A failed commit or a commit for partitions not owned is neither retriable as it was nor fatal:
+    /// the consumer goes on, and the next commit may succeed.
     pub fn is_fatal(&self) -> bool {
-        !self.is_retriable()
+        match self {
+            Self::Net(e) => e.is_fatal(),
+            Self::Group(e) => e.is_fatal(),
+            Self::Commit { .. } | Self::NotOwned { .. } => false,
+            _ => !self.is_retriable(),
+        }
     }
 
     /// The partition this error concerns, if it concerns one.
@@ -187,5 +198,36 @@ impl Error {
             | Self::NotAssigned { partition } => Some(partition),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafkaroo_group::GroupError;
+
+    #[test]
+    fn retriable_and_fatal_agree_with_the_layer_below() {
+        for group in [
+            GroupError::RebalanceInProgress,
+            GroupError::CoordinatorLoadInProgress,
+            GroupError::RequestTimedOut,
+        ] {
+            let e = Error::Group(group.clone());
+            assert!(e.is_retriable() && !e.is_fatal(), "{e}");
+            assert_eq!(e.is_retriable(), group.is_retriable());
+        }
+        let fenced = Error::Group(GroupError::GroupAuthorizationFailed { group_id: "g".into() });
+        assert!(fenced.is_fatal() && !fenced.is_retriable());
+        let net = Error::Net(kafkaroo_net::Error::Closed {
+            addr: "a:1".into(),
+            mid_frame: false,
+        });
+        assert!(net.is_retriable() && !net.is_fatal());
+        let commit = Error::Commit {
+            failed: vec![],
+            reason: "x".into(),
+        };
+        assert!(!commit.is_fatal() && !commit.is_retriable());
     }
 }

@@ -83,7 +83,7 @@ pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, Isolati
 pub use consumer::{Consumer, OffsetAndTimestamp, Watermarks};
 pub use error::Error;
 pub use group::{CommitHandle, GroupState, OffsetAndMetadata, PendingCommit, RebalanceListener};
-pub use kafkaroo_group::MemberState;
 pub use kafkaroo_group::member::CloseMode;
+pub use kafkaroo_group::{GroupError, MemberState};
 pub use kafkaroo_records::{Header, Headers, TimestampType};
 pub use record::{ConsumerRecord, PollBatch, TopicPartition};

@@ -1,4 +1,9 @@
-//! `kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit] [--ignore-stdin]`
+//! `kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit] [--ignore-stdin]
+//! [--secured]`
+//!
+//! `--secured`: a single secured node (`SecuredCluster`: SASL_SSL, SSL, SASL_PLAINTEXT and the PLAINTEXT
+//! admin listener, certificates made at start); also prints `sasl_ssl=`, `ssl=`, `sasl_plaintext=` and
+//! `ca=` (the CA's PEM file). The super user is `admin` (password `admin-secret`, PLAIN and SCRAM).
 //!
 //! `--full-jit`: C2 for the brokers (benchmarks); by default they run C1 only, which starts faster.
 //! `--ignore-stdin`: run until killed (for `kafkaroo-broker start --ignore-stdin &` in scripts, where a
@@ -12,14 +17,15 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use kafkaroo_testcontainers::{Cluster, ClusterOptions};
+use kafkaroo_testcontainers::{Cluster, ClusterOptions, SecuredCluster, SecuredOptions};
 
-const USAGE: &str = "usage: kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit] [--ignore-stdin]";
+const USAGE: &str = "usage: kafkaroo-broker start [--nodes N] [--version V] [--config key=value]... [--full-jit] [--ignore-stdin] [--secured]";
 
-/// Parsed command line: the cluster options and whether to ignore stdin.
-fn parse(args: &[String]) -> Result<(ClusterOptions, bool), String> {
+/// Parsed command line: the cluster options, whether to ignore stdin, whether to start a secured node.
+fn parse(args: &[String]) -> Result<(ClusterOptions, bool, bool), String> {
     let mut options = ClusterOptions::default();
     let mut ignore_stdin = false;
+    let mut secured = false;
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("start") => {}
@@ -43,16 +49,20 @@ fn parse(args: &[String]) -> Result<(ClusterOptions, bool), String> {
             }
             "--full-jit" => options.full_jit = true,
             "--ignore-stdin" => ignore_stdin = true,
+            "--secured" => secured = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    Ok((options, ignore_stdin))
+    if secured && options.nodes != 1 {
+        return Err(format!("--secured starts a single node\n{USAGE}"));
+    }
+    Ok((options, ignore_stdin, secured))
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (options, ignore_stdin) = match parse(&args) {
+    let (options, ignore_stdin, secured) = match parse(&args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
@@ -60,14 +70,34 @@ fn main() -> ExitCode {
         }
     };
     let started = std::time::Instant::now();
-    let cluster = match Cluster::start(options) {
+    let started_cluster = if secured {
+        SecuredCluster::start(SecuredOptions {
+            version: options.version.clone(),
+            broker_configs: options.broker_configs.clone(),
+            ..SecuredOptions::default()
+        })
+        .map(Running::Secured)
+    } else {
+        Cluster::start(options).map(Running::Plain)
+    };
+    let running = match started_cluster {
         Ok(c) => c,
         Err(e) => {
             eprintln!("kafkaroo-broker: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let cluster: &Cluster = match &running {
+        Running::Plain(c) => c,
+        Running::Secured(s) => s.admin(),
+    };
     let mut out = std::io::stdout().lock();
+    if let Running::Secured(s) = &running {
+        let _ = writeln!(out, "sasl_ssl={}", s.sasl_ssl_bootstrap());
+        let _ = writeln!(out, "ssl={}", s.ssl_bootstrap());
+        let _ = writeln!(out, "sasl_plaintext={}", s.sasl_plaintext_bootstrap());
+        let _ = writeln!(out, "ca={}", s.ca_pem_path().display());
+    }
     let _ = writeln!(out, "source={:?}", cluster.source());
     let _ = writeln!(out, "version={}", cluster.version());
     let _ = writeln!(out, "bootstrap={}", cluster.bootstrap());
@@ -95,6 +125,12 @@ fn main() -> ExitCode {
     let mut sink = [0u8; 256];
     let mut stdin = std::io::stdin().lock();
     while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-    drop(cluster);
+    drop(running);
     ExitCode::SUCCESS
+}
+
+/// The cluster this process started.
+enum Running {
+    Plain(Cluster),
+    Secured(SecuredCluster),
 }
