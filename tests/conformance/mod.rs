@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
-use kafkaroo_net::{Client, ClientConfig, Connection, Purpose};
+use kafkaroo_net::{Client, ClientConfig, Connection, Purpose, SecurityConfig, SecurityOptions};
 use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
 use kafkaroo_wire::messages::create_topics_request::CreatableTopic;
 use kafkaroo_wire::messages::delete_topics_request::DeleteTopicState;
@@ -212,11 +212,61 @@ impl Ctx {
     }
 }
 
-/// Runs the suite against `cluster` and returns the table.
+/// How the suite's own connections (its `Client` and the bootstrap `Connection`, so every checked
+/// request) reach the broker: a listener and its TLS and SASL settings. What the suite does through the
+/// harness (producing its records with the Java producer) uses the harness' listener regardless.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `host:port` of the listener.
+    pub bootstrap: String,
+    /// TLS and SASL of every connection.
+    pub security: SecurityConfig,
+    /// How the report names it, e.g. `SASL_SSL SCRAM-SHA-512 as admin`; empty for plain PLAINTEXT.
+    pub label: String,
+}
+
+impl Endpoint {
+    /// The harness' listener without TLS or SASL (the plain suite).
+    pub fn plaintext(cluster: &Cluster) -> Self {
+        Self {
+            bootstrap: cluster.bootstrap().to_owned(),
+            security: SecurityConfig::default(),
+            label: String::new(),
+        }
+    }
+
+    /// `bootstrap` with the security properties `properties` (`security.protocol`, `sasl.*`, `ssl.*`, as
+    /// librdkafka and the Java client name them).
+    pub fn secured<K: AsRef<str>, V: AsRef<str>>(
+        bootstrap: &str,
+        label: &str,
+        properties: impl IntoIterator<Item = (K, V)>,
+    ) -> anyhow::Result<Self> {
+        let mut options = SecurityOptions::default();
+        for (k, v) in properties {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            ensure!(options.set(k, v)?, "{k} is not a security property");
+        }
+        Ok(Self {
+            bootstrap: bootstrap.to_owned(),
+            security: options.build()?,
+            label: label.to_owned(),
+        })
+    }
+}
+
+/// Runs the suite against `cluster` (its PLAINTEXT listener) and returns the table.
 pub async fn run(cluster: &'static Cluster) -> anyhow::Result<Report> {
+    run_on(cluster, Endpoint::plaintext(cluster)).await
+}
+
+/// Runs the suite with its connections on `endpoint` (a listener of `cluster`, which still creates the
+/// records through its own listener) and returns the table.
+pub async fn run_on(cluster: &'static Cluster, endpoint: Endpoint) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let mut config = ClientConfig::new(cluster.bootstrap())?;
+    let mut config = ClientConfig::new(&endpoint.bootstrap)?;
     config.connection.client_id = CLIENT_ID.to_owned();
+    config.connection.security = endpoint.security.clone();
     let client = Client::connect(config.clone()).await?;
     let bootstrap_addr = config.bootstrap_servers[0].clone();
     let bootstrap_conn = Connection::connect(&bootstrap_addr, None, config.connection.clone()).await?;
@@ -292,7 +342,7 @@ pub async fn run(cluster: &'static Cluster) -> anyhow::Result<Report> {
         .context("waiting for the group coordinator")?;
     let setup = started.elapsed();
 
-    let mut report = Report::new(cluster.version(), cluster.bootstrap());
+    let mut report = Report::new(cluster.version(), &endpoint.bootstrap, &endpoint.label);
     if let Some(why) = &ctx.no_records {
         report.note(why.clone());
     }

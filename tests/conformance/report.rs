@@ -16,6 +16,18 @@ pub enum Outcome {
     Skipped(String),
 }
 
+impl Outcome {
+    /// `ok`, `FAILED`, `n/a` or `skipped`, as the table starts the result.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Passed(_) => "ok",
+            Self::Failed(_) => "FAILED",
+            Self::NotOffered(_) => "n/a",
+            Self::Skipped(_) => "skipped",
+        }
+    }
+}
+
 /// One line of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -34,6 +46,9 @@ pub struct Report {
     pub kafka_version: String,
     /// The bootstrap address.
     pub bootstrap: String,
+    /// The security of the suite's connections (e.g. `SASL_SSL SCRAM-SHA-512 as admin`); empty for
+    /// PLAINTEXT.
+    pub security: String,
     /// The rows, in run order.
     pub rows: Vec<Row>,
     /// Free-form lines printed above the table (setup, cleanup).
@@ -43,10 +58,11 @@ pub struct Report {
 }
 
 impl Report {
-    pub(crate) fn new(kafka_version: &str, bootstrap: &str) -> Self {
+    pub(crate) fn new(kafka_version: &str, bootstrap: &str, security: &str) -> Self {
         Self {
             kafka_version: kafka_version.to_owned(),
             bootstrap: bootstrap.to_owned(),
+            security: security.to_owned(),
             rows: Vec::new(),
             notes: Vec::new(),
             elapsed: Duration::ZERO,
@@ -88,7 +104,7 @@ impl Report {
             .collect()
     }
 
-    /// `conformance: N passed, M failed, K not offered[, S skipped] (Kafka V at B, Ts)`.
+    /// `conformance: N passed, M failed, K not offered[, S skipped] (Kafka V at B[ over SECURITY], Ts)`.
     pub fn summary(&self) -> String {
         let (p, f, n, s) = self.counts();
         let skipped = if s > 0 {
@@ -96,12 +112,57 @@ impl Report {
         } else {
             String::new()
         };
+        let security = if self.security.is_empty() {
+            String::new()
+        } else {
+            format!(" over {}", self.security)
+        };
         format!(
-            "conformance: {p} passed, {f} failed, {n} not offered{skipped} (Kafka {} at {}, {:.1}s)",
+            "conformance: {p} passed, {f} failed, {n} not offered{skipped} (Kafka {} at {}{security}, {:.1}s)",
             self.kafka_version,
             self.bootstrap,
             self.elapsed.as_secs_f64()
         )
+    }
+
+    /// What each row checked, without the result: `(API, version, outcome kind)` with the kind `ok`,
+    /// `FAILED`, `n/a` or `skipped`. Two runs that checked the same things at the same versions with the
+    /// same kinds of outcome have equal lists.
+    pub fn checked(&self) -> Vec<(String, Option<i16>, &'static str)> {
+        self.rows
+            .iter()
+            .map(|r| (r.api.clone(), r.version, r.outcome.kind()))
+            .collect()
+    }
+
+    /// The failed rows, one a line (`  API vN: outcome`), for an assertion message.
+    pub fn failure_lines(&self) -> String {
+        self.failures()
+            .iter()
+            .map(|r| {
+                format!(
+                    "  {} v{}: {:?}",
+                    r.api,
+                    r.version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+                    r.outcome
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Prints the table and writes it to `<target dir>/<file>`; `target_tmpdir` is a test's
+    /// `CARGO_TARGET_TMPDIR` (`<target dir>/tmp`).
+    pub fn publish(&self, target_tmpdir: &str, file: &str) {
+        let table = self.render();
+        println!("{table}");
+        let out = std::path::Path::new(target_tmpdir).parent().map(|t| t.join(file));
+        if let Some(path) = out {
+            match std::fs::write(&path, &table) {
+                Ok(()) => println!("table written to {}", path.display()),
+                Err(e) => println!("could not write {}: {e}", path.display()),
+            }
+        }
     }
 
     /// The whole table as text: notes, `API | version | result` rows, the summary line.

@@ -51,6 +51,8 @@ pub struct RunFacts {
     pub final_committed: BTreeMap<i32, i64>,
     /// Member id -> member name (DescribeGroups client ids, the members' own reports).
     pub member_names: BTreeMap<String, String>,
+    /// The clients of which some member must have led a generation.
+    pub leaders_required: Vec<ClientKind>,
 }
 
 /// The outcome: violations (empty = pass) and a summary for the report.
@@ -525,7 +527,7 @@ pub fn check(logs: &[MemberLog], facts: &RunFacts) -> Verdict {
         .values()
         .filter_map(|n| kinds.get(n.as_str()).copied())
         .collect();
-    for kind in [ClientKind::Kafkaroo, ClientKind::Java, ClientKind::Kcat] {
+    for &kind in &facts.leaders_required {
         if !led.contains(&kind) {
             v.violations.push(format!(
                 "no {} member led a generation (leaders by generation: {:?})",
@@ -687,6 +689,7 @@ mod tests {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
+            leaders_required: vec![ClientKind::Kafkaroo, ClientKind::Java, ClientKind::Kcat],
         };
         (logs, facts)
     }

@@ -126,6 +126,34 @@ pub struct MemberSettings {
     pub dir: PathBuf,
     /// The kafkaroo member binary.
     pub kafkaroo_binary: PathBuf,
+    /// Extra consumer properties of the kafkaroo members (`--property KEY=VALUE`), e.g. `security.protocol`
+    /// and `sasl.*`.
+    pub kafkaroo_properties: Vec<(String, String)>,
+    /// Extra consumer properties of the Java members (their `--consumer.config` file), e.g. what
+    /// `SecuredCluster::java_client_configs` gives.
+    pub java_properties: Vec<(String, String)>,
+}
+
+/// `key=value` as a line of a Java properties file (`\`, line breaks and a leading space escaped).
+fn java_property_line(key: &str, value: &str) -> String {
+    let escape = |s: &str| {
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                ' ' if i == 0 => out.push_str("\\ "),
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    format!(
+        "{}={}\n",
+        escape(key).replace('=', "\\=").replace(':', "\\:"),
+        escape(value)
+    )
 }
 
 /// A running member process and the events parsed from its output so far.
@@ -163,16 +191,20 @@ impl MemberProcess {
                         // the way otherwise (the per-batch commits are the ones reported).
                         .args(["--auto-commit-interval-ms", "600000"])
                         .args(["--property", &format!("max.poll.records={MAX_POLL_RECORDS}")]);
+                    for (k, v) in &settings.kafkaroo_properties {
+                        cmd.args(["--property", &format!("{k}={v}")]);
+                    }
                     cmd
                 } else {
                     let config = settings.dir.join(format!("{name}.properties"));
-                    std::fs::write(
-                        &config,
-                        format!(
-                            "client.id={name}\nheartbeat.interval.ms={heartbeat}\n\
-                             max.poll.records={MAX_POLL_RECORDS}\n"
-                        ),
-                    )?;
+                    let mut text = format!(
+                        "client.id={name}\nheartbeat.interval.ms={heartbeat}\n\
+                         max.poll.records={MAX_POLL_RECORDS}\n"
+                    );
+                    for (k, v) in &settings.java_properties {
+                        text.push_str(&java_property_line(k, v));
+                    }
+                    std::fs::write(&config, text)?;
                     let mut cmd = java_tool_with_coordinator_logs(cluster, &settings.dir)?;
                     cmd.args([
                         "--group-protocol",
@@ -705,6 +737,16 @@ mod tests {
             }
         );
         assert!(parse_json_line("[main] WARN something", 1).is_empty());
+    }
+
+    #[test]
+    fn java_property_lines_are_escaped() {
+        assert_eq!(java_property_line("a.b", "c d"), "a.b=c d\n");
+        assert_eq!(
+            java_property_line("sasl.jaas.config", r#"M required username="a\b" x=y;"#),
+            "sasl.jaas.config=M required username=\"a\\\\b\" x=y;\n"
+        );
+        assert_eq!(java_property_line("k", " lead\nx"), "k=\\ lead\\nx\n");
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Machinery of the consumer-group interop test (`tests/group_interop.rs`): members of three clients
-//! (kafkaroo, Kafka's Java VerifiableConsumer, kcat) as child processes with their reports parsed
-//! ([`members`]), the group as the broker sees it ([`observer`]), and the invariants checked over what the
-//! members reported ([`checks`]).
+//! Machinery of the consumer-group interop tests (`tests/group_interop.rs`,
+//! `tests/group_interop_secured.rs`): members of three clients (kafkaroo, Kafka's Java VerifiableConsumer,
+//! kcat) as child processes with their reports parsed ([`members`]), the group as the broker sees it
+//! ([`observer`]), the invariants checked over what the members reported ([`checks`]), and a run driven
+//! step by step ([`script`]).
 
 pub mod checks;
 pub mod members;
 pub mod observer;
+pub mod script;

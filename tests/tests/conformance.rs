@@ -15,32 +15,14 @@ fn conformance() {
     let report = runtime
         .block_on(kafkaroo_tests::conformance::run(cluster))
         .unwrap_or_else(|e| panic!("conformance suite could not run: {e:#}"));
-    let table = report.render();
-    println!("{table}");
-    // CARGO_TARGET_TMPDIR is <target>/tmp.
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .map(|t| t.join(format!("conformance-{}.txt", report.kafka_version)));
-    if let Some(path) = out {
-        match std::fs::write(&path, &table) {
-            Ok(()) => println!("table written to {}", path.display()),
-            Err(e) => println!("could not write {}: {e}", path.display()),
-        }
-    }
-    let failures = report.failures();
+    report.publish(
+        env!("CARGO_TARGET_TMPDIR"),
+        &format!("conformance-{}.txt", report.kafka_version),
+    );
     assert!(
-        failures.is_empty(),
+        report.failures().is_empty(),
         "{}\n{}",
         report.summary(),
-        failures
-            .iter()
-            .map(|r| format!(
-                "  {} v{}: {:?}",
-                r.api,
-                r.version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
-                r.outcome
-            ))
-            .collect::<Vec<_>>()
-            .join("\n")
+        report.failure_lines()
     );
 }

@@ -2,21 +2,19 @@
 //! the kafkaroo consumer.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::io;
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use kafkaroo::{
-    Consumer, ConsumerConfig, ConsumerRecord, GroupState, PollBatch, RebalanceListener, TopicPartition,
-};
+use kafkaroo::{Consumer, ConsumerConfig, ConsumerRecord, GroupState, PollBatch, TopicPartition};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::format::{Format, Renderer, parse_delim};
 use crate::offset::{OffsetSpec, Start, tail_offset};
+use crate::output::{Commits, FlushThenCommit, Output, Rebalance, SharedOutput};
 use crate::props;
 
 /// `max.poll.records` unless `-X` sets it: large polls keep the per-poll overhead out of the way.
@@ -27,10 +25,6 @@ const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// kcat's (librdkafka's) assignors in -G mode, so kafkaroo and kcat members can share a group.
 const KCAT_ASSIGNORS: &str = "range,roundrobin";
-/// Output is written when this much is buffered...
-const FLUSH_BYTES: usize = 128 * 1024;
-/// ...or when the oldest buffered record waited this long.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Args)]
 #[command(
@@ -55,9 +49,9 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
         Group mode (-G <group> <topic>...), as kcat -G: the group assigns partitions (assignors range,roundrobin\n  \
         like librdkafka unless -X partition.assignment.strategy=...); they start from the committed offset,\n  \
         else auto.offset.reset (default latest); -o beginning|end|<N>|-<N> restarts every partition\n  \
-        assigned there instead, as kcat does. Offsets of printed records are committed (every\n  \
-        auto.commit.interval.ms, on revocation, and at exit); -e exits when every assigned partition\n  \
-        reached its end.\n\
+        assigned there instead, as kcat does. Offsets of printed records are committed once their lines\n  \
+        are written out (every auto.commit.interval.ms, on revocation, and at exit); -e exits when\n  \
+        every assigned partition reached its end.\n\
         Exit status: 0 done (count, end of partitions, Ctrl-C), 1 runtime error, 2 usage error."
 )]
 pub(crate) struct ConsumeArgs {
@@ -158,6 +152,10 @@ struct Plan {
     exit_eof: bool,
     quiet: bool,
     unbuffered: bool,
+    /// Whether printed offsets are committed (a group id, and auto-commit not turned off).
+    commit: bool,
+    /// `auto.commit.interval.ms`: how often printed offsets are committed.
+    commit_interval: Duration,
 }
 
 /// What `-t`, `-p`, `-G`, the topic arguments and `-o` ask for.
@@ -256,6 +254,11 @@ fn plan(args: ConsumeArgs) -> anyhow::Result<Plan> {
             .map_err(|e| usage(e.to_string()))?;
     }
     let mut config = props::build_config(builder, args.brokers.as_deref(), &args.props).map_err(usage)?;
+    // The CLI commits what it wrote out itself (see output.rs); the library's auto-commit would also
+    // cover lines still in the output buffer. `-X enable.auto.commit=false` turns commits off.
+    let commit = config.group_id.is_some() && config.enable_auto_commit;
+    let commit_interval = config.auto_commit_interval;
+    config.enable_auto_commit = false;
     match &source {
         // -G names the group, whatever -X group.id says.
         Source::Group { group, .. } => config.group_id = Some(group.clone()),
@@ -275,6 +278,8 @@ fn plan(args: ConsumeArgs) -> anyhow::Result<Plan> {
         exit_eof: args.exit_eof,
         quiet: args.quiet,
         unbuffered: args.unbuffered,
+        commit,
+        commit_interval,
     })
 }
 
@@ -296,65 +301,6 @@ pub(crate) fn init_logging(quiet: bool, verbose: u8) {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(io::stderr)
         .try_init();
-}
-
-/// Buffered stdout: records are rendered into `buf`, which goes to the file descriptor in large writes.
-struct Output {
-    buf: Vec<u8>,
-    sink: Box<dyn Write>,
-    last_flush: Instant,
-}
-
-impl Output {
-    fn stdout() -> Self {
-        // Our own handle on fd 1: Rust's `Stdout` is line-buffered, which would split large writes.
-        let sink: Box<dyn Write> = match io::stdout().as_fd().try_clone_to_owned() {
-            Ok(fd) => Box::new(std::fs::File::from(fd)),
-            Err(_) => Box::new(io::stdout()),
-        };
-        Self {
-            buf: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
-            sink,
-            last_flush: Instant::now(),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.sink.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        self.last_flush = Instant::now();
-        self.sink.flush()
-    }
-
-    /// Renders one record, writing out at once with `-u`, else when enough is buffered.
-    #[inline]
-    fn record(&mut self, plan: &Plan, record: &ConsumerRecord, leader: i32) -> io::Result<()> {
-        plan.renderer.render(record, leader, &mut self.buf);
-        if plan.unbuffered || self.buf.len() >= FLUSH_BYTES {
-            self.flush()
-        } else {
-            Ok(())
-        }
-    }
-
-    /// After a batch: the batch's write result, then the interval flush. `Ok(true)` when stdout is gone
-    /// (broken pipe), which ends consumption without an error, as for kcat.
-    fn settle(&mut self, written: io::Result<()>) -> anyhow::Result<bool> {
-        let result = written.and_then(|()| {
-            if !self.buf.is_empty() && self.last_flush.elapsed() >= FLUSH_INTERVAL {
-                self.flush()
-            } else {
-                Ok(())
-            }
-        });
-        match result {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(true),
-            Err(e) => Err(anyhow::Error::new(e).context("writing output")),
-            Ok(()) => Ok(false),
-        }
-    }
 }
 
 /// Informational messages on stderr (kcat's `% ...` lines), unless `-q`.
@@ -541,6 +487,7 @@ async fn partitions(
 }
 
 /// Why the loop ended without an error.
+#[derive(PartialEq, Eq)]
 enum End {
     Done,
     Interrupted,
@@ -559,8 +506,11 @@ fn consuming_error(e: kafkaroo::Error, what: impl std::fmt::Display) -> anyhow::
 }
 
 /// `-t`: assigns the topic's partitions (or `-p`'s) and prints until done.
-async fn run(plan: &Plan, topic: &str, partition: Option<i32>, out: &mut Output) -> anyhow::Result<End> {
+async fn run(plan: &Plan, topic: &str, partition: Option<i32>, shared: &SharedOutput) -> anyhow::Result<End> {
     let mut consumer = connect(plan).await?;
+    // With a group.id, what was printed is committed (as kcat does), after it was written out.
+    let mut commits = Commits::new(plan.commit, plan.commit_interval);
+    let handle = consumer.commit_handle();
     let found = partitions(&consumer, topic, partition).await?;
     let parts: Vec<TopicPartition> = found.iter().map(|(tp, _)| tp.clone()).collect();
     let positions = resolve_positions(&consumer, &parts, plan.offsets.start).await?;
@@ -581,50 +531,64 @@ async fn run(plan: &Plan, topic: &str, partition: Option<i32>, out: &mut Output)
             Ok(Some(b)) => b,
             Ok(None) => break End::Interrupted,
             Err(e) => {
-                let _ = out.flush();
+                let _ = shared.lock().flush();
                 return Err(consuming_error(e, topic));
             }
         };
-        let mut written = Ok(());
-        if batch.is_empty() {
-            written = out.flush();
-        }
         let mut to_stop: Vec<TopicPartition> = Vec::new();
         let mut count_reached = false;
-        'batch: for (tp, records) in batch.partitions() {
-            let state = &mut progress[tp.partition as usize];
-            if state.stopped {
-                continue;
+        // The output is locked while the batch is rendered, never across an await.
+        {
+            let mut out = shared.lock();
+            let mut written = Ok(());
+            if batch.is_empty() {
+                written = out.flush();
             }
-            state.at_eof = false;
-            let leader = state.leader;
-            for r in records {
-                if let Some(stop) = plan.offsets.stop_timestamp
-                    && r.timestamp() >= stop
-                {
-                    state.stopped = true;
-                    active -= 1;
-                    to_stop.push(tp.clone());
-                    info!(
-                        plan,
-                        "Reached stop timestamp for topic {} [{}] at offset {}{}",
-                        tp.topic,
-                        tp.partition,
-                        r.offset(),
-                        if active == 0 { ": exiting" } else { "" }
-                    );
-                    break;
+            'batch: for (tp, records) in batch.partitions() {
+                let state = &mut progress[tp.partition as usize];
+                if state.stopped {
+                    continue;
                 }
-                written = written.and_then(|()| out.record(plan, r, leader));
-                printed += 1;
-                if plan.count == Some(printed) {
-                    count_reached = true;
+                state.at_eof = false;
+                let leader = state.leader;
+                let mut last_printed = None;
+                for r in records {
+                    if let Some(stop) = plan.offsets.stop_timestamp
+                        && r.timestamp() >= stop
+                    {
+                        state.stopped = true;
+                        active -= 1;
+                        to_stop.push(tp.clone());
+                        info!(
+                            plan,
+                            "Reached stop timestamp for topic {} [{}] at offset {}{}",
+                            tp.topic,
+                            tp.partition,
+                            r.offset(),
+                            if active == 0 { ": exiting" } else { "" }
+                        );
+                        break;
+                    }
+                    written =
+                        written.and_then(|()| out.record(&plan.renderer, plan.unbuffered, tp, r, leader));
+                    last_printed = Some(r);
+                    printed += 1;
+                    if plan.count == Some(printed) {
+                        count_reached = true;
+                        break;
+                    }
+                }
+                if let Some(last) = last_printed {
+                    out.printed(tp, last);
+                }
+                if count_reached {
                     break 'batch;
                 }
             }
-        }
-        if out.settle(written)? {
-            break End::BrokenPipe;
+            if out.settle(written)? {
+                break End::BrokenPipe;
+            }
+            commits.on_interval(&handle, &mut out);
         }
         if count_reached {
             break End::Done;
@@ -658,29 +622,14 @@ async fn run(plan: &Plan, topic: &str, partition: Option<i32>, out: &mut Output)
             consumer.pause(&to_stop)?;
         }
     };
+    if end != End::BrokenPipe {
+        commits
+            .last(&handle, shared)
+            .await
+            .context("committing the printed offsets")?;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), consumer.close()).await;
     Ok(end)
-}
-
-/// A rebalance callback, forwarded to the printing loop: callbacks cannot call into the consumer.
-enum Rebalance {
-    Assigned(Vec<TopicPartition>),
-    Revoked(Vec<TopicPartition>),
-    Lost(Vec<TopicPartition>),
-}
-
-struct ForwardRebalances(mpsc::Sender<Rebalance>);
-
-impl RebalanceListener for ForwardRebalances {
-    fn on_assigned(&mut self, partitions: &[TopicPartition]) {
-        let _ = self.0.send(Rebalance::Assigned(partitions.to_vec()));
-    }
-    fn on_revoked(&mut self, partitions: &[TopicPartition]) {
-        let _ = self.0.send(Rebalance::Revoked(partitions.to_vec()));
-    }
-    fn on_lost(&mut self, partitions: &[TopicPartition]) {
-        let _ = self.0.send(Rebalance::Lost(partitions.to_vec()));
-    }
 }
 
 /// kcat's line for a rebalance (without the `% `): eager assignors list the whole new assignment,
@@ -753,16 +702,26 @@ async fn run_group(
     group: &str,
     topics: &[String],
     restart: Option<Start>,
-    out: &mut Output,
+    shared: &SharedOutput,
 ) -> anyhow::Result<End> {
     let mut consumer = connect(plan).await?;
+    let mut commits = Commits::new(plan.commit, plan.commit_interval);
+    let handle = consumer.commit_handle();
     let mut leaders: HashMap<TopicPartition, i32> = HashMap::new();
     for topic in topics {
         leaders.extend(topic_partitions(&consumer, topic).await?);
     }
     let (tx, rebalances) = mpsc::channel();
     consumer
-        .subscribe_with_listener(topics.iter().cloned(), ForwardRebalances(tx))
+        .subscribe_with_listener(
+            topics.iter().cloned(),
+            FlushThenCommit {
+                events: tx,
+                out: shared.clone(),
+                handle: handle.clone(),
+                commit: plan.commit,
+            },
+        )
         .with_context(|| format!("joining group {group}"))?;
     info!(plan, "Waiting for group rebalance");
     let mut interrupts = Interrupts::install()?;
@@ -775,7 +734,7 @@ async fn run_group(
             Ok(Some(b)) => b,
             Ok(None) => break End::Interrupted,
             Err(e) => {
-                let _ = out.flush();
+                let _ = shared.lock().flush();
                 return Err(consuming_error(e, &what));
             }
         };
@@ -801,31 +760,43 @@ async fn run_group(
                 }
             }
         }
-        let mut written = if batch.is_empty() { out.flush() } else { Ok(()) };
         let mut count_reached = false;
-        for (tp, records) in batch.partitions() {
-            // Fetched from the committed offset before `-o` restarted the partition.
-            if restarted.contains(tp) {
-                continue;
-            }
-            if count_reached {
-                give_back(&mut consumer, tp, records.first())?;
-                continue;
-            }
-            at_eof.remove(tp);
-            let leader = leaders.get(tp).copied().unwrap_or(-1);
-            for (i, r) in records.iter().enumerate() {
-                written = written.and_then(|()| out.record(plan, r, leader));
-                printed += 1;
-                if plan.count == Some(printed) {
-                    count_reached = true;
-                    give_back(&mut consumer, tp, records.get(i + 1))?;
-                    break;
+        // The output is locked while the batch is rendered, never across an await (the rebalance
+        // listener, which runs inside `poll`, needs it).
+        {
+            let mut out = shared.lock();
+            let mut written = if batch.is_empty() { out.flush() } else { Ok(()) };
+            for (tp, records) in batch.partitions() {
+                // Fetched from the committed offset before `-o` restarted the partition.
+                if restarted.contains(tp) {
+                    continue;
+                }
+                if count_reached {
+                    give_back(&mut consumer, tp, records.first())?;
+                    continue;
+                }
+                at_eof.remove(tp);
+                let leader = leaders.get(tp).copied().unwrap_or(-1);
+                let mut last_printed = None;
+                for (i, r) in records.iter().enumerate() {
+                    written =
+                        written.and_then(|()| out.record(&plan.renderer, plan.unbuffered, tp, r, leader));
+                    last_printed = Some(r);
+                    printed += 1;
+                    if plan.count == Some(printed) {
+                        count_reached = true;
+                        give_back(&mut consumer, tp, records.get(i + 1))?;
+                        break;
+                    }
+                }
+                if let Some(last) = last_printed {
+                    out.printed(tp, last);
                 }
             }
-        }
-        if out.settle(written)? {
-            break End::BrokenPipe;
+            if out.settle(written)? {
+                break End::BrokenPipe;
+            }
+            commits.on_interval(&handle, &mut out);
         }
         if count_reached {
             break End::Done;
@@ -857,7 +828,13 @@ async fn run_group(
         }
     };
     let state = consumer.group_state();
-    // The final revocation commits the positions of what was printed, then the member leaves.
+    // What was printed is written out and committed, then the member leaves (its final revocation
+    // finds nothing more to commit).
+    if end != End::BrokenPipe
+        && let Err(e) = commits.last(&handle, shared).await
+    {
+        tracing::warn!(group, error = %e, "committing the printed offsets failed");
+    }
     if tokio::time::timeout(CLOSE_TIMEOUT, consumer.close())
         .await
         .is_err()
@@ -895,18 +872,18 @@ pub(crate) fn main(args: ConsumeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut out = Output::stdout();
+    let out = SharedOutput::new(Output::stdout());
     let result = runtime.block_on(async {
         match &plan.source {
-            Source::Topic { topic, partition } => run(&plan, topic, *partition, &mut out).await,
+            Source::Topic { topic, partition } => run(&plan, topic, *partition, &out).await,
             Source::Group {
                 group,
                 topics,
                 restart,
-            } => run_group(&plan, group, topics, *restart, &mut out).await,
+            } => run_group(&plan, group, topics, *restart, &out).await,
         }
     });
-    let flushed = out.flush();
+    let flushed = out.lock().flush();
     // Don't wait for the I/O worker's tasks: everything is printed.
     runtime.shutdown_background();
     match result {

@@ -8,6 +8,7 @@ mod demo;
 mod format;
 mod group;
 mod offset;
+mod output;
 mod props;
 
 use std::process::ExitCode;

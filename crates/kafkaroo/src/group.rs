@@ -113,8 +113,9 @@ impl OffsetAndMetadata {
         }
     }
 
-    /// The offset after `record` (what to commit once it is processed), with its leader epoch.
-    pub(crate) fn after(record: &ConsumerRecord) -> Self {
+    /// The offset after `record` (what to commit once it is processed), with its leader epoch, so a
+    /// single record can be committed the way `store_offset` would.
+    pub fn after(record: &ConsumerRecord) -> Self {
         let epoch = record.leader_epoch();
         Self {
             offset: record.offset() + 1,
