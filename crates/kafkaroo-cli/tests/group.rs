@@ -542,7 +542,7 @@ fn a_killed_member_never_committed_a_line_it_had_not_written_out() {
             let mut member = Member::start(bin(), &strs(&args), &format!("kill-{round}"));
             // Killed while printing, somewhere after its first commit.
             let deadline = Instant::now() + Duration::from_secs(60);
-            while !committed_offset(&group).is_some_and(|c| c > before + 1_000) {
+            while committed_offset(&group).is_none_or(|c| c <= before + 1_000) {
                 assert!(
                     Instant::now() < deadline,
                     "{mode} round {round}: no commit past {before}; {} lines printed; stderr:\n{}",
