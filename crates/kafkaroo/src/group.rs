@@ -288,7 +288,8 @@ impl CommitHandle {
     }
 
     /// Marks `record` as processed: [`commit_stored`](CommitHandle::commit_stored) commits the offset
-    /// after it (with its leader epoch).
+    /// after it (with its leader epoch). A group member refuses the store with [`Error::NotOwned`] when
+    /// the record's partition was revoked or lost since it was polled (its new owner will process it).
     pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
         if let Some(s) = self.standalone() {
             s.store_offset(
@@ -297,8 +298,7 @@ impl CommitHandle {
             );
             return Ok(());
         }
-        self.group()?.store_offset(record);
-        Ok(())
+        self.group()?.store_offset(record)
     }
 
     /// Commits the offsets stored with `store_offset` (`None` when nothing was stored).
@@ -313,11 +313,19 @@ impl CommitHandle {
         if inner.stored.is_empty() {
             return Ok(None);
         }
-        let stored = std::mem::take(&mut inner.stored);
+        let mut stored = std::mem::take(&mut inner.stored);
         let offsets = stored.clone().into_iter().collect();
         let started = g.start_commit_locked(&mut inner, Some(offsets), Some(g.engine.config.request_timeout));
-        if started.is_err() {
-            inner.stored = stored;
+        match &started {
+            Ok(_) => {}
+            // Never put back what can never be committed: it would refuse every later commit.
+            Err(Error::NotOwned { partitions }) => {
+                for tp in partitions {
+                    stored.remove(tp);
+                }
+                inner.stored = stored;
+            }
+            Err(_) => inner.stored = stored,
         }
         drop(inner);
         let pending = started?;
@@ -448,12 +456,17 @@ impl GroupShared {
         Ok(PendingCommit { rx })
     }
 
-    /// Remembers the offset after `record` for `commit_stored`.
-    pub(crate) fn store_offset(&self, record: &ConsumerRecord) {
-        self.lock().stored.insert(
-            TopicPartition::new(record.topic(), record.partition()),
-            OffsetAndMetadata::after(record),
-        );
+    /// Remembers the offset after `record` for `commit_stored`, if this member owns its partition:
+    /// a store for a partition revoked or lost meanwhile (a worker task finishing late) is refused
+    /// with [`Error::NotOwned`], under the same lock the revocation drops stored offsets with.
+    pub(crate) fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        let tp = TopicPartition::new(record.topic(), record.partition());
+        let mut inner = self.lock();
+        if !inner.member.owns(&tp) {
+            return Err(Error::NotOwned { partitions: vec![tp] });
+        }
+        inner.stored.insert(tp, OffsetAndMetadata::after(record));
+        Ok(())
     }
 
     /// Removes `partitions` from the fetch engine (buffered data dropped); returns their positions.

@@ -334,6 +334,11 @@ impl GroupMember {
         self.owned.iter().cloned().collect()
     }
 
+    /// Whether this member owns `partition` now (also while it is being revoked).
+    pub fn owns(&self, partition: &TopicPartition) -> bool {
+        self.owned.contains(partition)
+    }
+
     /// The coordinator's node id, if known.
     pub fn coordinator(&self) -> Option<i32> {
         self.coordinator
