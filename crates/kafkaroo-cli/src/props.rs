@@ -1,28 +1,7 @@
-//! `-X key=value` properties: passed to `ConsumerConfigBuilder::set`, with kcat's conveniences (a `topic.`
-//! prefix is dropped) and clear refusals for librdkafka-only properties.
+//! `-X key=value` properties: passed to `ConsumerConfigBuilder::set` (which refuses librdkafka-only
+//! properties with the reason), with kcat's conveniences (a `topic.` prefix is dropped).
 
 use kafkaroo::{ConsumerConfig, ConsumerConfigBuilder};
-
-/// librdkafka consumer properties that have no kafkaroo equivalent; refused with an explanation rather than
-/// the generic "unknown property".
-const LIBRDKAFKA_ONLY: &[&str] = &[
-    "api.version.request",
-    "auto.commit.enable",
-    "broker.version.fallback",
-    "debug",
-    "enable.auto.offset.store",
-    "enable.partition.eof",
-    "fetch.error.backoff.ms",
-    "log_level",
-    "offset.store.method",
-    "offset.store.path",
-    "offset.store.sync.interval.ms",
-    "queued.max.messages.kbytes",
-    "queued.min.messages",
-    "socket.keepalive.enable",
-    "statistics.interval.ms",
-    "topic.metadata.refresh.interval.ms",
-];
 
 /// Splits `key=value`.
 pub(crate) fn split(prop: &str) -> Result<(&str, &str), String> {
@@ -39,12 +18,11 @@ pub(crate) fn split(prop: &str) -> Result<(&str, &str), String> {
 pub(crate) fn apply(builder: ConsumerConfigBuilder, prop: &str) -> Result<ConsumerConfigBuilder, String> {
     let (key, value) = split(prop)?;
     // kcat applies "topic."-prefixed properties to the topic configuration: here there is only one.
-    let key = key.strip_prefix("topic.").unwrap_or(key);
-    if LIBRDKAFKA_ONLY.contains(&key) {
-        return Err(format!(
-            "-X {key}: a librdkafka property with no kafkaroo equivalent (kafkaroo's properties are listed in `kafkaroo consume --help`)"
-        ));
-    }
+    // librdkafka's own topic.metadata.refresh.interval.ms keeps its prefix.
+    let key = match key.strip_prefix("topic.") {
+        Some(rest) if key != "topic.metadata.refresh.interval.ms" => rest,
+        _ => key,
+    };
     builder.set(key, value).map_err(|e| {
         if is_secret(key) {
             format!("-X {key}: {e}")
@@ -121,7 +99,7 @@ mod tests {
             "{e}"
         );
         let e = apply(base(), "queued.min.messages=10").unwrap_err();
-        assert!(e.contains("librdkafka property"), "{e}");
+        assert!(e.contains("memory.budget.bytes"), "{e}");
         let e = apply(base(), "fetch.max.bytes=lots").unwrap_err();
         assert!(e.contains("not a valid number"), "{e}");
         assert!(

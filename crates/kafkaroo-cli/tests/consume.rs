@@ -308,7 +308,7 @@ fn errors_have_a_status_and_one_clear_line() {
     assert!(r.stderr.contains("fetch.max.byte"), "{}", r.stderr);
     let r = kafkaroo(&["-b", b, "-t", "t", "-X", "queued.min.messages=1"]);
     assert_eq!(r.status, Some(2), "{}", r.stderr);
-    assert!(r.stderr.contains("librdkafka property"), "{}", r.stderr);
+    assert!(r.stderr.contains("memory.budget.bytes"), "{}", r.stderr);
 
     let r = kafkaroo(&["-b", b, "-t", "t", "-o", "stored"]);
     assert_eq!(r.status, Some(2), "{}", r.stderr);

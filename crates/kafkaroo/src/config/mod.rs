@@ -1,6 +1,8 @@
 //! Consumer configuration: a typed builder, and Java/librdkafka-style string properties for users who
 //! carry configuration over from those clients. Unknown keys and bad values are errors that name the key.
 
+mod foreign;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -410,13 +412,15 @@ impl ConsumerConfigBuilder {
             "reconnect.backoff.ms" => c.reconnect_backoff = parse_ms(key, value)?,
             "reconnect.backoff.max.ms" => c.reconnect_backoff_max = parse_ms(key, value)?,
             "retry.backoff.ms" => c.retry_backoff = parse_ms(key, value)?,
-            "metadata.max.age.ms" => c.metadata_max_age = parse_ms(key, value)?,
+            "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
+                c.metadata_max_age = parse_ms(key, value)?
+            }
             "receive.message.max.bytes" => c.max_frame_size = parse_num(key, value)?,
             "client.rack" => c.client_rack = Some(value.to_owned()),
             "session.timeout.ms" => c.session_timeout = parse_ms(key, value)?,
             "heartbeat.interval.ms" => c.heartbeat_interval = parse_ms(key, value)?,
             "max.poll.interval.ms" => c.max_poll_interval = parse_ms(key, value)?,
-            "enable.auto.commit" => c.enable_auto_commit = parse_bool(key, value)?,
+            "enable.auto.commit" | "auto.commit.enable" => c.enable_auto_commit = parse_bool(key, value)?,
             "auto.commit.interval.ms" => c.auto_commit_interval = parse_ms(key, value)?,
             "partition.assignment.strategy" => {
                 let strategies: Vec<String> = value
@@ -430,7 +434,15 @@ impl ConsumerConfigBuilder {
             _ => {
                 let ours = self.security.set(key, value).map_err(net_config_error)?;
                 if !ours {
-                    return Err(Error::Config(format!("unknown configuration property {key:?}")));
+                    match foreign::check(key, value) {
+                        Some(Ok(())) => {}
+                        Some(Err(reason)) => return Err(Error::Config(reason)),
+                        None => {
+                            return Err(Error::Config(format!(
+                                "unknown configuration property {key:?} (docs/configuration.md lists them)"
+                            )));
+                        }
+                    }
                 }
             }
         }
@@ -523,7 +535,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid configuration: unknown configuration property \"fetch.max.byte\""
+            "invalid configuration: unknown configuration property \"fetch.max.byte\" (docs/configuration.md lists them)"
         );
         let err = ConsumerConfig::from_properties([("fetch.max.bytes", "lots")]).unwrap_err();
         assert!(
