@@ -300,6 +300,8 @@ pub(crate) fn init_logging(quiet: bool, verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(io::stderr)
+        // Colour only for a person at a terminal, never into a log file or a pipe.
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .try_init();
 }
 

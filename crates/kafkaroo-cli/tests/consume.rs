@@ -350,3 +350,26 @@ fn errors_have_a_status_and_one_clear_line() {
     assert_eq!(r.status, Some(1), "{}", r.stderr);
     assert!(r.stderr.contains("partition 9 does not exist"), "{}", r.stderr);
 }
+
+/// Log lines on stderr carry no colour escape codes when stderr is not a terminal (a pipe here).
+#[test]
+fn logs_into_a_pipe_have_no_colour_codes() {
+    let r = kafkaroo(&[
+        "-b",
+        "127.0.0.1:1",
+        "-t",
+        "t",
+        "-e",
+        "-v",
+        "-v",
+        "-X",
+        "socket.connection.setup.timeout.ms=500",
+    ]);
+    assert_eq!(r.status, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("DEBUG"), "debug logs expected: {}", r.stderr);
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {:?}",
+        r.stderr
+    );
+}
