@@ -65,6 +65,14 @@ pub mod security {
     pub use kafkaroo_net::security::tls::{crypto_provider, crypto_provider_name};
     pub use kafkaroo_net::{SecurityConfig, SecurityProtocol};
 }
+/// The cluster client under a consumer ([`Consumer::client`]): metadata and raw protocol requests, for
+/// what the consumer API does not cover.
+pub mod net {
+    pub use kafkaroo_net::{
+        BrokerInfo, Client, Connection, Error, Metadata, PartitionMetadata, Purpose, TopicMetadata,
+    };
+    pub use kafkaroo_wire::messages;
+}
 /// The rustls version kafkaroo uses, for [`ConsumerConfigBuilder::tls_client_config`].
 pub use rustls;
 mod budget;
