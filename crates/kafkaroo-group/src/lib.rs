@@ -13,7 +13,7 @@
 //! - [`member`]: the classic-protocol membership state machine ([`GroupMember`]): JoinGroup, SyncGroup,
 //!   Heartbeat, LeaveGroup, OffsetCommit and OffsetFetch, sans-IO (the caller passes `now`).
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod assignor;
 pub mod member;

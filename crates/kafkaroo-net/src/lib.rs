@@ -11,7 +11,7 @@
 //!   ([`Purpose`]) so a long-poll fetch never delays a heartbeat; reconnects with exponential backoff and
 //!   jitter.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod authenticate;
 pub mod backoff;

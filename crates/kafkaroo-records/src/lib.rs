@@ -57,6 +57,7 @@
 //! Legacy message sets (magic 0/1, removed in Kafka 4.0 by KIP-724) are rejected with
 //! [`DecodeError::UnsupportedMagic`].
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod batch;
 mod codec;

@@ -13,7 +13,7 @@
 //! - GSSAPI (Kerberos) is not supported: it needs the Kerberos C libraries, and this crate builds with no
 //!   C compiler.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod config;
 mod error;

@@ -45,7 +45,7 @@
 //! It complements, never replaces, tests against a real broker: the fake is as right as its author's
 //! reading of the protocol.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod broker;
 mod cluster;

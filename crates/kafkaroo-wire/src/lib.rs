@@ -12,7 +12,7 @@
 //! Message structs are re-exported from `kafka-protocol` as [`messages`] and [`protocol`], built without
 //! its compression features so no C code is pulled in.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod error_code;
 pub mod frame;
