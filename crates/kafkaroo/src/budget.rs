@@ -13,21 +13,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use crate::telemetry::MemoryGauge;
+
 /// A byte budget shared by the fetch engine and the records it hands out.
 #[derive(Debug)]
 pub(crate) struct MemoryBudget {
     limit: usize,
     used: AtomicUsize,
     freed: Notify,
+    /// Follows `used` change by change (the `memory.used` metric).
+    gauge: MemoryGauge,
 }
 
 impl MemoryBudget {
+    #[cfg(test)]
     pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Self::with_gauge(limit, MemoryGauge::default())
+    }
+
+    pub(crate) fn with_gauge(limit: usize, gauge: MemoryGauge) -> Arc<Self> {
         Arc::new(Self {
             limit,
             used: AtomicUsize::new(0),
             freed: Notify::new(),
+            gauge,
         })
+    }
+
+    fn add(&self, bytes: usize) {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+        self.gauge.add(bytes);
     }
 
     pub(crate) fn limit(&self) -> usize {
@@ -56,6 +71,7 @@ impl MemoryBudget {
                 .compare_exchange_weak(used, used + take, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
+                    self.gauge.add(take);
                     return Some(Reservation {
                         budget: self.clone(),
                         bytes: take,
@@ -69,7 +85,7 @@ impl MemoryBudget {
     /// Counts `bytes` that already exist (a decompressed batch being handed out), even past the limit:
     /// fetching then waits until enough is released.
     pub(crate) fn reserve_exact(self: &Arc<Self>, bytes: usize) -> Reservation {
-        self.used.fetch_add(bytes, Ordering::AcqRel);
+        self.add(bytes);
         Reservation {
             budget: self.clone(),
             bytes,
@@ -83,6 +99,7 @@ impl MemoryBudget {
 
     fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
+        self.gauge.sub(bytes);
         self.freed.notify_waiters();
     }
 }
@@ -102,7 +119,7 @@ impl Reservation {
     /// Adjusts the reservation to what was actually received (may exceed the limit by one batch).
     pub(crate) fn resize(&mut self, actual: usize) {
         if actual > self.bytes {
-            self.budget.used.fetch_add(actual - self.bytes, Ordering::AcqRel);
+            self.budget.add(actual - self.bytes);
         } else if actual < self.bytes {
             self.budget.release(self.bytes - actual);
         }

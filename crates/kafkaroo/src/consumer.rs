@@ -14,13 +14,14 @@ use tokio::time::Instant;
 
 use crate::budget::MemoryBudget;
 use crate::config::ConsumerConfig;
+use crate::control;
 use crate::engine::{self, EngineState, OffsetSpec, PartitionState, Shared};
 use crate::error::Error;
-use crate::group::{
-    self, CommitHandle, GroupShared, GroupState, OffsetAndMetadata, PendingCommit, RebalanceListener,
-};
+use crate::group::{self, CommitHandle, GroupShared, GroupState, OffsetAndMetadata, PendingCommit};
+use crate::listener::RebalanceListener;
 use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
 use crate::standalone::Standalone;
+use crate::telemetry::Telemetry;
 
 /// Offsets of a partition's log as last seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,13 +78,15 @@ impl Consumer {
         config.validate()?;
         let client_config = config.client_config();
         let client = Client::connect(client_config).await?;
+        let telemetry = Telemetry::new(&config.client_id);
         let shared = Arc::new(Shared {
             state: Mutex::new(EngineState::default()),
             driver_wake: Notify::new(),
             data_ready: Notify::new(),
             resolved: Notify::new(),
-            budget: MemoryBudget::new(config.memory_budget_bytes),
+            budget: MemoryBudget::with_gauge(config.memory_budget_bytes, telemetry.memory_gauge()),
             config,
+            telemetry,
         });
         let driver = tokio::spawn(engine::run(shared.clone(), client.clone()));
         let standalone = shared
@@ -146,7 +149,7 @@ impl Consumer {
         for tp in wanted {
             if !st.partitions.contains_key(&tp) {
                 let version = st.bump_version();
-                let mut state = PartitionState::new(Arc::from(tp.topic.as_str()), version);
+                let mut state = PartitionState::new(&tp, version, &self.shared.telemetry);
                 state.awaiting_committed = self.standalone.is_some();
                 added.push((tp.clone(), version));
                 st.partitions.insert(tp, state);
@@ -194,58 +197,14 @@ impl Consumer {
         Ok(all)
     }
 
-    fn with_partition<T>(
-        &mut self,
-        tp: &TopicPartition,
-        f: impl FnOnce(&mut PartitionState, u64) -> T,
-    ) -> Result<T, Error> {
-        let mut st = self.shared.lock();
-        if !st.partitions.contains_key(tp) {
-            return Err(Error::NotAssigned {
-                partition: tp.clone(),
-            });
-        }
-        // Records `recv` still holds for the partition go back to the log (position rewound), then `f`
-        // applies the seek, pause or resume.
-        st.take_back_undelivered(tp);
-        let version = st.bump_version();
-        let p = st.partitions.get_mut(tp).expect("checked above");
-        let out = f(p, version);
-        drop(st);
-        self.wake();
-        Ok(out)
-    }
-
     /// Sets the next offset `poll` returns for `tp`. Buffered and in-flight data of the partition is
     /// dropped; the partition resumes after an error.
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), Error> {
-        if offset < 0 {
-            return Err(Error::Config(format!(
-                "cannot seek {tp} to negative offset {offset}"
-            )));
-        }
-        self.with_partition(tp, |p, v| {
-            p.invalidate(v);
-            p.position = Some(offset);
-            p.pending_reset = None;
-            p.failed = false;
-            p.awaiting_committed = false;
-            p.last_epoch = None;
-        })
+        control::seek(&self.shared, tp, offset)
     }
 
     fn seek_spec(&mut self, tps: &[TopicPartition], spec: OffsetSpec) -> Result<(), Error> {
-        for tp in tps {
-            self.with_partition(tp, |p, v| {
-                p.invalidate(v);
-                p.position = None;
-                p.pending_reset = Some(spec);
-                p.failed = false;
-                p.awaiting_committed = false;
-                p.last_epoch = None;
-            })?;
-        }
-        Ok(())
+        control::seek_spec(&self.shared, tps, spec)
     }
 
     /// Moves `partitions` to their log start; resolved lazily by the engine.
@@ -328,34 +287,24 @@ impl Consumer {
         (end >= 0).then(|| (end - pos).max(0))
     }
 
-    /// Stops fetching `partitions`; buffered data is dropped, the position is kept.
+    /// Stops fetching `partitions` and handing out their records, until [`resume`](Consumer::resume).
+    /// What was already fetched is kept (not fetched again) and handed out after `resume`; the
+    /// position is kept. Partitions assigned later are not paused: pause them in
+    /// [`RebalanceListener::on_assigned_with`] (through its [`RebalanceContext`](crate::RebalanceContext)).
+    /// Fails with [`Error::NotAssigned`], pausing nothing, if a partition is not assigned.
     pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        for tp in partitions {
-            self.with_partition(tp, |p, v| {
-                p.invalidate(v);
-                p.paused = true;
-            })?;
-        }
-        Ok(())
+        control::pause(&self.shared, partitions)
     }
 
-    /// Restarts fetching `partitions` from their position.
+    /// Restarts handing out `partitions`: first what was fetched before the pause, then fetched from
+    /// there. Fails with [`Error::NotAssigned`], resuming nothing, if a partition is not assigned.
     pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        for tp in partitions {
-            self.with_partition(tp, |p, _| p.paused = false)?;
-        }
-        Ok(())
+        control::resume(&self.shared, partitions)
     }
 
     /// The paused partitions.
     pub fn paused(&self) -> Vec<TopicPartition> {
-        self.shared
-            .lock()
-            .partitions
-            .iter()
-            .filter(|(_, p)| p.paused)
-            .map(|(tp, _)| tp.clone())
-            .collect()
+        control::paused(&self.shared)
     }
 
     /// Bytes of fetched data currently held (buffered, in flight, or in records the application holds).
@@ -484,6 +433,7 @@ impl Consumer {
             if p.buffered.is_none() {
                 drained_any = true;
             }
+            p.report_lag(self.shared.config.isolation_level);
             total += records.len();
             if !records.is_empty() {
                 batch.partitions.push((tp.clone(), records));
@@ -498,7 +448,7 @@ impl Consumer {
             st.undelivered.extend(std::mem::take(&mut batch));
         }
         drop(st);
-        crate::telemetry::consumed(total);
+        self.shared.telemetry.consumed(total);
         if drained_any {
             self.wake();
         }
@@ -849,7 +799,7 @@ impl Consumer {
                 d.abort();
             }
         }
-        self.shared.lock().closed = true;
+        self.shared.lock().close();
         self.wake();
         if let Some(driver) = self.driver.take() {
             let _ = driver.await;
@@ -873,7 +823,7 @@ impl Drop for Consumer {
         if let Some(d) = self.group_driver.take() {
             d.abort();
         }
-        self.shared.lock().closed = true;
+        self.shared.lock().close();
         if let Some(driver) = self.driver.take() {
             driver.abort();
         }

@@ -6,9 +6,11 @@
 //! that fails, is discarded or is still in flight never moves a position: a retry fetches the same
 //! offset again, with no skip and no duplicate.
 //!
-//! Every partition carries a `version` that bumps on assign, seek, pause and reset; a fetch response or
+//! Every partition carries a `version` that bumps on assign, seek and reset; a fetch response or
 //! buffered data whose version differs from the partition's is stale and dropped, so records of a
-//! partition that was unassigned or seeked are never returned after that call.
+//! partition that was unassigned or seeked are never returned after that call. Pausing keeps the
+//! version: a paused partition keeps its buffered data (and a fetch in flight lands in the buffer),
+//! which `poll` hands out after `resume` (see `control.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,6 +37,7 @@ use crate::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 use crate::error::Error;
 use crate::record::TopicPartition;
 use crate::session::{FetchSession, SessionPartition, SessionRequest};
+use crate::telemetry::{PartitionLag, Telemetry};
 
 /// Where a partition without a position should start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +96,17 @@ pub(crate) struct PartitionState {
     topic_id: Option<Uuid>,
     /// `max.partition.fetch.bytes` grown because no complete batch fitted (old brokers, huge batches).
     fetch_size: Option<i32>,
+    /// Records `recv` had taken out of a poll batch when the partition was paused: handed out first
+    /// after `resume`. The position is past them (see [`EngineState::delivered_position`]).
+    pub(crate) held: VecDeque<crate::record::ConsumerRecord>,
+    /// The lag metric (0 once this state is dropped: the partition left the assignment).
+    lag: PartitionLag,
 }
 
 impl PartitionState {
-    pub(crate) fn new(topic: Arc<str>, version: u64) -> Self {
+    pub(crate) fn new(tp: &TopicPartition, version: u64, telemetry: &Telemetry) -> Self {
         Self {
-            topic,
+            topic: Arc::from(tp.topic.as_str()),
             position: None,
             last_epoch: None,
             pending_reset: None,
@@ -119,13 +127,33 @@ impl PartitionState {
             unknown_topic_attempts: 0,
             topic_id: None,
             fetch_size: None,
+            held: VecDeque::new(),
+            lag: telemetry.partition(&tp.topic, tp.partition),
         }
     }
 
-    /// Drops buffered data and invalidates in-flight fetches (seek, pause, reset).
+    /// Publishes the lag metric: the end of the log as last fetched (LSO under `read_committed`)
+    /// minus the position, as [`Consumer::lag`](crate::Consumer::lag) computes it.
+    pub(crate) fn report_lag(&mut self, isolation: IsolationLevel) {
+        let end = match isolation {
+            IsolationLevel::ReadCommitted => self.last_stable_offset,
+            IsolationLevel::ReadUncommitted => self.high_watermark,
+        };
+        if let Some(position) = self.position.filter(|_| end >= 0) {
+            self.lag.set(end - position);
+        }
+    }
+
+    /// The consumer closes: the lag metric reads 0 and stops.
+    pub(crate) fn clear_metrics(&mut self) {
+        self.lag.clear();
+    }
+
+    /// Drops buffered (and held) data and invalidates in-flight fetches (seek, reset).
     pub(crate) fn invalidate(&mut self, next_version: u64) {
         self.version = next_version;
         self.buffered = None;
+        self.held.clear();
         self.in_flight = false;
     }
 
@@ -161,11 +189,15 @@ impl EngineState {
             return Some((r.offset(), Some(r.leader_epoch)));
         }
         let p = self.partitions.get(tp)?;
+        if let Some(r) = p.held.front() {
+            return Some((r.offset(), Some(r.leader_epoch)));
+        }
         Some((p.position?, p.last_epoch))
     }
 
-    /// Drops the records `recv` holds for `tp` and moves the position back to the first of them, so
-    /// nothing is skipped: they will be fetched again unless the caller sets another position.
+    /// Drops the records `recv` holds for `tp` (also those held back by a pause) and moves the position
+    /// back to the first of them, so nothing is skipped: they will be fetched again unless the caller
+    /// sets another position.
     pub(crate) fn take_back_undelivered(&mut self, tp: &TopicPartition) {
         let mut first = None;
         self.undelivered.retain(|r| {
@@ -175,12 +207,26 @@ impl EngineState {
             }
             !same
         });
+        if let Some(p) = self.partitions.get_mut(tp)
+            && let Some(r) = p.held.front()
+        {
+            first = first.or_else(|| Some((r.offset(), r.leader_epoch)));
+            p.held.clear();
+        }
         if let Some((offset, _)) = first {
             let next = self.bump_version();
             if let Some(p) = self.partitions.get_mut(tp) {
                 p.invalidate(next);
                 p.position = Some(offset);
             }
+        }
+    }
+
+    /// The consumer closes: nothing is fetched any more, and the partitions' metrics read 0.
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        for p in self.partitions.values_mut() {
+            p.clear_metrics();
         }
     }
 
@@ -210,6 +256,7 @@ pub(crate) struct Shared {
     pub(crate) resolved: Notify,
     pub(crate) budget: Arc<MemoryBudget>,
     pub(crate) config: ConsumerConfig,
+    pub(crate) telemetry: Telemetry,
 }
 
 impl Shared {
@@ -499,6 +546,13 @@ impl Driver {
                     budget = self.shared.budget.limit(),
                     "memory budget spent; fetching paused"
                 );
+                // Data kept for paused partitions must not stop the others for as long as they stay
+                // paused: when nothing else would free memory (no fetch in flight, nothing for `poll`
+                // to hand out), it goes, and is fetched again after `resume`.
+                let draining = st.partitions.values().any(|p| !p.paused && p.buffered.is_some());
+                if self.fetching.is_empty() && !draining && st.undelivered.is_empty() {
+                    crate::control::evict_paused(&mut st);
+                }
                 return;
             };
             let max_bytes = reservation.bytes() as i32;
@@ -787,19 +841,13 @@ impl Driver {
                     if part.log_start_offset >= 0 {
                         p.log_start_offset = part.log_start_offset;
                     }
+                    p.report_lag(self.shared.config.isolation_level);
                 }
                 if p.version != sent_version || p.position != Some(fetch_offset) || p.failed {
                     trace!(partition = %tp, "discarding stale fetch response");
                     continue;
                 }
                 if code.is_ok() {
-                    if let Some(pos) = p.position {
-                        let end = match self.shared.config.isolation_level {
-                            IsolationLevel::ReadCommitted => part.last_stable_offset,
-                            IsolationLevel::ReadUncommitted => part.high_watermark,
-                        };
-                        crate::telemetry::lag(&tp.topic, tp.partition, (end - pos).max(0));
-                    }
                     if part.diverging_epoch.epoch >= 0 && part.diverging_epoch.end_offset >= 0 {
                         // KIP-320 inline: the leader's log diverged from what we fetched.
                         let end = part.diverging_epoch.end_offset;
@@ -994,6 +1042,7 @@ impl Driver {
                 debug!(partition = %tp, ?spec, offset, "position resolved");
                 p.position = Some(offset);
                 p.pending_reset = None;
+                p.report_lag(self.shared.config.isolation_level);
                 self.shared.resolved.notify_waiters();
             } else if code.is_retriable() {
                 p.retry_at = Some(now + self.shared.config.retry_backoff);
@@ -1172,7 +1221,7 @@ async fn send_fetch(
     let frame = conn.request_frame(&request, version, timeout).await?;
     let frame_len = frame.len();
     let frame = reservation.attach(frame);
-    crate::telemetry::fetched(frame_len, shared.budget.used());
+    shared.telemetry.fetched(frame_len);
     let response = conn.decode_frame::<FetchRequest>(version, frame)?;
     Ok((response, version))
 }

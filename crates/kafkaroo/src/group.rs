@@ -55,32 +55,10 @@ use tracing::{debug, info, warn};
 use crate::config::ConsumerConfig;
 use crate::engine::{PartitionState, Shared};
 use crate::error::Error;
+use crate::listener::{RebalanceContext, RebalanceListener};
 use crate::record::{ConsumerRecord, TopicPartition};
 use crate::standalone::Standalone;
-
-/// Callbacks on partition ownership changes of a group member.
-///
-/// They run on the application's task inside [`Consumer::poll`](crate::Consumer::poll),
-/// [`recv`](crate::Consumer::recv) or [`close`](crate::Consumer::close), in the order the changes
-/// happened, so the records of earlier polls are processed when they run (Java's contract):
-/// - `on_assigned` when a rebalance completed, with the newly added partitions (possibly none);
-/// - `on_revoked` with partitions being given up. No record of them is handed out any more. Commits
-///   started here through a [`CommitHandle`] (e.g. `handle.commit(None)` for the positions, or
-///   `handle.commit_stored()`) complete before the partitions are released to another member; with
-///   `enable.auto.commit` their positions are committed as well;
-/// - `on_lost` when membership was lost: the partitions may already belong to another member, nothing
-///   of them is committed.
-///
-/// Offsets stored with `store_offset` for partitions that were revoked or lost are dropped after the
-/// callback.
-pub trait RebalanceListener: Send {
-    /// Partitions newly assigned.
-    fn on_assigned(&mut self, _partitions: &[TopicPartition]) {}
-    /// Partitions about to be given up.
-    fn on_revoked(&mut self, _partitions: &[TopicPartition]) {}
-    /// Partitions already lost.
-    fn on_lost(&mut self, _partitions: &[TopicPartition]) {}
-}
+use crate::telemetry::group_error_type;
 
 /// An offset to commit, or a committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,8 +261,7 @@ impl CommitHandle {
         if let Some(s) = self.standalone() {
             return Ok(s.commit(offsets));
         }
-        let g = self.group()?;
-        g.start_commit(offsets, Some(g.engine.config.request_timeout))
+        self.group()?.commit(offsets)
     }
 
     /// Marks `record` as processed: [`commit_stored`](CommitHandle::commit_stored) commits the offset
@@ -306,31 +283,7 @@ impl CommitHandle {
         if let Some(s) = self.standalone() {
             return Ok(s.commit_stored());
         }
-        let g = self.group()?;
-        // Taken and started under one lock: two concurrent calls cannot start their commits in the
-        // other order (an older offset landing last), and a refused commit gives the offsets back.
-        let mut inner = g.lock();
-        if inner.stored.is_empty() {
-            return Ok(None);
-        }
-        let mut stored = std::mem::take(&mut inner.stored);
-        let offsets = stored.clone().into_iter().collect();
-        let started = g.start_commit_locked(&mut inner, Some(offsets), Some(g.engine.config.request_timeout));
-        match &started {
-            Ok(_) => {}
-            // Never put back what can never be committed: it would refuse every later commit.
-            Err(Error::NotOwned { partitions }) => {
-                for tp in partitions {
-                    stored.remove(tp);
-                }
-                inner.stored = stored;
-            }
-            Err(_) => inner.stored = stored,
-        }
-        drop(inner);
-        let pending = started?;
-        g.wake.notify_one();
-        Ok(Some(pending))
+        self.group()?.commit_stored()
     }
 }
 
@@ -372,6 +325,69 @@ impl GroupShared {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn engine(&self) -> &Shared {
+        &self.engine
+    }
+
+    /// A sync commit (retried up to `request.timeout.ms`) of `offsets`, or of the owned positions.
+    pub(crate) fn commit(
+        &self,
+        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
+    ) -> Result<PendingCommit, Error> {
+        self.start_commit(offsets, Some(self.engine.config.request_timeout))
+    }
+
+    /// Commits the offsets stored with `store_offset` (`None` when nothing was stored).
+    pub(crate) fn commit_stored(&self) -> Result<Option<PendingCommit>, Error> {
+        // Taken and started under one lock: two concurrent calls cannot start their commits in the
+        // other order (an older offset landing last), and a refused commit gives the offsets back.
+        let mut inner = self.lock();
+        if inner.stored.is_empty() {
+            return Ok(None);
+        }
+        let mut stored = std::mem::take(&mut inner.stored);
+        let offsets = stored.clone().into_iter().collect();
+        let started = self.start_commit_locked(
+            &mut inner,
+            Some(offsets),
+            Some(self.engine.config.request_timeout),
+        );
+        match &started {
+            Ok(_) => {}
+            // Never put back what can never be committed: it would refuse every later commit.
+            Err(Error::NotOwned { partitions }) => {
+                for tp in partitions {
+                    stored.remove(tp);
+                }
+                inner.stored = stored;
+            }
+            Err(_) => inner.stored = stored,
+        }
+        drop(inner);
+        let pending = started?;
+        self.wake.notify_one();
+        Ok(Some(pending))
+    }
+
+    /// What `poll` hands out next for `tp`, or for a partition being revoked what it would have;
+    /// `None` while unknown (waiting for the committed offset or a reset).
+    pub(crate) fn position(&self, tp: &TopicPartition) -> Result<Option<i64>, Error> {
+        {
+            let st = self.engine.lock();
+            if st.partitions.contains_key(tp) {
+                return Ok(st.delivered_position(tp).map(|(offset, _)| offset));
+            }
+        }
+        let inner = self.lock();
+        match inner.revoking_positions.get(tp) {
+            Some(p) => Ok(Some(p.offset)),
+            None if inner.member.owns(tp) => Ok(None),
+            None => Err(Error::NotAssigned {
+                partition: tp.clone(),
+            }),
+        }
     }
 
     pub(crate) fn set_listener(&self, listener: Option<Box<dyn RebalanceListener>>) {
@@ -433,6 +449,9 @@ impl GroupShared {
         retry_for: Option<Duration>,
     ) -> Result<PendingCommit, Error> {
         if let Some(e) = &inner.fatal {
+            self.engine
+                .telemetry
+                .commit_failed(crate::telemetry::error_type(e));
             return Err(e.clone());
         }
         let offsets = match offsets {
@@ -444,10 +463,11 @@ impl GroupShared {
             Some(t) => CommitKind::Sync { deadline: now + t },
             None => CommitKind::Async,
         };
-        let id = inner
-            .member
-            .commit(offsets, kind, now)
-            .map_err(Error::from_group)?;
+        let id = inner.member.commit(offsets, kind, now).map_err(|e| {
+            // Refused before it was sent (not owned, rebalance in progress...): a failed commit too.
+            self.engine.telemetry.commit_failed(group_error_type(&e));
+            Error::from_group(e)
+        })?;
         let (tx, rx) = oneshot::channel();
         inner.waiters.insert(id, tx);
         if inner.collecting_revoke_commits {
@@ -508,6 +528,18 @@ impl GroupShared {
                     partitions,
                 } => {
                     info!(generation, count = partitions.len(), "partitions assigned");
+                    // Assigned at once (as in Java), so that `on_assigned` can pause or seek them; they
+                    // are not fetched before their committed offsets are known (or a seek sets one).
+                    let mut st = self.engine.lock();
+                    for tp in &partitions {
+                        if !st.partitions.contains_key(tp) {
+                            let version = st.bump_version();
+                            let mut p = PartitionState::new(tp, version, &self.engine.telemetry);
+                            p.awaiting_committed = true;
+                            st.partitions.insert(tp.clone(), p);
+                        }
+                    }
+                    drop(st);
                     inner.callbacks.push_back(Callback::Assigned(partitions));
                     wake_app = true;
                 }
@@ -515,17 +547,29 @@ impl GroupShared {
                     let mut st = self.engine.lock();
                     for c in offsets {
                         let tp = c.partition.clone();
-                        if st.partitions.contains_key(&tp) {
-                            continue;
+                        let position = c.offset;
+                        let epoch = c.leader_epoch.filter(|e| *e >= 0);
+                        match st.partitions.get_mut(&tp) {
+                            // A seek (in `on_assigned`) overrides the committed offset.
+                            Some(p) if p.awaiting_committed => {
+                                p.awaiting_committed = false;
+                                p.position = position;
+                                p.last_epoch = epoch;
+                            }
+                            Some(_) => {}
+                            None if inner.member.owns(&tp) => {
+                                let version = st.bump_version();
+                                let mut p = PartitionState::new(&tp, version, &self.engine.telemetry);
+                                p.position = position;
+                                p.last_epoch = epoch;
+                                st.partitions.insert(tp, p);
+                            }
+                            None => {}
                         }
-                        let version = st.bump_version();
-                        let mut p = PartitionState::new(Arc::from(tp.topic.as_str()), version);
-                        p.position = c.offset;
-                        p.last_epoch = c.leader_epoch.filter(|e| *e >= 0);
-                        st.partitions.insert(tp, p);
                     }
                     drop(st);
                     self.engine.driver_wake.notify_one();
+                    self.engine.resolved.notify_waiters();
                 }
                 GroupEvent::Revoked { partitions } => {
                     info!(count = partitions.len(), "partitions revoked");
@@ -548,7 +592,11 @@ impl GroupShared {
                 GroupEvent::CommitResult(outcome) => {
                     if !outcome.is_ok() {
                         warn!(failed = ?outcome.failed, "commit failed");
-                        crate::telemetry::commit_failed();
+                        let error_type = outcome
+                            .failed
+                            .first()
+                            .map_or("other", |(_, e)| group_error_type(e));
+                        self.engine.telemetry.commit_failed(error_type);
                     }
                     let id = outcome.id;
                     if inner.auto_commit == Some(id) {
@@ -611,22 +659,13 @@ impl GroupShared {
                 let listener = inner.listener.take();
                 (callback, listener)
             };
-            // The listener runs without the lock held, so it may use a `CommitHandle`.
-            match &callback {
-                Callback::Assigned(tps) => {
-                    if let Some(l) = listener.as_mut() {
-                        l.on_assigned(tps);
-                    }
-                }
-                Callback::Revoked(tps, _) => {
-                    if let Some(l) = listener.as_mut() {
-                        l.on_revoked(tps);
-                    }
-                }
-                Callback::Lost(tps) => {
-                    if let Some(l) = listener.as_mut() {
-                        l.on_lost(tps);
-                    }
+            // The listener runs without the lock held, so it may commit, pause or seek.
+            if let Some(l) = listener.as_mut() {
+                let mut ctx = RebalanceContext::new(self);
+                match &callback {
+                    Callback::Assigned(tps) => l.on_assigned_with(&mut ctx, tps),
+                    Callback::Revoked(tps, _) => l.on_revoked_with(&mut ctx, tps),
+                    Callback::Lost(tps) => l.on_lost_with(&mut ctx, tps),
                 }
             }
             let mut inner = self.lock();
@@ -649,7 +688,10 @@ impl GroupShared {
                             Ok(id) => {
                                 inner.revoke_commits.insert(id);
                             }
-                            Err(e) => warn!(error = %e, "commit on revoke refused"),
+                            Err(e) => {
+                                warn!(error = %e, "commit on revoke refused");
+                                self.engine.telemetry.commit_failed(group_error_type(&e));
+                            }
                         }
                     }
                     if inner.revoke_commits.is_empty() {
@@ -709,7 +751,10 @@ impl GroupShared {
                 drop(inner);
                 self.wake.notify_one();
             }
-            Err(e) => debug!(error = %e, "auto-commit skipped"),
+            Err(e) => {
+                debug!(error = %e, "auto-commit refused");
+                self.engine.telemetry.commit_failed(group_error_type(&e));
+            }
         }
         Some(next)
     }

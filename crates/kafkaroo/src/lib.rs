@@ -42,8 +42,17 @@
 //!
 //! Retriable conditions (leader changes, broken connections, coordinator moves) are handled inside.
 //! `poll` returns errors the application must decide on, each naming its partition and offset.
+//!
+//! # Metrics
+//!
+//! With the `metrics` feature (on by default) the consumer reports through the
+//! [`metrics`](https://docs.rs/metrics) facade: records consumed, bytes fetched, the lag of each assigned
+//! partition (following the position as `poll` hands records out; 0 once the partition is no longer
+//! assigned), the bytes held against the memory budget (what [`Consumer::memory_used`] returns) and
+//! failed commits by reason. Install the recorder before creating consumers. Names, units and labels:
+//! the table at the top of `src/telemetry.rs`.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod admin;
 /// Partition assignors: implement [`Assignor`](assignor::Assignor) and register it with
@@ -78,9 +87,11 @@ pub use rustls;
 mod budget;
 mod config;
 mod consumer;
+mod control;
 mod engine;
 mod error;
 mod group;
+mod listener;
 mod record;
 mod session;
 mod standalone;
@@ -90,8 +101,9 @@ pub use admin::{AdminError, GroupAdmin};
 pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use consumer::{Consumer, OffsetAndTimestamp, Watermarks};
 pub use error::Error;
-pub use group::{CommitHandle, GroupState, OffsetAndMetadata, PendingCommit, RebalanceListener};
+pub use group::{CommitHandle, GroupState, OffsetAndMetadata, PendingCommit};
 pub use kafkaroo_group::member::CloseMode;
 pub use kafkaroo_group::{GroupError, MemberState};
 pub use kafkaroo_records::{Header, Headers, TimestampType};
+pub use listener::{RebalanceContext, RebalanceListener};
 pub use record::{ConsumerRecord, PollBatch, TopicPartition};

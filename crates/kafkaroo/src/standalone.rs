@@ -89,6 +89,7 @@ impl Standalone {
         if let Err(mpsc::error::SendError(Job::Commit { reply, .. })) =
             self.jobs.send(Job::Commit { offsets, reply })
         {
+            self.engine.telemetry.commit_failed("closed");
             let _ = reply.send(Err(Error::Closed));
         }
         PendingCommit::new(rx)
@@ -180,7 +181,10 @@ async fn run(client: Client, group_id: String, engine: Arc<Shared>, mut jobs: mp
         match job {
             Job::Commit { offsets, reply } => {
                 let result = commit(&client, &group_id, offsets, timeout, backoff).await;
-                let _ = reply.send(result);
+                if let Err((_, error_type)) = &result {
+                    engine.telemetry.commit_failed(error_type);
+                }
+                let _ = reply.send(result.map_err(|(e, _)| e));
             }
             Job::StartPositions(partitions) => {
                 let tps: Vec<TopicPartition> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
@@ -232,14 +236,14 @@ fn apply_start_positions(
 }
 
 /// OffsetCommit with generation -1 and no member id, retried (with a fresh coordinator lookup) until
-/// `timeout` for retriable errors.
+/// `timeout` for retriable errors. A failure comes with its `error.type` for the metric.
 async fn commit(
     client: &Client,
     group_id: &str,
     offsets: Vec<OffsetToCommit>,
     timeout: Duration,
     backoff: Duration,
-) -> Result<(), Error> {
+) -> Result<(), (Error, &'static str)> {
     if offsets.is_empty() {
         return Ok(());
     }
@@ -248,10 +252,11 @@ async fn commit(
     let mut last = String::from("no attempt");
     loop {
         if Instant::now() >= deadline {
-            return Err(Error::Commit {
+            let error = Error::Commit {
                 failed: all,
                 reason: format!("gave up after {timeout:?}: {last}"),
-            });
+            };
+            return Err((error, "timeout"));
         }
         let find = Request::FindCoordinator {
             group_id: group_id.to_owned(),
@@ -262,10 +267,11 @@ async fn commit(
                 node_id,
             } => node_id,
             Response::FindCoordinator { error_code, .. } if !ErrorCode(error_code).is_retriable() => {
-                return Err(Error::Commit {
+                let error = Error::Commit {
                     failed: all,
                     reason: format!("FindCoordinator: {}", ErrorCode(error_code)),
-                });
+                };
+                return Err((error, ErrorCode(error_code).name()));
             }
             other => {
                 last = format!("FindCoordinator: {other:?}");
@@ -295,11 +301,12 @@ async fn commit(
                     .map(|(tp, code)| format!("{tp}: {code}"))
                     .collect::<Vec<_>>()
                     .join("; ");
-                if errors.iter().any(|(_, code)| !code.is_retriable()) {
-                    return Err(Error::Commit {
+                if let Some(&(_, code)) = errors.iter().find(|(_, code)| !code.is_retriable()) {
+                    let error = Error::Commit {
                         failed: errors.into_iter().map(|(tp, _)| tp).collect(),
                         reason,
-                    });
+                    };
+                    return Err((error, code.name()));
                 }
                 last = reason;
             }

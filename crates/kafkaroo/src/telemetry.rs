@@ -1,5 +1,29 @@
-//! Names of tracing fields and metrics, in one place: the OpenTelemetry messaging conventions for Kafka
-//! are still "development", and names may move.
+//! Metrics, through the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`, on by default):
+//! install a recorder (e.g. `metrics-exporter-prometheus`) **before** creating consumers, since each
+//! consumer registers its handles when it is created. Names follow the OpenTelemetry messaging
+//! conventions for Kafka, which are still "development": names may move.
+//!
+//! Every metric carries `messaging.system="kafka"` and `messaging.client.id` (the consumer's
+//! `client.id`; give consumers of one process distinct ids to tell their series apart: with the
+//! same id, their memory gauges add up and their lag gauges for the same partition overwrite each
+//! other).
+//!
+//! | Name | Kind, unit | Labels | What |
+//! |---|---|---|---|
+//! | `messaging.client.consumed.messages` | counter, records | | records handed to the application by `poll`/`recv` |
+//! | `messaging.kafka.fetch.bytes` | counter, bytes | | bytes of fetch responses received |
+//! | `messaging.kafka.consumer.lag` | gauge, records | `messaging.destination.name` (topic), `messaging.destination.partition.id` | per assigned partition: high watermark (last stable offset under `read_committed`) minus the position, the same number as [`Consumer::lag`](crate::Consumer::lag). Follows the position as `poll` hands records out and the watermark as fetches report it. Set to **0** when the partition leaves the assignment (revoked, lost, unassigned) and when the consumer closes |
+//! | `messaging.kafka.consumer.memory.used` | gauge, bytes | | bytes held against `memory.budget.bytes`: fetches in flight, buffered responses, records the application holds. Always what [`Consumer::memory_used`](crate::Consumer::memory_used) returns |
+//! | `messaging.kafka.consumer.commit.failures` | counter, commits | `error.type` | every commit that failed: refused before it was sent (`not_owned`, `not_member`, `REBALANCE_IN_PROGRESS`, `closed`...) or answered with an error (Kafka's error name, e.g. `OFFSET_METADATA_TOO_LARGE`, `UNKNOWN_MEMBER_ID`; `timeout` when a retried commit ran out of time). One per commit, whatever the number of partitions |
+//!
+//! The lag gauge of a partition is not unregistered when the partition leaves (the facade has no
+//! way to): it reads 0, so a sum or max over consumers stays right while the new owner reports the
+//! real value. To drop such series from a Prometheus scrape, give the exporter an idle timeout for
+//! gauges (`PrometheusBuilder::idle_timeout(MetricKindMask::GAUGE, ...)`). Java's consumer removes
+//! its `records-lag` metric instead.
+
+#[cfg(feature = "metrics")]
+use metrics::{Counter, Gauge, SharedString, Unit};
 
 /// `metrics` counter: records handed to the application by `poll`.
 pub(crate) const CONSUMED_MESSAGES: &str = "messaging.client.consumed.messages";
@@ -9,47 +33,245 @@ pub(crate) const FETCH_BYTES: &str = "messaging.kafka.fetch.bytes";
 pub(crate) const CONSUMER_LAG: &str = "messaging.kafka.consumer.lag";
 /// `metrics` gauge: bytes held against the memory budget.
 pub(crate) const MEMORY_USED: &str = "messaging.kafka.consumer.memory.used";
-
-/// Records `n` records handed out.
-pub(crate) fn consumed(n: usize) {
-    #[cfg(feature = "metrics")]
-    metrics::counter!(CONSUMED_MESSAGES, "messaging.system" => "kafka").increment(n as u64);
-    #[cfg(not(feature = "metrics"))]
-    let _ = (n, CONSUMED_MESSAGES);
-}
-
-/// Records a fetch response of `bytes` and the memory held after it.
-pub(crate) fn fetched(bytes: usize, memory_used: usize) {
-    #[cfg(feature = "metrics")]
-    {
-        metrics::counter!(FETCH_BYTES, "messaging.system" => "kafka").increment(bytes as u64);
-        metrics::gauge!(MEMORY_USED, "messaging.system" => "kafka").set(memory_used as f64);
-    }
-    #[cfg(not(feature = "metrics"))]
-    let _ = (bytes, memory_used, FETCH_BYTES, MEMORY_USED);
-}
-
-/// Records a partition's lag.
-pub(crate) fn lag(topic: &str, partition: i32, lag: i64) {
-    #[cfg(feature = "metrics")]
-    metrics::gauge!(
-        CONSUMER_LAG,
-        "messaging.system" => "kafka",
-        "messaging.destination.name" => topic.to_owned(),
-        "messaging.destination.partition.id" => partition.to_string()
-    )
-    .set(lag as f64);
-    #[cfg(not(feature = "metrics"))]
-    let _ = (topic, partition, lag, CONSUMER_LAG);
-}
-
-/// `metrics` counter: commits that failed (for some partition).
+/// `metrics` counter: commits that failed, labelled with `error.type`.
 pub(crate) const COMMIT_FAILURES: &str = "messaging.kafka.consumer.commit.failures";
 
-/// Records a failed commit.
-pub(crate) fn commit_failed() {
+const SYSTEM: &str = "messaging.system";
+const CLIENT_ID: &str = "messaging.client.id";
+
+/// One consumer's metric handles, registered when the consumer is created.
+pub(crate) struct Telemetry {
     #[cfg(feature = "metrics")]
-    metrics::counter!(COMMIT_FAILURES, "messaging.system" => "kafka").increment(1);
-    #[cfg(not(feature = "metrics"))]
-    let _ = COMMIT_FAILURES;
+    client_id: SharedString,
+    #[cfg(feature = "metrics")]
+    consumed: Counter,
+    #[cfg(feature = "metrics")]
+    fetch_bytes: Counter,
+}
+
+impl Telemetry {
+    pub(crate) fn new(client_id: &str) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            describe();
+            let client_id = SharedString::from(client_id.to_owned());
+            Self {
+                consumed: metrics::counter!(CONSUMED_MESSAGES, SYSTEM => "kafka", CLIENT_ID => client_id.clone()),
+                fetch_bytes: metrics::counter!(FETCH_BYTES, SYSTEM => "kafka", CLIENT_ID => client_id.clone()),
+                client_id,
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = (
+                client_id,
+                CONSUMED_MESSAGES,
+                FETCH_BYTES,
+                CONSUMER_LAG,
+                SYSTEM,
+                CLIENT_ID,
+            );
+            Self {}
+        }
+    }
+
+    /// Records `n` records handed out.
+    pub(crate) fn consumed(&self, n: usize) {
+        #[cfg(feature = "metrics")]
+        if n > 0 {
+            self.consumed.increment(n as u64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = n;
+    }
+
+    /// Records a fetch response of `bytes`.
+    pub(crate) fn fetched(&self, bytes: usize) {
+        #[cfg(feature = "metrics")]
+        self.fetch_bytes.increment(bytes as u64);
+        #[cfg(not(feature = "metrics"))]
+        let _ = bytes;
+    }
+
+    /// The gauge of the memory budget's bytes in use (moved by the budget on every change).
+    pub(crate) fn memory_gauge(&self) -> MemoryGauge {
+        #[cfg(feature = "metrics")]
+        {
+            MemoryGauge(Some(metrics::gauge!(
+                MEMORY_USED,
+                SYSTEM => "kafka",
+                CLIENT_ID => self.client_id.clone()
+            )))
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = MEMORY_USED;
+            MemoryGauge::default()
+        }
+    }
+
+    /// The lag gauge of one partition (registered at its first value).
+    pub(crate) fn partition(&self, topic: &str, partition: i32) -> PartitionLag {
+        #[cfg(feature = "metrics")]
+        {
+            PartitionLag {
+                labels: Some(Box::new((self.client_id.clone(), topic.to_owned(), partition))),
+                gauge: None,
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = (topic, partition);
+            PartitionLag {}
+        }
+    }
+
+    /// Records a failed commit: one per commit, `error_type` says why (see the module's table).
+    pub(crate) fn commit_failed(&self, error_type: &'static str) {
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            COMMIT_FAILURES,
+            SYSTEM => "kafka",
+            CLIENT_ID => self.client_id.clone(),
+            "error.type" => error_type
+        )
+        .increment(1);
+        #[cfg(not(feature = "metrics"))]
+        let _ = (error_type, COMMIT_FAILURES);
+    }
+}
+
+/// Descriptions and units for exporters that show them (Prometheus `# HELP`).
+#[cfg(feature = "metrics")]
+fn describe() {
+    metrics::describe_counter!(
+        CONSUMED_MESSAGES,
+        Unit::Count,
+        "Records handed to the application by poll/recv"
+    );
+    metrics::describe_counter!(FETCH_BYTES, Unit::Bytes, "Bytes of fetch responses received");
+    metrics::describe_gauge!(
+        CONSUMER_LAG,
+        Unit::Count,
+        "Records between the partition's position and its high watermark (last stable offset under \
+         read_committed); 0 once the partition is no longer assigned"
+    );
+    metrics::describe_gauge!(
+        MEMORY_USED,
+        Unit::Bytes,
+        "Bytes held against memory.budget.bytes (Consumer::memory_used)"
+    );
+    metrics::describe_counter!(COMMIT_FAILURES, Unit::Count, "Commits that failed, by error.type");
+}
+
+/// The memory gauge, moved by every change of the budget: increments and decrements commute, so the
+/// gauge is exactly the budget's count whichever threads change it.
+#[derive(Default)]
+pub(crate) struct MemoryGauge(#[cfg(feature = "metrics")] Option<Gauge>);
+
+impl MemoryGauge {
+    pub(crate) fn add(&self, bytes: usize) {
+        #[cfg(feature = "metrics")]
+        if let Some(g) = &self.0 {
+            g.increment(bytes as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = bytes;
+    }
+
+    pub(crate) fn sub(&self, bytes: usize) {
+        #[cfg(feature = "metrics")]
+        if let Some(g) = &self.0 {
+            g.decrement(bytes as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = bytes;
+    }
+}
+
+impl std::fmt::Debug for MemoryGauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryGauge")
+    }
+}
+
+/// A partition's lag gauge. Registered at its first value, so a partition whose watermark is not known
+/// yet has no series; set to 0 when dropped (the partition left the assignment) or [`clear`]ed.
+///
+/// [`clear`]: PartitionLag::clear
+pub(crate) struct PartitionLag {
+    /// Client id, topic, partition: the labels, until the gauge is registered.
+    #[cfg(feature = "metrics")]
+    labels: Option<Box<(SharedString, String, i32)>>,
+    #[cfg(feature = "metrics")]
+    gauge: Option<Gauge>,
+}
+
+impl PartitionLag {
+    /// Sets the lag (records).
+    pub(crate) fn set(&mut self, lag: i64) {
+        #[cfg(feature = "metrics")]
+        {
+            if self.gauge.is_none() {
+                let Some(labels) = self.labels.take() else { return };
+                let (client_id, topic, partition) = *labels;
+                self.gauge = Some(metrics::gauge!(
+                    CONSUMER_LAG,
+                    SYSTEM => "kafka",
+                    CLIENT_ID => client_id,
+                    "messaging.destination.name" => topic,
+                    "messaging.destination.partition.id" => partition.to_string()
+                ));
+            }
+            if let Some(g) = &self.gauge {
+                g.set(lag.max(0) as f64);
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = lag;
+    }
+
+    /// The partition is no longer this consumer's: the gauge reads 0 and is not updated any more.
+    pub(crate) fn clear(&mut self) {
+        #[cfg(feature = "metrics")]
+        {
+            self.labels = None;
+            if let Some(g) = self.gauge.take() {
+                g.set(0.0);
+            }
+        }
+    }
+}
+
+impl Drop for PartitionLag {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// `error.type` of a commit the group layer refused or failed.
+pub(crate) fn group_error_type(e: &kafkaroo_group::GroupError) -> &'static str {
+    use kafkaroo_group::GroupError as G;
+    match e {
+        G::NotOwned { .. } => "not_owned",
+        G::NotMember => "not_member",
+        G::Closed => "closed",
+        G::CommitTimedOut { .. } => "timeout",
+        G::Transport(_) => "transport",
+        other => match other.code() {
+            Some(code) => kafkaroo_wire::ErrorCode(code).name(),
+            None => "other",
+        },
+    }
+}
+
+/// `error.type` of a commit that failed with `e`.
+pub(crate) fn error_type(e: &crate::Error) -> &'static str {
+    use crate::Error as E;
+    match e {
+        E::NotOwned { .. } => "not_owned",
+        E::Closed => "closed",
+        E::Group(g) => group_error_type(g),
+        other => other.error_code().map_or("other", kafkaroo_wire::ErrorCode::name),
+    }
 }

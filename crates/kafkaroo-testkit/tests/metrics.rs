@@ -1,0 +1,282 @@
+//! The consumer's metrics (issue 10, defect 3), read through `metrics-util`'s `DebuggingRecorder`
+//! installed for each test alone (`metrics::with_local_recorder` around a current-thread runtime, so
+//! the consumer's tasks and the fake cluster run on the test's thread and nothing moves between two
+//! reads that no `.await` separates):
+//! - the lag gauge follows the position as `poll` hands records out (before: it changed only when a
+//!   fetch response arrived, so a caught-up partition kept the lag of its last response), and reads 0
+//!   once the partition leaves the assignment or the consumer closes (before: its last value, for ever);
+//! - the memory gauge is what `Consumer::memory_used` returns, fetches in flight included (before: the
+//!   bytes held when the last response arrived);
+//! - every failed commit counts, labelled with why: refused before it was sent (`not_owned`),
+//!   answered with an error, and those of an `assign`ed consumer with a `group.id` (before: only
+//!   answers of a subscribed member counted).
+
+mod common;
+
+use std::future::Future;
+use std::time::Duration;
+
+use common::{Delivered, WAIT, produce, tp};
+use kafkaroo::{Consumer, Error, MemberState, OffsetAndMetadata, TopicPartition};
+use kafkaroo_testkit::{ApiKey, Cluster};
+use kafkaroo_wire::ErrorCode;
+use metrics::{Key, Label};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::{CompositeKey, MetricKind};
+use tokio::time::Instant;
+
+const LAG: &str = "messaging.kafka.consumer.lag";
+const MEMORY: &str = "messaging.kafka.consumer.memory.used";
+const COMMIT_FAILURES: &str = "messaging.kafka.consumer.commit.failures";
+
+/// Runs `test` with a recorder of its own.
+fn with_recorder<F: Future<Output = ()>>(test: impl FnOnce(Metrics) -> F) {
+    common::tracing();
+    let recorder = DebuggingRecorder::new();
+    let metrics = Metrics(recorder.snapshotter());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    metrics::with_local_recorder(&recorder, || rt.block_on(test(metrics)));
+}
+
+/// Reads what was recorded.
+struct Metrics(Snapshotter);
+
+impl Metrics {
+    /// Everything recorded so far. A snapshot of the debugging recorder takes the values out (counters
+    /// and gauges read 0 after it): they are put back at once, so that reading changes nothing.
+    fn read(&self) -> Vec<(CompositeKey, DebugValue)> {
+        let values: Vec<(CompositeKey, DebugValue)> = self
+            .0
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(k, _, _, v)| (k, v))
+            .collect();
+        metrics::with_recorder(|r| {
+            let meta = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+            for (k, v) in &values {
+                match v {
+                    DebugValue::Counter(n) => r.register_counter(k.key(), &meta).increment(*n),
+                    DebugValue::Gauge(g) => r.register_gauge(k.key(), &meta).set(g.0),
+                    DebugValue::Histogram(_) => {}
+                }
+            }
+        });
+        values
+    }
+
+    fn find(&self, kind: MetricKind, name: &str, labels: &[(&str, &str)]) -> Vec<DebugValue> {
+        self.read()
+            .into_iter()
+            .filter(|(k, _)| k.kind() == kind && k.key().name() == name && has_labels(k.key(), labels))
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// The gauge with these labels (`None` if it was never set).
+    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        match self.find(MetricKind::Gauge, name, labels).as_slice() {
+            [] => None,
+            [DebugValue::Gauge(v)] => Some(v.0),
+            other => panic!("{name} {labels:?}: {other:?}"),
+        }
+    }
+
+    /// The sum of the counters with these labels.
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.find(MetricKind::Counter, name, labels)
+            .iter()
+            .map(|v| match v {
+                DebugValue::Counter(n) => *n,
+                other => panic!("{name}: {other:?}"),
+            })
+            .sum()
+    }
+
+    /// The lag gauge of `tp` of consumer `client`.
+    fn lag(&self, client: &str, tp: &TopicPartition) -> Option<f64> {
+        let partition = tp.partition.to_string();
+        self.gauge(
+            LAG,
+            &[
+                ("messaging.client.id", client),
+                ("messaging.destination.name", &tp.topic),
+                ("messaging.destination.partition.id", &partition),
+            ],
+        )
+    }
+}
+
+fn has_labels(key: &Key, labels: &[(&str, &str)]) -> bool {
+    labels
+        .iter()
+        .all(|(k, v)| key.labels().any(|l: &Label| l.key() == *k && l.value() == *v))
+}
+
+async fn cluster(partitions: i32) -> Cluster {
+    Cluster::builder()
+        .brokers(1)
+        .topic("t", partitions)
+        .build()
+        .await
+        .expect("cluster starts")
+}
+
+#[test]
+fn the_lag_gauge_follows_the_position_and_reads_zero_once_the_partition_is_gone() {
+    with_recorder(|m| async move {
+        let cluster = cluster(2).await;
+        let (t0, t1) = (tp("t", 0), tp("t", 1));
+        produce(&cluster, "t", 0, 100);
+        produce(&cluster, "t", 1, 50);
+        let config = common::config(&cluster).client_id("lag").max_poll_records(10);
+        let mut c = common::consumer(config, &[t0.clone(), t1.clone()]).await;
+        let mut d = Delivered::default();
+
+        // Part of each partition handed out: the gauges say what is left, as `lag()` does.
+        d.poll_until(&mut c, "some records of each", |d| {
+            d.count(&t0) >= 10 && d.count(&t1) >= 10
+        })
+        .await;
+        for (tp, end) in [(&t0, 100), (&t1, 50)] {
+            let left = end - d.count(tp) as i64;
+            assert_eq!(c.lag(tp), Some(left), "{tp}");
+            assert_eq!(m.lag("lag", tp), Some(left as f64), "lag gauge of {tp}");
+        }
+
+        // t-1 leaves the assignment: its gauge reads 0.
+        c.assign([t0.clone()]).unwrap();
+        assert_eq!(
+            m.lag("lag", &t1),
+            Some(0.0),
+            "lag gauge of an unassigned partition"
+        );
+
+        // t-0 caught up: 0, although the last fetch response reported 100 to go.
+        d.poll_count(&mut c, &t0, 100).await;
+        d.poll_quiet(&mut c, Duration::from_millis(200)).await;
+        assert_eq!(c.lag(&t0), Some(0));
+        assert_eq!(m.lag("lag", &t0), Some(0.0), "lag gauge of a caught-up partition");
+
+        // New records are fetched (not polled): the lag grows with the high watermark...
+        produce(&cluster, "t", 0, 5);
+        let deadline = Instant::now() + WAIT;
+        while c.watermarks(&t0).map(|w| w.high) != Some(105) {
+            assert!(Instant::now() < deadline, "the new records were never fetched");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(m.lag("lag", &t0), Some(5.0));
+        // ... and the consumer closes: 0.
+        c.close().await;
+        assert_eq!(m.lag("lag", &t0), Some(0.0), "lag gauge after close");
+        d.assert_exact(&t0, 0..100);
+    });
+}
+
+#[test]
+fn the_memory_gauge_is_what_memory_used_returns() {
+    with_recorder(|m| async move {
+        let cluster = cluster(1).await;
+        let t0 = tp("t", 0);
+        produce(&cluster, "t", 0, 100);
+        let config = common::config(&cluster)
+            .client_id("memory")
+            .max_poll_records(10)
+            .fetch_max_wait(Duration::from_millis(500));
+        let mut c = common::consumer(config, std::slice::from_ref(&t0)).await;
+        let gauge = || m.gauge(MEMORY, &[("messaging.client.id", "memory")]);
+        let check = |c: &Consumer, when: &str| {
+            assert_eq!(gauge(), Some(c.memory_used() as f64), "memory gauge {when}");
+        };
+        check(&c, "at the start");
+
+        let mut d = Delivered::default();
+        let batch = c.poll(WAIT).await.unwrap();
+        assert_eq!(batch.len(), 10);
+        check(&c, "with records buffered and held");
+        drop(batch);
+        d.poll_count(&mut c, &t0, 90).await;
+        d.assert_exact(&t0, 10..100);
+        check(&c, "after the last record");
+
+        // Caught up, records dropped: what is held is the reservation of the fetch waiting at the
+        // broker (long poll), megabytes, not the bytes of the last response.
+        d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+        d.assert_exact(&t0, 10..100);
+        assert!(
+            c.memory_used() > 1 << 20,
+            "a fetch in flight holds its reservation: {}",
+            c.memory_used()
+        );
+        check(&c, "with a fetch in flight");
+        c.close().await;
+    });
+}
+
+#[test]
+fn every_failed_commit_counts_with_its_reason() {
+    with_recorder(|m| async move {
+        let cluster = cluster(1).await;
+        let t0 = tp("t", 0);
+        produce(&cluster, "t", 0, 5);
+        let failures = |client: &str, error: &str| {
+            m.counter(
+                COMMIT_FAILURES,
+                &[("messaging.client.id", client), ("error.type", error)],
+            )
+        };
+
+        // A subscribed member.
+        let config = common::config(&cluster)
+            .client_id("member")
+            .group_id("g")
+            .set("enable.auto.commit", "false")
+            .and_then(|b| b.set("heartbeat.interval.ms", "100"))
+            .unwrap();
+        let mut c = Consumer::new(config.build().unwrap()).await.unwrap();
+        c.subscribe(["t"]).unwrap();
+        let mut d = Delivered::default();
+        d.poll_until(&mut c, "assigned and consumed", |d| d.count(&t0) >= 5)
+            .await;
+        let deadline = Instant::now() + WAIT;
+        while c.group_state().map(|s| s.state) != Some(MemberState::Stable) {
+            assert!(Instant::now() < deadline, "never stable");
+            c.poll(Duration::from_millis(20)).await.unwrap();
+        }
+
+        // Refused before it is sent: a partition this member does not own.
+        let not_mine = vec![(tp("t", 7), OffsetAndMetadata::new(1))];
+        for _ in 0..3 {
+            let e = c.commit_sync(Some(not_mine.clone())).await.unwrap_err();
+            assert!(matches!(e, Error::NotOwned { .. }), "{e}");
+        }
+        assert_eq!(failures("member", "not_owned"), 3, "refused commits");
+
+        // Answered with an error.
+        cluster.fail_next(ApiKey::OffsetCommit, ErrorCode::OFFSET_METADATA_TOO_LARGE, 1);
+        let e = c.commit_sync(None).await.unwrap_err();
+        assert!(matches!(e, Error::Commit { .. }), "{e}");
+        assert_eq!(failures("member", "OFFSET_METADATA_TOO_LARGE"), 1);
+        c.commit_sync(None).await.expect("the next commit succeeds");
+        assert_eq!(
+            m.counter(COMMIT_FAILURES, &[("messaging.client.id", "member")]),
+            4
+        );
+        c.close().await;
+
+        // An assigned consumer with a group.id commits to the group too.
+        let config = common::config(&cluster).client_id("solo").group_id("solo");
+        let mut s = common::consumer(config, std::slice::from_ref(&t0)).await;
+        cluster.fail_next(ApiKey::OffsetCommit, ErrorCode::OFFSET_METADATA_TOO_LARGE, 1);
+        let e = s
+            .commit_sync(Some(vec![(t0.clone(), OffsetAndMetadata::new(1))]))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Commit { .. }), "{e}");
+        assert_eq!(failures("solo", "OFFSET_METADATA_TOO_LARGE"), 1);
+        s.close().await;
+    });
+}
