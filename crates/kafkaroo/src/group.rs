@@ -26,8 +26,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use kafkaroo_group::member::{
-    CloseMode, CommitId, CommitKind, CommitOutcome, FetchedOffset, GroupEvent, JoinGroupMember,
-    JoinGroupResponse, OffsetToCommit, Request, RequestId, Response, Target, TransportFailure,
+    CloseMode, CommitId, CommitKind, CommitOutcome, FetchedOffset, GroupEvent, JoinAnswer, JoinedMember,
+    OffsetToCommit, Request, RequestId, Response, Target, TransportFailure,
 };
 use kafkaroo_group::{
     Assignor, CooperativeStickyAssignor, GroupMember, MemberConfig, MemberState, PartitionCounts,
@@ -991,7 +991,7 @@ async fn send(
                 req.reason = Some(sb(&j.reason));
             }
             let r = conn.send_version(&req, v, timeout).await?;
-            Ok(Response::JoinGroup(JoinGroupResponse {
+            Ok(Response::JoinGroup(JoinAnswer {
                 error_code: r.error_code,
                 generation_id: r.generation_id,
                 protocol_name: r.protocol_name.as_deref().map(str::to_owned),
@@ -1000,7 +1000,7 @@ async fn send(
                 members: r
                     .members
                     .into_iter()
-                    .map(|m| JoinGroupMember {
+                    .map(|m| JoinedMember {
                         member_id: m.member_id.to_string(),
                         group_instance_id: m.group_instance_id.as_deref().map(str::to_owned),
                         metadata: m.metadata,

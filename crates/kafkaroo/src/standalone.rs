@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafkaroo_group::member::{OffsetCommitRequest, OffsetToCommit, Request, Response, Target};
+use kafkaroo_group::member::{CommitParams, OffsetToCommit, Request, Response, Target};
 use kafkaroo_net::Client;
 use kafkaroo_wire::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
@@ -279,7 +279,7 @@ async fn commit(
                 continue;
             }
         };
-        let request = Request::OffsetCommit(OffsetCommitRequest {
+        let request = Request::OffsetCommit(CommitParams {
             group_id: group_id.to_owned(),
             generation_id: -1,
             member_id: String::new(),

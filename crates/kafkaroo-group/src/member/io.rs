@@ -56,9 +56,9 @@ pub enum Request {
         group_id: String,
     },
     /// JoinGroup.
-    JoinGroup(JoinGroupRequest),
+    JoinGroup(JoinParams),
     /// SyncGroup.
-    SyncGroup(SyncGroupRequest),
+    SyncGroup(SyncParams),
     /// Heartbeat.
     Heartbeat {
         /// `group.id`.
@@ -82,7 +82,7 @@ pub enum Request {
         reason: String,
     },
     /// OffsetCommit.
-    OffsetCommit(OffsetCommitRequest),
+    OffsetCommit(CommitParams),
     /// OffsetFetch for one group.
     OffsetFetch {
         /// `group.id`.
@@ -110,9 +110,9 @@ impl Request {
     }
 }
 
-/// JoinGroup request fields.
+/// What a JoinGroup request carries (the driver encodes it as the wire crate's `JoinGroupRequest`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct JoinGroupRequest {
+pub struct JoinParams {
     /// `group.id`.
     pub group_id: String,
     /// Session timeout in ms.
@@ -132,9 +132,9 @@ pub struct JoinGroupRequest {
     pub reason: String,
 }
 
-/// SyncGroup request fields.
+/// What a SyncGroup request carries (encoded as the wire crate's `SyncGroupRequest`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SyncGroupRequest {
+pub struct SyncParams {
     /// `group.id`.
     pub group_id: String,
     /// Generation from the JoinGroup response.
@@ -152,9 +152,9 @@ pub struct SyncGroupRequest {
     pub assignments: Vec<(String, Bytes)>,
 }
 
-/// OffsetCommit request fields. The generation and member id let the broker fence zombies (invariant 9).
+/// What an OffsetCommit request carries (encoded as the wire crate's `OffsetCommitRequest`). The generation and member id let the broker fence zombies (invariant 9).
 #[derive(Debug, Clone, PartialEq)]
-pub struct OffsetCommitRequest {
+pub struct CommitParams {
     /// `group.id`.
     pub group_id: String,
     /// Generation the member is in.
@@ -213,7 +213,7 @@ pub enum Response {
         node_id: i32,
     },
     /// JoinGroup.
-    JoinGroup(JoinGroupResponse),
+    JoinGroup(JoinAnswer),
     /// SyncGroup.
     SyncGroup {
         /// Error code.
@@ -249,9 +249,9 @@ pub enum Response {
     Failed(TransportFailure),
 }
 
-/// JoinGroup response fields.
+/// What the driver decoded from a JoinGroup response (the wire crate's `JoinGroupResponse`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct JoinGroupResponse {
+pub struct JoinAnswer {
     /// Error code.
     pub error_code: i16,
     /// New generation.
@@ -263,14 +263,14 @@ pub struct JoinGroupResponse {
     /// This member's id (also set with MEMBER_ID_REQUIRED).
     pub member_id: String,
     /// All members with their metadata for the selected protocol (leader only).
-    pub members: Vec<JoinGroupMember>,
+    pub members: Vec<JoinedMember>,
     /// KIP-814: the (static) leader must not compute a new assignment.
     pub skip_assignment: bool,
 }
 
 /// A member in the leader's JoinGroup response.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JoinGroupMember {
+pub struct JoinedMember {
     /// Member id.
     pub member_id: String,
     /// `group.instance.id`.

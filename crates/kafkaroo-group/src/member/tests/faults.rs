@@ -52,13 +52,13 @@ impl Script {
         let metadata = j.protocols[0].1.clone();
         self.reply(
             t,
-            Response::JoinGroup(JoinGroupResponse {
+            Response::JoinGroup(JoinAnswer {
                 error_code: 0,
                 generation_id: generation,
                 protocol_name: Some(j.protocols[0].0.clone()),
                 leader: member.clone(),
                 member_id: member.clone(),
-                members: vec![JoinGroupMember {
+                members: vec![JoinedMember {
                     member_id: member,
                     group_instance_id: None,
                     metadata,
@@ -98,7 +98,7 @@ impl Script {
             },
         );
         let t = s.tx();
-        let mut r = JoinGroupResponse {
+        let mut r = JoinAnswer {
             error_code: codes::MEMBER_ID_REQUIRED,
             generation_id: -1,
             protocol_name: None,
@@ -620,7 +620,7 @@ fn s08_member_id_required_adopts_the_id_without_backoff() {
     let t = s.tx();
     s.reply(
         &t,
-        Response::JoinGroup(JoinGroupResponse {
+        Response::JoinGroup(JoinAnswer {
             error_code: codes::MEMBER_ID_REQUIRED,
             generation_id: -1,
             protocol_name: None,
@@ -865,7 +865,7 @@ fn s17_offset_fetch_retries_unstable_and_missing_partitions() {
     let t = s.tx();
     s.reply(
         &t,
-        Response::JoinGroup(JoinGroupResponse {
+        Response::JoinGroup(JoinAnswer {
             error_code: codes::MEMBER_ID_REQUIRED,
             generation_id: -1,
             protocol_name: None,
@@ -1106,13 +1106,13 @@ fn leader_rejoins_when_the_golden_rule_withholds_unclaimed_partitions() {
     }
     .encode()
     .unwrap();
-    let mut members = vec![JoinGroupMember {
+    let mut members = vec![JoinedMember {
         member_id: j.member_id.clone(),
         group_instance_id: None,
         metadata: j.protocols[0].1.clone(),
     }];
     for id in ["x", "y"] {
-        members.push(JoinGroupMember {
+        members.push(JoinedMember {
             member_id: id.into(),
             group_instance_id: None,
             metadata: phantom.clone(),
@@ -1120,7 +1120,7 @@ fn leader_rejoins_when_the_golden_rule_withholds_unclaimed_partitions() {
     }
     s.reply(
         &join,
-        Response::JoinGroup(JoinGroupResponse {
+        Response::JoinGroup(JoinAnswer {
             error_code: 0,
             generation_id: 2,
             protocol_name: Some(j.protocols[0].0.clone()),

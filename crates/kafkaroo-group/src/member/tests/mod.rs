@@ -9,6 +9,7 @@ use std::time::Duration;
 use sim::*;
 
 use super::*;
+use crate::protocol::Assignment;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

@@ -112,7 +112,7 @@ fn error_response(request: &Request, code: i16) -> Response {
             error_code: code,
             node_id: -1,
         },
-        Request::JoinGroup(_) => Response::JoinGroup(JoinGroupResponse {
+        Request::JoinGroup(_) => Response::JoinGroup(JoinAnswer {
             error_code: code,
             generation_id: -1,
             protocol_name: None,
@@ -315,7 +315,7 @@ impl Coordinator {
         0
     }
 
-    fn join(&mut self, now: Instant, node: usize, id: RequestId, r: &JoinGroupRequest, out: &mut Vec<Reply>) {
+    fn join(&mut self, now: Instant, node: usize, id: RequestId, r: &JoinParams, out: &mut Vec<Reply>) {
         if r.session_timeout_ms < i32::try_from(self.min_session.as_millis()).unwrap() {
             out.push((
                 node,
@@ -366,7 +366,7 @@ impl Coordinator {
                         out.push((
                             node,
                             id,
-                            Response::JoinGroup(JoinGroupResponse {
+                            Response::JoinGroup(JoinAnswer {
                                 error_code: 0,
                                 generation_id: self.generation,
                                 protocol_name: self.protocol.clone(),
@@ -462,11 +462,11 @@ impl Coordinator {
         format!("{prefix}-{}", self.next_member)
     }
 
-    fn member_list(&self) -> Vec<JoinGroupMember> {
+    fn member_list(&self) -> Vec<JoinedMember> {
         let protocol = self.protocol.clone().unwrap_or_default();
         self.members
             .iter()
-            .map(|(id, m)| JoinGroupMember {
+            .map(|(id, m)| JoinedMember {
                 member_id: id.clone(),
                 group_instance_id: m.instance.clone(),
                 metadata: m
@@ -565,7 +565,7 @@ impl Coordinator {
             out.push((
                 n,
                 pid,
-                Response::JoinGroup(JoinGroupResponse {
+                Response::JoinGroup(JoinAnswer {
                     error_code: 0,
                     generation_id: self.generation,
                     protocol_name: self.protocol.clone(),
@@ -579,7 +579,7 @@ impl Coordinator {
         self.state = GState::Completing;
     }
 
-    fn sync(&mut self, now: Instant, node: usize, id: RequestId, r: &SyncGroupRequest, out: &mut Vec<Reply>) {
+    fn sync(&mut self, now: Instant, node: usize, id: RequestId, r: &SyncParams, out: &mut Vec<Reply>) {
         let reply = |code: i16, assignment: Bytes, protocol: Option<String>| Response::SyncGroup {
             error_code: code,
             protocol_name: protocol,
@@ -707,7 +707,7 @@ impl Coordinator {
                 n,
                 pid,
                 error_response(
-                    &Request::JoinGroup(JoinGroupRequest {
+                    &Request::JoinGroup(JoinParams {
                         group_id: String::new(),
                         session_timeout_ms: 0,
                         rebalance_timeout_ms: 0,
