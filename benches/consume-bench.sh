@@ -64,7 +64,8 @@ else
     log "starting a broker (data in $DATA_DIR)"
     # The broker runs until its stdin closes (at exit, in cleanup).
     SECURED_FLAG=()
-    [ "${TLS:-0}" = 1 ] && SECURED_FLAG=(--secured)
+    # Full JIT for the broker: with C1 only its TLS encryption, not the consumers, sets the pace.
+    [ "${TLS:-0}" = 1 ] && SECURED_FLAG=(--secured --full-jit)
     coproc BROKER { TMPDIR=$DATA_DIR KAFKAROO_KAFKA_VERSION=$VERSION exec "$TARGET/release/kafkaroo-broker" start "${SECURED_FLAG[@]}"; }
     BOOTSTRAP=
     while read -r line <&"${BROKER[0]}"; do

@@ -41,6 +41,8 @@ pub struct SecuredOptions {
     pub version: Option<String>,
     /// Extra broker properties, appended to (and overriding) the secured defaults.
     pub broker_configs: Vec<(String, String)>,
+    /// Full JIT (C2) for the broker, for benchmarks (TLS in the broker is slow with C1 only).
+    pub full_jit: bool,
 }
 
 /// The forms of a client principal's private key.
@@ -298,7 +300,7 @@ impl SecuredCluster {
             nodes: 1,
             version: Some(version.clone()),
             broker_configs,
-            full_jit: false,
+            full_jit: options.full_jit,
         };
         let listeners = [
             (SASL_SSL, "SASL_SSL"),

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
         SecuredCluster::start(SecuredOptions {
             version: options.version.clone(),
             broker_configs: options.broker_configs.clone(),
+            full_jit: options.full_jit,
             ..SecuredOptions::default()
         })
         .map(Running::Secured)
