@@ -25,7 +25,7 @@
 //! `SSL_CERT_FILE` and `SSL_CERT_DIR`). OpenSSL- and JVM-only settings are refused with the reason.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use pkcs8::der::zeroize::Zeroizing;
 use rustls::client::WebPkiServerVerifier;
@@ -236,6 +236,9 @@ impl TlsOptions {
     pub fn build(&self) -> Result<Arc<ClientConfig>, Error> {
         if let Some(custom) = &self.custom {
             return Ok(custom.clone());
+        }
+        if !PROVIDER_COMPILED_IN {
+            return Err(no_provider());
         }
         let provider = self.provider();
         let versions = self.versions()?;
@@ -576,6 +579,9 @@ fn parse_cipher_suites(key: &str, value: &str) -> Result<Option<Vec<SupportedCip
     if value.is_empty() {
         return Ok(None);
     }
+    if !PROVIDER_COMPILED_IN {
+        return Err(no_provider());
+    }
     let provider = crypto_provider();
     let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
     for name in value.split([',', ':', ' ']).filter(|s| !s.is_empty()) {
@@ -710,14 +716,33 @@ impl fmt::Debug for TlsOptions {
     }
 }
 
+/// Whether a crypto provider is compiled in. Without one (all provider features off: a PLAINTEXT-only
+/// build) the crate still builds, and asking for TLS is a configuration error naming the features.
+const PROVIDER_COMPILED_IN: bool = cfg!(any(feature = "graviola", feature = "ring", feature = "aws-lc-rs"));
+
+/// The configuration error of a build without a crypto provider.
+fn no_provider() -> Error {
+    Error::Config(
+        "TLS is not compiled in: enable kafkaroo's `tls-graviola` feature (the default; or `tls-ring`, \
+         `tls-aws-lc-rs`), or kafkaroo-net's `graviola`/`ring`/`aws-lc-rs`"
+            .to_owned(),
+    )
+}
+
+/// Without a provider feature: see [`PROVIDER_COMPILED_IN`].
+///
+/// # Panics
+/// Always: no provider is compiled in (the TLS settings report that as a configuration error first).
 #[cfg(not(any(feature = "graviola", feature = "ring", feature = "aws-lc-rs")))]
-compile_error!(
-    "kafkaroo-net needs a TLS crypto provider: enable the `graviola`, `ring` or `aws-lc-rs` feature"
-);
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    panic!("{}", no_provider())
+}
 
 /// The crypto provider compiled in: graviola if the `graviola` feature is on (pure Rust and assembly,
 /// no C compiler; x86_64 and aarch64), else ring, else aws-lc-rs. Built once and shared.
+#[cfg(any(feature = "graviola", feature = "ring", feature = "aws-lc-rs"))]
 pub fn crypto_provider() -> Arc<CryptoProvider> {
+    use std::sync::OnceLock;
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
         .get_or_init(|| {
@@ -741,8 +766,10 @@ pub fn crypto_provider_name() -> &'static str {
         "graviola"
     } else if cfg!(feature = "ring") {
         "ring"
-    } else {
+    } else if cfg!(feature = "aws-lc-rs") {
         "aws-lc-rs"
+    } else {
+        "none"
     }
 }
 
