@@ -1,6 +1,6 @@
-//! The invariants of a consumer group run, checked over what its members reported (see
-//! `/work/shared/notes/faults-and-invariants.md`: 1 no loss, 3 bounded duplicates, 4 per-assignment
-//! monotonicity, 6 assigned-only delivery, 7 exclusive ownership, 8 commit sanity).
+//! The invariants of a consumer group run, checked over what its members reported (numbered as in
+//! `docs/faults-and-invariants.md`: 1 no loss, 3 duplicates only where a failure explains them,
+//! 4 in order within an assignment, 6 only assigned partitions, 7 one owner, 8 sane commits).
 //!
 //! Ownership is checked in time, which is stronger than per generation: a member owns a partition from
 //! the moment it reported the assignment until it reported the revocation or loss, was killed, or

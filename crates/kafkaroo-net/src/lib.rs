@@ -14,7 +14,6 @@
 #![deny(missing_docs)]
 
 mod authenticate;
-pub mod backoff;
 pub mod client;
 mod connection;
 mod error;
@@ -23,11 +22,12 @@ pub mod security;
 mod throttle;
 mod transport;
 
-pub use backoff::{Backoff, BackoffConfig};
 pub use client::{Client, ClientConfig, Purpose};
 pub use connection::{Connection, ConnectionConfig};
 pub use error::{Error, Result};
 pub use kafkaroo_sasl as sasl;
+pub use kafkaroo_wire::backoff;
+pub use kafkaroo_wire::backoff::{Backoff, BackoffConfig};
 pub use metadata::{BrokerInfo, Metadata, PartitionMetadata, TopicMetadata};
 pub use security::{SecurityConfig, SecurityOptions, SecurityProtocol};
 pub use throttle::Throttled;

@@ -1,5 +1,5 @@
-//! The consumer's fetch path under the faults of scenarios 18–27 (see the shared notes
-//! `faults-and-invariants.md`), against the fake cluster. Every test checks what the application got:
+//! The consumer's fetch path under the faults of scenarios 18–27 (`docs/faults-and-invariants.md`, as
+//! are the invariant numbers), against the fake cluster. Every test checks what the application got:
 //! exact offsets and values per partition (no loss, no duplicate, in order: invariants 1, 4, 5), only
 //! assigned partitions (6), and errors surfaced only where the application must decide (12).
 

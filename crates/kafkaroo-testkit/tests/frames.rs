@@ -1,8 +1,8 @@
-//! Scenario 28: a broker that sends malformed frames — a size prefix claiming 2 GiB, a negative size,
-//! HTTP, an unknown correlation id, a body that does not decode. Each must close the connection as a
-//! transport error, after which the consumer reconnects and delivers exactly; nothing may panic, and the
-//! claimed size must never be allocated (checked with a counting global allocator, which is why this is
-//! its own test binary).
+//! Scenario 28 (docs/faults-and-invariants.md): a broker that sends malformed frames — a size prefix claiming
+//! 2 GiB, a negative size, HTTP, an unknown correlation id, a body that does not decode. Each must close the
+//! connection as a transport error, after which the consumer reconnects and delivers exactly; nothing may
+//! panic, and the claimed size must never be allocated (checked with a counting global allocator, which is
+//! why this is its own test binary).
 
 // A global allocator needs `unsafe impl GlobalAlloc`; it only records the largest request and forwards
 // to the system allocator.

@@ -1,7 +1,7 @@
 //! The consumer-group path of the facade (`kafkaroo::Consumer` with `subscribe`) under the group faults
-//! of scenarios 1–17 (see the shared notes `faults-and-invariants.md`), against the fake cluster's
-//! group coordinator: the requests are encoded, sent on the Group connection and decoded for real,
-//! and the listener callbacks and commits run inside `poll` as in an application.
+//! of scenarios 1–17 (`docs/faults-and-invariants.md`, as are the invariant numbers), against the fake
+//! cluster's group coordinator: the requests are encoded, sent on the Group connection and decoded for
+//! real, and the listener callbacks and commits run inside `poll` as in an application.
 //!
 //! Every test checks what the application observes: the records `poll` returns (offsets and values),
 //! the errors it returns (none for retriable faults: invariant 12), the listener's sequence (revoked

@@ -8,12 +8,14 @@
 //! - [`header`]: request headers v0–v2, response headers v0–v1, typed encode/decode of whole frames.
 //! - [`versions`]: ApiVersions negotiation (highest common version per API).
 //! - [`error_code`]: every Kafka error code with its name, retriability and whether it is fatal.
+//! - [`backoff`]: the exponential backoff with jitter of every retry and reconnect (KIP-580).
 //!
 //! Message structs are re-exported from `kafka-protocol` as [`messages`] and [`protocol`], built without
 //! its compression features so no C code is pulled in.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backoff;
 pub mod error_code;
 pub mod frame;
 #[doc(hidden)]
@@ -21,6 +23,7 @@ pub mod fuzzing;
 pub mod header;
 pub mod versions;
 
+pub use backoff::{Backoff, BackoffConfig};
 pub use error_code::ErrorCode;
 pub use frame::{DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameError, PeerHint};
 pub use header::{

@@ -615,7 +615,14 @@ impl Consumer {
             }
             match retry {
                 Some(e) if attempts >= 5 => return Err(e),
-                Some(_) => tokio::time::sleep(self.shared.config.retry_backoff * attempts).await,
+                Some(_) => {
+                    let delay = self
+                        .shared
+                        .config
+                        .retry_backoff_config()
+                        .delay(attempts, fastrand::f64());
+                    tokio::time::sleep(delay).await;
+                }
                 None => return Ok(out),
             }
         }
@@ -766,7 +773,7 @@ impl Consumer {
             &group_id,
             partitions,
             self.shared.config.request_timeout,
-            self.shared.config.retry_backoff,
+            self.shared.config.retry_backoff_config(),
         )
         .await
     }

@@ -363,11 +363,12 @@ impl Driver {
         }
     }
 
-    fn retry_backoff(&self, failures: u32) -> Duration {
-        let base = self.shared.config.retry_backoff;
-        base.saturating_mul(1 << failures.min(4))
-            .min(Duration::from_secs(1))
-            .mul_f64(0.8 + 0.4 * fastrand_f64())
+    /// `retry.backoff.ms` doubled `doublings` times, capped at `retry.backoff.max.ms`, ±20 % jitter.
+    fn retry_backoff(&self, doublings: u32) -> Duration {
+        self.shared
+            .config
+            .retry_backoff_config()
+            .delay(doublings.saturating_add(1), fastrand::f64())
     }
 
     /// Starts whatever work is due; returns when it next needs to look again.
@@ -1142,14 +1143,6 @@ fn incomplete_first_batch(records: &[u8]) -> Option<usize> {
     // A negative length is corrupt data: let the decoder report it.
     let needed = kafkaroo_records::LOG_OVERHEAD.checked_add(usize::try_from(batch_length).ok()?)?;
     (records.len() < needed).then_some(needed)
-}
-
-fn fastrand_f64() -> f64 {
-    // Jitter only; quality does not matter. Derived from the clock to avoid another dependency here.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    f64::from(nanos % 1000) / 1000.0
 }
 
 fn topic_name(name: &str) -> TopicName {

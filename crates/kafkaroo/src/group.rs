@@ -33,7 +33,7 @@ use kafkaroo_group::{
     Assignor, CooperativeStickyAssignor, GroupMember, MemberConfig, MemberState, PartitionCounts,
     RangeAssignor, RoundRobinAssignor, StickyAssignor,
 };
-use kafkaroo_net::{Client, Connection, Purpose};
+use kafkaroo_net::{Backoff, BackoffConfig, Client, Connection, Purpose};
 use kafkaroo_wire::messages::join_group_request::JoinGroupRequestProtocol;
 use kafkaroo_wire::messages::leave_group_request::MemberIdentity;
 use kafkaroo_wire::messages::offset_commit_request::{
@@ -130,6 +130,7 @@ pub(crate) fn member_config(config: &ConsumerConfig, group_id: &str) -> Result<M
     m.max_poll_interval = config.max_poll_interval;
     m.request_timeout = config.request_timeout;
     m.retry_backoff = config.retry_backoff;
+    m.retry_backoff_max = config.retry_backoff_max;
     m.rack_id = config.client_rack.clone();
     m.jitter_seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1229,9 +1230,10 @@ pub(crate) async fn fetch_committed(
     group_id: &str,
     partitions: &[TopicPartition],
     timeout: Duration,
-    retry_backoff: Duration,
+    retry_backoff: BackoffConfig,
 ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
     let deadline = Instant::now() + timeout;
+    let mut backoff = Backoff::new(retry_backoff);
     let mut last = String::new();
     while Instant::now() < deadline {
         let find = Request::FindCoordinator {
@@ -1247,7 +1249,7 @@ pub(crate) async fn fetch_committed(
             }
             other => {
                 last = format!("FindCoordinator: {other:?}");
-                tokio::time::sleep(retry_backoff).await;
+                tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
                 continue;
             }
         };
@@ -1283,7 +1285,7 @@ pub(crate) async fn fetch_committed(
                     .map(ToString::to_string)
                     .collect();
                 last = format!("OffsetFetch answer without {}", missing.join(", "));
-                tokio::time::sleep(retry_backoff).await;
+                tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
             }
             Response::OffsetFetch { error_code, .. }
                 if !ErrorCode(error_code).is_retriable() && error_code != 0 =>
@@ -1304,7 +1306,7 @@ pub(crate) async fn fetch_committed(
             }
             other => {
                 last = format!("OffsetFetch: {other:?}");
-                tokio::time::sleep(retry_backoff).await;
+                tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
             }
         }
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafkaroo_group::member::{CommitParams, OffsetToCommit, Request, Response, Target};
-use kafkaroo_net::Client;
+use kafkaroo_net::{Backoff, BackoffConfig, Client};
 use kafkaroo_wire::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
@@ -176,7 +176,7 @@ impl Standalone {
 /// The coordinator task: one job at a time, in the order they were sent.
 async fn run(client: Client, group_id: String, engine: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let timeout = engine.config.request_timeout;
-    let backoff = engine.config.retry_backoff;
+    let backoff = engine.config.retry_backoff_config();
     while let Some(job) = jobs.recv().await {
         match job {
             Job::Commit { offsets, reply } => {
@@ -242,13 +242,14 @@ async fn commit(
     group_id: &str,
     offsets: Vec<OffsetToCommit>,
     timeout: Duration,
-    backoff: Duration,
+    retry_backoff: BackoffConfig,
 ) -> Result<(), (Error, &'static str)> {
     if offsets.is_empty() {
         return Ok(());
     }
     let all: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
     let deadline = Instant::now() + timeout;
+    let mut backoff = Backoff::new(retry_backoff);
     let mut last = String::from("no attempt");
     loop {
         if Instant::now() >= deadline {
@@ -275,7 +276,7 @@ async fn commit(
             }
             other => {
                 last = format!("FindCoordinator: {other:?}");
-                tokio::time::sleep(backoff).await;
+                tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
                 continue;
             }
         };
@@ -312,6 +313,6 @@ async fn commit(
             }
             other => last = format!("OffsetCommit: {other:?}"),
         }
-        tokio::time::sleep(backoff).await;
+        tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
     }
 }

@@ -179,7 +179,7 @@ pub struct ResolvedOwnership {
     pub owners: BTreeMap<TopicPartition, String>,
     /// Partitions claimed by two or more members at the same, highest generation. Nobody owns them: the
     /// sticky assignors treat them as unowned and the golden rule withholds them for one round so every
-    /// claimant revokes them first (faults-and-invariants scenario 13).
+    /// claimant revokes them first (scenario 13 in docs/faults-and-invariants.md).
     pub conflicted: BTreeSet<TopicPartition>,
     /// Claims that lost to a higher generation; they are ignored.
     pub stale: Vec<StaleClaim>,

@@ -88,7 +88,7 @@ pub enum GroupError {
         member_id: String,
     },
     /// The member detected locally that its session expired (no successful heartbeat within
-    /// `session.timeout.ms`, scenario 3).
+    /// `session.timeout.ms`, scenario 3 in docs/faults-and-invariants.md).
     #[error("session expired: no heartbeat acknowledged within session.timeout.ms")]
     SessionExpired,
     /// `max.poll.interval.ms` elapsed without [`poll_called`](super::GroupMember::poll_called).
@@ -138,7 +138,8 @@ pub enum GroupError {
     /// UNSTABLE_OFFSET_COMMIT (88): retried internally.
     #[error("a transactional offset commit is pending (UNSTABLE_OFFSET_COMMIT)")]
     UnstableOffsetCommit,
-    /// A commit named partitions this member does not own (rebalance-safe commits, invariant 8).
+    /// A commit named partitions this member does not own (rebalance-safe commits, invariant 8 in
+    /// docs/faults-and-invariants.md).
     #[error("partitions not owned by this member: {partitions:?}")]
     NotOwned {
         /// The partitions.

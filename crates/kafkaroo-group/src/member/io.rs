@@ -28,7 +28,7 @@ pub enum Target {
     /// Any live broker (FindCoordinator).
     AnyBroker,
     /// The group coordinator, by broker node id. Use the group connection, not the fetch connection, so a
-    /// long-polling Fetch never delays a heartbeat (scenario 12).
+    /// long-polling Fetch never delays a heartbeat (scenario 12 in docs/faults-and-invariants.md).
     Coordinator(i32),
 }
 
@@ -43,7 +43,8 @@ pub struct Transmit {
     pub request: Request,
     /// Network timeout for this request. When it elapses without a response, report
     /// [`Response::Failed`]`(`[`TransportFailure::TimedOut`]`)`. For JoinGroup this is the rebalance
-    /// timeout plus a margin: a JoinGroup legitimately blocks that long (scenario 12).
+    /// timeout plus a margin: a JoinGroup legitimately blocks that long (scenario 12 in
+    /// docs/faults-and-invariants.md).
     pub timeout: Duration,
 }
 
@@ -152,7 +153,8 @@ pub struct SyncParams {
     pub assignments: Vec<(String, Bytes)>,
 }
 
-/// What an OffsetCommit request carries (encoded as the wire crate's `OffsetCommitRequest`). The generation and member id let the broker fence zombies (invariant 9).
+/// What an OffsetCommit request carries (encoded as the wire crate's `OffsetCommitRequest`). The
+/// generation and member id let the broker fence zombies (invariant 9 in docs/faults-and-invariants.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitParams {
     /// `group.id`.
@@ -300,7 +302,8 @@ pub struct CommittedOffset {
     /// Partition.
     pub partition: TopicPartition,
     /// Committed offset; `None` when the group has none (then `auto.offset.reset` applies). Never `None`
-    /// because the broker left the partition out of its answer: that is retried (scenario 17).
+    /// because the broker left the partition out of its answer: that is retried (scenario 17 in
+    /// docs/faults-and-invariants.md).
     pub offset: Option<i64>,
     /// Committed leader epoch.
     pub leader_epoch: Option<i32>,
@@ -314,7 +317,7 @@ pub enum CommitKind {
     /// Fails on the first retriable error (reported in [`CommitOutcome`]); never retried.
     Async,
     /// Retries retriable errors (coordinator moved/loading, timeouts, lost responses) until `deadline`.
-    /// Never retries REBALANCE_IN_PROGRESS or fencing errors (scenario 5).
+    /// Never retries REBALANCE_IN_PROGRESS or fencing errors (scenario 5 in docs/faults-and-invariants.md).
     Sync {
         /// Give up after this instant.
         deadline: Instant,

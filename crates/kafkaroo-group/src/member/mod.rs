@@ -110,6 +110,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafkaroo_wire::backoff::BackoffConfig;
 use tracing::{debug, info, trace};
 
 use self::commits::QueuedCommit;
@@ -633,15 +634,16 @@ impl GroupMember {
         z ^ (z >> 31)
     }
 
-    /// Exponential backoff with ±20 % jitter (KIP-580).
+    /// Exponential backoff with ±20 % jitter (KIP-580, [`kafkaroo_wire::backoff`]): `retry.backoff.ms`
+    /// doubled `attempts` times, capped at `retry.backoff.max.ms`.
     fn backoff(&mut self, attempts: u32) -> Duration {
-        let base = self
-            .config
-            .retry_backoff
-            .saturating_mul(1u32 << attempts.min(16))
-            .min(self.config.retry_backoff_max);
-        let permille = 800 + (self.next_random() % 401) as u32;
-        base * permille / 1000
+        let config = BackoffConfig {
+            initial: self.config.retry_backoff,
+            max: self.config.retry_backoff_max,
+        };
+        // One of 401 steps from 0.8 to 1.2, as before the backoff was shared.
+        let unit = (self.next_random() % 401) as f64 / 400.0;
+        config.delay(attempts.saturating_add(1), unit)
     }
 
     fn is_member(&self) -> bool {

@@ -97,7 +97,8 @@ impl GroupMember {
         }
         if !self.offsets_to_fetch.is_empty() {
             if !retry {
-                // Partitions missing from the answer: never "no committed offset" (scenario 17).
+                // Partitions missing from the answer: never "no committed offset" (scenario 17 in
+                // docs/faults-and-invariants.md).
                 warn!(
                     missing = self.offsets_to_fetch.len(),
                     "OffsetFetch answer left out partitions; retrying"

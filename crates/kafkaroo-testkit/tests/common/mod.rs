@@ -1,5 +1,6 @@
 //! Helpers shared by the consumer fault tests: a consumer configured for quick retries, a recorder of
-//! everything `poll` returned, and exact-delivery assertions (invariants 1, 4, 5, 12).
+//! everything `poll` returned, and exact-delivery assertions (invariants 1, 4, 5, 12 of
+//! docs/faults-and-invariants.md).
 
 #![allow(dead_code, unreachable_pub)]
 

@@ -122,10 +122,6 @@ pub(crate) const FOREIGN: &[(&str, Treatment)] = &[
         Refuse("kafkaroo leaves socket buffer sizes to the operating system"),
     ),
     (
-        "retry.backoff.max.ms",
-        Refuse("retries back off from retry.backoff.ms; the maximum is not configurable yet"),
-    ),
-    (
         "send.buffer.bytes",
         Refuse("kafkaroo leaves socket buffer sizes to the operating system"),
     ),

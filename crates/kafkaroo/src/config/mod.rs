@@ -84,8 +84,11 @@ pub struct ConsumerConfig {
     pub reconnect_backoff: Duration,
     /// `reconnect.backoff.max.ms`.
     pub reconnect_backoff_max: Duration,
-    /// `retry.backoff.ms`: wait between retries of failed requests and metadata refreshes.
+    /// `retry.backoff.ms`: wait between retries of failed requests and metadata refreshes; doubles with
+    /// each failure in a row, up to `retry_backoff_max`.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the cap of the retry backoff (below `retry_backoff`, a constant backoff).
+    pub retry_backoff_max: Duration,
     /// `metadata.max.age.ms`: refresh metadata at least this often.
     pub metadata_max_age: Duration,
     /// `receive.message.max.bytes`: largest response frame accepted.
@@ -136,6 +139,7 @@ impl Default for ConsumerConfig {
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
             metadata_max_age: Duration::from_secs(300),
             max_frame_size: kafkaroo_wire::DEFAULT_MAX_FRAME_SIZE,
             client_rack: None,
@@ -244,6 +248,14 @@ impl ConsumerConfig {
                 initial: self.reconnect_backoff,
                 max: self.reconnect_backoff_max,
             },
+        }
+    }
+
+    /// The backoff of retried requests: `retry.backoff.ms` doubling up to `retry.backoff.max.ms`.
+    pub(crate) fn retry_backoff_config(&self) -> kafkaroo_net::BackoffConfig {
+        kafkaroo_net::BackoffConfig {
+            initial: self.retry_backoff,
+            max: self.retry_backoff_max,
         }
     }
 }
@@ -364,6 +376,11 @@ impl ConsumerConfigBuilder {
         self.config.retry_backoff = backoff;
         self
     }
+    /// `retry.backoff.max.ms`.
+    pub fn retry_backoff_max(mut self, max: Duration) -> Self {
+        self.config.retry_backoff_max = max;
+        self
+    }
 
     /// Sets one property by its Java/librdkafka name.
     pub fn set(mut self, key: &str, value: &str) -> Result<Self, Error> {
@@ -412,6 +429,7 @@ impl ConsumerConfigBuilder {
             "reconnect.backoff.ms" => c.reconnect_backoff = parse_ms(key, value)?,
             "reconnect.backoff.max.ms" => c.reconnect_backoff_max = parse_ms(key, value)?,
             "retry.backoff.ms" => c.retry_backoff = parse_ms(key, value)?,
+            "retry.backoff.max.ms" => c.retry_backoff_max = parse_ms(key, value)?,
             "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
                 c.metadata_max_age = parse_ms(key, value)?
             }
@@ -527,6 +545,32 @@ mod tests {
         assert_eq!(c.isolation_level, IsolationLevel::ReadCommitted);
         assert!(!c.check_crcs);
         assert_eq!(c.memory_budget_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn retry_backoff_max_caps_the_retry_backoff() {
+        let c = ConsumerConfig::from_properties([("bootstrap.servers", "a:1")]).unwrap();
+        assert_eq!(c.retry_backoff, Duration::from_millis(100));
+        assert_eq!(c.retry_backoff_max, Duration::from_secs(1), "Java's default");
+        let c = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("retry.backoff.ms", "20"),
+            ("retry.backoff.max.ms", "300"),
+        ])
+        .unwrap();
+        assert_eq!(c.retry_backoff_max, Duration::from_millis(300));
+        let backoff = c.retry_backoff_config();
+        assert_eq!(backoff.delay(1, 0.5), Duration::from_millis(20));
+        assert_eq!(backoff.delay(4, 0.5), Duration::from_millis(160));
+        assert_eq!(backoff.delay(5, 0.5), Duration::from_millis(300), "capped");
+        let built = ConsumerConfig::builder()
+            .bootstrap_servers("a:1")
+            .retry_backoff_max(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        assert_eq!(built.retry_backoff_max, Duration::from_millis(50));
+        let err = ConsumerConfig::from_properties([("retry.backoff.max.ms", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("retry.backoff.max.ms"), "{err}");
     }
 
     #[test]

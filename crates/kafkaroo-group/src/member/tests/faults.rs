@@ -1,4 +1,4 @@
-//! One test per fault scenario 1–17 (faults-and-invariants.md), in the simulated group or with a
+//! One test per fault scenario 1–17 (docs/faults-and-invariants.md), in the simulated group or with a
 //! scripted coordinator where exact interleavings matter.
 
 use std::time::Instant;

@@ -1,4 +1,5 @@
-//! Deterministic tests of [`GroupMember`](super::GroupMember) against a simulated coordinator.
+//! Deterministic tests of [`GroupMember`](super::GroupMember) against a simulated coordinator. Tests
+//! named `sNN_…` and the scenario and invariant numbers below are those of docs/faults-and-invariants.md.
 
 mod faults;
 mod prop;

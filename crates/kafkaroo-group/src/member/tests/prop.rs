@@ -2,7 +2,8 @@
 //! errors, lost requests and responses, unreachable members, stalled applications, coordinator moves,
 //! partition-count changes and commits.
 //!
-//! Checked throughout by the simulation (`Sim::check_invariants` and `Sim::route`):
+//! Checked throughout by the simulation (`Sim::check_invariants` and `Sim::route`; the invariants are
+//! numbered as in docs/faults-and-invariants.md):
 //! - invariant 7: live members' assignments are disjoint at every step, and each generation's
 //!   assignment at the coordinator gives each partition to at most one member;
 //! - invariants 8/9: every OffsetCommit covers only partitions the member owns, carries its current
@@ -213,8 +214,39 @@ impl World {
     }
 }
 
+/// The harness both the property test and its pinned regressions run: `initial` members join, then
+/// `ops` are applied (invariants checked after every delivery), then the faults heal and the group must
+/// converge (invariant 13).
+fn run_case(cooperative: bool, static_members: bool, initial: usize, ops: &[Op]) {
+    let mut w = World {
+        sim: Sim::new(&[("t", 3), ("u", 2)]),
+        cooperative,
+        static_members,
+        next_seed: 0,
+    };
+    for _ in 0..initial {
+        w.add(None);
+    }
+    w.sim.run_for(Duration::from_secs(1));
+    for op in ops {
+        w.apply(op);
+    }
+    w.heal();
+    // Invariant 13: bounded convergence (black-holed JoinGroups time out after the rebalance
+    // timeout + margin; sessions expire; stalled members rejoin).
+    w.sim.run_until_stable(Duration::from_secs(600));
+    for i in w.live() {
+        assert!(
+            w.sim.nodes[i].member.fatal_error().is_none(),
+            "node {i}: {:?}",
+            w.sim.nodes[i].member.fatal_error()
+        );
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases; PROPTEST_CASES overrides (proptest's default configuration reads it).
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn random_faults_keep_invariants_and_heal(
@@ -223,25 +255,39 @@ proptest! {
         initial in 1usize..4,
         ops in proptest::collection::vec(op(), 1..25),
     ) {
-        let mut w = World {
-            sim: Sim::new(&[("t", 3), ("u", 2)]),
-            cooperative,
-            static_members,
-            next_seed: 0,
-        };
-        for _ in 0..initial {
-            w.add(None);
-        }
-        w.sim.run_for(Duration::from_secs(1));
-        for op in &ops {
-            w.apply(op);
-        }
-        w.heal();
-        // Invariant 13: bounded convergence (black-holed JoinGroups time out after the rebalance
-        // timeout + margin; sessions expire; stalled members rejoin).
-        w.sim.run_until_stable(Duration::from_secs(600));
-        for i in w.live() {
-            prop_assert!(w.sim.nodes[i].member.fatal_error().is_none());
-        }
+        run_case(cooperative, static_members, initial, &ops);
     }
+}
+
+/// Shrunk case `cc dad0ff72…` (also in proptest-regressions/member/tests/prop.txt). The two faults
+/// hit node 2: api 1 / action 7 = its next JoinGroup is dropped, api 3 / action 3 = its next Heartbeat
+/// is answered REBALANCE_IN_PROGRESS. The member counts that answer as a heartbeat (as Java does) and
+/// rejoins; the JoinGroup is lost, so it keeps its partitions until its local session timer fires.
+/// The simulated coordinator used to give that answer without refreshing the member's session (Kafka
+/// always refreshes it on that path), expired the member 3 s earlier and handed its partitions to
+/// another member while it still owned them ("t-1 owned by nodes 1 and 2").
+#[test]
+fn regression_dropped_join_then_heartbeat_rebalance_in_progress() {
+    run_case(
+        true,
+        false,
+        2,
+        &[
+            Op::Add,
+            Op::Close(0),
+            Op::Add,
+            Op::Run(2600),
+            Op::Fault {
+                api: 1,
+                action: 7,
+                node: 6_700_301_143_111_608_691,
+            },
+            Op::Fault {
+                api: 3,
+                action: 3,
+                node: 11_936_543_336_461_711_795,
+            },
+            Op::Run(2600),
+        ],
+    );
 }

@@ -1,6 +1,7 @@
 //! A simulated classic group coordinator and a quinn-`Pair`-style driver: N [`GroupMember`]s, a pure
 //! model of the broker's group state machine, a simulated clock that jumps to the next timer, fault
-//! injection, and invariant checks after every delivery.
+//! injection, and invariant checks after every delivery (invariants and scenarios are numbered as in
+//! docs/faults-and-invariants.md).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -192,7 +193,10 @@ impl Coordinator {
         let mut drop_response = false;
         match self.take_fault(request.api_name(), node) {
             Some(FaultAction::Error(code)) => {
-                return vec![(node, id, error_response(request, code))];
+                let mut out = Vec::new();
+                let response = self.injected_error(now, request, code, &mut out);
+                out.push((node, id, response));
+                return out;
             }
             Some(FaultAction::DropRequest) => return Vec::new(),
             Some(FaultAction::DropResponse) => drop_response = true,
@@ -296,6 +300,50 @@ impl Coordinator {
             out.retain(|(n, i, _)| !(*n == node && *i == id));
         }
         out
+    }
+
+    /// The answer to a request that an injected fault turns into the error `code`, with the side effects
+    /// Kafka's coordinator has when it gives that answer, so that the member may draw the inferences
+    /// from it that it draws from a real coordinator.
+    ///
+    /// A Heartbeat is answered REBALANCE_IN_PROGRESS only in PreparingRebalance, after the member and
+    /// generation checks, and that branch reschedules the member's session expiry first
+    /// (`completeAndScheduleNextHeartbeatExpiration` in the Scala `GroupCoordinator.handleHeartbeat`;
+    /// `rescheduleClassicGroupMemberHeartbeat` in `GroupMetadataManager.classicGroupHeartbeatToClassicGroup`).
+    /// The Java client (and `GroupMember`) accordingly counts that answer as a received heartbeat
+    /// (`HeartbeatThread`: "it is valid to continue heartbeating while the group is rebalancing").
+    /// Answering it without refreshing the session would let the coordinator expire the member earlier
+    /// than any real coordinator can, while the member still holds its partitions (the shrunk case in
+    /// `prop::regression_dropped_join_then_heartbeat_rebalance_in_progress`). So a valid member's
+    /// session is refreshed and the group enters PreparingRebalance, as the answer says; a member that
+    /// fails the checks gets their error instead, as from Kafka.
+    fn injected_error(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        code: i16,
+        out: &mut Vec<Reply>,
+    ) -> Response {
+        if let (
+            Request::Heartbeat {
+                generation_id,
+                member_id,
+                group_instance_id,
+                ..
+            },
+            codes::REBALANCE_IN_PROGRESS,
+        ) = (request, code)
+        {
+            let invalid = self.validate(member_id, group_instance_id, *generation_id);
+            if invalid != 0 {
+                return error_response(request, invalid);
+            }
+            self.members.get_mut(member_id).expect("validated").last_seen = now;
+            if self.state != GState::Preparing {
+                self.prepare_rebalance(now, out);
+            }
+        }
+        error_response(request, code)
     }
 
     /// Member / instance / generation checks shared by Heartbeat, SyncGroup and OffsetCommit.
