@@ -276,6 +276,33 @@ fn x_properties_reach_the_consumer() {
     ]);
     assert_ok(&ours, "kafkaroo -X");
     assert_eq!(ours.text().lines().count(), 10);
+
+    // A property changes behaviour, not only parses: a group with nothing committed starts where
+    // auto.offset.reset says (all 10 records of partition 0, or none).
+    for (reset, expected) in [("earliest", 10), ("latest", 0)] {
+        let group = cluster().unique_topic("cli-reset");
+        let group_id = format!("group.id={group}");
+        let reset_prop = format!("auto.offset.reset={reset}");
+        let r = kafkaroo(&[
+            "-b",
+            b,
+            "-t",
+            topic,
+            "-p",
+            "0",
+            "-o",
+            "stored",
+            "-e",
+            "-X",
+            &group_id,
+            "-X",
+            &reset_prop,
+            "-f",
+            "%o\\n",
+        ]);
+        assert_ok(&r, &reset_prop);
+        assert_eq!(r.text().lines().count(), expected, "{reset_prop}: {}", r.text());
+    }
 }
 
 #[test]

@@ -42,6 +42,8 @@ throttled!(
     InitProducerIdResponse,
     ProduceResponse,
     DescribeClusterResponse,
+    DeleteGroupsResponse,
+    OffsetDeleteResponse,
 );
 
 /// SASL responses carry no throttle time.

@@ -97,7 +97,7 @@ mod session;
 mod standalone;
 mod telemetry;
 
-pub use admin::{AdminError, GroupAdmin};
+pub use admin::{AdminError, GroupAdmin, ResetSpec, TopicSelection};
 pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use consumer::{Consumer, OffsetAndTimestamp, Watermarks};
 pub use error::Error;

@@ -1,5 +1,8 @@
-//! `kafkaroo group list|describe`: consumer groups as `kafka-consumer-groups.sh --list/--describe`
-//! shows them, from kafkaroo's [`GroupAdmin`].
+//! `kafkaroo group list|describe|reset-offsets|delete|delete-offsets`: consumer groups as
+//! `kafka-consumer-groups.sh` shows and changes them, from kafkaroo's [`GroupAdmin`]. The commands that
+//! change a group, and `describe --state` / `--members --verbose`, are in `ops.rs`.
+
+mod ops;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -31,6 +34,15 @@ enum GroupCommand {
         after_help = "Exit status: 0 done, 1 error (including a group that does not exist), 2 usage error."
     )]
     Describe(DescribeArgs),
+    /// Reset a group's committed offsets (kafka-consumer-groups.sh --reset-offsets); a dry run unless --execute
+    #[command(
+        after_help = "Exit status: 0 done, 1 error (including a group with active members), 2 usage error."
+    )]
+    ResetOffsets(ops::ResetArgs),
+    /// Delete a group without members, with its committed offsets
+    Delete(ops::DeleteArgs),
+    /// Delete a group's committed offsets of some topics or partitions
+    DeleteOffsets(ops::DeleteOffsetsArgs),
 }
 
 /// How to reach the cluster and what to print.
@@ -55,8 +67,14 @@ struct DescribeArgs {
     /// The group id
     group: String,
     /// One row per member with its assignment, instead of one row per partition
-    #[arg(long)]
+    #[arg(long, conflicts_with = "state")]
     members: bool,
+    /// With --members: Java 4.x's verbose member columns (epochs, current and target assignment)
+    #[arg(long = "verbose", requires = "members")]
+    verbose_members: bool,
+    /// One row: coordinator, assignment strategy, state and number of members
+    #[arg(long)]
+    state: bool,
     #[command(flatten)]
     connect: Connect,
 }
@@ -65,6 +83,9 @@ pub(crate) fn main(args: GroupArgs) -> ExitCode {
     let connect = match &args.command {
         GroupCommand::List(c) => c,
         GroupCommand::Describe(d) => &d.connect,
+        GroupCommand::ResetOffsets(a) => &a.connect,
+        GroupCommand::Delete(a) => &a.connect,
+        GroupCommand::DeleteOffsets(a) => &a.connect,
     };
     crate::consume::init_logging(false, connect.verbose);
     let config = match props::build_config(
@@ -88,6 +109,10 @@ pub(crate) fn main(args: GroupArgs) -> ExitCode {
     let result = runtime.block_on(run(&args.command, &config));
     match result.and_then(|text| io::stdout().write_all(text.as_bytes()).context("writing output")) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<ops::UsageError>().is_some() => {
+            eprintln!("% ERROR: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("% ERROR: {e:#}");
             ExitCode::FAILURE
@@ -109,6 +134,19 @@ async fn run(command: &GroupCommand, config: &ConsumerConfig) -> anyhow::Result<
             } else {
                 list_table(&groups)
             })
+        }
+        GroupCommand::ResetOffsets(a) => ops::reset(&admin, a).await,
+        GroupCommand::Delete(a) => ops::delete(&admin, a).await,
+        GroupCommand::DeleteOffsets(a) => ops::delete_offsets(&admin, a).await,
+        GroupCommand::Describe(d) if d.state || (d.members && d.verbose_members) => {
+            let description = admin.describe_group(&d.group).await?;
+            state_note(&description);
+            if d.state {
+                let address = admin.broker_address(description.coordinator).await?;
+                Ok(ops::state_table(&description, address.as_deref()))
+            } else {
+                Ok(ops::members_verbose_table(&description))
+            }
         }
         GroupCommand::Describe(d) => {
             let lag = admin.group_lag(&d.group).await?;
@@ -306,16 +344,7 @@ fn members_table(d: &GroupDescription) -> String {
         .iter()
         .map(|m| m.assignment.partitions().len().to_string())
         .collect();
-    let gw = width(15, [d.group_id.as_str()]);
-    let cw = width(15, d.members.iter().map(|m| m.member_id.as_str()));
-    let iw = width(
-        17,
-        d.members
-            .iter()
-            .map(|m| m.group_instance_id.as_deref().unwrap_or("")),
-    );
-    let hw = width(15, d.members.iter().map(|m| m.host.as_str()));
-    let lw = width(15, d.members.iter().map(|m| m.client_id.as_str()));
+    let MemberWidths { gw, cw, iw, hw, lw } = MemberWidths::of(d);
     let mut out = String::new();
     let header: Vec<(&str, usize)> = [
         Some(("GROUP", gw)),
@@ -411,6 +440,33 @@ fn describe_json(lag: &GroupLag) -> Value {
         "members": members,
         "partitions": partitions,
     })
+}
+
+/// Column widths of the member tables (`--members`, `--members --verbose`): group, consumer id, instance
+/// id, host, client id, each at least as wide as Java's tool makes it.
+pub(crate) struct MemberWidths {
+    pub(crate) gw: usize,
+    pub(crate) cw: usize,
+    pub(crate) iw: usize,
+    pub(crate) hw: usize,
+    pub(crate) lw: usize,
+}
+
+impl MemberWidths {
+    pub(crate) fn of(d: &GroupDescription) -> Self {
+        Self {
+            gw: width(15, [d.group_id.as_str()]),
+            cw: width(15, d.members.iter().map(|m| m.member_id.as_str())),
+            iw: width(
+                17,
+                d.members
+                    .iter()
+                    .map(|m| m.group_instance_id.as_deref().unwrap_or("")),
+            ),
+            hw: width(15, d.members.iter().map(|m| m.host.as_str())),
+            lw: width(15, d.members.iter().map(|m| m.client_id.as_str())),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,16 @@
 //! speak. Coordinator errors that mean "ask again" (`COORDINATOR_LOAD_IN_PROGRESS`,
 //! `COORDINATOR_NOT_AVAILABLE`, `NOT_COORDINATOR`) and lost connections are retried a bounded number of
 //! times, finding the coordinator again each time; everything else is an [`AdminError`] naming the cause.
+//!
+//! Operations that change a group, as `kafka-consumer-groups.sh` performs them: resetting committed
+//! offsets (`reset.rs`: the plan is a pure function of the group's offsets and the logs' offsets), and
+//! deleting a group or some of its offsets (`delete.rs`).
+
+mod delete;
+mod reset;
+
+pub use delete::PartitionDeletion;
+pub use reset::{Adjustment, PlannedOffset, ResetFacts, ResetSpec, TopicSelection, plan_reset};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -28,6 +38,10 @@ const MAX_ATTEMPTS: u32 = 8;
 
 /// The `protocol_type` of groups whose members speak the embedded consumer protocol.
 const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
+/// ListOffsets' timestamps for the log end and the log start.
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
 
 /// Why an admin call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -83,6 +97,25 @@ pub enum AdminError {
         /// The last error.
         last: Box<Self>,
     },
+    /// The group has active members, so its offsets cannot be reset (Java's tool refuses the same way).
+    #[error(
+        "Assignments can only be reset if the group '{group}' is inactive, but the current state is {state}."
+    )]
+    GroupActive {
+        /// The group id.
+        group: String,
+        /// Its state (`Stable`, `PreparingRebalance`...).
+        state: String,
+    },
+    /// A topic or partition named in a request does not exist.
+    #[error("{what} does not exist")]
+    UnknownPartition {
+        /// `topic "t"` or `partition t-3`.
+        what: String,
+    },
+    /// A reset cannot be planned for a partition (e.g. `--shift-by` without a committed offset).
+    #[error("{0}")]
+    Plan(String),
     /// A connection-layer error (unreachable cluster, no common protocol version...).
     #[error(transparent)]
     Net(#[from] kafkaroo_net::Error),
@@ -615,16 +648,44 @@ impl GroupAdmin {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>, AdminError> {
+        self.list_offsets(partitions, LATEST).await
+    }
+
+    /// The log start offsets of `partitions` (ListOffsets earliest), as [`log_end_offsets`](Self::log_end_offsets).
+    pub async fn log_start_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, AdminError> {
+        self.list_offsets(partitions, EARLIEST).await
+    }
+
+    /// Per partition, the offset of the first record with a timestamp at or after `timestamp_ms`
+    /// (ListOffsets by time); `-1` where there is none.
+    pub async fn offsets_for_timestamp(
+        &self,
+        partitions: &[TopicPartition],
+        timestamp_ms: i64,
+    ) -> Result<BTreeMap<TopicPartition, i64>, AdminError> {
+        self.list_offsets(partitions, timestamp_ms).await
+    }
+
+    /// ListOffsets with one `timestamp` (`-1` latest, `-2` earliest, or a time) for every partition.
+    async fn list_offsets(
+        &self,
+        partitions: &[TopicPartition],
+        timestamp: i64,
+    ) -> Result<BTreeMap<TopicPartition, i64>, AdminError> {
         self.retrying(
-            || "looking up log end offsets".to_owned(),
-            async || self.log_end_once(partitions).await,
+            || "looking up offsets".to_owned(),
+            async || self.list_offsets_once(partitions, timestamp).await,
         )
         .await
     }
 
-    async fn log_end_once(
+    async fn list_offsets_once(
         &self,
         partitions: &[TopicPartition],
+        timestamp: i64,
     ) -> Result<BTreeMap<TopicPartition, i64>, AdminError> {
         let topics: BTreeSet<&str> = partitions.iter().map(|tp| tp.topic.as_str()).collect();
         if topics.is_empty() {
@@ -632,7 +693,7 @@ impl GroupAdmin {
         }
         let names: Vec<&str> = topics.into_iter().collect();
         let metadata = self.client.refresh_metadata(Some(&names)).await?;
-        let mut by_leader: HashMap<i32, Vec<&TopicPartition>> = HashMap::new();
+        let mut by_leader: HashMap<i32, BTreeSet<&TopicPartition>> = HashMap::new();
         for tp in partitions {
             let leader = metadata
                 .topics
@@ -640,12 +701,12 @@ impl GroupAdmin {
                 .and_then(|t| t.partitions.get(&tp.partition))
                 .map_or(-1, |p| p.leader);
             if leader >= 0 {
-                by_leader.entry(leader).or_default().push(tp);
+                by_leader.entry(leader).or_default().insert(tp);
             }
         }
         let mut out = BTreeMap::new();
         for (leader, tps) in by_leader {
-            let queries = tps.into_iter().map(|tp| (tp, -1, -1));
+            let queries = tps.into_iter().map(|tp| (tp, timestamp, -1));
             let answers =
                 crate::engine::list_offsets(&self.client, leader, queries, 0, self.request_timeout).await?;
             for (tp, (code, offset, _)) in answers {
@@ -664,11 +725,80 @@ impl GroupAdmin {
                             None,
                         ));
                     }
-                    code => debug!(partition = %tp, %code, "no log end offset"),
+                    code => debug!(partition = %tp, %code, "no offset"),
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The partitions `selections` name: the listed ones, or every partition of a topic given without
+    /// partitions (from the cluster's metadata). [`AdminError::UnknownPartition`] for a topic or
+    /// partition that does not exist.
+    pub async fn resolve_partitions(
+        &self,
+        selections: &[TopicSelection],
+    ) -> Result<Vec<TopicPartition>, AdminError> {
+        let names: Vec<&str> = selections
+            .iter()
+            .map(|s| s.topic.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let metadata = self.client.refresh_metadata(Some(&names)).await?;
+        let mut out = BTreeSet::new();
+        for s in selections {
+            let topic = metadata
+                .topics
+                .get(&s.topic)
+                .filter(|t| t.error == ErrorCode::NONE || !t.partitions.is_empty());
+            let Some(topic) = topic else {
+                if let Some(t) = metadata.topics.get(&s.topic)
+                    && t.error == ErrorCode::TOPIC_AUTHORIZATION_FAILED
+                {
+                    return Err(AdminError::from_code(
+                        "Metadata",
+                        format!("topic {:?}", s.topic),
+                        t.error,
+                        None,
+                    ));
+                }
+                return Err(AdminError::UnknownPartition {
+                    what: format!("topic {:?}", s.topic),
+                });
+            };
+            match &s.partitions {
+                None => out.extend(
+                    topic
+                        .partitions
+                        .keys()
+                        .map(|p| TopicPartition::new(s.topic.as_str(), *p)),
+                ),
+                Some(ps) => {
+                    for p in ps {
+                        if !topic.partitions.contains_key(p) {
+                            return Err(AdminError::UnknownPartition {
+                                what: format!("partition {}-{p}", s.topic),
+                            });
+                        }
+                        out.insert(TopicPartition::new(s.topic.as_str(), *p));
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// `host:port` of broker `node`, when the cluster metadata lists it.
+    pub async fn broker_address(&self, node: i32) -> Result<Option<String>, AdminError> {
+        let metadata = self.client.refresh_metadata(Some(&[])).await?;
+        Ok(metadata
+            .brokers
+            .get(&node)
+            .map(|b| format!("{}:{}", b.host, b.port)))
     }
 
     /// Describes `group` and computes, per partition it owns or committed an offset for, committed
