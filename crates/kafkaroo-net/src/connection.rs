@@ -146,8 +146,9 @@ impl Connection {
     /// when it answers UNSUPPORTED_VERSION), then SASL authentication when the protocol uses SASL. All of
     /// it within `connect_timeout`.
     pub async fn connect(addr: &str, broker_id: Option<i32>, config: ConnectionConfig) -> Result<Self> {
-        let deadline = config.connect_timeout;
-        let (read, write) = crate::transport::open(addr, config.security.tls.as_ref(), deadline).await?;
+        let timeout = config.connect_timeout;
+        let deadline = Instant::now() + timeout;
+        let (read, write) = crate::transport::open(addr, config.security.tls.as_ref(), timeout).await?;
         let conn = Self::from_halves(read, write, addr, broker_id, config);
         let setup = async {
             conn.handshake().await?;
@@ -157,7 +158,8 @@ impl Connection {
             }
             Ok::<_, Error>(())
         };
-        match tokio::time::timeout(deadline, setup).await {
+        // One budget for all of it: what TCP and TLS took is not given again to ApiVersions and SASL.
+        match tokio::time::timeout_at(deadline, setup).await {
             Ok(Ok(())) => Ok(conn),
             Ok(Err(e)) => {
                 conn.close();
@@ -168,7 +170,7 @@ impl Connection {
                 Err(Error::Timeout {
                     addr: addr.to_owned(),
                     api: "connection setup (ApiVersions and SASL)",
-                    after: deadline,
+                    after: timeout,
                 })
             }
         }
