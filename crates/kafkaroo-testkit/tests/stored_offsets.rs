@@ -84,3 +84,31 @@ async fn a_store_for_a_revoked_partition_is_refused_and_commits_of_owned_ones_go
     a.close().await;
     b.close().await;
 }
+
+/// `lag` counts from the position, `committed_lag` from the group's committed offset.
+#[tokio::test]
+async fn lag_counts_from_the_position_and_committed_lag_from_the_commit() {
+    common::tracing();
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().await.unwrap();
+    produce(&cluster, "t", 0, 10);
+    let t0 = tp("t", 0);
+    let mut a = member(&cluster).await;
+    let mut got = 0;
+    let deadline = Instant::now() + common::WAIT;
+    while got < 10 {
+        assert!(Instant::now() < deadline, "only {got} of 10 records");
+        got += a.poll(Duration::from_millis(50)).await.unwrap().iter().count();
+    }
+    // Nothing committed yet: no committed lag.
+    assert_eq!(a.committed_lag(std::slice::from_ref(&t0)).await.unwrap()[&t0], None);
+    a.commit_sync(Some(vec![(t0.clone(), kafkaroo::OffsetAndMetadata::new(4))]))
+        .await
+        .unwrap();
+    assert_eq!(a.lag(&t0), Some(0), "every record was handed out");
+    assert_eq!(
+        a.committed_lag(std::slice::from_ref(&t0)).await.unwrap()[&t0],
+        Some(6),
+        "10 records, committed up to 4"
+    );
+    a.close().await;
+}

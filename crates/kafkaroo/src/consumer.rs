@@ -274,8 +274,11 @@ impl Consumer {
         })
     }
 
-    /// How many records `tp` is behind: to the last stable offset under `read_committed`, else to the high
-    /// watermark. `None` until a fetch reported the watermarks.
+    /// How many records `tp` is behind, counted from the **position** (the next record `poll` hands
+    /// out) to the last stable offset under `read_committed`, else to the high watermark, as Java's
+    /// `currentLag`. `None` until a fetch reported the watermarks. No network round trip; for the lag
+    /// from the group's committed offset (what `kafka-consumer-groups.sh` shows) see
+    /// [`committed_lag`](Consumer::committed_lag).
     pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
         let st = self.shared.lock();
         let p = st.partitions.get(tp)?;
@@ -285,6 +288,33 @@ impl Consumer {
         };
         let pos = p.position?;
         (end >= 0).then(|| (end - pos).max(0))
+    }
+
+    /// How many records of each of `partitions` the group has not committed yet: from the committed
+    /// offset (OffsetFetch, one round trip to the coordinator) to the end [`lag`](Consumer::lag) counts
+    /// to. `None` for a partition without a committed offset or whose watermarks no fetch reported yet.
+    /// This is the lag `kafka-consumer-groups.sh --describe` shows; it includes records handed out but
+    /// not committed.
+    pub async fn committed_lag(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<i64>>, Error> {
+        let committed = self.committed(partitions).await?;
+        let st = self.shared.lock();
+        Ok(committed
+            .into_iter()
+            .map(|(tp, offset)| {
+                let end = st.partitions.get(&tp).map(|p| match self.shared.config.isolation_level {
+                    crate::config::IsolationLevel::ReadCommitted => p.last_stable_offset,
+                    crate::config::IsolationLevel::ReadUncommitted => p.high_watermark,
+                });
+                let lag = match (offset, end) {
+                    (Some(c), Some(end)) if end >= 0 => Some((end - c.offset).max(0)),
+                    _ => None,
+                };
+                (tp, lag)
+            })
+            .collect())
     }
 
     /// Stops fetching `partitions` and handing out their records, until [`resume`](Consumer::resume).
