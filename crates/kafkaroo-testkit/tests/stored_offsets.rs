@@ -100,7 +100,10 @@ async fn lag_counts_from_the_position_and_committed_lag_from_the_commit() {
         got += a.poll(Duration::from_millis(50)).await.unwrap().iter().count();
     }
     // Nothing committed yet: no committed lag.
-    assert_eq!(a.committed_lag(std::slice::from_ref(&t0)).await.unwrap()[&t0], None);
+    assert_eq!(
+        a.committed_lag(std::slice::from_ref(&t0)).await.unwrap()[&t0],
+        None
+    );
     a.commit_sync(Some(vec![(t0.clone(), kafkaroo::OffsetAndMetadata::new(4))]))
         .await
         .unwrap();

@@ -304,10 +304,13 @@ impl Consumer {
         Ok(committed
             .into_iter()
             .map(|(tp, offset)| {
-                let end = st.partitions.get(&tp).map(|p| match self.shared.config.isolation_level {
-                    crate::config::IsolationLevel::ReadCommitted => p.last_stable_offset,
-                    crate::config::IsolationLevel::ReadUncommitted => p.high_watermark,
-                });
+                let end = st
+                    .partitions
+                    .get(&tp)
+                    .map(|p| match self.shared.config.isolation_level {
+                        crate::config::IsolationLevel::ReadCommitted => p.last_stable_offset,
+                        crate::config::IsolationLevel::ReadUncommitted => p.high_watermark,
+                    });
                 let lag = match (offset, end) {
                     (Some(c), Some(end)) if end >= 0 => Some((end - c.offset).max(0)),
                     _ => None,
