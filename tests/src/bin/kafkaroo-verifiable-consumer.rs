@@ -115,11 +115,14 @@ fn partitions_json(partitions: &[TopicPartition]) -> Value {
         .collect()
 }
 
-/// Reports ownership changes as they happen (on the consumer's group task).
-struct Reporter;
+/// Reports ownership changes as they happen (inside `poll`), and marks that the group state must be
+/// reported again after them: the state the driver already moved to may have been reported before the
+/// callback of the same rebalance ran, and a reader pairs each callback with a state line after it.
+struct Reporter(Arc<AtomicBool>);
 
 impl RebalanceListener for Reporter {
     fn on_assigned(&mut self, partitions: &[TopicPartition]) {
+        self.0.store(true, Ordering::SeqCst);
         emit(
             "partitions_assigned",
             now_ms(),
@@ -127,6 +130,7 @@ impl RebalanceListener for Reporter {
         );
     }
     fn on_revoked(&mut self, partitions: &[TopicPartition]) {
+        self.0.store(true, Ordering::SeqCst);
         emit(
             "partitions_revoked",
             now_ms(),
@@ -134,6 +138,7 @@ impl RebalanceListener for Reporter {
         );
     }
     fn on_lost(&mut self, partitions: &[TopicPartition]) {
+        self.0.store(true, Ordering::SeqCst);
         emit(
             "partitions_lost",
             now_ms(),
@@ -234,8 +239,9 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("starting the consumer: {e}"))?;
     emit("startup_complete", now_ms(), json!({}));
+    let rebalanced = Arc::new(AtomicBool::new(false));
     consumer
-        .subscribe_with_listener([args.topic.as_str()], Reporter)
+        .subscribe_with_listener([args.topic.as_str()], Reporter(rebalanced.clone()))
         .map_err(|e| format!("subscribe: {e}"))?;
     let mut reported: Option<GroupState> = None;
     while !stop.load(Ordering::SeqCst) {
@@ -252,7 +258,8 @@ async fn run(args: Args) -> Result<(), String> {
             }
         }
         let state = consumer.group_state();
-        if state.is_some() && state != reported {
+        let after_callback = rebalanced.swap(false, Ordering::SeqCst);
+        if state.is_some() && (state != reported || after_callback) {
             if let Some(s) = &state {
                 report_group_state(s);
             }
