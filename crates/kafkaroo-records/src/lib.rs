@@ -1,4 +1,4 @@
-//! Zero-copy decoder for Kafka record batches (message format v2, magic 2).
+//! Zero-copy decoder, and encoder, for Kafka record batches (message format v2, magic 2).
 //!
 //! # Layout
 //!
@@ -22,6 +22,10 @@
 //! an [`AbortedTransactionFilter`] under `read_committed`. Always resume fetching at
 //! [`RecordBatch::next_offset`], and skip records below the fetch offset in the first batch
 //! (brokers return whole batches).
+//!
+//! [`BatchBuilder`] encodes batches for producers: records appended to one buffer, then the header,
+//! the compressed region and the CRC-32C written at once; every codec is pure Rust and writes the
+//! framing the Java producer writes.
 //!
 //! # Zero-copy contract
 //!
@@ -60,6 +64,7 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod builder;
 mod codec;
 mod control;
 mod error;
@@ -78,6 +83,7 @@ pub use batch::{
     DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, DecodeOptions, LOG_OVERHEAD, RecordBatch, TimestampType,
     TruncatedTail,
 };
+pub use builder::{BatchBuilder, EncodeError, ProducerState, compress_into, set_producer_state};
 pub use codec::decompress;
 pub use control::{ControlRecord, ControlType, EndTxnMarker};
 pub use error::{DecodeError, RecordErrorKind};

@@ -1,11 +1,12 @@
 //! Test-only record batch v2 encoder (unit tests, benches, fuzz seeds). Not a stable API and not
-//! tuned: it exists to produce exact inputs, including deliberately wrong ones.
+//! tuned: it exists to produce exact inputs, including deliberately wrong ones (any offset delta,
+//! count, attribute or LZ4/snappy variant). Records, the header, the CRC and the Java-style codecs
+//! come from the producer's encoder ([`crate::BatchBuilder`]'s module).
 
 #[allow(unused_imports)]
 use std::io::Write;
 
 use crate::batch::Compression;
-use crate::varint::{write_varint, write_varlong};
 
 /// A record to encode.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -48,31 +49,19 @@ impl TestRecord {
         }
     }
 
-    /// Appends the encoded record (length prefix included).
+    /// Appends the encoded record (length prefix included), with the producer's record writer.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let mut body = Vec::with_capacity(32);
-        body.push(self.attributes as u8);
-        write_varlong(&mut body, self.timestamp_delta);
-        write_varint(&mut body, self.offset_delta);
-        write_bytes(&mut body, self.key.as_deref());
-        write_bytes(&mut body, self.value.as_deref());
-        write_varint(&mut body, self.headers.len() as i32);
-        for (k, v) in &self.headers {
-            write_bytes(&mut body, Some(k));
-            write_bytes(&mut body, v.as_deref());
-        }
-        write_varint(out, body.len() as i32);
-        out.extend_from_slice(&body);
-    }
-}
-
-fn write_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-    match b {
-        None => write_varint(out, -1),
-        Some(b) => {
-            write_varint(out, b.len() as i32);
-            out.extend_from_slice(b);
-        }
+        let headers = self.headers.iter().map(|(k, v)| (k.as_slice(), v.as_deref()));
+        crate::builder::write_record(
+            out,
+            self.attributes,
+            self.timestamp_delta,
+            self.offset_delta,
+            self.key.as_deref(),
+            self.value.as_deref(),
+            headers,
+        )
+        .expect("test record fits a batch");
     }
 }
 
@@ -203,53 +192,35 @@ impl TestBatch {
         let max_timestamp = self.max_timestamp.unwrap_or_else(|| {
             self.base_timestamp + self.records.iter().map(|r| r.timestamp_delta).max().unwrap_or(0)
         });
-        let start = out.len();
-        out.extend_from_slice(&self.base_offset.to_be_bytes());
-        out.extend_from_slice(&((49 + region.len()) as i32).to_be_bytes());
-        out.extend_from_slice(&self.partition_leader_epoch.to_be_bytes());
-        out.push(2);
-        out.extend_from_slice(&[0; 4]); // CRC, patched below
-        out.extend_from_slice(&attributes.to_be_bytes());
-        out.extend_from_slice(&last_offset_delta.to_be_bytes());
-        out.extend_from_slice(&self.base_timestamp.to_be_bytes());
-        out.extend_from_slice(&max_timestamp.to_be_bytes());
-        out.extend_from_slice(&self.producer_id.to_be_bytes());
-        out.extend_from_slice(&self.producer_epoch.to_be_bytes());
-        out.extend_from_slice(&self.base_sequence.to_be_bytes());
         let count = self.record_count.unwrap_or(self.records.len() as i32);
-        out.extend_from_slice(&count.to_be_bytes());
+        let fields = crate::builder::BatchFields {
+            base_offset: self.base_offset,
+            partition_leader_epoch: self.partition_leader_epoch,
+            attributes,
+            last_offset_delta,
+            base_timestamp: self.base_timestamp,
+            max_timestamp,
+            producer: crate::ProducerState {
+                producer_id: self.producer_id,
+                producer_epoch: self.producer_epoch,
+                base_sequence: self.base_sequence,
+            },
+            record_count: count,
+        };
+        let start = out.len();
+        fields.write(out);
         out.extend_from_slice(&region);
-        let crc = crc32c::crc32c(&out[start + 21..]);
-        out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
+        crate::builder::finish_batch(&mut out[start..]).expect("test batch fits");
     }
 }
 
 /// Compresses a records region the way the given producer style would.
 pub fn compress(codec: Compression, data: &[u8], lz4: Lz4Options, snappy_xerial: bool) -> Vec<u8> {
     match codec {
-        Compression::None => data.to_vec(),
-        #[cfg(feature = "compression-gzip")]
-        Compression::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            e.write_all(data).expect("in-memory write");
-            e.finish().expect("in-memory write")
-        }
         #[cfg(feature = "compression-snappy")]
-        Compression::Snappy => {
-            let mut enc = snap::raw::Encoder::new();
-            if !snappy_xerial {
-                return enc.compress_vec(data).expect("snappy compress");
-            }
-            let mut out = b"\x82SNAPPY\x00".to_vec();
-            out.extend_from_slice(&1i32.to_be_bytes());
-            out.extend_from_slice(&1i32.to_be_bytes());
-            for chunk in data.chunks(32 * 1024) {
-                let c = enc.compress_vec(chunk).expect("snappy compress");
-                out.extend_from_slice(&(c.len() as i32).to_be_bytes());
-                out.extend_from_slice(&c);
-            }
-            out
-        }
+        Compression::Snappy if !snappy_xerial => snap::raw::Encoder::new()
+            .compress_vec(data)
+            .expect("snappy compress"),
         #[cfg(feature = "compression-lz4")]
         Compression::Lz4 => {
             use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
@@ -267,14 +238,12 @@ pub fn compress(codec: Compression, data: &[u8], lz4: Lz4Options, snappy_xerial:
             e.write_all(data).expect("in-memory write");
             e.finish().expect("in-memory write")
         }
-        #[cfg(feature = "compression-zstd")]
-        Compression::Zstd => {
-            ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
-        }
-        #[allow(unreachable_patterns)]
+        // None, gzip, xerial snappy and zstd as the producer writes them.
         other => {
             let _ = (lz4, snappy_xerial);
-            panic!("test encoder: {other} support not compiled in")
+            let mut out = Vec::new();
+            crate::compress_into(other, data, &mut out).unwrap_or_else(|e| panic!("test encoder: {e}"));
+            out
         }
     }
 }

@@ -75,12 +75,14 @@ fn read_long_slow(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, 
     Err(RecordErrorKind::BadVarint)
 }
 
-#[cfg(any(test, feature = "__test-encoder"))]
+/// Appends a zigzag varint.
+#[inline]
 pub(crate) fn write_varint(out: &mut Vec<u8>, v: i32) {
     write_varlong(out, i64::from(v));
 }
 
-#[cfg(any(test, feature = "__test-encoder"))]
+/// Appends a zigzag varlong.
+#[inline]
 pub(crate) fn write_varlong(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
@@ -88,6 +90,20 @@ pub(crate) fn write_varlong(out: &mut Vec<u8>, v: i64) {
         z >>= 7;
     }
     out.push(z as u8);
+}
+
+/// Bytes [`write_varint`] would write for `v` (a varint and a varlong of the same value have the same
+/// encoding).
+#[inline]
+pub(crate) fn varint_len(v: i64) -> usize {
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    (64 - (z | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Bytes [`write_varlong`] would write for `v`.
+#[inline]
+pub(crate) fn varlong_len(v: i64) -> usize {
+    varint_len(v)
 }
 
 #[cfg(test)]
@@ -134,6 +150,7 @@ mod tests {
         fn varint_roundtrip(v: i32) {
             let mut out = Vec::new();
             write_varint(&mut out, v);
+            prop_assert_eq!(varint_len(i64::from(v)), out.len());
             let mut pos = 0;
             prop_assert_eq!(read_varint(&out, &mut pos), Ok(v));
             prop_assert_eq!(pos, out.len());
@@ -143,6 +160,7 @@ mod tests {
         fn varlong_roundtrip(v: i64) {
             let mut out = Vec::new();
             write_varlong(&mut out, v);
+            prop_assert_eq!(varlong_len(v), out.len());
             let mut pos = 0;
             prop_assert_eq!(read_varlong(&out, &mut pos), Ok(v));
             prop_assert_eq!(pos, out.len());
