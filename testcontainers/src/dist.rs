@@ -94,9 +94,12 @@ fn jdk_tool(program: &'static str) -> Result<PathBuf> {
 /// The cached jars of one Kafka version (see `scripts/fetch-kafka.sh`).
 #[derive(Debug, Clone)]
 pub struct KafkaDist {
+    /// The Kafka version of the broker jars in `libs/`, as passed to [`KafkaDist::get`].
     pub version: String,
     /// The release whose kafka-tools/kafka-clients are in `tools-libs` (may be older than `version`).
     pub tools_version: String,
+    /// The cache directory `<cache_dir()>/kafka-<version>`: `libs/` (broker), `tools-libs/`, `conf/`, and
+    /// the harness' helper jar and class-data archives.
     pub dir: PathBuf,
 }
 
@@ -129,7 +132,8 @@ impl KafkaDist {
         })
     }
 
-    pub fn libs(&self) -> PathBuf {
+    /// The broker jars' directory, `<dir>/libs`.
+    pub(crate) fn libs(&self) -> PathBuf {
         self.dir.join("libs")
     }
 

@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! Real Apache Kafka brokers for kafkaroo's tests, benchmarks and scripts. Synchronous (std only).
 //!
 //! A [`Cluster`] comes from, in this order:
@@ -289,6 +290,7 @@ impl Cluster {
         &self.version
     }
 
+    /// Where this cluster's brokers come from (external, Docker or local JVMs).
     pub fn source(&self) -> Source {
         match self.backend {
             Backend::External => Source::External,

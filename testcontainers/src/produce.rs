@@ -15,8 +15,11 @@ use crate::{Cluster, kcat_path};
 /// One record to produce. `headers` may repeat a name; a header value may be null.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TestRecord {
+    /// The key; `None` sends a null key.
     pub key: Option<Vec<u8>>,
+    /// The value; `None` sends a null value (a tombstone).
     pub value: Option<Vec<u8>>,
+    /// Headers in order, as (name, value); `None` is a null header value.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
     /// Create time in ms; `None` lets the producer stamp it. Only the Java helper can set it.
     pub timestamp: Option<i64>,
@@ -40,24 +43,28 @@ impl TestRecord {
         }
     }
 
+    /// Replaces the key (`None`: a null key).
     #[must_use]
     pub fn with_key(mut self, key: Option<Vec<u8>>) -> Self {
         self.key = key;
         self
     }
 
+    /// Replaces the value (`None`: a null value).
     #[must_use]
     pub fn with_value(mut self, value: Option<Vec<u8>>) -> Self {
         self.value = value;
         self
     }
 
+    /// Appends a header (`None`: a null value); a name may be added more than once.
     #[must_use]
     pub fn with_header(mut self, name: impl Into<String>, value: Option<&[u8]>) -> Self {
         self.headers.push((name.into(), value.map(<[u8]>::to_vec)));
         self
     }
 
+    /// Sets the create time, in ms since the Unix epoch (only the Java helper can send it).
     #[must_use]
     pub fn with_timestamp(mut self, timestamp: i64) -> Self {
         self.timestamp = Some(timestamp);
@@ -68,15 +75,21 @@ impl TestRecord {
 /// Producer-side compression codec.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Compression {
+    /// Uncompressed batches (`none`).
     #[default]
     None,
+    /// GZIP (`gzip`).
     Gzip,
+    /// Snappy (`snappy`).
     Snappy,
+    /// LZ4 frames (`lz4`).
     Lz4,
+    /// Zstandard (`zstd`).
     Zstd,
 }
 
 impl Compression {
+    /// Every codec, `None` first, for tests that cover them all.
     pub const ALL: [Self; 5] = [Self::None, Self::Gzip, Self::Snappy, Self::Lz4, Self::Zstd];
 
     /// The name used by Kafka's `compression.type` and librdkafka's `compression.codec`.
@@ -118,12 +131,17 @@ pub enum Batching {
 /// What to produce, where and how.
 #[derive(Debug, Clone, Default)]
 pub struct ProduceRequest {
+    /// The topic the records go to.
     pub topic: String,
     /// Explicit partition; `None` uses the producer's partitioner.
     pub partition: Option<i32>,
+    /// The records, sent in this order.
     pub records: Vec<TestRecord>,
+    /// Codec of the produced batches (default: none).
     pub compression: Compression,
+    /// Which producer sends them (default: the Java helper).
     pub via: Producer,
+    /// How they are grouped into batches (default: [`Batching::Together`]).
     pub batching: Batching,
     /// Extra producer properties (`--producer-property` for the console producer, `-X` for kcat).
     pub producer_configs: Vec<(String, String)>,
@@ -139,30 +157,35 @@ impl ProduceRequest {
         }
     }
 
+    /// Sends every record to `partition` instead of using the producer's partitioner.
     #[must_use]
     pub fn partition(mut self, partition: i32) -> Self {
         self.partition = Some(partition);
         self
     }
 
+    /// Compresses the batches with `compression`.
     #[must_use]
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
         self
     }
 
+    /// Produces with `via` instead of the Java helper.
     #[must_use]
     pub fn via(mut self, via: Producer) -> Self {
         self.via = via;
         self
     }
 
+    /// Sets how records are grouped into batches.
     #[must_use]
     pub fn batching(mut self, batching: Batching) -> Self {
         self.batching = batching;
         self
     }
 
+    /// Appends one producer property to `producer_configs`.
     #[must_use]
     pub fn producer_config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.producer_configs.push((name.into(), value.into()));
@@ -173,13 +196,16 @@ impl ProduceRequest {
 /// Where the broker put a produced record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RecordPosition {
+    /// The partition the record went to.
     pub partition: i32,
+    /// The offset the broker gave it.
     pub offset: i64,
 }
 
 /// One transaction of [`Cluster::produce_transactions`].
 #[derive(Debug, Clone, Default)]
 pub struct TxnSpec {
+    /// The records this transaction produces, in order.
     pub records: Vec<TestRecord>,
     /// Commit, or abort (the records are flushed to the log before the abort).
     pub commit: bool,
@@ -188,18 +214,25 @@ pub struct TxnSpec {
 /// A transactional run: one transactional producer runs all `txns` in order.
 #[derive(Debug, Clone, Default)]
 pub struct TxnRequest {
+    /// The topic every transaction writes to.
     pub topic: String,
+    /// Explicit partition; `None` uses the producer's partitioner.
     pub partition: Option<i32>,
+    /// The transactions, run in this order.
     pub txns: Vec<TxnSpec>,
+    /// Codec of the produced batches (default: none).
     pub compression: Compression,
+    /// Extra producer properties, passed after the harness' own (compression, linger, batch size, acks).
     pub producer_configs: Vec<(String, String)>,
 }
 
 /// Consumer isolation level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Isolation {
+    /// `read_uncommitted`: everything up to the high watermark, aborted transactions' records included.
     #[default]
     ReadUncommitted,
+    /// `read_committed`: up to the last stable offset, without aborted transactions' records.
     ReadCommitted,
 }
 
@@ -225,13 +258,19 @@ pub enum Reader {
 /// A record as a reference consumer returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumedRecord {
+    /// The partition it was read from.
     pub partition: i32,
+    /// Its offset in the partition.
     pub offset: i64,
+    /// Its timestamp in ms since the Unix epoch (-1 when kcat reports none).
     pub timestamp: i64,
     /// `CreateTime`, `LogAppendTime` or `NoTimestampType`.
     pub timestamp_type: String,
+    /// The key; `None` for a null key.
     pub key: Option<Vec<u8>>,
+    /// The value; `None` for a null value.
     pub value: Option<Vec<u8>>,
+    /// Headers in order, as (name, value); `None` is a null header value.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 

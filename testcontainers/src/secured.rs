@@ -61,8 +61,11 @@ pub enum KeyFormat {
 /// SASL mechanisms of the secured broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SaslMechanism {
+    /// `PLAIN`: user name and password sent as they are.
     Plain,
+    /// `SCRAM-SHA-256`, with [`SCRAM_ITERATIONS`] iterations.
     ScramSha256,
+    /// `SCRAM-SHA-512`, with [`SCRAM_ITERATIONS`] iterations.
     ScramSha512,
     /// Unsecured JWS tokens (`alg: none`) validated by Kafka's default validator; the principal is the
     /// `sub` claim. Enabled on the SASL_SSL listener only.
@@ -88,33 +91,46 @@ pub enum ClientAuth<'a> {
     Plaintext,
     /// The SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
     SaslPlaintext {
+        /// PLAIN or SCRAM: this listener does not enable OAUTHBEARER.
         mechanism: SaslMechanism,
+        /// The user name, e.g. one of [`SECURED_USERS`].
         user: &'a str,
+        /// The user's password.
         password: &'a str,
     },
     /// The SASL_SSL listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER; for OAUTHBEARER `user` is
     /// the token's `sub` and `password` is ignored).
     SaslSsl {
+        /// Any of the broker's mechanisms.
         mechanism: SaslMechanism,
+        /// The user name, e.g. one of [`SECURED_USERS`] (OAUTHBEARER: the token's `sub`).
         user: &'a str,
+        /// The user's password (ignored for OAUTHBEARER).
         password: &'a str,
     },
     /// The SSL listener with the client certificate of `principal` (mTLS; the principal is its CN).
-    Ssl { principal: &'a str },
+    Ssl {
+        /// One of [`CERT_PRINCIPALS`] or [`UNTRUSTED_CERT_PRINCIPAL`]; other names panic.
+        principal: &'a str,
+    },
 }
 
 /// A resource an ACL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AclResource<'a> {
+    /// The topic with exactly this name.
     Topic(&'a str),
     /// Every topic whose name starts with the prefix.
     TopicPrefix(&'a str),
+    /// The group with exactly this id.
     Group(&'a str),
     /// Every group whose id starts with the prefix.
     GroupPrefix(&'a str),
     /// The cluster (`kafka-cluster`).
     Cluster,
+    /// The transactional id, exactly.
     TransactionalId(&'a str),
+    /// Every transactional id that starts with the prefix.
     TransactionalIdPrefix(&'a str),
 }
 
@@ -136,7 +152,9 @@ impl AclResource<'_> {
 /// Whether an ACL allows or denies (a DENY wins over any ALLOW).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AclPermission {
+    /// `ALLOW`: grants the operation.
     Allow,
+    /// `DENY`: refuses the operation, whatever ALLOW ACLs say.
     Deny,
 }
 

@@ -8,14 +8,21 @@ use crate::error::{Error, Result};
 /// One record batch of a log segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchInfo {
+    /// Offset of the batch's first record.
     pub base_offset: i64,
+    /// Offset of the batch's last record (`base_offset` + lastOffsetDelta).
     pub last_offset: i64,
+    /// Number of records in the batch, as its header says.
     pub count: i64,
     /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
     pub compression: String,
+    /// Written by a transactional producer (attributes bit 4).
     pub is_transactional: bool,
+    /// A control batch (transaction commit/abort marker; attributes bit 5).
     pub is_control: bool,
+    /// The producer id, -1 when the producer was neither idempotent nor transactional.
     pub producer_id: i64,
+    /// Record batch format version; always 2, since only v2 batches are read.
     pub magic: i32,
 }
 

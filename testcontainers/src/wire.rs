@@ -12,36 +12,52 @@ use crate::error::{Error, Result};
 pub struct Metadata {
     /// Live (unfenced) brokers: node id, host, port.
     pub brokers: Vec<BrokerInfo>,
+    /// Node id of the active controller as the broker reports it (-1 when unknown; in KRaft clusters,
+    /// a random broker's id rather than the controller's).
     pub controller_id: i32,
+    /// The topics asked for (all topics when asked with `None`); unknown ones come with an error code.
     pub topics: Vec<TopicInfo>,
 }
 
+/// One broker of a [`Metadata`] response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
+    /// The broker's `node.id`.
     pub node_id: i32,
+    /// The host of its advertised listener.
     pub host: String,
+    /// The port of its advertised listener.
     pub port: i32,
 }
 
+/// One topic of a [`Metadata`] response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
     /// Kafka error code, 0 when the topic exists (3 = unknown topic or partition).
     pub error_code: i16,
+    /// The topic's name.
     pub name: String,
+    /// Its partitions; empty when the topic does not exist.
     pub partitions: Vec<PartitionInfo>,
 }
 
+/// One partition of a [`TopicInfo`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
+    /// Kafka error code, 0 when the partition is fine (e.g. 5 = leader not available).
     pub error_code: i16,
+    /// The partition's index.
     pub partition: i32,
     /// -1 when there is no leader.
     pub leader: i32,
+    /// Node ids of its replicas, the preferred leader first.
     pub replicas: Vec<i32>,
+    /// Node ids of its in-sync replicas.
     pub isr: Vec<i32>,
 }
 
 impl Metadata {
+    /// The topic named `name`, if the response has it.
     pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
         self.topics.iter().find(|t| t.name == name)
     }
