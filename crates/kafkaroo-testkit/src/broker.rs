@@ -120,6 +120,10 @@ async fn serve(inner: Arc<Inner>, broker: i32, connection: u64, mut stream: TcpS
             Kind::Respond(r) => r,
             kind => {
                 let (mut response, v) = handle(&inner, broker, &parsed).await;
+                if matches!(&parsed.request, Request::Produce(p) if p.acks == 0) {
+                    // acks=0: the producer expects no answer.
+                    continue;
+                }
                 version = v;
                 match kind {
                     Kind::Edit(edit) => edit(&mut response),
@@ -194,6 +198,9 @@ fn parse(inner: &Inner, mut frame: Bytes) -> Result<Parsed, String> {
             ApiKey::LeaveGroup => Request::LeaveGroup(decode(&mut frame, version)?),
             ApiKey::OffsetCommit => Request::OffsetCommit(decode(&mut frame, version)?),
             ApiKey::OffsetFetch => Request::OffsetFetch(decode(&mut frame, version)?),
+            ApiKey::Produce => Request::Produce(decode(&mut frame, version)?),
+            ApiKey::InitProducerId => Request::InitProducerId(decode(&mut frame, version)?),
+            ApiKey::CreateTopics => Request::CreateTopics(decode(&mut frame, version)?),
             other => return Err(format!("{other:?} is not served")),
         }
     };
@@ -223,6 +230,9 @@ fn encode(response: &Response, correlation_id: i32, version: i16) -> Result<Byte
         Response::LeaveGroup(r) => encode_response(&mut out, correlation_id, version, r),
         Response::OffsetCommit(r) => encode_response(&mut out, correlation_id, version, r),
         Response::OffsetFetch(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::Produce(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::InitProducerId(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::CreateTopics(r) => encode_response(&mut out, correlation_id, version, r),
     };
     r.map_err(|e| e.to_string())?;
     Ok(out)
@@ -263,6 +273,24 @@ async fn handle(inner: &Arc<Inner>, broker: i32, parsed: &Parsed) -> (Response, 
             version,
         ),
         Request::Fetch(r) => (Response::Fetch(fetch(inner, broker, r, version).await), version),
+        Request::Produce(r) => {
+            let (response, appended) = crate::produce_api::produce(&mut inner.lock(), broker, r, version);
+            if appended {
+                inner.changed.notify_waiters();
+            }
+            (Response::Produce(response), version)
+        }
+        Request::InitProducerId(r) => (
+            Response::InitProducerId(crate::produce_api::init_producer_id(&mut inner.lock(), r)),
+            version,
+        ),
+        Request::CreateTopics(r) => {
+            let (response, created) = crate::produce_api::create_topics(&mut inner.lock(), r);
+            if created {
+                inner.changed.notify_waiters();
+            }
+            (Response::CreateTopics(response), version)
+        }
         group => (
             crate::group_api::handle(inner, broker, group, version).await,
             version,

@@ -41,6 +41,14 @@ pub const GROUP_VERSIONS: [(ApiKey, i16, i16); 7] = [
     (ApiKey::OffsetFetch, 1, 9),
 ];
 
+/// The write APIs' version ranges, advertised by default: Apache Kafka 4.1's Produce, InitProducerId
+/// (without transactions) and CreateTopics.
+pub const PRODUCE_VERSIONS: [(ApiKey, i16, i16); 3] = [
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::CreateTopics, 2, 7),
+];
+
 pub(crate) struct PartitionState {
     pub(crate) leader: i32,
     pub(crate) epoch: i32,
@@ -86,6 +94,7 @@ pub(crate) struct State {
     pub(crate) topics: BTreeMap<String, TopicState>,
     pub(crate) sessions: BTreeMap<i32, Sessions>,
     pub(crate) coordinator: Coordinator,
+    pub(crate) producers: crate::produce_api::Producers,
     next_topic_id: u128,
 }
 
@@ -104,7 +113,36 @@ impl State {
             })
     }
 
-    fn partition_mut(&mut self, topic: &str, partition: i32) -> Result<&mut PartitionState, Error> {
+    /// Creates a topic that does not exist yet, each partition led by the next broker in turn.
+    pub(crate) fn create_topic(&mut self, name: &str, partitions: i32) -> TopicRef {
+        self.next_topic_id += 1;
+        let id = Uuid::from_u128(0x6b61_666b_6172_6f6f_0000_0000_0000_0000 | self.next_topic_id);
+        let ids: Vec<i32> = self.brokers.keys().copied().collect();
+        let partitions = (0..partitions.max(1) as usize)
+            .map(|i| {
+                let replicas: Vec<i32> = (0..ids.len().min(3)).map(|k| ids[(i + k) % ids.len()]).collect();
+                let mut log = PartitionLog::default();
+                log.assign_epoch(0, 0);
+                PartitionState {
+                    leader: replicas[0],
+                    epoch: 0,
+                    replicas,
+                    log,
+                }
+            })
+            .collect();
+        self.topics.insert(name.to_owned(), TopicState { id, partitions });
+        TopicRef {
+            name: name.to_owned(),
+            id,
+        }
+    }
+
+    pub(crate) fn partition_mut(
+        &mut self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<&mut PartitionState, Error> {
         let t = self
             .topics
             .get_mut(topic)
@@ -304,6 +342,7 @@ impl ClusterBuilder {
                 topics: BTreeMap::new(),
                 sessions: BTreeMap::new(),
                 coordinator,
+                producers: Default::default(),
                 next_topic_id: 0,
             }),
             versions: self.versions,
@@ -374,8 +413,8 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// A builder: one broker, no topics, [`DEFAULT_VERSIONS`] and [`GROUP_VERSIONS`], whole-batch
-    /// reads, broker 1 coordinating the groups.
+    /// A builder: one broker, no topics, [`DEFAULT_VERSIONS`], [`GROUP_VERSIONS`] and
+    /// [`PRODUCE_VERSIONS`], whole-batch reads, broker 1 coordinating the groups.
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder {
             brokers: 1,
@@ -383,6 +422,7 @@ impl Cluster {
             versions: DEFAULT_VERSIONS
                 .iter()
                 .chain(&GROUP_VERSIONS)
+                .chain(&PRODUCE_VERSIONS)
                 .map(|&(k, min, max)| (k as i16, (min, max)))
                 .collect(),
             cut: Cut::WholeBatches,
@@ -432,29 +472,10 @@ impl Cluster {
         if st.topics.contains_key(name) {
             return Err(Error::TopicExists(name.to_owned()));
         }
-        st.next_topic_id += 1;
-        let id = Uuid::from_u128(0x6b61_666b_6172_6f6f_0000_0000_0000_0000 | st.next_topic_id);
-        let ids: Vec<i32> = st.brokers.keys().copied().collect();
-        let partitions = (0..partitions.max(1) as usize)
-            .map(|i| {
-                let replicas: Vec<i32> = (0..ids.len().min(3)).map(|k| ids[(i + k) % ids.len()]).collect();
-                let mut log = PartitionLog::default();
-                log.assign_epoch(0, 0);
-                PartitionState {
-                    leader: replicas[0],
-                    epoch: 0,
-                    replicas,
-                    log,
-                }
-            })
-            .collect();
-        st.topics.insert(name.to_owned(), TopicState { id, partitions });
+        let topic = st.create_topic(name, partitions);
         drop(st);
         self.changed();
-        Ok(TopicRef {
-            name: name.to_owned(),
-            id,
-        })
+        Ok(topic)
     }
 
     /// The topic's name and id.

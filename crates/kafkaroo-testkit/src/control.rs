@@ -18,6 +18,10 @@ use kafkaroo_wire::messages::{
     MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, SyncGroupRequest, SyncGroupResponse,
 };
+use kafkaroo_wire::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest,
+    ProduceResponse,
+};
 use kafkaroo_wire::{ErrorCode, Uuid};
 
 /// A decoded request of one of the APIs the fake broker serves.
@@ -48,6 +52,12 @@ pub enum Request {
     OffsetCommit(OffsetCommitRequest),
     /// OffsetFetch.
     OffsetFetch(OffsetFetchRequest),
+    /// Produce.
+    Produce(ProduceRequest),
+    /// InitProducerId.
+    InitProducerId(InitProducerIdRequest),
+    /// CreateTopics.
+    CreateTopics(CreateTopicsRequest),
 }
 
 impl Request {
@@ -66,6 +76,9 @@ impl Request {
             Self::LeaveGroup(_) => ApiKey::LeaveGroup,
             Self::OffsetCommit(_) => ApiKey::OffsetCommit,
             Self::OffsetFetch(_) => ApiKey::OffsetFetch,
+            Self::Produce(_) => ApiKey::Produce,
+            Self::InitProducerId(_) => ApiKey::InitProducerId,
+            Self::CreateTopics(_) => ApiKey::CreateTopics,
         }
     }
 
@@ -127,6 +140,12 @@ pub enum Response {
     OffsetCommit(OffsetCommitResponse),
     /// OffsetFetch.
     OffsetFetch(OffsetFetchResponse),
+    /// Produce.
+    Produce(ProduceResponse),
+    /// InitProducerId.
+    InitProducerId(InitProducerIdResponse),
+    /// CreateTopics.
+    CreateTopics(CreateTopicsResponse),
 }
 
 impl Response {

@@ -16,8 +16,11 @@
 //! OffsetCommit v2–9 (member and generation checks) and OffsetFetch v1–9 (grouped v8+ form,
 //! `require_stable` with UNSTABLE_OFFSET_COMMIT). One broker coordinates every group
 //! ([`ClusterBuilder::coordinator`], [`Cluster::move_coordinator`]; the others answer NOT_COORDINATOR).
-//! Not served: ConsumerGroupHeartbeat (KIP-848), transactions, group size limits and session timeout
-//! bounds.
+//! The write side serves Produce v3–13 (the leader's checks: leadership, CRC, and an idempotent
+//! producer's sequence numbers, so a retried batch is answered with its first offset and written once),
+//! InitProducerId v0–5 and CreateTopics v2–7, so real producers (kcat, Java's) and admin clients can
+//! write to the fake. Not served: ConsumerGroupHeartbeat (KIP-848), transactions (InitProducerId with a
+//! `transactional.id` is refused), group size limits and session timeout bounds.
 //!
 //! Group faults go through the same controls: [`Cluster::fail_next`] answers the next requests of a
 //! group API with an error code (see [`RequestInfo::error_response`]); [`Cluster::trigger_rebalance`],
@@ -54,10 +57,12 @@ mod coordinator;
 mod error;
 mod group_api;
 mod log;
+mod produce_api;
 mod sasl;
 
 pub use cluster::{
     Cluster, ClusterBuilder, DEFAULT_VERSIONS, FetchSessionInfo, GROUP_VERSIONS, LoggedRequest,
+    PRODUCE_VERSIONS,
 };
 pub use control::{Action, ControlId, Request, RequestInfo, Response, TopicRef};
 pub use coordinator::{GroupInfo, GroupPhase, MemberInfo};
