@@ -17,11 +17,9 @@ vendor/diff-upstream.sh --check
 cargo package --locked --allow-dirty --manifest-path vendor/kafka-protocol/Cargo.toml
 CC=false CXX=false cargo package --locked --allow-dirty --manifest-path vendor/ruzstd/Cargo.toml
 
-# kafkaroo-cli is not published while `kafkaroo demo` depends on the unpublished test harness
-# (kafkaroo-testcontainers); see its Cargo.toml.
 CC=false CXX=false cargo package --locked --allow-dirty \
   --config 'patch.crates-io.kafkaroo-kafka-protocol.path="vendor/kafka-protocol"' \
   --config 'patch.crates-io.kafkaroo-ruzstd.path="vendor/ruzstd"' \
   -p kafkaroo-group -p kafkaroo-sasl -p kafkaroo-wire -p kafkaroo-records -p kafkaroo-net \
-  -p kafkaroo -p kafkaroo-testkit
+  -p kafkaroo -p kafkaroo-testkit -p kafkaroo-testcontainers -p kafkaroo-cli
 ls "$CARGO_TARGET_DIR/package/"*.crate
