@@ -14,7 +14,7 @@ use crate::util::{self, Watchdog, log_tail, status_text};
 use crate::wire;
 
 /// Whether `docker info` succeeds (checked once per process), unless `KAFKAROO_DOCKER=0`.
-pub(crate) fn available() -> bool {
+pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         if std::env::var("KAFKAROO_DOCKER").is_ok_and(|v| v == "0" || v == "false") {

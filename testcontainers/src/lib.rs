@@ -42,6 +42,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 pub use dist::{DEFAULT_KAFKA_VERSION, KafkaDist, cache_dir, java, kafka_version};
+pub use docker::available as docker_available;
 pub use error::{Error, Result};
 pub use produce::{
     Batching, Compression, ConsumedRecord, Isolation, ProduceRequest, Producer, Reader, RecordPosition,

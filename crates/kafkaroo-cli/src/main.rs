@@ -7,6 +7,7 @@ mod consume;
 mod demo;
 mod format;
 mod group;
+mod mock;
 mod offset;
 mod output;
 mod props;
@@ -30,6 +31,8 @@ enum Command {
     Group(group::GroupArgs),
     /// Start a local broker and watch a cooperative-sticky group work while members join and leave.
     Demo(demo::DemoArgs),
+    /// Run an in-process fake Kafka cluster in the foreground (kafkaroo-testkit) for trying things by hand.
+    Mock(mock::MockArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +41,6 @@ fn main() -> ExitCode {
         Command::Consume(args) => consume::main(args),
         Command::Group(args) => group::main(args),
         Command::Demo(args) => demo::main(args),
+        Command::Mock(args) => mock::main(args),
     }
 }

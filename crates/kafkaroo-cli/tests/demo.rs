@@ -66,22 +66,57 @@ fn moves<'a>(summary: &'a str, prefix: &str) -> (u64, Vec<(&'a str, &'a str, &'a
     (moved, details)
 }
 
+const SHORT_RUN: [&str; 9] = [
+    "--duration",
+    "12s",
+    "--plain",
+    "--partitions",
+    "12",
+    "--rate",
+    "200",
+    "--initial",
+    "1000",
+];
+
 #[test]
 fn demo_consumes_every_order_once_while_a_member_joins_and_another_leaves() {
-    let run = run_demo(
-        &[
-            "--duration",
-            "12s",
-            "--plain",
-            "--partitions",
-            "12",
-            "--rate",
-            "200",
-            "--initial",
-            "1000",
-        ],
-        Some(Cluster::shared()),
+    let run = run_demo(&SHORT_RUN, Some(Cluster::shared()));
+    check_summary(&run);
+}
+
+/// On a machine with no Java, no Maven, no Docker and no `KAFKAROO_BOOTSTRAP`, the demo says so, runs on
+/// the in-process cluster, and the same checks hold.
+#[test]
+fn demo_without_java_or_docker_runs_on_the_in_process_cluster() {
+    let empty_cache = std::env::temp_dir().join(format!("kafkaroo-demo-no-jars-{}", std::process::id()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kafkaroo"));
+    command
+        .arg("demo")
+        .args(SHORT_RUN)
+        .env_remove("KAFKAROO_BOOTSTRAP")
+        .env_remove("JAVA_HOME")
+        .env("PATH", "/nonexistent")
+        .env("KAFKAROO_DOCKER", "0")
+        .env("KAFKAROO_CACHE_DIR", &empty_cache);
+    let run = run_command(command, RUN_LIMIT);
+    let out = run.text();
+    assert!(
+        out.contains("no real Kafka broker can be started here: no Docker and no JDK"),
+        "the demo did not say why it is not using a real broker:
+{out}
+{}",
+        run.stderr
     );
+    assert!(out.contains("in-process cluster up at 127.0.0.1:"), "{out}");
+    check_summary(&run);
+    assert!(
+        !empty_cache.join("kafka-4.4.0").exists(),
+        "the in-process run fetched jars"
+    );
+}
+
+/// The run succeeded and its summary shows every order consumed once and the script's rebalances.
+fn check_summary(run: &Run) {
     let out = &run.text();
     assert_eq!(
         run.status,

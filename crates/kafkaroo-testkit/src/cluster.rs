@@ -277,9 +277,17 @@ pub struct ClusterBuilder {
     cut: Cut,
     coordinator: i32,
     initial_rebalance_delay: Duration,
+    first_port: Option<u16>,
 }
 
 impl ClusterBuilder {
+    /// Listens on fixed loopback ports, broker `n` on `port + n - 1`, instead of ports the system
+    /// picks (for a cluster other programs are pointed at by hand, as `kafkaroo mock --port` does).
+    pub fn port(mut self, port: u16) -> Self {
+        self.first_port = Some(port);
+        self
+    }
+
     /// Number of brokers (node ids 1..=n). Default 1.
     pub fn brokers(mut self, n: i32) -> Self {
         self.brokers = n.max(1);
@@ -325,9 +333,15 @@ impl ClusterBuilder {
         let mut listeners = Vec::new();
         let mut brokers = BTreeMap::new();
         for id in 1..=self.brokers {
-            let l = TcpListener::bind("127.0.0.1:0")
+            let port = match self.first_port {
+                None => 0,
+                Some(first) => u16::try_from(i32::from(first) + id - 1).map_err(|_| {
+                    Error::Bind(format!("broker {id}: port {first} + {} is past 65535", id - 1))
+                })?,
+            };
+            let l = TcpListener::bind(("127.0.0.1", port))
                 .await
-                .map_err(|e| Error::Bind(e.to_string()))?;
+                .map_err(|e| Error::Bind(format!("127.0.0.1:{port}: {e}")))?;
             brokers.insert(id, l.local_addr().map_err(|e| Error::Bind(e.to_string()))?);
             listeners.push((id, l));
         }
@@ -428,6 +442,7 @@ impl Cluster {
             cut: Cut::WholeBatches,
             coordinator: 1,
             initial_rebalance_delay: Duration::ZERO,
+            first_port: None,
         }
     }
 
@@ -528,6 +543,16 @@ impl Cluster {
         drop(st);
         self.changed();
         Ok(base..next)
+    }
+
+    /// How many partitions `topic` has.
+    pub fn partition_count(&self, topic: &str) -> Result<i32, Error> {
+        let st = self.inner.lock();
+        let t = st
+            .topics
+            .get(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        Ok(t.partitions.len() as i32)
     }
 
     /// The log start offset and the log end offset (= high watermark: replication is instant here).

@@ -3,6 +3,7 @@
 //! producer, and runs a three-member kafkaroo group with cooperative-sticky while a fourth member joins
 //! and one of the first three leaves, showing per-partition progress, lag and each rebalance.
 
+mod broker;
 mod member;
 mod orders;
 mod report;
@@ -16,10 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use kafkaroo_testcontainers::{
-    Cluster, ClusterOptions, KafkaDist, Source, cache_dir, env_bootstrap, kafka_version,
-};
+use kafkaroo_testcontainers::{KafkaDist, cache_dir, unique_topic};
 
+use broker::{BrokerChoice, DemoBroker};
 use member::{GroupSpec, Member};
 use orders::BackgroundProducer;
 use report::{Display, EndOwners, Labels, Mode};
@@ -72,6 +72,9 @@ pub(crate) struct DemoArgs {
     /// Periodic plain lines instead of a table redrawn in place (the default when stdout is not a terminal)
     #[arg(long)]
     plain: bool,
+    /// Which broker: a real one when this machine can start it, else the in-process cluster
+    #[arg(long, value_enum, default_value_t = BrokerChoice::Auto)]
+    broker: BrokerChoice,
 }
 
 /// `30s`, `500ms`, `2m` or plain seconds; at least 5 s, so that the join and the leave fit.
@@ -109,7 +112,7 @@ fn init_logging() {
         .try_init();
 }
 
-fn say(text: &str) {
+pub(super) fn say(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{text}");
     let _ = stdout.flush();
@@ -142,7 +145,7 @@ pub(crate) fn main(args: DemoArgs) -> ExitCode {
 
 /// The Kafka jars are needed for the harness' producer (and a local broker). Their first download takes
 /// minutes with no output of its own, so say what is happening meanwhile.
-fn fetch_jars(version: &str) -> anyhow::Result<()> {
+pub(super) fn fetch_jars(version: &str) -> anyhow::Result<()> {
     let dir = cache_dir().join(format!("kafka-{version}"));
     if dir.join(".complete").exists() {
         return Ok(());
@@ -178,29 +181,6 @@ fn fetch_jars(version: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_broker() -> anyhow::Result<Cluster> {
-    let version = kafka_version();
-    match env_bootstrap() {
-        Some(bootstrap) => say(&format!("using the broker at {bootstrap} (KAFKAROO_BOOTSTRAP)")),
-        None => say(&format!(
-            "starting a local Kafka {version} broker through kafkaroo-testcontainers \
-             (KAFKAROO_BOOTSTRAP=host:port uses yours instead)..."
-        )),
-    }
-    fetch_jars(&version)?;
-    let started = Instant::now();
-    let cluster = Cluster::start(ClusterOptions::default()).context("starting the Kafka broker")?;
-    if cluster.source() != Source::External {
-        say(&format!(
-            "  broker up at {} in {:.1} s ({:?})",
-            cluster.bootstrap(),
-            started.elapsed().as_secs_f64(),
-            cluster.source()
-        ));
-    }
-    Ok(cluster)
-}
-
 /// Everything the asynchronous part needs.
 struct Plan {
     mode: Mode,
@@ -217,19 +197,20 @@ fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
     } else {
         Mode::Live
     };
-    let cluster = Arc::new(start_broker()?);
-    let topic = cluster.unique_topic("demo-orders");
-    let group = cluster.unique_topic("kafkaroo-demo");
+    let cluster = Arc::new(DemoBroker::start(args.broker)?);
+    let topic = unique_topic("demo-orders");
+    let group = unique_topic("kafkaroo-demo");
     say(&format!(
         "creating topic {topic} with {} partitions",
         args.partitions
     ));
     cluster
-        .create_topic(&topic, args.partitions, 1, &[])
+        .create_topic(&topic, args.partitions)
         .with_context(|| format!("creating topic {topic}"))?;
     say(&format!(
-        "producing {} orders ({{\"order_id\",\"customer\",\"amount\"}} JSON keyed by customer) with the Java producer...",
-        args.initial
+        "producing {} orders ({{\"order_id\",\"customer\",\"amount\"}} JSON keyed by customer) with {}...",
+        args.initial,
+        cluster.producer_name()
     ));
     let started = Instant::now();
     let first_batch = if args.initial > 0 {
@@ -244,11 +225,11 @@ fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
         labels: Labels {
             topic: topic.clone(),
             group: group.clone(),
-            bootstrap: cluster.bootstrap().to_owned(),
+            bootstrap: cluster.bootstrap(),
             duration: args.duration,
         },
         spec: GroupSpec {
-            bootstrap: cluster.bootstrap().to_owned(),
+            bootstrap: cluster.bootstrap(),
             group,
             topic,
             cost_per_record: Duration::from_millis(args.process_ms),
@@ -275,7 +256,7 @@ fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
         .context("starting the tokio runtime")?;
     let outcome = runtime.block_on(run_group(&plan, &cluster, &demo));
     runtime.shutdown_timeout(Duration::from_secs(2));
-    if cluster.source() != Source::External {
+    if cluster.started_here() {
         say("stopping the broker");
     }
     // Dropping the last handle stops the broker; a producer thread still running keeps it until exit,
@@ -286,7 +267,7 @@ fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
 
 /// The script, under Ctrl-C and SIGTERM: both stop it early, close the members briefly and still print
 /// the summary.
-async fn run_group(plan: &Plan, cluster: &Arc<Cluster>, demo: &Arc<Demo>) -> anyhow::Result<Outcome> {
+async fn run_group(plan: &Plan, cluster: &Arc<DemoBroker>, demo: &Arc<Demo>) -> anyhow::Result<Outcome> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     let mut display = Display::new(plan.mode, plan.labels.clone());

@@ -1,13 +1,15 @@
-//! Sample order events and the producer that writes them with the harness' Java producer: a batch up
-//! front, then a background thread keeping a steady rate so that lag moves while the group works.
+//! Sample order events and the producer that writes them (the harness' Java producer, or the in-process
+//! cluster's append API): a batch up front, then a background thread keeping a steady rate so that lag
+//! moves while the group works.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use kafkaroo_testcontainers::{Cluster, ProduceRequest, RecordPosition, TestRecord};
+use kafkaroo_testcontainers::{RecordPosition, TestRecord};
 
+use super::broker::DemoBroker;
 use super::state::Demo;
 
 /// Distinct customers; orders are keyed by customer, so one customer's orders keep their order.
@@ -35,13 +37,13 @@ pub(crate) fn order(id: u64) -> TestRecord {
 
 /// Produces orders `first..first + count` to `topic` and waits for the broker's acknowledgements.
 pub(crate) fn produce_orders(
-    cluster: &Cluster,
+    cluster: &DemoBroker,
     topic: &str,
     first: u64,
     count: u64,
-) -> kafkaroo_testcontainers::Result<Vec<RecordPosition>> {
+) -> anyhow::Result<Vec<RecordPosition>> {
     let records = (first..first + count).map(order).collect();
-    cluster.produce(&ProduceRequest::new(topic, records))
+    cluster.produce(topic, records)
 }
 
 /// Produces `rate` orders per second in a thread until stopped. Each call to the Java helper starts a
@@ -53,7 +55,7 @@ pub(crate) struct BackgroundProducer {
 
 impl BackgroundProducer {
     pub(crate) fn spawn(
-        cluster: Arc<Cluster>,
+        cluster: Arc<DemoBroker>,
         topic: String,
         rate: u32,
         first_id: u64,
