@@ -12,16 +12,21 @@
 //!   [`explain`].
 //! - [`member`]: the classic-protocol membership state machine ([`GroupMember`]): JoinGroup, SyncGroup,
 //!   Heartbeat, LeaveGroup, OffsetCommit and OffsetFetch, sans-IO (the caller passes `now`).
+//! - [`consumer_protocol`]: the KIP-848 consumer group protocol's member ([`ConsumerGroupMember`]):
+//!   ConsumerGroupHeartbeat, member epochs, reconciliation of the broker's assignment, sans-IO.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod assignor;
+pub mod consumer_protocol;
 pub mod member;
 pub mod protocol;
+mod sans_io;
 
 pub use assignor::{
     AssignError, Assignments, Assignor, CooperativeStickyAssignor, PartitionCounts, RangeAssignor,
     RebalanceProtocol, RoundRobinAssignor, StickyAssignor, explain, withhold_transfers,
 };
+pub use consumer_protocol::{ConsumerGroupMember, ConsumerMemberConfig};
 pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig, MemberState};
 pub use protocol::{Assignment, MemberSubscription, ProtocolError, Subscription, TopicPartition};

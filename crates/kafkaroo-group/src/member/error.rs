@@ -48,6 +48,14 @@ pub mod codes {
     pub const FENCED_INSTANCE_ID: i16 = 82;
     /// UNSTABLE_OFFSET_COMMIT (KIP-447).
     pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+    /// INVALID_REQUEST.
+    pub const INVALID_REQUEST: i16 = 42;
+    /// FENCED_MEMBER_EPOCH (KIP-848).
+    pub const FENCED_MEMBER_EPOCH: i16 = 110;
+    /// UNRELEASED_INSTANCE_ID (KIP-848).
+    pub const UNRELEASED_INSTANCE_ID: i16 = 111;
+    /// UNSUPPORTED_ASSIGNOR (KIP-848).
+    pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
 }
 
 /// A group membership or commit error.
@@ -163,6 +171,66 @@ pub enum GroupError {
     /// `close` was called.
     #[error("the member is closed")]
     Closed,
+    /// FENCED_MEMBER_EPOCH (110, KIP-848): the coordinator fenced this member's epoch. Its partitions are
+    /// lost; it rejoins with epoch 0 and the same member id.
+    #[error("member epoch {member_epoch} was fenced by the group coordinator (FENCED_MEMBER_EPOCH)")]
+    FencedMemberEpoch {
+        /// The epoch the request carried.
+        member_epoch: i32,
+    },
+    /// UNRELEASED_INSTANCE_ID (111, KIP-848): another member still holds this `group.instance.id`.
+    /// Fatal.
+    #[error(
+        "group.instance.id {instance_id:?} is still used by another member of the group \
+         (UNRELEASED_INSTANCE_ID): that member must leave first, or use another group.instance.id"
+    )]
+    UnreleasedInstanceId {
+        /// The instance id.
+        instance_id: String,
+    },
+    /// UNSUPPORTED_ASSIGNOR (112, KIP-848): the broker has no such `group.remote.assignor`. Fatal.
+    #[error(
+        "group.remote.assignor {assignor:?} is not supported by the group coordinator \
+         (UNSUPPORTED_ASSIGNOR; Kafka's are uniform and range)"
+    )]
+    UnsupportedAssignor {
+        /// The configured assignor (`None`: the broker's default).
+        assignor: Option<String>,
+    },
+    /// UNSUPPORTED_VERSION (35) to ConsumerGroupHeartbeat: the broker lists the API but the consumer
+    /// group protocol is disabled on it (as Kafka 3.9 by default). Fatal: kafkaroo never falls back to
+    /// the classic protocol by itself.
+    #[error(
+        "the broker does not accept the consumer group protocol (UNSUPPORTED_VERSION to \
+         ConsumerGroupHeartbeat; the broker must run Kafka 4.0+ or enable it with \
+         group.coordinator.rebalance.protocols=classic,consumer): set group.protocol=classic on \
+         the consumer to use the classic protocol{}",
+        .message.as_deref().map(|m| format!(" (broker: {m})")).unwrap_or_default()
+    )]
+    ConsumerProtocolUnsupported {
+        /// The broker's error message, if any.
+        message: Option<String>,
+    },
+    /// INVALID_REQUEST (42): the broker refused the request as malformed. Fatal.
+    #[error("the broker refused {api} as invalid (INVALID_REQUEST){}",
+        .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    InvalidRequest {
+        /// API name.
+        api: &'static str,
+        /// The broker's error message, if any.
+        message: Option<String>,
+    },
+    /// An error code `api` has no rule for. Fatal, as in Java's consumer, rather than retried in a loop.
+    #[error("unexpected error {code} ({}) in {api}{}", kafkaroo_wire::ErrorCode(*.code).name(),
+        .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Unexpected {
+        /// API name.
+        api: &'static str,
+        /// Error code.
+        code: i16,
+        /// The broker's error message, if any.
+        message: Option<String>,
+    },
     /// Another broker error code.
     #[error("broker error {code} in {api}")]
     Broker {
@@ -192,6 +260,12 @@ impl GroupError {
             Self::UnstableOffsetCommit => UNSTABLE_OFFSET_COMMIT,
             Self::Broker { code, .. } => *code,
             Self::InconsistentGroupProtocol(_) => INCONSISTENT_GROUP_PROTOCOL,
+            Self::FencedMemberEpoch { .. } => FENCED_MEMBER_EPOCH,
+            Self::UnreleasedInstanceId { .. } => UNRELEASED_INSTANCE_ID,
+            Self::UnsupportedAssignor { .. } => UNSUPPORTED_ASSIGNOR,
+            Self::ConsumerProtocolUnsupported { .. } => UNSUPPORTED_VERSION,
+            Self::InvalidRequest { .. } => INVALID_REQUEST,
+            Self::Unexpected { code, .. } => *code,
             Self::CommitTimedOut { last } => return last.code(),
             _ => return None,
         })
@@ -223,6 +297,11 @@ impl GroupError {
                 | Self::GroupAuthorizationFailed { .. }
                 | Self::TopicAuthorizationFailed { .. }
                 | Self::Assignor(_)
+                | Self::UnreleasedInstanceId { .. }
+                | Self::UnsupportedAssignor { .. }
+                | Self::ConsumerProtocolUnsupported { .. }
+                | Self::InvalidRequest { .. }
+                | Self::Unexpected { .. }
         ) || matches!(self, Self::Broker { code, .. } if *code == codes::UNSUPPORTED_VERSION || *code == codes::INVALID_GROUP_ID)
     }
 }

@@ -32,15 +32,16 @@ pub enum Target {
     Coordinator(i32),
 }
 
-/// A request to send.
+/// A request to send (`R`: the classic [`Request`], or the consumer protocol's
+/// [`consumer_protocol::Request`](crate::consumer_protocol::Request)).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Transmit {
+pub struct Transmit<R = Request> {
     /// Hand it back with the response.
     pub id: RequestId,
     /// Where to send it.
     pub target: Target,
     /// What to send.
-    pub request: Request,
+    pub request: R,
     /// Network timeout for this request. When it elapses without a response, report
     /// [`Response::Failed`]`(`[`TransportFailure::TimedOut`]`)`. For JoinGroup this is the rebalance
     /// timeout plus a margin: a JoinGroup legitimately blocks that long (scenario 12 in

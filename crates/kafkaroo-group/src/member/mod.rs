@@ -625,15 +625,6 @@ impl GroupMember {
         id
     }
 
-    fn next_random(&mut self) -> u64 {
-        // splitmix64
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     /// Exponential backoff with ±20 % jitter (KIP-580, [`kafkaroo_wire::backoff`]): `retry.backoff.ms`
     /// doubled `attempts` times, capped at `retry.backoff.max.ms`.
     fn backoff(&mut self, attempts: u32) -> Duration {
@@ -641,9 +632,7 @@ impl GroupMember {
             initial: self.config.retry_backoff,
             max: self.config.retry_backoff_max,
         };
-        // One of 401 steps from 0.8 to 1.2, as before the backoff was shared.
-        let unit = (self.next_random() % 401) as f64 / 400.0;
-        config.delay(attempts.saturating_add(1), unit)
+        crate::sans_io::jittered_backoff(&mut self.rng, config, attempts.saturating_add(1))
     }
 
     fn is_member(&self) -> bool {

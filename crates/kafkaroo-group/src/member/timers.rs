@@ -7,7 +7,7 @@
 //! back (`poll_transmit` sends them once their time has come); the others make
 //! `GroupMember::handle_timeout` act.
 
-use std::time::Instant;
+use crate::sans_io::TimerKind;
 
 /// One deadline of the member. The order is the order in which
 /// [`handle_timeout`](super::GroupMember::handle_timeout) handles the timers that fired.
@@ -50,57 +50,20 @@ impl Timer {
     ];
 }
 
+impl TimerKind for Timer {
+    const ALL: &'static [Self] = &Self::ALL;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// The member's timers, indexed by [`Timer`].
-#[derive(Debug, Clone, Default)]
-pub(super) struct TimerTable {
-    data: [Option<Instant>; Timer::ALL.len()],
-}
-
-impl TimerTable {
-    /// Sets `timer` to fire at `time`.
-    pub(super) fn set(&mut self, timer: Timer, time: Instant) {
-        self.data[timer as usize] = Some(time);
-    }
-
-    /// Sets `timer` to `time`, or stops it.
-    pub(super) fn set_or_stop(&mut self, timer: Timer, time: Option<Instant>) {
-        self.data[timer as usize] = time;
-    }
-
-    /// Stops `timer`.
-    pub(super) fn stop(&mut self, timer: Timer) {
-        self.data[timer as usize] = None;
-    }
-
-    /// When `timer` fires, if it is set.
-    pub(super) fn get(&self, timer: Timer) -> Option<Instant> {
-        self.data[timer as usize]
-    }
-
-    /// Whether `timer` is set and its time has come.
-    pub(super) fn expired(&self, timer: Timer, now: Instant) -> bool {
-        self.get(timer).is_some_and(|t| t <= now)
-    }
-
-    /// Whether nothing is held back by `timer`: it is not set, or its time has come.
-    pub(super) fn ready(&self, timer: Timer, now: Instant) -> bool {
-        self.get(timer).is_none_or(|t| t <= now)
-    }
-
-    /// The earliest time later than `after` of the set timers `armed` accepts.
-    pub(super) fn next_timeout(&self, after: Instant, armed: impl Fn(Timer) -> bool) -> Option<Instant> {
-        Timer::ALL
-            .into_iter()
-            .filter(|&timer| armed(timer))
-            .filter_map(|timer| self.get(timer))
-            .filter(|&t| t > after)
-            .min()
-    }
-}
+pub(super) type TimerTable = crate::sans_io::TimerTable<Timer>;
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
