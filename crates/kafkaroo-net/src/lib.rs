@@ -18,6 +18,7 @@ pub mod client;
 mod connection;
 mod error;
 pub mod metadata;
+pub mod properties;
 pub mod security;
 mod throttle;
 mod transport;
