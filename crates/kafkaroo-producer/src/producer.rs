@@ -138,12 +138,13 @@ impl Producer {
                         }
                     },
                 };
-                if record.partition.is_none() && record.key.is_none() {
-                    topic.sticky.appended(partition, size, config.batch_size);
-                }
+                let sticky = record.partition.is_none() && record.key.is_none();
                 if reserved == 0 {
                     match Accumulator::append(topic, partition, &record, timestamp, size, limits)? {
                         Appended::Done { future, wake } => {
+                            if sticky {
+                                topic.sticky.appended(partition, size, config.batch_size);
+                            }
                             drop(acc);
                             if wake {
                                 shared.wake.notify_one();
@@ -155,6 +156,9 @@ impl Producer {
                 } else {
                     let (future, _) =
                         acc.append_new(record.topic, partition, &record, timestamp, reserved, limits)?;
+                    if sticky && let Some(t) = acc.topics.get_mut(record.topic) {
+                        t.sticky.appended(partition, size, config.batch_size);
+                    }
                     drop(acc);
                     shared.wake.notify_one();
                     return Ok(future);

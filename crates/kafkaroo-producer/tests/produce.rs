@@ -1,10 +1,11 @@
 //! The producer against a real Apache Kafka broker (kafkaroo-testcontainers): every codec read back
-//! exactly by Java's consumer, keys on the partitions Java's producer picks, no duplicate after a lost
+//! exactly by Java's consumer and kafkaroo's, keys on the partitions Java's producer picks, no duplicate after a lost
 //! answer, and the errors that refuse a record before it is queued.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, TopicPartition};
 use kafkaroo_producer::{
     Compression, Error, Producer, ProducerConfig, ProducerRecord, RecordMetadata, partition_for_key,
 };
@@ -42,6 +43,51 @@ fn read_all(cluster: &Cluster, topic: &str, partitions: i32) -> HashMap<(i32, i6
         {
             let dup = out.insert((r.partition, r.offset), r);
             assert!(dup.is_none(), "a record read twice");
+        }
+    }
+    out
+}
+
+/// The same, as kafkaroo's consumer reads it (in the shape of Java's records, to compare the two).
+async fn read_with_kafkaroo(
+    cluster: &Cluster,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+) -> HashMap<(i32, i64), ConsumedRecord> {
+    let config = ConsumerConfig::builder()
+        .bootstrap_servers(cluster.bootstrap())
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .fetch_max_wait(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let mut consumer = Consumer::new(config).await.unwrap();
+    consumer
+        .assign((0..partitions).map(|p| TopicPartition::new(topic, p)))
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut out = HashMap::new();
+    while out.len() < n && tokio::time::Instant::now() < deadline {
+        for r in consumer.poll(Duration::from_millis(500)).await.unwrap() {
+            let headers = r
+                .headers()
+                .map(|h| {
+                    (
+                        String::from_utf8(h.key().to_vec()).unwrap(),
+                        h.value().map(<[u8]>::to_vec),
+                    )
+                })
+                .collect();
+            let record = ConsumedRecord {
+                partition: r.partition(),
+                offset: r.offset(),
+                timestamp: r.timestamp(),
+                timestamp_type: format!("{:?}", r.timestamp_type()),
+                key: r.key().map(<[u8]>::to_vec),
+                value: r.value().map(<[u8]>::to_vec),
+                headers,
+            };
+            assert!(out.insert((r.partition(), r.offset()), record).is_none());
         }
     }
     out
@@ -120,7 +166,7 @@ fn assert_written(
 }
 
 #[test]
-fn every_codec_is_read_back_exactly_by_the_consumer() {
+fn every_codec_is_read_back_exactly_by_java_and_kafkaroo() {
     let cluster = cluster();
     let rt = runtime();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
@@ -132,10 +178,12 @@ fn every_codec_is_read_back_exactly_by_the_consumer() {
             let producer = Producer::new(config).await.unwrap();
             let meta = send_all(&producer, &topic, &sent).await;
             producer.close(Duration::from_secs(5)).await;
+            let ours = read_with_kafkaroo(cluster, &topic, 3, sent.len()).await;
+            assert_written(&ours, &sent, &meta, &format!("{codec} (kafkaroo consumer)"));
             meta
         });
         let got = read_all(cluster, &topic, 3);
-        assert_written(&got, &sent, &meta, codec);
+        assert_written(&got, &sent, &meta, &format!("{codec} (Java consumer)"));
         // On disk: our codec, our producer id (idempotence), several records per batch.
         let batches: Vec<_> = (0..3).flat_map(|p| cluster.batches(&topic, p).unwrap()).collect();
         assert!(
