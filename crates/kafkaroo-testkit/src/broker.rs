@@ -48,6 +48,8 @@ pub(crate) async fn listen(inner: Arc<Inner>, broker: i32, listener: TcpListener
 struct Parsed {
     version: i16,
     correlation_id: i32,
+    /// The header's `client.id` (group members keep it for DescribeGroups).
+    client_id: String,
     request: Request,
 }
 
@@ -201,12 +203,16 @@ fn parse(inner: &Inner, mut frame: Bytes) -> Result<Parsed, String> {
             ApiKey::Produce => Request::Produce(decode(&mut frame, version)?),
             ApiKey::InitProducerId => Request::InitProducerId(decode(&mut frame, version)?),
             ApiKey::CreateTopics => Request::CreateTopics(decode(&mut frame, version)?),
+            ApiKey::DeleteTopics => Request::DeleteTopics(decode(&mut frame, version)?),
+            ApiKey::ListGroups => Request::ListGroups(decode(&mut frame, version)?),
+            ApiKey::DescribeGroups => Request::DescribeGroups(decode(&mut frame, version)?),
             other => return Err(format!("{other:?} is not served")),
         }
     };
     Ok(Parsed {
         version,
         correlation_id: header.correlation_id,
+        client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
         request,
     })
 }
@@ -233,6 +239,9 @@ fn encode(response: &Response, correlation_id: i32, version: i16) -> Result<Byte
         Response::Produce(r) => encode_response(&mut out, correlation_id, version, r),
         Response::InitProducerId(r) => encode_response(&mut out, correlation_id, version, r),
         Response::CreateTopics(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::DeleteTopics(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::ListGroups(r) => encode_response(&mut out, correlation_id, version, r),
+        Response::DescribeGroups(r) => encode_response(&mut out, correlation_id, version, r),
     };
     r.map_err(|e| e.to_string())?;
     Ok(out)
@@ -291,8 +300,23 @@ async fn handle(inner: &Arc<Inner>, broker: i32, parsed: &Parsed) -> (Response, 
             }
             (Response::CreateTopics(response), version)
         }
+        Request::DeleteTopics(r) => {
+            let (response, deleted) = crate::admin_api::delete_topics(&mut inner.lock(), r, version);
+            if deleted {
+                inner.changed.notify_waiters();
+            }
+            (Response::DeleteTopics(response), version)
+        }
+        Request::ListGroups(r) => (
+            Response::ListGroups(crate::admin_api::list_groups(&inner.lock(), r, version)),
+            version,
+        ),
+        Request::DescribeGroups(r) => (
+            Response::DescribeGroups(crate::admin_api::describe_groups(&inner.lock(), r)),
+            version,
+        ),
         group => (
-            crate::group_api::handle(inner, broker, group, version).await,
+            crate::group_api::handle(inner, broker, group, version, &parsed.client_id).await,
             version,
         ),
     }

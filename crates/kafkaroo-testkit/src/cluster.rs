@@ -41,12 +41,16 @@ pub const GROUP_VERSIONS: [(ApiKey, i16, i16); 7] = [
     (ApiKey::OffsetFetch, 1, 9),
 ];
 
-/// The write APIs' version ranges, advertised by default: Apache Kafka 4.1's Produce, InitProducerId
-/// (without transactions) and CreateTopics.
-pub const PRODUCE_VERSIONS: [(ApiKey, i16, i16); 3] = [
+/// The write and admin APIs' version ranges, advertised by default: Apache Kafka 4.1's Produce,
+/// InitProducerId (without transactions), CreateTopics and DeleteTopics, and the classic groups'
+/// ListGroups and DescribeGroups.
+pub const PRODUCE_VERSIONS: [(ApiKey, i16, i16); 6] = [
     (ApiKey::Produce, 3, 13),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
 ];
 
 pub(crate) struct PartitionState {

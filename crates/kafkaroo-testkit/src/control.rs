@@ -19,8 +19,9 @@ use kafkaroo_wire::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafkaroo_wire::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest,
-    ProduceResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ListGroupsRequest, ListGroupsResponse, ProduceRequest, ProduceResponse,
 };
 use kafkaroo_wire::{ErrorCode, Uuid};
 
@@ -58,6 +59,12 @@ pub enum Request {
     InitProducerId(InitProducerIdRequest),
     /// CreateTopics.
     CreateTopics(CreateTopicsRequest),
+    /// DeleteTopics.
+    DeleteTopics(DeleteTopicsRequest),
+    /// ListGroups.
+    ListGroups(ListGroupsRequest),
+    /// DescribeGroups.
+    DescribeGroups(DescribeGroupsRequest),
 }
 
 impl Request {
@@ -79,6 +86,9 @@ impl Request {
             Self::Produce(_) => ApiKey::Produce,
             Self::InitProducerId(_) => ApiKey::InitProducerId,
             Self::CreateTopics(_) => ApiKey::CreateTopics,
+            Self::DeleteTopics(_) => ApiKey::DeleteTopics,
+            Self::ListGroups(_) => ApiKey::ListGroups,
+            Self::DescribeGroups(_) => ApiKey::DescribeGroups,
         }
     }
 
@@ -146,6 +156,12 @@ pub enum Response {
     InitProducerId(InitProducerIdResponse),
     /// CreateTopics.
     CreateTopics(CreateTopicsResponse),
+    /// DeleteTopics.
+    DeleteTopics(DeleteTopicsResponse),
+    /// ListGroups.
+    ListGroups(ListGroupsResponse),
+    /// DescribeGroups.
+    DescribeGroups(DescribeGroupsResponse),
 }
 
 impl Response {

@@ -55,6 +55,36 @@ pub struct GroupInfo {
     pub members: Vec<MemberInfo>,
 }
 
+/// A member as DescribeGroups shows it.
+pub(crate) struct DescribedMember {
+    pub(crate) id: String,
+    pub(crate) instance_id: Option<String>,
+    pub(crate) client_id: String,
+    /// Its metadata for the group's selected protocol.
+    pub(crate) metadata: Bytes,
+    pub(crate) assignment: Bytes,
+}
+
+/// A group as DescribeGroups shows it (see [`Coordinator::described`]).
+pub(crate) struct Described {
+    pub(crate) phase: GroupPhase,
+    pub(crate) protocol_type: String,
+    pub(crate) protocol: String,
+    pub(crate) members: Vec<DescribedMember>,
+}
+
+impl GroupPhase {
+    /// The state name Kafka's classic coordinator reports (DescribeGroups, ListGroups v4+).
+    pub fn kafka_name(self) -> &'static str {
+        match self {
+            Self::Empty => "Empty",
+            Self::PreparingRebalance => "PreparingRebalance",
+            Self::CompletingRebalance => "CompletingRebalance",
+            Self::Stable => "Stable",
+        }
+    }
+}
+
 /// What a JoinGroup gets back (before it is encoded for the request's version).
 #[derive(Debug, Clone)]
 pub(crate) struct JoinAnswer {
@@ -113,6 +143,8 @@ pub(crate) enum Reply<T> {
 /// A JoinGroup request, version-independent.
 pub(crate) struct JoinInput {
     pub(crate) group: String,
+    /// The JoinGroup header's `client.id`.
+    pub(crate) client_id: String,
     pub(crate) member_id: String,
     pub(crate) instance_id: Option<String>,
     pub(crate) session_timeout: Duration,
@@ -165,6 +197,7 @@ pub(crate) struct FetchedOffset {
 struct Member {
     id: String,
     instance_id: Option<String>,
+    client_id: String,
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocol_type: String,
@@ -452,6 +485,37 @@ impl Coordinator {
         self.groups.get(group).map(Group::info)
     }
 
+    /// Every group with its phase and protocol type (for ListGroups).
+    pub(crate) fn listed(&self) -> Vec<(String, GroupPhase, String)> {
+        self.groups
+            .iter()
+            .map(|(name, g)| (name.clone(), g.phase, g.protocol_type.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    /// What DescribeGroups shows of a group: its phase, protocol type and selected protocol, and each
+    /// member's id, instance id, metadata for the selected protocol and assignment.
+    pub(crate) fn described(&self, group: &str) -> Option<Described> {
+        let g = self.groups.get(group)?;
+        let protocol = g.protocol.clone().unwrap_or_default();
+        Some(Described {
+            phase: g.phase,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            members: g
+                .members
+                .iter()
+                .map(|m| DescribedMember {
+                    id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    metadata: m.metadata(&protocol),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+            protocol,
+        })
+    }
+
     pub(crate) fn join(&mut self, input: JoinInput, now: Instant) -> Reply<JoinAnswer> {
         let delay = self.initial_rebalance_delay;
         if input.protocols.is_empty() || input.protocol_type.is_empty() {
@@ -515,6 +579,7 @@ impl Coordinator {
                 .as_ref()
                 .is_some_and(|p| input.protocols.iter().any(|(n, _)| n == p));
             let m = &mut group.members[i];
+            m.client_id = input.client_id;
             m.protocols = input.protocols;
             m.session_timeout = input.session_timeout;
             m.rebalance_timeout = input.rebalance_timeout;
@@ -523,9 +588,18 @@ impl Coordinator {
             if was_leader {
                 group.leader = Some(new_id.clone());
             }
-            if group.phase == GroupPhase::Stable && unchanged && (!was_leader || waiter.1) {
+            // As Kafka does, a static member (the leader too) rejoining a stable group with the same
+            // protocol gets the current generation back without a rebalance. A leader that supports
+            // KIP-814 (JoinGroup v9+) learns it leads and is told to skip the assignment; an older one is
+            // answered as a follower under the old leader id, so that it does not assign at all.
+            if group.phase == GroupPhase::Stable && unchanged {
                 let mut answer = group.current_answer(&new_id);
-                answer.skip_assignment = was_leader;
+                if was_leader && waiter.1 {
+                    answer.skip_assignment = true;
+                } else if was_leader {
+                    answer.leader = old;
+                    answer.members.clear();
+                }
                 return Reply::Now(answer);
             }
             group.member_mut(&new_id).expect("renamed").join_waiter = Some(waiter);
@@ -555,6 +629,7 @@ impl Coordinator {
         group.members.push(Member {
             id,
             instance_id: input.instance_id,
+            client_id: input.client_id,
             session_timeout: input.session_timeout,
             rebalance_timeout: input.rebalance_timeout,
             protocol_type: input.protocol_type,

@@ -39,8 +39,14 @@ fn ms(v: i32) -> Duration {
 
 /// The coordinator's answer to a group request received by `broker`. JoinGroup and SyncGroup may wait
 /// for the other members (the connection answers nothing else meanwhile, as on a real broker).
-pub(crate) async fn handle(inner: &Arc<Inner>, broker: i32, request: &Request, version: i16) -> Response {
-    let waiting = match answer_now(inner, broker, request, version) {
+pub(crate) async fn handle(
+    inner: &Arc<Inner>,
+    broker: i32,
+    request: &Request,
+    version: i16,
+    client_id: &str,
+) -> Response {
+    let waiting = match answer_now(inner, broker, request, version, client_id) {
         Ok(response) => return response,
         Err(waiting) => waiting,
     };
@@ -67,7 +73,13 @@ enum Waiting {
 }
 
 /// The answer, if the coordinator has it at once (the state lock is held only here).
-fn answer_now(inner: &Inner, broker: i32, request: &Request, version: i16) -> Result<Response, Waiting> {
+fn answer_now(
+    inner: &Inner,
+    broker: i32,
+    request: &Request,
+    version: i16,
+    client_id: &str,
+) -> Result<Response, Waiting> {
     let now = Instant::now();
     let mut st = inner.lock();
     if let Request::FindCoordinator(r) = request {
@@ -77,7 +89,7 @@ fn answer_now(inner: &Inner, broker: i32, request: &Request, version: i16) -> Re
         return Ok(error_response(request, version, ErrorCode::NOT_COORDINATOR).expect("a group request"));
     }
     Ok(match request {
-        Request::JoinGroup(r) => match st.coordinator.join(join_input(r, version), now) {
+        Request::JoinGroup(r) => match st.coordinator.join(join_input(r, version, client_id), now) {
             Reply::Now(a) => Response::JoinGroup(join_response(a, version)),
             Reply::Wait(rx) => return Err(Waiting::Join(rx, r.member_id.to_string())),
         },
@@ -136,9 +148,10 @@ fn find_coordinator(st: &State, r: &FindCoordinatorRequest, version: i16) -> Res
     Response::FindCoordinator(resp)
 }
 
-fn join_input(r: &JoinGroupRequest, version: i16) -> JoinInput {
+fn join_input(r: &JoinGroupRequest, version: i16, client_id: &str) -> JoinInput {
     JoinInput {
         group: r.group_id.0.to_string(),
+        client_id: client_id.to_owned(),
         member_id: r.member_id.to_string(),
         instance_id: (version >= 5)
             .then(|| r.group_instance_id.as_deref().map(str::to_owned))

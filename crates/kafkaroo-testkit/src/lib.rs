@@ -18,8 +18,9 @@
 //! ([`ClusterBuilder::coordinator`], [`Cluster::move_coordinator`]; the others answer NOT_COORDINATOR).
 //! The write side serves Produce v3–13 (the leader's checks: leadership, CRC, and an idempotent
 //! producer's sequence numbers, so a retried batch is answered with its first offset and written once),
-//! InitProducerId v0–5 and CreateTopics v2–7, so real producers (kcat, Java's) and admin clients can
-//! write to the fake. Not served: ConsumerGroupHeartbeat (KIP-848), transactions (InitProducerId with a
+//! InitProducerId v0–5, CreateTopics v2–7 and DeleteTopics v1–6, so real producers (kcat, Java's) and
+//! admin clients can write to the fake; ListGroups v0–5 and DescribeGroups v0–5 show its groups to
+//! `kafka-consumer-groups.sh` and `kafkaroo group`. Not served: ConsumerGroupHeartbeat (KIP-848), transactions (InitProducerId with a
 //! `transactional.id` is refused), group size limits and session timeout bounds.
 //!
 //! Group faults go through the same controls: [`Cluster::fail_next`] answers the next requests of a
@@ -50,6 +51,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admin_api;
 mod broker;
 mod cluster;
 mod control;
