@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tracing::debug;
 
+use crate::consumer_group::ConsumerGroups;
 use crate::control::{Action, Control, ControlId, Request, RequestInfo, TopicRef};
 use crate::coordinator::{Committed, Coordinator, GroupInfo};
 use crate::error::Error;
@@ -52,6 +53,9 @@ pub const PRODUCE_VERSIONS: [(ApiKey, i16, i16); 6] = [
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DescribeGroups, 0, 5),
 ];
+
+/// The KIP-848 coordinator's API version range, advertised by default: Apache Kafka 4.1's.
+pub const CONSUMER_GROUP_VERSIONS: [(ApiKey, i16, i16); 1] = [(ApiKey::ConsumerGroupHeartbeat, 0, 1)];
 
 pub(crate) struct PartitionState {
     pub(crate) leader: i32,
@@ -99,6 +103,7 @@ pub(crate) struct State {
     pub(crate) sessions: BTreeMap<i32, Sessions>,
     pub(crate) coordinator: Coordinator,
     pub(crate) producers: crate::produce_api::Producers,
+    pub(crate) consumer_groups: ConsumerGroups,
     next_topic_id: u128,
 }
 
@@ -282,6 +287,7 @@ pub struct ClusterBuilder {
     coordinator: i32,
     initial_rebalance_delay: Duration,
     first_port: Option<u16>,
+    consumer_groups: ConsumerGroups,
 }
 
 impl ClusterBuilder {
@@ -325,6 +331,21 @@ impl ClusterBuilder {
         self
     }
 
+    /// KIP-848 consumer groups: `group.consumer.heartbeat.interval.ms` (default 100 ms here, 5 s in
+    /// Kafka) and `group.consumer.session.timeout.ms` (default 10 s here, 45 s in Kafka).
+    pub fn consumer_group_timing(mut self, heartbeat_interval: Duration, session_timeout: Duration) -> Self {
+        self.consumer_groups.heartbeat_interval = heartbeat_interval;
+        self.consumer_groups.session_timeout = session_timeout;
+        self
+    }
+
+    /// `false`: ConsumerGroupHeartbeat stays listed in ApiVersions but answers UNSUPPORTED_VERSION, as
+    /// a Kafka 3.9 broker without `group.coordinator.rebalance.protocols=classic,consumer`. Default true.
+    pub fn consumer_protocol(mut self, enabled: bool) -> Self {
+        self.consumer_groups.enabled = enabled;
+        self
+    }
+
     /// Reads like Kafka's log layer: a partition's records are cut at the byte limit, so the last batch of
     /// a response is usually partial (clients must stop at it and fetch again). Default: whole batches.
     pub fn partial_batches(mut self, on: bool) -> Self {
@@ -361,6 +382,7 @@ impl ClusterBuilder {
                 sessions: BTreeMap::new(),
                 coordinator,
                 producers: Default::default(),
+                consumer_groups: self.consumer_groups,
                 next_topic_id: 0,
             }),
             versions: self.versions,
@@ -397,7 +419,10 @@ async fn coordinator_clock(inner: Arc<Inner>) {
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     loop {
         tick.tick().await;
-        inner.lock().coordinator.tick(tokio::time::Instant::now());
+        let now = tokio::time::Instant::now();
+        let mut st = inner.lock();
+        st.coordinator.tick(now);
+        st.consumer_groups.tick(now);
     }
 }
 
@@ -418,7 +443,7 @@ impl Drop for Guard {
 /// the call; a long-polling fetch re-reads the state when it changes.
 #[derive(Clone)]
 pub struct Cluster {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     _guard: Arc<Guard>,
 }
 
@@ -431,8 +456,8 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// A builder: one broker, no topics, [`DEFAULT_VERSIONS`], [`GROUP_VERSIONS`] and
-    /// [`PRODUCE_VERSIONS`], whole-batch reads, broker 1 coordinating the groups.
+    /// A builder: one broker, no topics, [`DEFAULT_VERSIONS`], [`GROUP_VERSIONS`], [`PRODUCE_VERSIONS`]
+    /// and [`CONSUMER_GROUP_VERSIONS`], whole-batch reads, broker 1 coordinating the groups.
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder {
             brokers: 1,
@@ -441,12 +466,14 @@ impl Cluster {
                 .iter()
                 .chain(&GROUP_VERSIONS)
                 .chain(&PRODUCE_VERSIONS)
+                .chain(&CONSUMER_GROUP_VERSIONS)
                 .map(|&(k, min, max)| (k as i16, (min, max)))
                 .collect(),
             cut: Cut::WholeBatches,
             coordinator: 1,
             initial_rebalance_delay: Duration::ZERO,
             first_port: None,
+            consumer_groups: ConsumerGroups::default(),
         }
     }
 

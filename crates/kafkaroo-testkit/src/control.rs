@@ -19,9 +19,10 @@ use kafkaroo_wire::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafkaroo_wire::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeGroupsRequest, DescribeGroupsResponse, InitProducerIdRequest, InitProducerIdResponse,
-    ListGroupsRequest, ListGroupsResponse, ProduceRequest, ProduceResponse,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    InitProducerIdRequest, InitProducerIdResponse, ListGroupsRequest, ListGroupsResponse, ProduceRequest,
+    ProduceResponse,
 };
 use kafkaroo_wire::{ErrorCode, Uuid};
 
@@ -59,6 +60,8 @@ pub enum Request {
     InitProducerId(InitProducerIdRequest),
     /// CreateTopics.
     CreateTopics(CreateTopicsRequest),
+    /// ConsumerGroupHeartbeat (KIP-848).
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
     /// DeleteTopics.
     DeleteTopics(DeleteTopicsRequest),
     /// ListGroups.
@@ -86,6 +89,7 @@ impl Request {
             Self::Produce(_) => ApiKey::Produce,
             Self::InitProducerId(_) => ApiKey::InitProducerId,
             Self::CreateTopics(_) => ApiKey::CreateTopics,
+            Self::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
             Self::DeleteTopics(_) => ApiKey::DeleteTopics,
             Self::ListGroups(_) => ApiKey::ListGroups,
             Self::DescribeGroups(_) => ApiKey::DescribeGroups,
@@ -156,6 +160,8 @@ pub enum Response {
     InitProducerId(InitProducerIdResponse),
     /// CreateTopics.
     CreateTopics(CreateTopicsResponse),
+    /// ConsumerGroupHeartbeat (KIP-848).
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse),
     /// DeleteTopics.
     DeleteTopics(DeleteTopicsResponse),
     /// ListGroups.

@@ -111,6 +111,9 @@ fn answer_now(
         Request::LeaveGroup(r) => leave_group(&mut st, r, version, now),
         Request::OffsetCommit(r) => offset_commit(&mut st, r, version, now),
         Request::OffsetFetch(r) => offset_fetch(&st, r, version),
+        Request::ConsumerGroupHeartbeat(r) => {
+            Response::ConsumerGroupHeartbeat(crate::consumer_group::heartbeat(&mut st, r, version, now))
+        }
         _ => unreachable!("only group requests are routed here"),
     })
 }
@@ -460,6 +463,9 @@ pub(crate) fn error_response(request: &Request, version: i16, code: ErrorCode) -
         Request::Heartbeat(_) => Response::Heartbeat(HeartbeatResponse::default().with_error_code(code.0)),
         Request::LeaveGroup(_) => Response::LeaveGroup(LeaveGroupResponse::default().with_error_code(code.0)),
         Request::OffsetCommit(r) => Response::OffsetCommit(commit_answer(r, code)),
+        Request::ConsumerGroupHeartbeat(_) => Response::ConsumerGroupHeartbeat(
+            kafkaroo_wire::messages::ConsumerGroupHeartbeatResponse::default().with_error_code(code.0),
+        ),
         Request::OffsetFetch(r) => {
             let mut resp = OffsetFetchResponse::default();
             if version >= 8 {

@@ -20,7 +20,8 @@
 //! producer's sequence numbers, so a retried batch is answered with its first offset and written once),
 //! InitProducerId v0–5, CreateTopics v2–7 and DeleteTopics v1–6, so real producers (kcat, Java's) and
 //! admin clients can write to the fake; ListGroups v0–5 and DescribeGroups v0–5 show its groups to
-//! `kafka-consumer-groups.sh` and `kafkaroo group`. Not served: ConsumerGroupHeartbeat (KIP-848), transactions (InitProducerId with a
+//! `kafka-consumer-groups.sh` and `kafkaroo group`. ConsumerGroupHeartbeat v0–1 (KIP-848) has a consumer
+//! group coordinator with the `uniform` and `range` assignors ([`Cluster::consumer_group`]). Not served: transactions (InitProducerId with a
 //! `transactional.id` is refused), group size limits and session timeout bounds.
 //!
 //! Group faults go through the same controls: [`Cluster::fail_next`] answers the next requests of a
@@ -54,6 +55,7 @@
 mod admin_api;
 mod broker;
 mod cluster;
+mod consumer_group;
 mod control;
 mod coordinator;
 mod error;
@@ -63,9 +65,10 @@ mod produce_api;
 mod sasl;
 
 pub use cluster::{
-    Cluster, ClusterBuilder, DEFAULT_VERSIONS, FetchSessionInfo, GROUP_VERSIONS, LoggedRequest,
-    PRODUCE_VERSIONS,
+    CONSUMER_GROUP_VERSIONS, Cluster, ClusterBuilder, DEFAULT_VERSIONS, FetchSessionInfo, GROUP_VERSIONS,
+    LoggedRequest, PRODUCE_VERSIONS,
 };
+pub use consumer_group::{ConsumerGroupInfo, ConsumerMemberInfo};
 pub use control::{Action, ControlId, Request, RequestInfo, Response, TopicRef};
 pub use coordinator::{GroupInfo, GroupPhase, MemberInfo};
 pub use error::Error;

@@ -82,7 +82,10 @@ impl ConsumerGroupMember {
         let sent = &mut self.sent;
         let rebalance_timeout_ms =
             changed(&mut sent.rebalance_timeout_ms, &ms(self.config.max_poll_interval)).unwrap_or(-1);
-        let subscribed_topic_names = changed(&mut sent.topics, &self.topics).map(|t| t.into_iter().collect());
+        let subscribed_topic_names = match self.phase {
+            Phase::PrepareLeaving => None,
+            _ => changed(&mut sent.topics, &self.topics).map(|t| t.into_iter().collect()),
+        };
         let server_assignor = match &self.config.server_assignor {
             Some(a) => changed(&mut sent.server_assignor, a),
             None => None,

@@ -18,6 +18,8 @@ pub(super) struct LeavePlan {
     closing: bool,
     /// Left because of `max.poll.interval.ms`: becomes stale, emits no `Closed`.
     stale: bool,
+    /// Subscribed again meanwhile: join once the leave is over.
+    pub(super) rejoin: bool,
     sent: bool,
 }
 
@@ -95,6 +97,7 @@ impl ConsumerGroupMember {
             epoch: self.join_sent.then_some(epoch).flatten(),
             closing: false,
             stale: true,
+            rejoin: false,
             sent: false,
         });
         self.proceed_leave();
@@ -115,11 +118,13 @@ impl ConsumerGroupMember {
         if matches!(self.phase, Phase::Fatal | Phase::Closed) {
             return;
         }
-        self.topics.clear();
+        // The subscription stays as it is until the leave heartbeat (as Java's consumer): heartbeats
+        // while revoking must not tell the coordinator it changed.
         if let Some(plan) = &mut self.leave {
             // Already leaving (perhaps after max.poll.interval.ms): this leave ends with `Closed`.
             plan.closing |= closing;
             plan.stale = false;
+            plan.rejoin = false;
             return;
         }
         let epoch = self.leave_epoch(mode);
@@ -128,6 +133,7 @@ impl ConsumerGroupMember {
             epoch: epoch.filter(|_| self.join_sent || self.phase == Phase::Member),
             closing,
             stale: false,
+            rejoin: false,
             sent: false,
         });
         match self.phase {
@@ -218,10 +224,11 @@ impl ConsumerGroupMember {
         if plan.is_some_and(|p| p.closing) {
             self.phase = Phase::Closed;
             self.topics.clear();
-        } else if self.topics.is_empty() {
-            self.phase = Phase::Unsubscribed;
-        } else {
+        } else if plan.is_some_and(|p| p.rejoin) {
             self.start_join("subscribed again while leaving");
+        } else {
+            self.phase = Phase::Unsubscribed;
+            self.topics.clear();
         }
     }
 }

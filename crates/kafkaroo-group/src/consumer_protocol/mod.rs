@@ -285,8 +285,10 @@ impl ConsumerGroupMember {
             return Ok(());
         }
         self.topics = topics;
-        if self.phase == Phase::Unsubscribed {
-            self.start_join("subscribed");
+        match (self.phase, &mut self.leave) {
+            (Phase::Unsubscribed, _) => self.start_join("subscribed"),
+            (Phase::PrepareLeaving | Phase::Leaving, Some(plan)) => plan.rejoin = true,
+            _ => {}
         }
         self.finish();
         Ok(())

@@ -513,3 +513,27 @@ fn config_is_checked() {
     assert!(ConsumerGroupMember::new(c, Instant::now()).is_err());
     assert!(ConsumerGroupMember::new(ConsumerMemberConfig::new(""), Instant::now()).is_err());
 }
+
+#[test]
+fn heartbeats_while_revoking_for_a_leave_keep_the_subscription_and_a_new_subscribe_rejoins_after() {
+    let mut h = Harness::stable();
+    h.m.leave(h.now);
+    h.events();
+    h.advance(5000);
+    let (id, hb) = h
+        .heartbeat()
+        .expect("heartbeats go on while the application revokes");
+    assert_eq!((hb.member_epoch, hb.subscribed_topic_names), (2, None));
+    // A new assignment is not taken while leaving.
+    h.answer(id, ok(2, Some(&[(2, &[0])])));
+    assert!(h.events().is_empty());
+    h.m.subscribe(["b"], h.now).unwrap();
+    h.m.revocation_done(h.now, &h.topics);
+    let (id, leave) = h.heartbeat().unwrap();
+    assert_eq!(leave.member_epoch, LEAVE_EPOCH);
+    h.answer(id, ok(LEAVE_EPOCH, None));
+    assert_eq!(h.events(), vec![GroupEvent::Closed]);
+    let (_, join) = h.heartbeat().expect("joins again with the new subscription");
+    assert_eq!(join.member_epoch, JOIN_EPOCH);
+    assert_eq!(join.subscribed_topic_names, Some(vec!["b".to_owned()]));
+}
