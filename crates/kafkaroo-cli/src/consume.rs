@@ -852,6 +852,22 @@ async fn run_group(
     Ok(end)
 }
 
+/// The commands' runtime: one I/O worker thread; the command's own work runs on the main thread.
+pub(crate) fn io_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kafkaroo-io")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("% ERROR: cannot start the runtime: {e}");
+            None
+        }
+    }
+}
+
 pub(crate) fn main(args: ConsumeArgs) -> ExitCode {
     init_logging(args.quiet, args.verbose);
     let plan = match plan(args) {
@@ -862,17 +878,8 @@ pub(crate) fn main(args: ConsumeArgs) -> ExitCode {
         }
     };
     // One worker for the fetch engine's network I/O; decoding and printing happen on this thread.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("kafkaroo-io")
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("% ERROR: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = io_runtime() else {
+        return ExitCode::FAILURE;
     };
     let out = SharedOutput::new(Output::stdout());
     let result = runtime.block_on(async {

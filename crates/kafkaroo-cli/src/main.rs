@@ -1,7 +1,8 @@
 //! `kafkaroo`: the command line of the kafkaroo Kafka client.
 //!
 //! `kafkaroo consume` reads a topic with kcat's consume-mode flags (`-b -t -p -o -c -e -f -J -X -q -D -K
-//! -Z -u`), so scripts can switch from `kcat -C`.
+//! -Z -u`), so scripts can switch from `kcat -C`; `kafkaroo produce` sends with kcat's produce-mode
+//! flags (`-b -t -p -k -K -H -z -l -T -X`).
 
 mod consume;
 mod demo;
@@ -10,6 +11,7 @@ mod group;
 mod mock;
 mod offset;
 mod output;
+mod produce;
 mod props;
 
 use std::process::ExitCode;
@@ -27,6 +29,8 @@ struct Cli {
 enum Command {
     /// Print records of a topic (kcat -C compatible flags).
     Consume(consume::ConsumeArgs),
+    /// Send messages to a topic (kcat -P compatible flags).
+    Produce(produce::ProduceArgs),
     /// List consumer groups, or describe one: members, assignments, committed offsets, lag.
     Group(group::GroupArgs),
     /// Start a local broker and watch a cooperative-sticky group work while members join and leave.
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Consume(args) => consume::main(args),
+        Command::Produce(args) => produce::main(args),
         Command::Group(args) => group::main(args),
         Command::Demo(args) => demo::main(args),
         Command::Mock(args) => mock::main(args),
