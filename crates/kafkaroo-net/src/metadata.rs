@@ -7,6 +7,7 @@ use kafkaroo_wire::{ErrorCode, Uuid};
 
 /// A broker as the cluster advertises it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BrokerInfo {
     /// Node id.
     pub id: i32,
@@ -31,6 +32,7 @@ impl BrokerInfo {
 
 /// One partition of a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PartitionMetadata {
     /// Partition index.
     pub partition: i32,
@@ -50,6 +52,7 @@ pub struct PartitionMetadata {
 
 /// One topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TopicMetadata {
     /// Topic name.
     pub name: String,
@@ -65,6 +68,7 @@ pub struct TopicMetadata {
 
 /// What a Metadata response said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metadata {
     /// Cluster id (Metadata v2+).
     pub cluster_id: Option<String>,

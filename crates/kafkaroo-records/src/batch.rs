@@ -321,6 +321,7 @@ impl RecordBatch {
 
 /// Where and why iteration stopped at an incomplete trailing batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TruncatedTail {
     /// Byte position of the partial batch in the input.
     pub position: usize,

@@ -5,6 +5,7 @@ use crate::error::DecodeError;
 use crate::record::Record;
 
 /// Control record type (key field `type`).
+/// Complete by construction (`Other` holds any type), so not `#[non_exhaustive]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ControlType {
     /// Type 0: the producer's open transaction was aborted.
@@ -27,6 +28,7 @@ impl ControlType {
 
 /// The end-transaction marker carried in the value of ABORT / COMMIT control records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct EndTxnMarker {
     /// Marker value version.
     pub version: i16,
@@ -36,6 +38,7 @@ pub struct EndTxnMarker {
 
 /// A parsed control record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ControlRecord {
     /// Offset of the marker.
     pub offset: i64,

@@ -18,6 +18,7 @@ use crate::error::DecodeError;
 
 /// What to do with a batch under `read_committed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BatchVerdict {
     /// Deliver its records.
     Deliver,
@@ -29,6 +30,7 @@ pub enum BatchVerdict {
 
 /// The batch facts the filter needs; lets the algorithm be driven without decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchSummary {
     /// Producer id (-1 if none).
     pub producer_id: i64,

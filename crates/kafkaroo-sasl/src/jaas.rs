@@ -62,6 +62,7 @@ pub enum ControlFlag {
 
 /// A parsed `sasl.jaas.config`. Every option value is a [`Secret`], so `Debug` shows option names only.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JaasConfig {
     /// The login module class.
     pub login_module: LoginModule,

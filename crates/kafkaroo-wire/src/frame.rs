@@ -11,6 +11,7 @@ pub const DEFAULT_MAX_FRAME_SIZE: usize = 100 * 1024 * 1024;
 
 /// What the first bytes of a bad frame suggest about the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerHint {
     /// The bytes spell `HTTP`: the address is an HTTP server or proxy, not a Kafka listener.
     Http,
@@ -32,6 +33,7 @@ impl std::fmt::Display for PeerHint {
 /// A frame whose size prefix cannot be accepted. The connection must be closed: the stream is no longer
 /// in sync and nothing of the claimed size was allocated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The size prefix is negative.
     #[error("frame size {size} is negative{}", hint_suffix(.hint))]

@@ -14,6 +14,7 @@ use crate::frame::{begin_frame, finish_frame};
 
 /// A request could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The message schema does not define this version.
     #[error("{api} v{version} is not a version this client can encode (it knows {min}..={max})")]
@@ -41,6 +42,7 @@ pub enum EncodeError {
 
 /// A response could not be decoded. The connection that produced it can no longer be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The frame ended inside the response header.
     #[error("response header truncated: {len} bytes")]

@@ -10,6 +10,7 @@ use crate::header::api_name;
 
 /// No version of an API can be used with this broker.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VersionError {
     /// The broker did not list the API at all (e.g. ConsumerGroupHeartbeat on a 3.x broker).
     #[error("the broker does not support {api} (API key {api_key})")]

@@ -42,6 +42,7 @@ proptest! {
                 Ok(None) => break,
                 Err(FrameError::TooLarge { size, .. }) => { prop_assert!(size > 32); break }
                 Err(FrameError::NegativeSize { size, .. }) => { prop_assert!(size < 0); break }
+                Err(other) => prop_assert!(false, "unexpected frame error {other}"),
             }
         }
     }
