@@ -13,12 +13,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::budget::MemoryBudget;
+use crate::commit::{CommitHandle, Committer, OffsetAndMetadata, PendingCommit};
 use crate::config::ConsumerConfig;
 use crate::control;
-use crate::engine::{self, EngineState, OffsetSpec, PartitionState, Shared};
+use crate::coordinator;
+use crate::engine::{self, EngineState, OffsetSpec, Shared};
 use crate::error::Error;
-use crate::group::{self, CommitHandle, GroupShared, GroupState, OffsetAndMetadata, PendingCommit};
-use crate::listener::RebalanceListener;
+use crate::group::{self, GroupShared, GroupState, RebalanceListener};
 use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
 use crate::standalone::Standalone;
 use crate::telemetry::Telemetry;
@@ -101,7 +102,7 @@ impl Consumer {
             group: None,
             group_driver: None,
             commit_handle: CommitHandle {
-                standalone: standalone.clone(),
+                standalone: standalone.clone().map(|s| s as Arc<dyn Committer>),
                 ..CommitHandle::default()
             },
             standalone,
@@ -147,12 +148,12 @@ impl Consumer {
             .retain(|r| keep.contains(&TopicPartition::new(r.topic(), r.partition())));
         let mut added = Vec::new();
         for tp in wanted {
-            if !st.partitions.contains_key(&tp) {
-                let version = st.bump_version();
-                let mut state = PartitionState::new(&tp, version, &self.shared.telemetry);
-                state.awaiting_committed = self.standalone.is_some();
-                added.push((tp.clone(), version));
-                st.partitions.insert(tp, state);
+            let (state, new) = st.add_partition(&tp, &self.shared.telemetry);
+            if new {
+                if self.standalone.is_some() {
+                    state.await_committed();
+                }
+                added.push((tp, state.version()));
             }
         }
         drop(st);
@@ -239,7 +240,7 @@ impl Consumer {
                 let p = st.partitions.get(tp).ok_or_else(|| Error::NotAssigned {
                     partition: tp.clone(),
                 })?;
-                let failed = p.failed;
+                let failed = p.is_failed();
                 if let Some((pos, _)) = st.delivered_position(tp) {
                     return Ok(pos);
                 }
@@ -266,11 +267,11 @@ impl Consumer {
     /// Log start, high watermark and last stable offset of `tp` as of the last fetch.
     pub fn watermarks(&self, tp: &TopicPartition) -> Option<Watermarks> {
         let st = self.shared.lock();
-        let p = st.partitions.get(tp)?;
+        let (low, high, last_stable) = st.partitions.get(tp)?.watermarks();
         Some(Watermarks {
-            low: p.log_start_offset,
-            high: p.high_watermark,
-            last_stable: p.last_stable_offset,
+            low,
+            high,
+            last_stable,
         })
     }
 
@@ -282,11 +283,8 @@ impl Consumer {
     pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
         let st = self.shared.lock();
         let p = st.partitions.get(tp)?;
-        let end = match self.shared.config.isolation_level {
-            crate::config::IsolationLevel::ReadCommitted => p.last_stable_offset,
-            crate::config::IsolationLevel::ReadUncommitted => p.high_watermark,
-        };
-        let pos = p.position?;
+        let end = p.log_end(self.shared.config.isolation_level);
+        let pos = p.position()?;
         (end >= 0).then(|| (end - pos).max(0))
     }
 
@@ -307,10 +305,7 @@ impl Consumer {
                 let end = st
                     .partitions
                     .get(&tp)
-                    .map(|p| match self.shared.config.isolation_level {
-                        crate::config::IsolationLevel::ReadCommitted => p.last_stable_offset,
-                        crate::config::IsolationLevel::ReadUncommitted => p.high_watermark,
-                    });
+                    .map(|p| p.log_end(self.shared.config.isolation_level));
                 let lag = match (offset, end) {
                     (Some(c), Some(end)) if end >= 0 => Some((end - c.offset).max(0)),
                     _ => None,
@@ -445,7 +440,7 @@ impl Consumer {
         let keys: Vec<TopicPartition> = st
             .partitions
             .iter()
-            .filter(|(_, p)| p.buffered.is_some() && !p.paused)
+            .filter(|(_, p)| p.has_data_for_poll())
             .map(|(tp, _)| tp.clone())
             .collect();
         if keys.is_empty() {
@@ -462,11 +457,11 @@ impl Consumer {
             }
             let mut records = Vec::new();
             let p = st.partitions.get_mut(tp).expect("listed above");
-            let result = engine::drain_partition(tp, p, &self.shared.budget, max - total, &mut records);
-            if p.buffered.is_none() {
+            let isolation = self.shared.config.isolation_level;
+            let result = p.drain(tp, &self.shared.budget, max - total, isolation, &mut records);
+            if !p.has_buffered() {
                 drained_any = true;
             }
-            p.report_lag(self.shared.config.isolation_level);
             total += records.len();
             if !records.is_empty() {
                 batch.partitions.push((tp.clone(), records));
@@ -724,12 +719,13 @@ impl Consumer {
             g.wake.notify_one();
             return Ok(());
         }
-        let mut member = kafkaroo_group::GroupMember::new(group::member_config(config, &group_id)?, now)
-            .map_err(Error::from_group)?;
+        let mut member =
+            kafkaroo_group::GroupMember::new(crate::config::member_config(config, &group_id)?, now)
+                .map_err(Error::from_group)?;
         member.subscribe(topics, now).map_err(Error::from_group)?;
         let shared = Arc::new(GroupShared::new(member, listener, self.shared.clone()));
         self.group_driver = Some(tokio::spawn(group::run(shared.clone(), self.client.clone())));
-        let _ = self.commit_handle.group.set(shared.clone());
+        let _ = self.commit_handle.group.set(shared.clone() as Arc<dyn Committer>);
         self.group = Some(shared);
         Ok(())
     }
@@ -801,7 +797,7 @@ impl Consumer {
             .group_id
             .clone()
             .ok_or_else(|| Error::Config("committed needs group.id".into()))?;
-        group::fetch_committed(
+        coordinator::fetch_committed(
             &self.client,
             &group_id,
             partitions,

@@ -8,9 +8,10 @@
 //! `recv` had taken out of a poll batch are held back with the partition and come first after
 //! `resume`. A seek drops all of it. When the memory budget is spent and nothing else would free
 //! memory (no fetch in flight, nothing left for `poll`), the data kept for paused partitions is
-//! dropped (and fetched again after `resume`), so it cannot stop the other partitions.
+//! dropped (and fetched again after `resume`, `EngineState::evict_paused`), so it cannot stop the
+//! other partitions.
 
-use crate::engine::{EngineState, OffsetSpec, PartitionState, Shared};
+use crate::engine::{EngineState, OffsetSpec, Shared};
 use crate::error::Error;
 use crate::record::TopicPartition;
 
@@ -24,8 +25,14 @@ fn check_assigned(st: &EngineState, tps: &[TopicPartition]) -> Result<(), Error>
     }
 }
 
-/// Sets the position of each of `tps` with `f` (after dropping its buffered, in-flight and held data).
-fn reposition(shared: &Shared, tps: &[TopicPartition], f: impl Fn(&mut PartitionState)) -> Result<(), Error> {
+/// Moves each of `tps` to `position`, or with `None` to `reset` (after dropping its buffered,
+/// in-flight and held data).
+fn reposition(
+    shared: &Shared,
+    tps: &[TopicPartition],
+    position: Option<i64>,
+    reset: Option<OffsetSpec>,
+) -> Result<(), Error> {
     let mut st = shared.lock();
     check_assigned(&st, tps)?;
     for tp in tps {
@@ -34,12 +41,7 @@ fn reposition(shared: &Shared, tps: &[TopicPartition], f: impl Fn(&mut Partition
         st.take_back_undelivered(tp);
         let version = st.bump_version();
         let p = st.partitions.get_mut(tp).expect("checked above");
-        p.invalidate(version);
-        p.failed = false;
-        p.awaiting_committed = false;
-        p.last_epoch = None;
-        f(p);
-        p.report_lag(shared.config.isolation_level);
+        p.reposition(version, position, reset, shared.config.isolation_level);
     }
     drop(st);
     shared.driver_wake.notify_one();
@@ -53,18 +55,12 @@ pub(crate) fn seek(shared: &Shared, tp: &TopicPartition, offset: i64) -> Result<
             "cannot seek {tp} to negative offset {offset}"
         )));
     }
-    reposition(shared, std::slice::from_ref(tp), |p| {
-        p.position = Some(offset);
-        p.pending_reset = None;
-    })
+    reposition(shared, std::slice::from_ref(tp), Some(offset), None)
 }
 
 /// Seeks `tps` to the beginning, the end or a timestamp, resolved by the engine.
 pub(crate) fn seek_spec(shared: &Shared, tps: &[TopicPartition], spec: OffsetSpec) -> Result<(), Error> {
-    reposition(shared, tps, |p| {
-        p.position = None;
-        p.pending_reset = Some(spec);
-    })
+    reposition(shared, tps, None, Some(spec))
 }
 
 /// [`Consumer::pause`](crate::Consumer::pause): stops fetching and handing out `tps`, keeping what
@@ -76,9 +72,7 @@ pub(crate) fn pause(shared: &Shared, tps: &[TopicPartition]) -> Result<(), Error
         let mine = |r: &crate::record::ConsumerRecord| r.partition == tp.partition && *r.topic == *tp.topic;
         let held: Vec<_> = st.undelivered.iter().filter(|r| mine(r)).cloned().collect();
         st.undelivered.retain(|r| !mine(r));
-        let p = st.partitions.get_mut(tp).expect("checked above");
-        p.held.extend(held);
-        p.paused = true;
+        st.partitions.get_mut(tp).expect("checked above").pause(held);
     }
     drop(st);
     shared.driver_wake.notify_one();
@@ -92,9 +86,8 @@ pub(crate) fn resume(shared: &Shared, tps: &[TopicPartition]) -> Result<(), Erro
     let mut ready = false;
     for tp in tps {
         let p = st.partitions.get_mut(tp).expect("checked above");
-        p.paused = false;
-        let held = std::mem::take(&mut p.held);
-        ready |= p.buffered.is_some() || !held.is_empty();
+        let held = p.resume();
+        ready |= p.has_buffered() || !held.is_empty();
         // No record of a paused partition is in `undelivered`: the held ones keep their order.
         st.undelivered.extend(held);
     }
@@ -112,29 +105,7 @@ pub(crate) fn paused(shared: &Shared) -> Vec<TopicPartition> {
         .lock()
         .partitions
         .iter()
-        .filter(|(_, p)| p.paused)
+        .filter(|(_, p)| p.is_paused())
         .map(|(tp, _)| tp.clone())
         .collect()
-}
-
-/// The memory budget is spent: drops the data kept for paused partitions (buffered and held), with
-/// the position moved back to the first record not handed out, so it is fetched again after
-/// `resume`. Returns how many partitions lost data.
-pub(crate) fn evict_paused(st: &mut EngineState) -> usize {
-    let keeping: Vec<TopicPartition> = st
-        .partitions
-        .iter()
-        .filter(|(_, p)| p.paused && (p.buffered.is_some() || !p.held.is_empty()))
-        .map(|(tp, _)| tp.clone())
-        .collect();
-    for tp in &keeping {
-        let version = st.bump_version();
-        let p = st.partitions.get_mut(tp).expect("listed above");
-        if let Some(first) = p.held.front() {
-            p.position = Some(first.offset());
-        }
-        p.invalidate(version);
-        tracing::debug!(partition = %tp, position = ?p.position, "memory budget spent: data kept for a paused partition dropped");
-    }
-    keeping.len()
 }

@@ -85,25 +85,26 @@ pub mod net {
 /// The rustls version kafkaroo uses, for [`ConsumerConfigBuilder::tls_client_config`].
 pub use rustls;
 mod budget;
+mod commit;
 mod config;
 mod consumer;
 mod control;
+mod coordinator;
 mod engine;
 mod error;
 mod group;
-mod listener;
 mod record;
 mod session;
 mod standalone;
 mod telemetry;
 
 pub use admin::{AdminError, GroupAdmin, ResetSpec, TopicSelection};
+pub use commit::{CommitHandle, OffsetAndMetadata, PendingCommit};
 pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use consumer::{Consumer, OffsetAndTimestamp, Watermarks};
 pub use error::Error;
-pub use group::{CommitHandle, GroupState, OffsetAndMetadata, PendingCommit};
+pub use group::{GroupState, RebalanceContext, RebalanceListener};
 pub use kafkaroo_group::member::CloseMode;
 pub use kafkaroo_group::{GroupError, MemberState};
 pub use kafkaroo_records::{Header, Headers, TimestampType};
-pub use listener::{RebalanceContext, RebalanceListener};
 pub use record::{ConsumerRecord, PollBatch, TopicPartition};

@@ -9,18 +9,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use kafkaroo_group::member::{CommitParams, OffsetToCommit, Request, Response, Target};
-use kafkaroo_net::{Backoff, BackoffConfig, Client};
-use kafkaroo_wire::ErrorCode;
+use kafkaroo_group::member::OffsetToCommit;
+use kafkaroo_net::Client;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use crate::commit::{self, CommitState, Committer, OffsetAndMetadata, PendingCommit};
+use crate::coordinator;
 use crate::engine::Shared;
 use crate::error::Error;
-use crate::group::{self, OffsetAndMetadata, PendingCommit};
-use crate::record::TopicPartition;
+use crate::record::{ConsumerRecord, TopicPartition};
 
 enum Job {
     Commit {
@@ -36,17 +36,8 @@ enum Job {
 pub(crate) struct Standalone {
     jobs: mpsc::UnboundedSender<Job>,
     engine: Arc<Shared>,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    /// Offsets stored with `store_offset`, committed by `commit_stored`.
-    stored: BTreeMap<TopicPartition, OffsetAndMetadata>,
-    /// When the next auto-commit is due.
-    auto_commit_at: Option<Instant>,
-    /// What auto-commit last committed, so an unchanged position is not committed again.
-    last_auto: BTreeMap<TopicPartition, i64>,
+    /// Stored offsets and the auto-commit schedule.
+    state: Mutex<CommitState>,
 }
 
 impl Standalone {
@@ -57,11 +48,11 @@ impl Standalone {
         Arc::new(Self {
             jobs,
             engine,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(CommitState::default()),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CommitState> {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -100,30 +91,19 @@ impl Standalone {
         let st = self.engine.lock();
         st.partitions
             .keys()
-            .filter_map(|tp| {
-                let (offset, leader_epoch) = st.delivered_position(tp)?;
-                Some(OffsetToCommit {
-                    partition: tp.clone(),
-                    offset,
-                    leader_epoch,
-                    metadata: None,
-                })
-            })
+            .filter_map(|tp| st.delivered_offset(tp))
             .collect()
     }
 
     pub(crate) fn store_offset(&self, tp: TopicPartition, offset: OffsetAndMetadata) {
-        self.lock().stored.insert(tp, offset);
+        self.lock().store(tp, offset);
     }
 
     /// Commits the stored offsets (`None` when nothing was stored). Taken and started under one lock,
     /// so two callers cannot reorder.
     pub(crate) fn commit_stored(&self) -> Option<PendingCommit> {
         let mut state = self.lock();
-        if state.stored.is_empty() {
-            return None;
-        }
-        let stored = std::mem::take(&mut state.stored);
+        let stored = state.take_stored()?;
         Some(self.send_commit(stored.into_iter().map(|(tp, o)| o.into_commit(tp)).collect()))
     }
 
@@ -136,40 +116,44 @@ impl Standalone {
         }
         let now = Instant::now();
         let mut state = self.lock();
-        let at = *state
-            .auto_commit_at
-            .get_or_insert(now + config.auto_commit_interval);
-        if now < at {
+        if let Err(at) = state.auto_commit_due(now, config.auto_commit_interval) {
             return Some(at);
         }
-        let next = now + config.auto_commit_interval;
-        state.auto_commit_at = Some(next);
-        let offsets: Vec<OffsetToCommit> = self
-            .positions()
-            .into_iter()
-            .filter(|o| state.last_auto.get(&o.partition) != Some(&o.offset))
-            .collect();
+        let (next, offsets) = state.start_auto_commit(now, config.auto_commit_interval, self.positions());
         if offsets.is_empty() {
             return Some(next);
         }
-        let sent: Vec<(TopicPartition, i64)> =
-            offsets.iter().map(|o| (o.partition.clone(), o.offset)).collect();
-        state.last_auto.extend(sent.iter().cloned());
+        let sent = commit::sent(&offsets);
+        state.auto_committed(&sent);
         drop(state);
         let pending = self.send_commit(offsets);
         let this = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(e) = pending.await {
                 warn!(error = %e, "auto-commit failed; the next one retries");
-                let mut state = this.lock();
-                for (tp, offset) in sent {
-                    if state.last_auto.get(&tp) == Some(&offset) {
-                        state.last_auto.remove(&tp);
-                    }
-                }
+                this.lock().auto_commit_failed(&sent);
             }
         });
         Some(next)
+    }
+}
+
+impl Committer for Standalone {
+    fn commit(
+        &self,
+        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
+    ) -> Result<PendingCommit, Error> {
+        Ok(Self::commit(self, offsets))
+    }
+
+    fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        let tp = TopicPartition::new(record.topic(), record.partition());
+        Self::store_offset(self, tp, OffsetAndMetadata::after(record));
+        Ok(())
+    }
+
+    fn commit_stored(&self) -> Result<Option<PendingCommit>, Error> {
+        Ok(Self::commit_stored(self))
     }
 }
 
@@ -180,7 +164,8 @@ async fn run(client: Client, group_id: String, engine: Arc<Shared>, mut jobs: mp
     while let Some(job) = jobs.recv().await {
         match job {
             Job::Commit { offsets, reply } => {
-                let result = commit(&client, &group_id, offsets, timeout, backoff).await;
+                let result =
+                    coordinator::commit_outside_group(&client, &group_id, offsets, timeout, backoff).await;
                 if let Err((_, error_type)) = &result {
                     engine.telemetry.commit_failed(error_type);
                 }
@@ -188,7 +173,7 @@ async fn run(client: Client, group_id: String, engine: Arc<Shared>, mut jobs: mp
             }
             Job::StartPositions(partitions) => {
                 let tps: Vec<TopicPartition> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
-                let result = group::fetch_committed(&client, &group_id, &tps, timeout, backoff).await;
+                let result = coordinator::fetch_committed(&client, &group_id, &tps, timeout, backoff).await;
                 apply_start_positions(&engine, &partitions, result);
             }
         }
@@ -207,22 +192,21 @@ fn apply_start_positions(
         let Some(p) = st
             .partitions
             .get_mut(tp)
-            .filter(|p| p.version == *version && p.awaiting_committed)
+            .filter(|p| p.version() == *version && p.is_awaiting_committed())
         else {
             continue;
         };
-        p.awaiting_committed = false;
         match &result {
-            Ok(committed) => {
-                if let Some(Some(c)) = committed.get(tp) {
+            Ok(committed) => match committed.get(tp) {
+                Some(Some(c)) => {
                     debug!(partition = %tp, offset = c.offset, "starting at the committed offset");
-                    p.position = Some(c.offset);
-                    p.last_epoch = c.leader_epoch;
+                    p.start_from_committed(Some(c.offset), c.leader_epoch);
                 }
-            }
+                _ => p.start_from_committed(None, None),
+            },
             Err(e) => {
-                let e = e.clone();
-                st.fail(tp, e);
+                p.start_from_committed(None, None);
+                st.fail(tp, e.clone());
             }
         }
     }
@@ -232,87 +216,5 @@ fn apply_start_positions(
     engine.resolved.notify_waiters();
     if failed {
         engine.data_ready.notify_one();
-    }
-}
-
-/// OffsetCommit with generation -1 and no member id, retried (with a fresh coordinator lookup) until
-/// `timeout` for retriable errors. A failure comes with its `error.type` for the metric.
-async fn commit(
-    client: &Client,
-    group_id: &str,
-    offsets: Vec<OffsetToCommit>,
-    timeout: Duration,
-    retry_backoff: BackoffConfig,
-) -> Result<(), (Error, &'static str)> {
-    if offsets.is_empty() {
-        return Ok(());
-    }
-    let all: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
-    let deadline = Instant::now() + timeout;
-    let mut backoff = Backoff::new(retry_backoff);
-    let mut last = String::from("no attempt");
-    loop {
-        if Instant::now() >= deadline {
-            let error = Error::Commit {
-                failed: all,
-                reason: format!("gave up after {timeout:?}: {last}"),
-            };
-            return Err((error, "timeout"));
-        }
-        let find = Request::FindCoordinator {
-            group_id: group_id.to_owned(),
-        };
-        let node = match group::execute(client, Target::AnyBroker, &find, timeout).await {
-            Response::FindCoordinator {
-                error_code: 0,
-                node_id,
-            } => node_id,
-            Response::FindCoordinator { error_code, .. } if !ErrorCode(error_code).is_retriable() => {
-                let error = Error::Commit {
-                    failed: all,
-                    reason: format!("FindCoordinator: {}", ErrorCode(error_code)),
-                };
-                return Err((error, ErrorCode(error_code).name()));
-            }
-            other => {
-                last = format!("FindCoordinator: {other:?}");
-                tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
-                continue;
-            }
-        };
-        let request = Request::OffsetCommit(CommitParams {
-            group_id: group_id.to_owned(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-            offsets: offsets.clone(),
-        });
-        match group::execute(client, Target::Coordinator(node), &request, timeout).await {
-            Response::OffsetCommit { partitions } => {
-                let errors: Vec<(TopicPartition, ErrorCode)> = partitions
-                    .into_iter()
-                    .map(|(tp, code)| (tp, ErrorCode(code)))
-                    .filter(|(_, code)| !code.is_ok())
-                    .collect();
-                if errors.is_empty() {
-                    return Ok(());
-                }
-                let reason = errors
-                    .iter()
-                    .map(|(tp, code)| format!("{tp}: {code}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                if let Some(&(_, code)) = errors.iter().find(|(_, code)| !code.is_retriable()) {
-                    let error = Error::Commit {
-                        failed: errors.into_iter().map(|(tp, _)| tp).collect(),
-                        reason,
-                    };
-                    return Err((error, code.name()));
-                }
-                last = reason;
-            }
-            other => last = format!("OffsetCommit: {other:?}"),
-        }
-        tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
     }
 }

@@ -28,7 +28,7 @@ impl GroupAdmin {
     pub async fn delete_group(&self, group: &str) -> Result<(), AdminError> {
         self.retrying(
             || format!("deleting group {group:?}"),
-            async || self.delete_group_once(group).await,
+            || self.delete_group_once(group),
         )
         .await
     }
@@ -69,7 +69,7 @@ impl GroupAdmin {
     ) -> Result<Vec<PartitionDeletion>, AdminError> {
         self.retrying(
             || format!("deleting offsets of group {group:?}"),
-            async || self.delete_offsets_once(group, partitions).await,
+            || self.delete_offsets_once(group, partitions),
         )
         .await
     }

@@ -18,22 +18,24 @@ pub use delete::PartitionDeletion;
 pub use reset::{Adjustment, PlannedOffset, ResetFacts, ResetSpec, TopicSelection, plan_reset};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::time::Duration;
 
 use kafkaroo_group::Assignment;
 use kafkaroo_group::member::{Request, Response, Target, TransportFailure};
-use kafkaroo_net::{Client, Connection, Purpose};
-use kafkaroo_wire::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafkaroo_net::{BackoffConfig, Client, Connection, Purpose};
 use kafkaroo_wire::messages::{DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetFetchRequest};
 use kafkaroo_wire::{ErrorCode, StrBytes};
 use tracing::debug;
 
+use crate::commit::OffsetAndMetadata;
 use crate::config::ConsumerConfig;
-use crate::group::OffsetAndMetadata;
+use crate::coordinator::{self, Attempt, Budget, GaveUp, codec, is_coordinator_error};
 use crate::record::TopicPartition;
 
 /// How often a request is sent when the answer says "ask again" (coordinator loading or moved, broker
-/// unreachable), with a growing pause of `retry.backoff.ms` times the attempt number in between.
+/// unreachable), waiting by the one backoff (`retry.backoff.ms` doubling up to `retry.backoff.max.ms`)
+/// in between.
 const MAX_ATTEMPTS: u32 = 8;
 
 /// The `protocol_type` of groups whose members speak the embedded consumer protocol.
@@ -157,15 +159,6 @@ impl AdminError {
             },
         }
     }
-}
-
-fn is_coordinator_error(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
-            | ErrorCode::COORDINATOR_NOT_AVAILABLE
-            | ErrorCode::NOT_COORDINATOR
-    )
 }
 
 fn group_resource(group: &str) -> String {
@@ -312,7 +305,7 @@ pub struct GroupLag {
 pub struct GroupAdmin {
     client: Client,
     request_timeout: Duration,
-    retry_backoff: Duration,
+    retry_backoff: BackoffConfig,
 }
 
 impl GroupAdmin {
@@ -330,34 +323,43 @@ impl GroupAdmin {
         Self {
             client,
             request_timeout: config.request_timeout,
-            retry_backoff: config.retry_backoff,
+            retry_backoff: config.retry_backoff_config(),
         }
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or fails retriably [`MAX_ATTEMPTS`] times.
-    async fn retrying<T>(
+    /// Runs `attempt` until it succeeds, fails for good, or fails retriably [`MAX_ATTEMPTS`] times
+    /// (the coordinator's one retry loop, `crate::coordinator::retrying`).
+    async fn retrying<T, Fut>(
         &self,
         what: impl Fn() -> String,
-        mut attempt: impl AsyncFnMut() -> Result<T, AdminError>,
-    ) -> Result<T, AdminError> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match attempt().await {
-                Err(e) if e.is_retriable() && attempts < MAX_ATTEMPTS => {
-                    debug!(operation = %what(), attempts, error = %e, "retrying");
-                    tokio::time::sleep(self.retry_backoff * attempts).await;
+        mut attempt: impl FnMut() -> Fut,
+    ) -> Result<T, AdminError>
+    where
+        Fut: Future<Output = Result<T, AdminError>>,
+    {
+        let what = &what;
+        let result = coordinator::retrying(self.retry_backoff, Budget::Attempts(MAX_ATTEMPTS), || {
+            let attempt = attempt();
+            async move {
+                match attempt.await {
+                    Ok(t) => Attempt::Done(t),
+                    Err(e) if e.is_retriable() => {
+                        debug!(operation = %what(), error = %e, "retrying");
+                        Attempt::Retry(e)
+                    }
+                    Err(e) => Attempt::Fail(e),
                 }
-                Err(e) if e.is_retriable() => {
-                    return Err(AdminError::RetriesExhausted {
-                        what: what(),
-                        attempts,
-                        last: Box::new(e),
-                    });
-                }
-                other => return other,
             }
-        }
+        })
+        .await;
+        result.map_err(|gave_up| match gave_up {
+            GaveUp::Failed(e) => e,
+            GaveUp::Exhausted { attempts, last } => AdminError::RetriesExhausted {
+                what: what(),
+                attempts,
+                last: Box::new(last.expect("an attempts budget ends with an attempt")),
+            },
+        })
     }
 
     /// A connection to `broker` for admin requests, refreshing the broker list once if it is unknown.
@@ -377,7 +379,7 @@ impl GroupAdmin {
             group_id: group.to_owned(),
         };
         let node =
-            match crate::group::execute(&self.client, Target::AnyBroker, &find, self.request_timeout).await {
+            match coordinator::execute(&self.client, Target::AnyBroker, &find, self.request_timeout).await {
                 Response::FindCoordinator {
                     error_code: 0,
                     node_id,
@@ -420,7 +422,7 @@ impl GroupAdmin {
             let listed = self
                 .retrying(
                     || format!("ListGroups on broker {broker}"),
-                    async || self.list_groups_on(broker).await,
+                    || self.list_groups_on(broker),
                 )
                 .await?;
             for g in listed {
@@ -462,7 +464,7 @@ impl GroupAdmin {
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription, AdminError> {
         self.retrying(
             || format!("describing group {group:?}"),
-            async || self.describe_once(group).await,
+            || self.describe_once(group),
         )
         .await
     }
@@ -534,7 +536,7 @@ impl GroupAdmin {
     ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>, AdminError> {
         self.retrying(
             || format!("fetching the committed offsets of group {group:?}"),
-            async || self.committed_once(group).await,
+            || self.committed_once(group),
         )
         .await
     }
@@ -545,18 +547,8 @@ impl GroupAdmin {
     ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>, AdminError> {
         let (_, conn) = self.coordinator(group).await?;
         let v = conn.negotiated_version::<OffsetFetchRequest>()?;
-        let mut req = OffsetFetchRequest::default();
-        // `topics: null` asks for every topic: v2+ (Kafka 0.10.2); v8+ moves it into `groups`.
-        if v >= 8 {
-            req.groups = vec![
-                OffsetFetchRequestGroup::default()
-                    .with_group_id(GroupId(sb(group)))
-                    .with_topics(None),
-            ];
-        } else if v >= 2 {
-            req.group_id = GroupId(sb(group));
-            req.topics = None;
-        } else {
+        // `topics: null` asks for every topic: v2+ (Kafka 0.10.2).
+        if v < 2 {
             return Err(AdminError::Broker {
                 api: "OffsetFetch",
                 resource: group_resource(group),
@@ -566,38 +558,14 @@ impl GroupAdmin {
                 )),
             });
         }
+        let req = codec::offset_fetch(group, None, false, v);
         let resp = conn.send_version(&req, v, self.request_timeout).await?;
-        let mut rows: Vec<(String, i32, i64, i32, Option<String>, i16)> = Vec::new();
-        // The v8+ and older layouts carry the same fields in differently named types.
-        macro_rules! collect {
-            ($topics:expr) => {
-                for t in $topics {
-                    for p in t.partitions {
-                        rows.push((
-                            t.name.0.to_string(),
-                            p.partition_index,
-                            p.committed_offset,
-                            p.committed_leader_epoch,
-                            p.metadata.as_deref().map(str::to_owned),
-                            p.error_code,
-                        ));
-                    }
-                }
-            };
-        }
-        let error_code = if v >= 8 {
-            let Some(g) = resp.groups.into_iter().next() else {
-                return Err(AdminError::NoAnswer {
-                    api: "OffsetFetch",
-                    resource: group_resource(group),
-                    reason: "the response names no group".to_owned(),
-                });
-            };
-            collect!(g.topics);
-            g.error_code
-        } else {
-            collect!(resp.topics);
-            resp.error_code
+        let Some((error_code, rows)) = codec::offset_fetch_answer(resp, v) else {
+            return Err(AdminError::NoAnswer {
+                api: "OffsetFetch",
+                resource: group_resource(group),
+                reason: "the response names no group".to_owned(),
+            });
         };
         match ErrorCode(error_code) {
             ErrorCode::NONE => {}
@@ -611,34 +579,26 @@ impl GroupAdmin {
                 ));
             }
         }
-        let mut out = BTreeMap::new();
-        for (topic, partition, offset, epoch, metadata, code) in rows {
-            match ErrorCode(code) {
-                ErrorCode::NONE => {}
+        let mut committed = Vec::with_capacity(rows.len());
+        for row in rows {
+            match ErrorCode(row.error_code) {
+                ErrorCode::NONE => committed.push(row),
                 // The topic was deleted since: its offsets are not the group's to show.
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => continue,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {}
                 code => {
+                    let tp = &row.partition;
                     return Err(AdminError::from_code(
                         "OffsetFetch",
-                        format!("group {group:?}, topic {topic:?} partition {partition}"),
+                        format!("group {group:?}, topic {:?} partition {}", tp.topic, tp.partition),
                         code,
                         None,
                     ));
                 }
             }
-            if offset < 0 {
-                continue;
-            }
-            out.insert(
-                TopicPartition::new(topic, partition),
-                OffsetAndMetadata {
-                    offset,
-                    leader_epoch: (epoch >= 0).then_some(epoch),
-                    metadata: metadata.filter(|m| !m.is_empty()),
-                },
-            );
         }
-        Ok(out)
+        Ok(coordinator::committed_offsets(committed)
+            .filter_map(|(tp, offset)| Some((tp, offset?)))
+            .collect())
     }
 
     /// The end offsets (high watermarks) of `partitions` (ListOffsets latest, read_uncommitted as
@@ -677,7 +637,7 @@ impl GroupAdmin {
     ) -> Result<BTreeMap<TopicPartition, i64>, AdminError> {
         self.retrying(
             || "looking up offsets".to_owned(),
-            async || self.list_offsets_once(partitions, timestamp).await,
+            || self.list_offsets_once(partitions, timestamp),
         )
         .await
     }

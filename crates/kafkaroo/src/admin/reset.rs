@@ -10,13 +10,12 @@
 
 use std::collections::BTreeMap;
 
+use kafkaroo_group::member::{CommitParams, OffsetToCommit};
 use kafkaroo_wire::ErrorCode;
-use kafkaroo_wire::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafkaroo_wire::messages::{GroupId, OffsetCommitRequest, TopicName};
+use kafkaroo_wire::messages::OffsetCommitRequest;
 
-use super::{AdminError, GroupAdmin, group_resource, sb};
+use super::{AdminError, GroupAdmin, group_resource};
+use crate::coordinator::codec;
 use crate::record::TopicPartition;
 
 /// A topic, and optionally some of its partitions (`--topic t` / `--topic t:0,2`).
@@ -210,7 +209,7 @@ impl GroupAdmin {
         if execute && !plan.is_empty() {
             self.retrying(
                 || format!("committing the offsets of group {group:?}"),
-                async || self.commit_once(group, &plan).await,
+                || self.commit_once(group, &plan),
             )
             .await?;
         }
@@ -221,31 +220,17 @@ impl GroupAdmin {
     async fn commit_once(&self, group: &str, plan: &[PlannedOffset]) -> Result<(), AdminError> {
         let (_, conn) = self.coordinator(group).await?;
         let v = conn.negotiated_version::<OffsetCommitRequest>()?;
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for p in plan {
-            let mut part = OffsetCommitRequestPartition::default()
-                .with_partition_index(p.partition.partition)
-                .with_committed_offset(p.offset)
-                .with_committed_metadata(Some(sb("")));
-            if v >= 6 {
-                part.committed_leader_epoch = -1;
-            }
-            topics.entry(p.partition.topic.as_str()).or_default().push(part);
-        }
-        let req = OffsetCommitRequest::default()
-            .with_group_id(GroupId(sb(group)))
-            .with_generation_id_or_member_epoch(-1)
-            .with_member_id(sb(""))
-            .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(t, ps)| {
-                        OffsetCommitRequestTopic::default()
-                            .with_name(TopicName(sb(t)))
-                            .with_partitions(ps)
-                    })
-                    .collect(),
-            );
+        let commit = CommitParams {
+            group_id: group.to_owned(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            offsets: plan
+                .iter()
+                .map(|p| OffsetToCommit::new(p.partition.clone(), p.offset))
+                .collect(),
+        };
+        let req = codec::offset_commit(&commit, v);
         let resp = conn.send_version(&req, v, self.request_timeout).await?;
         for t in resp.topics {
             for p in t.partitions {

@@ -6,7 +6,9 @@ mod foreign;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkaroo_group::Assignor;
+use kafkaroo_group::{
+    Assignor, CooperativeStickyAssignor, MemberConfig, RangeAssignor, RoundRobinAssignor, StickyAssignor,
+};
 use kafkaroo_net::sasl::{Mechanism, Secret, TokenProvider};
 use kafkaroo_net::{SecurityConfig, SecurityOptions, SecurityProtocol};
 
@@ -188,7 +190,7 @@ impl ConsumerConfig {
         }
         for s in &self.partition_assignment_strategy {
             let custom = self.custom_assignors.iter().any(|a| a.name() == s);
-            if !custom && crate::group::built_in_assignor(s).is_none() {
+            if !custom && built_in_assignor(s).is_none() {
                 return bad(format!(
                     "partition.assignment.strategy: unknown assignor {s:?} (range, roundrobin, sticky, \
                      cooperative-sticky, or one registered with ConsumerConfigBuilder::assignor)"
@@ -520,6 +522,49 @@ impl ConsumerConfigBuilder {
         self.config.validate()?;
         Ok(self.config)
     }
+}
+
+/// The state machine's configuration from the consumer's.
+pub(crate) fn member_config(config: &ConsumerConfig, group_id: &str) -> Result<MemberConfig, crate::Error> {
+    let mut m = MemberConfig::new(group_id);
+    m.group_instance_id = config.group_instance_id.clone();
+    m.session_timeout = config.session_timeout;
+    m.heartbeat_interval = config.heartbeat_interval;
+    m.max_poll_interval = config.max_poll_interval;
+    m.request_timeout = config.request_timeout;
+    m.retry_backoff = config.retry_backoff;
+    m.retry_backoff_max = config.retry_backoff_max;
+    m.rack_id = config.client_rack.clone();
+    m.jitter_seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut assignors: Vec<Arc<dyn Assignor>> = Vec::new();
+    for name in &config.partition_assignment_strategy {
+        if let Some(custom) = config.custom_assignors.iter().find(|a| a.name() == name) {
+            assignors.push(custom.clone());
+            continue;
+        }
+        let a = built_in_assignor(name).ok_or_else(|| {
+            crate::Error::Config(format!(
+                "partition.assignment.strategy: unknown assignor {name:?}"
+            ))
+        })?;
+        assignors.push(a);
+    }
+    m.assignors = assignors;
+    Ok(m)
+}
+
+/// The assignor `partition.assignment.strategy` names without registering one.
+pub(crate) fn built_in_assignor(name: &str) -> Option<Arc<dyn Assignor>> {
+    Some(match name {
+        "cooperative-sticky" => Arc::new(CooperativeStickyAssignor),
+        "sticky" => Arc::new(StickyAssignor),
+        "range" => Arc::new(RangeAssignor),
+        "roundrobin" => Arc::new(RoundRobinAssignor),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The rebalance listener, and the context its callbacks get to act on the consumer.
 
+use super::GroupShared;
+use crate::commit::{OffsetAndMetadata, PendingCommit};
 use crate::control;
 use crate::engine::OffsetSpec;
 use crate::error::Error;
-use crate::group::{GroupShared, OffsetAndMetadata, PendingCommit};
 use crate::record::TopicPartition;
 
 /// Callbacks on partition ownership changes of a group member.

@@ -1,0 +1,227 @@
+//! Consumer groups: a background task drives the sans-IO [`GroupMember`] state machine of
+//! `kafkaroo-group` (classic protocol: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+//! OffsetFetch) and applies its events to the fetch engine.
+//!
+//! - The driver sends each request the member asks for in its own tokio task, so a heartbeat never
+//!   waits behind a JoinGroup that blocks for the rebalance timeout. Coordinator requests go over the
+//!   dedicated [`Purpose::Group`] connection, never behind a fetch long-poll.
+//! - Membership events change the fetch engine at once: `Revoked` and `Lost` stop fetching and drop
+//!   buffered data of those partitions (no record of them is handed out any more); `OffsetsFetched`
+//!   starts the assigned partitions from their committed offsets (or `auto.offset.reset`).
+//! - The [`RebalanceListener`] callbacks and the commits that belong to them run on the
+//!   application's task, at the next [`Consumer::poll`](crate::Consumer::poll) / `recv` (or in
+//!   `close`), like the Java client: by then the application finished the records of the previous
+//!   poll, so a commit there covers exactly what was processed. A revocation is acknowledged (the
+//!   partitions released) only after the commits made in `on_revoked` (through a [`CommitHandle`]) and
+//!   the auto-commit of the revoked partitions completed.
+//! - Auto-commit runs at `poll`/`recv` too (when `auto.commit.interval.ms` elapsed), for the same
+//!   reason: it commits what previous polls returned, never a record still being processed.
+//! - `Fatal` is returned by the next [`Consumer::poll`](crate::Consumer::poll).
+//!
+//! The modules: `mod.rs` holds the shared state, `events.rs` applies the member's events and runs
+//! the callbacks, `commits.rs` starts commits and auto-commits, `driver.rs` is the group task. The
+//! requests go out through `crate::coordinator`.
+
+mod commits;
+mod driver;
+mod events;
+mod listener;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kafkaroo_group::member::{CloseMode, CommitId, OffsetToCommit};
+use kafkaroo_group::{GroupMember, MemberState};
+use tokio::sync::{Notify, oneshot};
+
+pub(crate) use driver::run;
+pub use listener::{RebalanceContext, RebalanceListener};
+
+use crate::commit::CommitState;
+use crate::engine::Shared;
+use crate::error::Error;
+use crate::record::TopicPartition;
+
+/// The group membership health view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    /// The membership state.
+    pub state: MemberState,
+    /// The generation (-1 when not in one).
+    pub generation: i32,
+    /// The member id (empty before the first JoinGroup answer).
+    pub member_id: String,
+    /// The member id of the generation's leader (empty before the first JoinGroup answer); equal to
+    /// `member_id` when this member computes the assignment.
+    pub leader_id: String,
+    /// The assignor the group selected (`None` before the first JoinGroup answer).
+    pub protocol: Option<String>,
+    /// The node id of the group coordinator, when known.
+    pub coordinator: Option<i32>,
+}
+
+/// A membership change waiting for the application's task (listener and commits).
+pub(super) enum Callback {
+    Assigned(Vec<TopicPartition>),
+    /// The partitions, and their positions (what the application was given) for auto-commit.
+    Revoked(Vec<TopicPartition>, Vec<OffsetToCommit>),
+    Lost(Vec<TopicPartition>),
+}
+
+pub(crate) struct Inner {
+    pub(crate) member: GroupMember,
+    pub(super) listener: Option<Box<dyn RebalanceListener>>,
+    pub(crate) fatal: Option<Error>,
+    /// Who waits for a commit's outcome.
+    pub(super) waiters: HashMap<CommitId, oneshot::Sender<Result<(), Error>>>,
+    pub(super) callbacks: VecDeque<Callback>,
+    /// While `on_revoked` runs: commits started now hold the revocation back.
+    pub(super) collecting_revoke_commits: bool,
+    /// The commits a revocation waits for before it is acknowledged.
+    pub(super) revoke_commits: HashSet<CommitId>,
+    /// A revocation is waiting for `revoke_commits`.
+    pub(super) revoke_waiting: bool,
+    /// Positions of partitions being revoked: gone from the fetch engine, still owned until the
+    /// revocation is acknowledged (commits in `on_revoked` use them).
+    pub(super) revoking_positions: BTreeMap<TopicPartition, OffsetToCommit>,
+    /// Stored offsets and the auto-commit schedule.
+    pub(super) commits: CommitState,
+    /// The auto-commit in flight: the next waits for it.
+    pub(super) auto_commit: Option<CommitId>,
+    pub(crate) closed: bool,
+}
+
+pub(crate) struct GroupShared {
+    inner: Mutex<Inner>,
+    pub(crate) wake: Notify,
+    pub(crate) changed: Notify,
+    engine: Arc<Shared>,
+}
+
+impl GroupShared {
+    pub(crate) fn new(
+        member: GroupMember,
+        listener: Option<Box<dyn RebalanceListener>>,
+        engine: Arc<Shared>,
+    ) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                member,
+                listener,
+                fatal: None,
+                waiters: HashMap::new(),
+                callbacks: VecDeque::new(),
+                collecting_revoke_commits: false,
+                revoke_commits: HashSet::new(),
+                revoke_waiting: false,
+                revoking_positions: BTreeMap::new(),
+                commits: CommitState::default(),
+                auto_commit: None,
+                closed: false,
+            }),
+            wake: Notify::new(),
+            changed: Notify::new(),
+            engine,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn engine(&self) -> &Shared {
+        &self.engine
+    }
+
+    /// What `poll` hands out next for `tp`, or for a partition being revoked what it would have;
+    /// `None` while unknown (waiting for the committed offset or a reset).
+    pub(crate) fn position(&self, tp: &TopicPartition) -> Result<Option<i64>, Error> {
+        {
+            let st = self.engine.lock();
+            if st.partitions.contains_key(tp) {
+                return Ok(st.delivered_position(tp).map(|(offset, _)| offset));
+            }
+        }
+        let inner = self.lock();
+        match inner.revoking_positions.get(tp) {
+            Some(p) => Ok(Some(p.offset)),
+            None if inner.member.owns(tp) => Ok(None),
+            None => Err(Error::NotAssigned {
+                partition: tp.clone(),
+            }),
+        }
+    }
+
+    pub(crate) fn set_listener(&self, listener: Option<Box<dyn RebalanceListener>>) {
+        if listener.is_some() {
+            self.lock().listener = listener;
+        }
+    }
+
+    pub(crate) fn state(&self) -> GroupState {
+        let inner = self.lock();
+        GroupState {
+            state: inner.member.state(),
+            generation: inner.member.generation(),
+            member_id: inner.member.member_id().to_owned(),
+            leader_id: inner.member.leader_id().to_owned(),
+            protocol: inner.member.protocol_name().map(str::to_owned),
+            coordinator: inner.member.coordinator(),
+        }
+    }
+
+    /// Positions (what `poll` handed out) of the owned partitions that are fetching or being revoked.
+    pub(crate) fn owned_positions(&self, inner: &Inner) -> Vec<OffsetToCommit> {
+        let owned = inner.member.assignment();
+        let st = self.engine.lock();
+        owned
+            .into_iter()
+            .filter_map(|tp| {
+                st.delivered_offset(&tp)
+                    .or_else(|| inner.revoking_positions.get(&tp).cloned())
+            })
+            .collect()
+    }
+
+    /// Removes `partitions` from the fetch engine (buffered data dropped); returns their positions.
+    pub(super) fn purge(&self, partitions: &[kafkaroo_group::TopicPartition]) -> Vec<OffsetToCommit> {
+        let mut out = Vec::new();
+        let mut st = self.engine.lock();
+        for tp in partitions {
+            // Commit only what the application was given: records `recv` still holds are dropped
+            // with the partition and not counted.
+            out.extend(st.delivered_offset(tp));
+            st.partitions.remove(tp);
+            st.undelivered
+                .retain(|r| r.partition() != tp.partition || r.topic() != tp.topic);
+        }
+        drop(st);
+        self.engine.driver_wake.notify_one();
+        out
+    }
+}
+
+/// Closes the member (final revoke, commit on revoke with auto-commit, LeaveGroup unless static) and
+/// waits for it, at most `timeout`.
+pub(crate) async fn close(group: &GroupShared, mode: CloseMode, timeout: Duration) {
+    group.lock().member.close(mode, Instant::now());
+    group.wake.notify_one();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let changed = group.changed.notified();
+        // The final revocation's listener and commits run here, on the application's task.
+        group.run_callbacks();
+        {
+            let inner = group.lock();
+            if inner.closed || inner.fatal.is_some() {
+                return;
+            }
+        }
+        tokio::select! {
+            () = changed => {}
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            () = tokio::time::sleep_until(deadline) => return,
+        }
+    }
+}
