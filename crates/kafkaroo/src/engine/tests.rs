@@ -4,9 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use kafkaroo_net::{BrokerInfo, Metadata, PartitionMetadata, TopicMetadata};
+use kafkaroo_net::Metadata;
 use kafkaroo_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafkaroo_wire::messages::{FetchResponse, TopicName};
+use kafkaroo_wire::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafkaroo_wire::messages::{FetchResponse, MetadataResponse, TopicName};
 use kafkaroo_wire::{ErrorCode, StrBytes, Uuid};
 use tokio::time::Instant;
 
@@ -27,36 +30,24 @@ fn metadata(leader: i32, epoch: i32) -> Metadata {
     let brokers = [1, 2]
         .into_iter()
         .map(|id| {
-            let info = BrokerInfo {
-                id,
-                host: "localhost".into(),
-                port: 9092,
-                rack: None,
-            };
-            (id, info)
+            MetadataResponseBroker::default()
+                .with_node_id(id.into())
+                .with_host(StrBytes::from_static_str("localhost"))
+                .with_port(9092)
         })
         .collect();
-    let partition = PartitionMetadata {
-        partition: 0,
-        error: ErrorCode::NONE,
-        leader,
-        leader_epoch: epoch,
-        replicas: vec![1, 2],
-        isr: vec![1, 2],
-        offline_replicas: vec![],
-    };
-    let topic = TopicMetadata {
-        name: "t".into(),
-        id: Uuid::from_u128(7),
-        error: ErrorCode::NONE,
-        is_internal: false,
-        partitions: BTreeMap::from([(0, partition)]),
-    };
-    Metadata {
-        brokers,
-        topics: BTreeMap::from([("t".to_owned(), topic)]),
-        ..Metadata::default()
-    }
+    let partition = MetadataResponsePartition::default()
+        .with_partition_index(0)
+        .with_leader_id(leader.into())
+        .with_leader_epoch(epoch);
+    let topic = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+        .with_topic_id(Uuid::from_u128(7))
+        .with_partitions(vec![partition]);
+    let response = MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_topics(vec![topic]);
+    Metadata::from_response(&response)
 }
 
 /// `t-0` at `position` (last fetched epoch 4), led by broker 1 in epoch 5.
