@@ -1,7 +1,9 @@
-//! `kafkaroo group list|describe|reset-offsets|delete|delete-offsets`: consumer groups as
+//! `kafkaroo group list|describe|reset-offsets|delete|delete-offsets|lag`: consumer groups as
 //! `kafka-consumer-groups.sh` shows and changes them, from kafkaroo's [`GroupAdmin`]. The commands that
-//! change a group, and `describe --state` / `--members --verbose`, are in `ops.rs`.
+//! change a group, and `describe --state` / `--members --verbose`, are in `ops.rs`; `lag` (in records
+//! and seconds, `--watch`) in `lag.rs`.
 
+mod lag;
 mod ops;
 
 use std::io::{self, Write};
@@ -43,6 +45,8 @@ enum GroupCommand {
     Delete(ops::DeleteArgs),
     /// Delete a group's committed offsets of some topics or partitions
     DeleteOffsets(ops::DeleteOffsetsArgs),
+    /// Lag in records and in seconds per partition, with per-member totals; --watch refreshes it
+    Lag(lag::LagArgs),
 }
 
 /// How to reach the cluster and what to print.
@@ -86,6 +90,7 @@ pub(crate) fn main(args: GroupArgs) -> ExitCode {
         GroupCommand::ResetOffsets(a) => &a.connect,
         GroupCommand::Delete(a) => &a.connect,
         GroupCommand::DeleteOffsets(a) => &a.connect,
+        GroupCommand::Lag(a) => &a.connect,
     };
     crate::consume::init_logging(false, connect.verbose);
     let config = match props::build_config(
@@ -138,6 +143,7 @@ async fn run(command: &GroupCommand, config: &ConsumerConfig) -> anyhow::Result<
         GroupCommand::ResetOffsets(a) => ops::reset(&admin, a).await,
         GroupCommand::Delete(a) => ops::delete(&admin, a).await,
         GroupCommand::DeleteOffsets(a) => ops::delete_offsets(&admin, a).await,
+        GroupCommand::Lag(a) => lag::run(&admin, config, a).await,
         GroupCommand::Describe(d) if d.state || (d.members && d.verbose_members) => {
             let description = admin.describe_group(&d.group).await?;
             state_note(&description);
