@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use bytes::{Bytes, BytesMut};
 use kafkaroo_group::consumer_protocol::{
     ConsumerGroupMember, ConsumerMemberConfig, Request, Response, TopicNames, wire,
@@ -98,6 +98,10 @@ pub struct Driver {
     pub revoking: Option<Vec<TopicPartition>>,
     /// How many revocations the application saw.
     pub revocations: usize,
+    /// How many times the partitions were lost; a loss fails the step unless `lost_allowed`.
+    pub lost: usize,
+    /// The test expects the member to lose its partitions (fencing).
+    pub lost_allowed: bool,
     /// `Closed` was reported.
     pub closed: bool,
     /// The fatal error, if one stopped the member.
@@ -126,6 +130,8 @@ impl Driver {
             owned: BTreeSet::new(),
             revoking: None,
             revocations: 0,
+            lost: 0,
+            lost_allowed: false,
             closed: false,
             fatal: None,
         })
@@ -195,7 +201,11 @@ impl Driver {
                     self.owned.extend(partitions);
                 }
                 GroupEvent::Lost { partitions, reason } => {
-                    bail!("{}: lost {partitions:?}: {reason}", self.name)
+                    ensure!(self.lost_allowed, "{}: lost {partitions:?}: {reason}", self.name);
+                    ensure!(partitions == self.owned.iter().cloned().collect::<Vec<_>>());
+                    self.lost += 1;
+                    self.owned.clear();
+                    self.revoking = None;
                 }
                 GroupEvent::Closed => {
                     self.closed = true;

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, ensure};
 use kafkaroo_group::member::CloseMode;
 use kafkaroo_group::{GroupError, MemberState};
-use kafkaroo_testkit::Cluster;
+use kafkaroo_testkit::{Action, Cluster, Request};
 use kafkaroo_tests::kip848::{Driver, balanced, listed_versions, run_until};
+use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::Uuid;
 use kafkaroo_wire::messages::ApiKey;
 
@@ -233,4 +234,26 @@ async fn a_broker_with_the_protocol_disabled_is_a_clear_configuration_error() {
     assert!(error.to_string().contains("group.protocol=classic"), "{error}");
     assert!(error.is_fatal());
     assert_eq!(a.member.state(), MemberState::Fatal);
+}
+
+#[tokio::test]
+async fn a_fenced_member_loses_its_partitions_and_rejoins_with_epoch_0() {
+    let (cluster, topics) = cluster(4, Duration::from_secs(10)).await;
+    let check = coordinator_exclusive(&cluster);
+    let (mut a, mut b) = two_members(&cluster, &topics, None).await;
+    a.lost_allowed = true;
+    let a_id = a.member.member_id().to_owned();
+    // a's next heartbeat is refused as fenced (as after its rebalance timeout).
+    cluster.control_once(move |req| match req.request {
+        Request::ConsumerGroupHeartbeat(r) if r.member_id.as_str() == a_id && r.member_epoch > 0 => req
+            .error_response(ErrorCode::FENCED_MEMBER_EPOCH)
+            .map_or_else(Action::pass, Action::respond),
+        _ => Action::pass(),
+    });
+    let done = |d: &[&mut Driver]| d[0].lost == 1 && balanced("t", 4)(d);
+    run_until(&mut [&mut a, &mut b], &topics, "a's return", WAIT, &check, done)
+        .await
+        .unwrap();
+    assert!(a.member.member_epoch() > 0);
+    assert_eq!(b.lost, 0);
 }
