@@ -159,6 +159,11 @@ async fn serve(inner: Arc<Inner>, broker: i32, connection: u64, mut stream: TcpS
         if stream.write_all(&out).await.is_err() {
             return;
         }
+        // KIP-219: a throttled client's channel is muted until its throttle time has passed.
+        let throttle_ms = response.throttle_time_ms();
+        if throttle_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(u64::try_from(throttle_ms).unwrap_or(0))).await;
+        }
     }
 }
 

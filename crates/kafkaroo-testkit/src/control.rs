@@ -171,6 +171,57 @@ pub enum Response {
 }
 
 impl Response {
+    /// The response's KIP-219 `throttle_time_ms`.
+    pub fn throttle_time_ms(&self) -> i32 {
+        match self {
+            Self::ApiVersions(r) => r.throttle_time_ms,
+            Self::Metadata(r) => r.throttle_time_ms,
+            Self::ListOffsets(r) => r.throttle_time_ms,
+            Self::Fetch(r) => r.throttle_time_ms,
+            Self::OffsetForLeaderEpoch(r) => r.throttle_time_ms,
+            Self::FindCoordinator(r) => r.throttle_time_ms,
+            Self::JoinGroup(r) => r.throttle_time_ms,
+            Self::SyncGroup(r) => r.throttle_time_ms,
+            Self::Heartbeat(r) => r.throttle_time_ms,
+            Self::LeaveGroup(r) => r.throttle_time_ms,
+            Self::OffsetCommit(r) => r.throttle_time_ms,
+            Self::OffsetFetch(r) => r.throttle_time_ms,
+            Self::Produce(r) => r.throttle_time_ms,
+            Self::InitProducerId(r) => r.throttle_time_ms,
+            Self::CreateTopics(r) => r.throttle_time_ms,
+            Self::ConsumerGroupHeartbeat(r) => r.throttle_time_ms,
+            Self::DeleteTopics(r) => r.throttle_time_ms,
+            Self::ListGroups(r) => r.throttle_time_ms,
+            Self::DescribeGroups(r) => r.throttle_time_ms,
+        }
+    }
+
+    /// Sets the response's `throttle_time_ms`. The fake broker then also holds back the connection's next
+    /// request for that long, as a broker mutes a throttled client's channel (KIP-219).
+    pub fn set_throttle_time_ms(&mut self, ms: i32) {
+        match self {
+            Self::ApiVersions(r) => r.throttle_time_ms = ms,
+            Self::Metadata(r) => r.throttle_time_ms = ms,
+            Self::ListOffsets(r) => r.throttle_time_ms = ms,
+            Self::Fetch(r) => r.throttle_time_ms = ms,
+            Self::OffsetForLeaderEpoch(r) => r.throttle_time_ms = ms,
+            Self::FindCoordinator(r) => r.throttle_time_ms = ms,
+            Self::JoinGroup(r) => r.throttle_time_ms = ms,
+            Self::SyncGroup(r) => r.throttle_time_ms = ms,
+            Self::Heartbeat(r) => r.throttle_time_ms = ms,
+            Self::LeaveGroup(r) => r.throttle_time_ms = ms,
+            Self::OffsetCommit(r) => r.throttle_time_ms = ms,
+            Self::OffsetFetch(r) => r.throttle_time_ms = ms,
+            Self::Produce(r) => r.throttle_time_ms = ms,
+            Self::InitProducerId(r) => r.throttle_time_ms = ms,
+            Self::CreateTopics(r) => r.throttle_time_ms = ms,
+            Self::ConsumerGroupHeartbeat(r) => r.throttle_time_ms = ms,
+            Self::DeleteTopics(r) => r.throttle_time_ms = ms,
+            Self::ListGroups(r) => r.throttle_time_ms = ms,
+            Self::DescribeGroups(r) => r.throttle_time_ms = ms,
+        }
+    }
+
     /// The Fetch response, if it is one.
     pub fn as_fetch_mut(&mut self) -> Option<&mut FetchResponse> {
         match self {

@@ -47,6 +47,40 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A test of your own consumer code against an injected fault, as it runs here:
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::time::Duration;
+//! use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, TopicPartition};
+//! use kafkaroo_testkit::Cluster;
+//! use kafkaroo_wire::ErrorCode;
+//!
+//! let cluster = Cluster::builder().topic("orders", 1).build().await.unwrap();
+//! cluster.produce("orders", 0, ["a", "b", "c"]).unwrap();
+//! // The first fetch of orders-0 fails as if the leader had just moved.
+//! let orders = cluster.topic("orders").unwrap();
+//! let fault = cluster.fail_fetch(&orders, 0, ErrorCode::NOT_LEADER_OR_FOLLOWER, 1);
+//!
+//! let config = ConsumerConfig::builder()
+//!     .bootstrap_servers(&cluster.bootstrap())
+//!     .auto_offset_reset(AutoOffsetReset::Earliest)
+//!     .build()
+//!     .unwrap();
+//! let mut consumer = Consumer::new(config).await.unwrap();
+//! consumer.assign([TopicPartition::new("orders", 0)]).unwrap();
+//! let mut values = Vec::new();
+//! while values.len() < 3 {
+//!     // The retriable error never reaches the application: poll just returns the records.
+//!     for record in consumer.poll(Duration::from_millis(100)).await.unwrap().iter() {
+//!         values.push(record.value().unwrap().to_vec());
+//!     }
+//! }
+//! assert_eq!(values, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+//! assert_eq!(cluster.fired(fault), 1, "the fault was injected once");
+//! # });
+//! ```
+//!
 //! It complements, never replaces, tests against a real broker: the fake is as right as its author's
 //! reading of the protocol.
 #![forbid(unsafe_code)]
@@ -59,6 +93,7 @@ mod consumer_group;
 mod control;
 mod coordinator;
 mod error;
+mod faults;
 mod group_api;
 mod log;
 mod produce_api;
