@@ -252,3 +252,67 @@ impl CommitState {
 pub(crate) fn sent(offsets: &[OffsetToCommit]) -> Vec<(TopicPartition, i64)> {
     offsets.iter().map(|o| (o.partition.clone(), o.offset)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn at(tp: &TopicPartition, offset: i64) -> OffsetToCommit {
+        OffsetToCommit::new(tp.clone(), offset)
+    }
+
+    #[test]
+    fn auto_commit_is_due_each_interval_and_skips_unchanged_positions() {
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let interval = Duration::from_secs(5);
+        let now = Instant::now();
+        let mut state = CommitState::default();
+        assert_eq!(
+            state.auto_commit_due(now, interval),
+            Err(now + interval),
+            "armed at the first look"
+        );
+        let due = now + interval;
+        assert_eq!(state.auto_commit_due(due, interval), Ok(()));
+        let (next, offsets) = state.start_auto_commit(due, interval, vec![at(&a, 3), at(&b, 7)]);
+        assert_eq!((next, offsets.len()), (due + interval, 2));
+        state.auto_committed(&sent(&offsets));
+        assert_eq!(state.auto_commit_due(due, interval), Err(next));
+        let (_, offsets) = state.start_auto_commit(next, interval, vec![at(&a, 3), at(&b, 9)]);
+        assert_eq!(
+            offsets,
+            vec![at(&b, 9)],
+            "an unchanged position is not committed again"
+        );
+        state.auto_committed(&sent(&offsets));
+        // b failed: the next auto-commit sends it again; a (committed earlier) stays skipped.
+        state.auto_commit_failed(&[(b.clone(), 9)]);
+        let (_, offsets) = state.start_auto_commit(next, interval, vec![at(&a, 3), at(&b, 9)]);
+        assert_eq!(offsets, vec![at(&b, 9)]);
+        // A partition revoked and assigned back is committed again.
+        state.forget(std::slice::from_ref(&a));
+        let (_, offsets) = state.start_auto_commit(next, interval, vec![at(&a, 3)]);
+        assert_eq!(offsets, vec![at(&a, 3)]);
+    }
+
+    #[test]
+    fn stored_offsets_are_taken_once_and_forgotten_with_their_partition() {
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let mut state = CommitState::default();
+        assert!(state.take_stored().is_none());
+        state.store(a.clone(), OffsetAndMetadata::new(4));
+        state.store(b.clone(), OffsetAndMetadata::new(8));
+        state.forget(std::slice::from_ref(&b));
+        let taken = state.take_stored().expect("stored");
+        assert_eq!(taken.keys().collect::<Vec<_>>(), [&a]);
+        assert!(state.take_stored().is_none(), "taken once");
+        state.restore(taken);
+        assert_eq!(
+            state.take_stored().map(|s| s[&a].offset),
+            Some(4),
+            "a refused commit gives them back"
+        );
+    }
+}

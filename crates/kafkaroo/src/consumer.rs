@@ -21,6 +21,7 @@ use crate::engine::{self, EngineState, OffsetSpec, Shared};
 use crate::error::Error;
 use crate::group::{self, GroupShared, GroupState, RebalanceListener};
 use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
+use crate::retry::{Attempt, Budget, GaveUp, retrying};
 use crate::standalone::Standalone;
 use crate::telemetry::Telemetry;
 
@@ -574,85 +575,85 @@ impl Consumer {
             .collect())
     }
 
+    /// ListOffsets for `query`, by leader; retriable failures are retried (five attempts in all).
     async fn list_offsets(
         &self,
         query: &[(TopicPartition, i64)],
     ) -> Result<HashMap<TopicPartition, (i64, i64)>, Error> {
-        let topics: Vec<&str> = {
+        let topics: &[&str] = &{
             let mut t: Vec<&str> = query.iter().map(|(tp, _)| tp.topic.as_str()).collect();
             t.sort_unstable();
             t.dedup();
             t
         };
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let metadata = self.client.refresh_metadata(Some(&topics)).await?;
-            let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, i64)>> = BTreeMap::new();
-            for q in query {
-                let topic = metadata
-                    .topics
-                    .get(&q.0.topic)
-                    .ok_or_else(|| Error::UnknownTopic {
-                        topic: q.0.topic.clone(),
-                    })?;
-                if topic.error.is_fatal() {
-                    return Err(Error::Partition {
-                        partition: q.0.clone(),
-                        code: topic.error,
-                    });
-                }
-                let part = topic
-                    .partitions
-                    .get(&q.0.partition)
-                    .ok_or_else(|| Error::UnknownPartition {
-                        partition: q.0.clone(),
-                    })?;
-                by_leader.entry(part.leader).or_default().push(q);
+        let backoff = self.shared.config.retry_backoff_config();
+        retrying(backoff, Budget::Attempts(5), || {
+            self.list_offsets_once(query, topics)
+        })
+        .await
+        .map_err(|gave_up| match gave_up {
+            GaveUp::Failed(e) => e,
+            GaveUp::Exhausted { last, .. } => last.unwrap_or(Error::Closed),
+        })
+    }
+
+    async fn list_offsets_once(
+        &self,
+        query: &[(TopicPartition, i64)],
+        topics: &[&str],
+    ) -> Attempt<HashMap<TopicPartition, (i64, i64)>, Error, Error> {
+        let metadata = match self.client.refresh_metadata(Some(topics)).await {
+            Ok(m) => m,
+            Err(e) => return Attempt::Fail(e.into()),
+        };
+        let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, i64)>> = BTreeMap::new();
+        for q in query {
+            let Some(topic) = metadata.topics.get(&q.0.topic) else {
+                return Attempt::Fail(Error::UnknownTopic {
+                    topic: q.0.topic.clone(),
+                });
+            };
+            if topic.error.is_fatal() {
+                return Attempt::Fail(Error::Partition {
+                    partition: q.0.clone(),
+                    code: topic.error,
+                });
             }
-            let mut out = HashMap::new();
-            let mut retry = None;
-            let isolation = self.shared.config.isolation_level.wire();
-            for (leader, qs) in by_leader {
-                let queries = qs.iter().map(|(tp, ts)| (tp, *ts, -1));
-                let answers = match engine::list_offsets(
-                    &self.client,
-                    leader,
-                    queries,
-                    isolation,
-                    self.shared.config.request_timeout,
-                )
-                .await
-                {
-                    Ok(a) => a,
-                    Err(e) if e.is_retriable() => {
-                        retry = Some(Error::Net(e));
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                for (tp, (code, offset, timestamp)) in answers {
-                    if code.is_ok() {
-                        out.insert(tp, (offset, timestamp));
-                    } else if code.is_retriable() {
-                        retry = Some(Error::Partition { partition: tp, code });
-                    } else {
-                        return Err(Error::Partition { partition: tp, code });
-                    }
+            let Some(part) = topic.partitions.get(&q.0.partition) else {
+                return Attempt::Fail(Error::UnknownPartition {
+                    partition: q.0.clone(),
+                });
+            };
+            by_leader.entry(part.leader).or_default().push(q);
+        }
+        let mut out = HashMap::new();
+        let mut retry = None;
+        let isolation = self.shared.config.isolation_level.wire();
+        for (leader, qs) in by_leader {
+            let queries = qs.iter().map(|(tp, ts)| (tp, *ts, -1));
+            let timeout = self.shared.config.request_timeout;
+            let answers = match engine::list_offsets(&self.client, leader, queries, isolation, timeout).await
+            {
+                Ok(a) => a,
+                Err(e) if e.is_retriable() => {
+                    retry = Some(Error::Net(e));
+                    continue;
+                }
+                Err(e) => return Attempt::Fail(e.into()),
+            };
+            for (tp, (code, offset, timestamp)) in answers {
+                if code.is_ok() {
+                    out.insert(tp, (offset, timestamp));
+                } else if code.is_retriable() {
+                    retry = Some(Error::Partition { partition: tp, code });
+                } else {
+                    return Attempt::Fail(Error::Partition { partition: tp, code });
                 }
             }
-            match retry {
-                Some(e) if attempts >= 5 => return Err(e),
-                Some(_) => {
-                    let delay = self
-                        .shared
-                        .config
-                        .retry_backoff_config()
-                        .delay(attempts, fastrand::f64());
-                    tokio::time::sleep(delay).await;
-                }
-                None => return Ok(out),
-            }
+        }
+        match retry {
+            Some(e) => Attempt::Retry(e),
+            None => Attempt::Done(out),
         }
     }
 

@@ -94,6 +94,7 @@ mod engine;
 mod error;
 mod group;
 mod record;
+mod retry;
 mod session;
 mod standalone;
 mod telemetry;

@@ -24,14 +24,16 @@ use std::time::Duration;
 use kafkaroo_group::Assignment;
 use kafkaroo_group::member::{Request, Response, Target, TransportFailure};
 use kafkaroo_net::{BackoffConfig, Client, Connection, Purpose};
+use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::{DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetFetchRequest};
-use kafkaroo_wire::{ErrorCode, StrBytes};
 use tracing::debug;
 
 use crate::commit::OffsetAndMetadata;
 use crate::config::ConsumerConfig;
-use crate::coordinator::{self, Attempt, Budget, GaveUp, codec, is_coordinator_error};
+use crate::coordinator::codec::{self, sb};
+use crate::coordinator::{self, is_coordinator_error};
 use crate::record::TopicPartition;
+use crate::retry::{Attempt, Budget, GaveUp};
 
 /// How often a request is sent when the answer says "ask again" (coordinator loading or moved, broker
 /// unreachable), waiting by the one backoff (`retry.backoff.ms` doubling up to `retry.backoff.max.ms`)
@@ -163,10 +165,6 @@ impl AdminError {
 
 fn group_resource(group: &str) -> String {
     format!("group {group:?}")
-}
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_owned())
 }
 
 /// One group as ListGroups reports it.
@@ -338,7 +336,7 @@ impl GroupAdmin {
         Fut: Future<Output = Result<T, AdminError>>,
     {
         let what = &what;
-        let result = coordinator::retrying(self.retry_backoff, Budget::Attempts(MAX_ATTEMPTS), || {
+        let result = crate::retry::retrying(self.retry_backoff, Budget::Attempts(MAX_ATTEMPTS), || {
             let attempt = attempt();
             async move {
                 match attempt.await {

@@ -1,21 +1,19 @@
 //! The one home of the group coordinator on the client side: sending the member's typed requests
 //! (`codec.rs` converts them to and from the wire at the negotiated version), finding the
-//! coordinator, and the one retry loop every coordinator caller uses (the group member's
-//! committed-offset lookups, assign-mode commits, `GroupAdmin`), waiting by the one backoff
-//! (`retry.backoff.ms` doubling up to `retry.backoff.max.ms`, ARCHITECTURE.md).
+//! coordinator, and retrying there with the one retry loop (`crate::retry`) for every coordinator
+//! caller (the group member's committed-offset lookups, assign-mode commits, `GroupAdmin`).
 
 pub(crate) mod codec;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use kafkaroo_group::member::{
     CommitParams, FetchedOffset, OffsetToCommit, Request, Response, Target, TransportFailure,
 };
-use kafkaroo_net::{Backoff, BackoffConfig, Client, Connection, Purpose};
+use kafkaroo_net::{BackoffConfig, Client, Connection, Purpose};
 use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::{
     FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
@@ -26,6 +24,7 @@ use tracing::debug;
 use crate::commit::OffsetAndMetadata;
 use crate::error::Error;
 use crate::record::TopicPartition;
+use crate::retry::{Attempt, Budget, GaveUp, retrying};
 
 /// The errors that mean "find the coordinator again and resend" (scenarios 1 and 2 of
 /// docs/faults-and-invariants.md).
@@ -147,74 +146,6 @@ async fn send(
             }
         }
     })
-}
-
-/// How long the retry loop keeps trying.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Budget {
-    /// Until this instant (the caller's `request.timeout.ms`).
-    Until(Instant),
-    /// At most this many attempts.
-    Attempts(u32),
-}
-
-/// What one attempt came to.
-pub(crate) enum Attempt<T, R, F> {
-    Done(T),
-    /// Worth another try (coordinator moved or loading, no answer, a retriable error), and why.
-    Retry(R),
-    /// Not worth another try.
-    Fail(F),
-}
-
-/// Why [`retrying`] gave up.
-#[derive(Debug)]
-pub(crate) enum GaveUp<R, F> {
-    Failed(F),
-    /// The budget ran out; the last reason to retry, if there was an attempt.
-    Exhausted {
-        attempts: u32,
-        last: Option<R>,
-    },
-}
-
-/// Runs `attempt` until it is done, fails for good, or the budget runs out, waiting by the one
-/// backoff between attempts.
-pub(crate) async fn retrying<T, R, F, Fut>(
-    backoff: BackoffConfig,
-    budget: Budget,
-    mut attempt: impl FnMut() -> Fut,
-) -> Result<T, GaveUp<R, F>>
-where
-    Fut: Future<Output = Attempt<T, R, F>>,
-{
-    let mut backoff = Backoff::new(backoff);
-    let mut attempts = 0;
-    let mut last = None;
-    loop {
-        if let Budget::Until(deadline) = budget
-            && Instant::now() >= deadline
-        {
-            return Err(GaveUp::Exhausted { attempts, last });
-        }
-        attempts += 1;
-        match attempt().await {
-            Attempt::Done(t) => return Ok(t),
-            Attempt::Fail(f) => return Err(GaveUp::Failed(f)),
-            Attempt::Retry(r) => {
-                if let Budget::Attempts(max) = budget
-                    && attempts >= max
-                {
-                    return Err(GaveUp::Exhausted {
-                        attempts,
-                        last: Some(r),
-                    });
-                }
-                last = Some(r);
-                tokio::time::sleep(backoff.next_delay(fastrand::f64())).await;
-            }
-        }
-    }
 }
 
 /// FindCoordinator for `group_id`: the node, or a refusal to give up on (`Fail` with the code), or a

@@ -1,11 +1,8 @@
 //! The coordinator conversions at every version the wire crate knows (each request is also encoded,
-//! which fails when a field is set that its version lacks), and the one retry loop.
-
-use std::time::Duration;
+//! which fails when a field is set that its version lacks).
 
 use bytes::{Bytes, BytesMut};
 use kafkaroo_group::member::{CommitParams, JoinParams, OffsetToCommit, Response, SyncParams};
-use kafkaroo_net::BackoffConfig;
 use kafkaroo_wire::messages::find_coordinator_response::Coordinator;
 use kafkaroo_wire::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -18,7 +15,7 @@ use kafkaroo_wire::messages::{
 use kafkaroo_wire::protocol::{Message, Request};
 use kafkaroo_wire::{ErrorCode, StrBytes, encode_request};
 
-use super::{Attempt, Budget, GaveUp, codec, committed_offsets, retrying};
+use super::{codec, committed_offsets};
 use crate::record::TopicPartition;
 
 /// Every version of `R`, checking that `build(v)` encodes at it.
@@ -265,68 +262,4 @@ fn both_offset_fetch_layouts_flatten_alike() {
         codec::offset_fetch_answer(OffsetFetchResponse::default(), 8).is_none(),
         "a v8+ answer naming no group is no answer"
     );
-}
-
-fn backoff() -> BackoffConfig {
-    BackoffConfig {
-        initial: Duration::from_millis(100),
-        max: Duration::from_millis(1000),
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn retrying_waits_by_the_one_backoff_until_done() {
-    let start = tokio::time::Instant::now();
-    let mut calls = 0;
-    let result: Result<u32, GaveUp<&str, ()>> = retrying(backoff(), Budget::Attempts(8), || {
-        calls += 1;
-        let n = calls;
-        async move {
-            if n < 4 {
-                Attempt::Retry("loading")
-            } else {
-                Attempt::Done(n)
-            }
-        }
-    })
-    .await;
-    assert_eq!(result.unwrap(), 4);
-    // 100 + 200 + 400 ms, each within ±20 % jitter.
-    let waited = start.elapsed();
-    assert!(
-        waited >= Duration::from_millis(560) && waited <= Duration::from_millis(840),
-        "{waited:?}"
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn retrying_stops_at_a_failure_or_the_budget() {
-    let failed: Result<(), GaveUp<&str, &str>> = retrying(backoff(), Budget::Attempts(8), || async {
-        Attempt::Fail("refused")
-    })
-    .await;
-    assert!(matches!(failed, Err(GaveUp::Failed("refused"))));
-    let exhausted: Result<(), GaveUp<&str, ()>> = retrying(backoff(), Budget::Attempts(3), || async {
-        Attempt::Retry("moved")
-    })
-    .await;
-    assert!(matches!(
-        exhausted,
-        Err(GaveUp::Exhausted {
-            attempts: 3,
-            last: Some("moved")
-        })
-    ));
-    let past = std::time::Instant::now();
-    let timed_out: Result<(), GaveUp<&str, ()>> = retrying(backoff(), Budget::Until(past), || async {
-        Attempt::Retry("moved")
-    })
-    .await;
-    assert!(matches!(
-        timed_out,
-        Err(GaveUp::Exhausted {
-            attempts: 0,
-            last: None
-        })
-    ));
 }
