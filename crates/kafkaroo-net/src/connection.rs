@@ -124,6 +124,34 @@ impl Drop for Inner {
     }
 }
 
+/// A request handed to the writer by [`Connection::start_request`], whose response is still to come.
+#[derive(Debug)]
+#[must_use = "the response is discarded unless awaited with `response`"]
+pub struct PendingResponse<R> {
+    conn: Connection,
+    version: i16,
+    reply: oneshot::Receiver<Result<Bytes>>,
+    request: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R> PendingResponse<R>
+where
+    R: Request,
+    R::Response: Throttled,
+{
+    /// The connection the request went out on.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Waits for the response, at most the connection's request timeout from now.
+    pub async fn response(self) -> Result<R::Response> {
+        let timeout = self.conn.inner.config.request_timeout;
+        let frame = self.conn.await_reply(R::KEY, self.reply, timeout).await?;
+        self.conn.decode_frame::<R>(self.version, frame)
+    }
+}
+
 /// A handle to one broker connection. Cheap to clone; the connection closes when the last handle drops.
 #[derive(Clone)]
 pub struct Connection {
@@ -333,17 +361,44 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<Bytes> {
+        let reply_rx = self.hand_to_writer(request, version).await?;
+        self.await_reply(R::KEY, reply_rx, timeout).await
+    }
+
+    /// Hands `request` to the writer (after any throttle delay or re-authentication) and returns its
+    /// response to await later: requests started one after the other, each started once the previous
+    /// call returned, reach the broker in that order. An idempotent producer relies on it, since a
+    /// partition's batches must arrive in sequence order while several are in flight.
+    pub async fn start_request<R>(&self, request: &R) -> Result<PendingResponse<R>>
+    where
+        R: Request,
+        R::Response: Throttled,
+    {
+        let version = self.negotiated_version::<R>()?;
+        let reply = self.hand_to_writer(request, version).await?;
+        Ok(PendingResponse {
+            conn: self.clone(),
+            version,
+            reply,
+            request: std::marker::PhantomData,
+        })
+    }
+
+    async fn hand_to_writer<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<oneshot::Receiver<Result<Bytes>>> {
         self.wait_for_throttle().await;
-        let reply_rx = loop {
+        loop {
             let reauthenticated = self.inner.shared.reauthenticated.notified();
             tokio::pin!(reauthenticated);
             reauthenticated.as_mut().enable();
             if let Some(rx) = self.enqueue(request, version, false)? {
-                break rx;
+                return Ok(rx);
             }
             reauthenticated.await;
-        };
-        self.await_reply(R::KEY, reply_rx, timeout).await
+        }
     }
 
     /// Sends a SASL request even while the connection re-authenticates (KIP-368).

@@ -24,7 +24,7 @@ mod throttle;
 mod transport;
 
 pub use client::{Client, ClientConfig, Purpose};
-pub use connection::{Connection, ConnectionConfig};
+pub use connection::{Connection, ConnectionConfig, PendingResponse};
 pub use error::{Error, Result};
 pub use kafkaroo_sasl as sasl;
 pub use kafkaroo_wire::backoff;

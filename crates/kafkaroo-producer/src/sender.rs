@@ -1,15 +1,17 @@
-//! The sender task: drains ready batches into one Produce request per leader, sends them (at most
-//! `max.in.flight.requests.per.connection` per broker), and settles each batch from the answer:
+//! The sender task: drains ready batches into one Produce request per leader, sends them through the
+//! broker's lane (in drain order; at most `max.in.flight.requests.per.connection` per broker), and
+//! settles each batch from the answer:
 //! acknowledged, retried in its place after the one backoff, or failed. It also refreshes metadata when
 //! leaders move, expires batches past `delivery.timeout.ms`, and bumps the epoch when sequences are
 //! unresolved (crates/kafkaroo-producer/src/idempotence.rs has the rules).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafkaroo_net::{Metadata, Purpose};
+use kafkaroo_net::{Metadata, PendingResponse, Purpose};
 use kafkaroo_records::set_producer_state;
 use kafkaroo_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafkaroo_wire::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, TopicName};
@@ -42,6 +44,7 @@ struct Completed {
 /// Runs until the producer is closed and every batch completed.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Completed>();
+    let mut lanes: HashMap<i32, mpsc::UnboundedSender<Vec<Sending>>> = HashMap::new();
     let mut metadata_backoff = kafkaroo_net::Backoff::new(shared.config.retry_backoff_config());
     let mut metadata_at = Instant::now();
     let mut metadata_refreshed = Instant::now();
@@ -118,7 +121,25 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             (requests, wake)
         };
         for (node, batches) in requests {
-            spawn_request(&shared, node, batches, tx.clone());
+            let lane_tx = lanes.entry(node).or_insert_with(|| {
+                let (lane_tx, lane_rx) = mpsc::unbounded_channel();
+                tokio::spawn(lane(shared.clone(), node, lane_rx, tx.clone()));
+                lane_tx
+            });
+            if let Err(mpsc::error::SendError(batches)) = lane_tx.send(batches) {
+                // The lane is gone (only when the runtime shuts down): fail like a lost connection.
+                let result = Err(kafkaroo_net::Error::LocallyClosed {
+                    addr: format!("broker {node}"),
+                });
+                settle(
+                    &shared,
+                    Completed {
+                        node,
+                        batches,
+                        result,
+                    },
+                );
+            }
         }
         let wake_at = wake_at
             .unwrap_or(now + Duration::from_secs(1))
@@ -239,67 +260,83 @@ fn drain(
     (requests, wake)
 }
 
-/// Encodes the batches that need it (outside the lock) and sends the request in its own task.
-fn spawn_request(
-    shared: &Arc<Shared>,
+/// One broker's lane: requests are encoded and handed to the connection one after the other, in the
+/// order they were drained, so a partition's batches reach the broker in sequence order while several
+/// are in flight; their answers are awaited concurrently.
+async fn lane(
+    shared: Arc<Shared>,
     node: i32,
-    mut batches: Vec<Sending>,
-    tx: mpsc::UnboundedSender<Completed>,
+    mut requests: mpsc::UnboundedReceiver<Vec<Sending>>,
+    done: mpsc::UnboundedSender<Completed>,
 ) {
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        let pid = shared.lock().producer_id;
-        let mut topic_data: Vec<TopicProduceData> = Vec::new();
-        let mut encode_error = None;
-        for s in &mut batches {
-            if let Err(e) = encode(&mut s.batch, pid, shared.config.compression) {
-                encode_error = Some(e);
-                break;
+    while let Some(mut batches) = requests.recv().await {
+        match start(&shared, node, &mut batches).await {
+            Err(e) => {
+                let _ = done.send(Completed {
+                    node,
+                    batches,
+                    result: Err(e),
+                });
+                shared.wake.notify_one();
             }
-            let data = PartitionProduceData::default()
-                .with_index(s.partition)
-                .with_records(s.batch.encoded.clone());
-            match topic_data
-                .iter_mut()
-                .find(|t| t.topic_id == s.topic_id && *t.name.0 == *s.topic)
-            {
-                Some(t) => t.partition_data.push(data),
-                None => topic_data.push(
-                    TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_string(s.topic.to_string())))
-                        .with_topic_id(s.topic_id)
-                        .with_partition_data(vec![data]),
-                ),
+            Ok(pending) => {
+                let (shared, done) = (shared.clone(), done.clone());
+                tokio::spawn(async move {
+                    let result = answer(&shared, pending).await;
+                    let _ = done.send(Completed {
+                        node,
+                        batches,
+                        result,
+                    });
+                    shared.wake.notify_one();
+                });
             }
         }
-        let result = match encode_error {
-            Some(e) => Err(kafkaroo_net::Error::Config(e.to_string())),
-            None => {
-                let request = ProduceRequest::default()
-                    .with_acks(shared.config.acks.wire())
-                    .with_timeout_ms(
-                        i32::try_from(shared.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
-                    )
-                    .with_topic_data(topic_data);
-                send(&shared, node, &request).await
-            }
-        };
-        let _ = tx.send(Completed {
-            node,
-            batches,
-            result,
-        });
-        shared.wake.notify_one();
-    });
+    }
 }
 
-async fn send(
+/// Encodes the batches that need it and hands the request to the broker's connection.
+async fn start(
     shared: &Shared,
     node: i32,
-    request: &ProduceRequest,
-) -> Result<ProduceResponse, kafkaroo_net::Error> {
+    batches: &mut [Sending],
+) -> Result<PendingResponse<ProduceRequest>, kafkaroo_net::Error> {
+    let pid = shared.lock().producer_id;
+    let mut topic_data: Vec<TopicProduceData> = Vec::new();
+    for s in batches.iter_mut() {
+        encode(&mut s.batch, pid, shared.config.compression)
+            .map_err(|e| kafkaroo_net::Error::Config(e.to_string()))?;
+        let data = PartitionProduceData::default()
+            .with_index(s.partition)
+            .with_records(s.batch.encoded.clone());
+        match topic_data
+            .iter_mut()
+            .find(|t| t.topic_id == s.topic_id && *t.name.0 == *s.topic)
+        {
+            Some(t) => t.partition_data.push(data),
+            None => topic_data.push(
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(s.topic.to_string())))
+                    .with_topic_id(s.topic_id)
+                    .with_partition_data(vec![data]),
+            ),
+        }
+    }
+    let request = ProduceRequest::default()
+        .with_acks(shared.config.acks.wire())
+        .with_timeout_ms(i32::try_from(shared.config.request_timeout.as_millis()).unwrap_or(i32::MAX))
+        .with_topic_data(topic_data);
     let conn = shared.client.connection(node, Purpose::General).await?;
-    let response = conn.send(request).await;
+    conn.start_request(&request).await
+}
+
+/// Waits for a request's answer.
+async fn answer(
+    shared: &Shared,
+    pending: PendingResponse<ProduceRequest>,
+) -> Result<ProduceResponse, kafkaroo_net::Error> {
+    let conn = pending.connection().clone();
+    let response = pending.response().await;
     // Test hook: lose the answer as a dropped connection would (the broker did write the batch).
     let drop = shared
         .drop_responses

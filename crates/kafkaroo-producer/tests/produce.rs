@@ -274,6 +274,40 @@ fn a_lost_answer_is_retried_without_a_duplicate() {
 }
 
 #[test]
+fn many_batches_in_flight_reach_the_broker_in_sequence_order() {
+    // Regression: requests encoded in parallel tasks could overtake each other on the connection, and
+    // the broker refused the overtaking batches with OUT_OF_ORDER_SEQUENCE_NUMBER.
+    let cluster = cluster();
+    let topic = cluster.unique_topic("produce-in-flight");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    let n = 20_000;
+    rt_block(|| async {
+        let config = producer_config(
+            cluster,
+            &[
+                ("batch.size", "2048"),
+                ("linger.ms", "0"),
+                ("compression.type", "lz4"),
+            ],
+        );
+        let producer = Producer::new(config).await.unwrap();
+        let mut futures = Vec::with_capacity(n);
+        for i in 0..n {
+            let value = format!("{i:08} {}", "y".repeat(i % 200));
+            let record = ProducerRecord::new(&topic)
+                .partition((i % 2) as i32)
+                .value(value.as_bytes());
+            futures.push(producer.send(record).await.unwrap());
+        }
+        for (i, f) in futures.into_iter().enumerate() {
+            let m = f.await.unwrap_or_else(|e| panic!("record {i}: {e}"));
+            assert_eq!(m.offset, (i / 2) as i64, "record {i}");
+        }
+        producer.close(Duration::from_secs(5)).await;
+    });
+}
+
+#[test]
 fn records_refused_before_they_are_queued() {
     let cluster = cluster();
     let topic = cluster.unique_topic("produce-refused");
