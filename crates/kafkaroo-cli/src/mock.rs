@@ -13,7 +13,7 @@ use clap::Args;
     about = "Run an in-process fake Kafka cluster (kafkaroo-testkit) in the foreground and print its bootstrap address",
     after_help = "Serves the real wire protocol from memory: Metadata, Produce (idempotent producers \
         included), Fetch, ListOffsets, CreateTopics, a classic-protocol group coordinator and committed \
-        offsets. Not Apache Kafka: no transactions, no KIP-848 groups, nothing kept after exit.\n\
+        offsets. KIP-848 consumer groups too. Not Apache Kafka: no transactions, nothing kept after exit.\n\
         Example: kafkaroo mock --brokers 3 --topic orders:6, then kcat -b <printed address> -L."
 )]
 pub(crate) struct MockArgs {

@@ -21,8 +21,9 @@
 //! InitProducerId v0–5, CreateTopics v2–7 and DeleteTopics v1–6, so real producers (kcat, Java's) and
 //! admin clients can write to the fake; ListGroups v0–5 and DescribeGroups v0–5 show its groups to
 //! `kafka-consumer-groups.sh` and `kafkaroo group`. ConsumerGroupHeartbeat v0–1 (KIP-848) has a consumer
-//! group coordinator with the `uniform` and `range` assignors ([`Cluster::consumer_group`]). Not served: transactions (InitProducerId with a
-//! `transactional.id` is refused), group size limits and session timeout bounds.
+//! group coordinator with the `uniform` and `range` assignors ([`Cluster::consumer_group`]); a member
+//! joining v0 without a member id gets one from the coordinator. Not served: transactions
+//! (InitProducerId with a `transactional.id` is refused), group size limits and session timeout bounds.
 //!
 //! Group faults go through the same controls: [`Cluster::fail_next`] answers the next requests of a
 //! group API with an error code (see [`RequestInfo::error_response`]); [`Cluster::trigger_rebalance`],

@@ -28,6 +28,8 @@ pub(crate) struct ConsumerGroups {
     /// `group.consumer.session.timeout.ms`.
     pub(crate) session_timeout: Duration,
     groups: BTreeMap<String, Group>,
+    /// Member ids the coordinator hands out to v0 members that join without one.
+    next_member: u64,
 }
 
 impl Default for ConsumerGroups {
@@ -37,6 +39,7 @@ impl Default for ConsumerGroups {
             heartbeat_interval: Duration::from_millis(100),
             session_timeout: Duration::from_secs(10),
             groups: BTreeMap::new(),
+            next_member: 0,
         }
     }
 }
@@ -147,8 +150,15 @@ pub(crate) fn heartbeat(
         );
     }
     let (interval, session) = (groups.heartbeat_interval, groups.session_timeout);
+    // v0 lets the coordinator choose the member id of a member joining without one (v1, KIP-1082,
+    // requires the client's own; `validate` refuses an empty one there).
+    let member_id = if r.member_id.is_empty() {
+        groups.next_member += 1;
+        format!("kafkaroo-testkit-member-{:016x}", groups.next_member)
+    } else {
+        r.member_id.to_string()
+    };
     let group = groups.groups.entry(r.group_id.0.to_string()).or_default();
-    let member_id = r.member_id.to_string();
     let result = match r.member_epoch {
         -1 | -2 => group.leave(&member_id, r.member_epoch, now + session),
         0 => group.join(&member_id, r, now),
