@@ -259,7 +259,13 @@ pub async fn run_until(
 /// Every partition of `topic` owned by the members that did not close, shares differing by at most
 /// one, every such member stable with no revocation pending.
 pub fn balanced(topic: &str, partitions: i32) -> impl Fn(&[&mut Driver]) -> bool {
-    let all: BTreeSet<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
+    let all: Vec<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
+    balanced_over(all)
+}
+
+/// [`balanced`] over any set of partitions.
+pub fn balanced_over(all: impl IntoIterator<Item = TopicPartition>) -> impl Fn(&[&mut Driver]) -> bool {
+    let all: BTreeSet<TopicPartition> = all.into_iter().collect();
     move |drivers| {
         let live: Vec<&&mut Driver> = drivers.iter().filter(|d| !d.closed).collect();
         let owned: BTreeSet<TopicPartition> = live.iter().flat_map(|d| d.owned.iter().cloned()).collect();

@@ -1,13 +1,15 @@
 //! The pure KIP-848 member (kafkaroo-group's `ConsumerGroupMember`, no facade) against a real Kafka
 //! broker (`group.protocol=consumer` is on by default from Kafka 4.0), over the driver of
 //! [`kafkaroo_tests::kip848`]: three members share a topic with no partition owned twice at any step,
-//! the shares balance after each join, a leaving member's partitions go to the others.
+//! the shares balance after each join, a static member's twin and an unknown assignor are refused, a
+//! subscription change needs no rejoin, a leaving member's partitions go to the others.
 
 use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
+use kafkaroo_group::{GroupError, TopicPartition};
 use kafkaroo_testcontainers::Cluster;
-use kafkaroo_tests::kip848::{Driver, balanced, listed_versions, run_until, topic_ids};
+use kafkaroo_tests::kip848::{Driver, balanced, balanced_over, listed_versions, run_until, topic_ids};
 use kafkaroo_wire::messages::ApiKey;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -67,12 +69,66 @@ fn members_share_a_topic_on_a_real_broker() {
             [2, 2, 2]
         );
 
+        // A second process with c's group.instance.id is refused while c is in the group; an assignor
+        // the broker does not have is refused too: both clear fatal errors.
+        let mut twin = Driver::new(addr, &group, "twin", Some("static-c"), 1)
+            .await
+            .unwrap();
+        let mut odd = Driver::new(addr, &group, "odd", None, 1).await.unwrap();
+        odd.member = {
+            let mut config = kafkaroo_group::ConsumerMemberConfig::new(group.as_str());
+            config.server_assignor = Some("no-such-assignor".into());
+            kafkaroo_group::ConsumerGroupMember::new(config, Instant::now()).unwrap()
+        };
+        for d in [&mut twin, &mut odd] {
+            d.member.subscribe([topic.as_str()], Instant::now()).unwrap();
+            let refused = |d: &[&mut Driver]| d[0].fatal.is_some();
+            run_until(&mut [d], &topics, "a refusal", WAIT, none, refused)
+                .await
+                .unwrap();
+        }
+        assert!(
+            matches!(twin.fatal, Some(GroupError::UnreleasedInstanceId { .. })),
+            "{:?}",
+            twin.fatal
+        );
+        assert!(
+            matches!(odd.fatal, Some(GroupError::UnsupportedAssignor { .. })),
+            "{:?}",
+            odd.fatal
+        );
+
+        // A second topic joins the subscription: the next heartbeats carry it, nobody rejoins.
+        let more = format!("{topic}-more");
+        cluster.create_topic(&more, 2, 1, &[]).expect("topic created");
+        let topics = topic_ids(addr, &[&topic, &more]).await.unwrap();
+        for d in all.iter_mut() {
+            d.member
+                .subscribe([topic.as_str(), more.as_str()], Instant::now())
+                .unwrap();
+        }
+        let both: Vec<TopicPartition> = (0..6)
+            .map(|p| TopicPartition::new(topic.as_str(), p))
+            .chain((0..2).map(|p| TopicPartition::new(more.as_str(), p)))
+            .collect();
+        run_until(
+            all,
+            &topics,
+            "two topics",
+            WAIT,
+            none,
+            balanced_over(both.clone()),
+        )
+        .await
+        .unwrap();
+        assert!(all.iter().all(|d| d.lost == 0));
+
         all[1].member.leave(Instant::now());
-        let done = |d: &[&mut Driver]| d[1].closed && balanced(&topic, 6)(d);
+        let done = |d: &[&mut Driver]| d[1].closed && balanced_over(both.clone())(d);
         run_until(all, &topics, "b's leave", WAIT, none, done)
             .await
             .unwrap();
-        assert_eq!((all[0].owned.len(), all[2].owned.len()), (3, 3));
+        assert_eq!((all[0].owned.len(), all[2].owned.len()), (4, 4));
         all[0].member.leave(Instant::now());
         all[2].member.leave(Instant::now());
         let closed = |d: &[&mut Driver]| d.iter().all(|d| d.closed);
