@@ -184,6 +184,30 @@ impl Driver {
         Ok(())
     }
 
+    /// Subscribes to `subscription` and steps alone until a fatal error stops the member: returns it.
+    pub async fn refused(
+        &mut self,
+        subscription: &[&str],
+        topics: &dyn TopicNames,
+        within: Duration,
+    ) -> Result<GroupError> {
+        self.member
+            .subscribe(subscription.iter().copied(), Instant::now())?;
+        let deadline = Instant::now() + within;
+        loop {
+            self.step(topics).await?;
+            if let Some(e) = &self.fatal {
+                return Ok(e.clone());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{}: no refusal within {within:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     fn apply_events(&mut self) -> Result<()> {
         while let Some(e) = self.member.poll_event() {
             match e {

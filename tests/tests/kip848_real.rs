@@ -80,22 +80,15 @@ fn members_share_a_topic_on_a_real_broker() {
             config.server_assignor = Some("no-such-assignor".into());
             kafkaroo_group::ConsumerGroupMember::new(config, Instant::now()).unwrap()
         };
-        for d in [&mut twin, &mut odd] {
-            d.member.subscribe([topic.as_str()], Instant::now()).unwrap();
-            let refused = |d: &[&mut Driver]| d[0].fatal.is_some();
-            run_until(&mut [d], &topics, "a refusal", WAIT, none, refused)
-                .await
-                .unwrap();
-        }
+        let error = twin.refused(&[&topic], &topics, WAIT).await.unwrap();
         assert!(
-            matches!(twin.fatal, Some(GroupError::UnreleasedInstanceId { .. })),
-            "{:?}",
-            twin.fatal
+            matches!(error, GroupError::UnreleasedInstanceId { .. }),
+            "{error:?}"
         );
+        let error = odd.refused(&[&topic], &topics, WAIT).await.unwrap();
         assert!(
-            matches!(odd.fatal, Some(GroupError::UnsupportedAssignor { .. })),
-            "{:?}",
-            odd.fatal
+            matches!(error, GroupError::UnsupportedAssignor { .. }),
+            "{error:?}"
         );
 
         // A second topic joins the subscription: the next heartbeats carry it, nobody rejoins.

@@ -166,22 +166,10 @@ async fn a_static_member_comes_back_to_its_partitions_and_a_duplicate_is_refused
 
     // Another process with the same group.instance.id while a is still there.
     let mut twin = driver(&cluster, "twin", Some("instance-a"), 1).await;
-    twin.member.subscribe(["t"], Instant::now()).unwrap();
-    let refused = |d: &[&mut Driver]| d[0].fatal.is_some();
-    run_until(
-        &mut [&mut twin],
-        &topics,
-        "the twin's refusal",
-        WAIT,
-        &check,
-        refused,
-    )
-    .await
-    .unwrap();
+    let error = twin.refused(&["t"], &topics, WAIT).await.unwrap();
     assert!(
-        matches!(twin.fatal, Some(GroupError::UnreleasedInstanceId { .. })),
-        "{:?}",
-        twin.fatal
+        matches!(error, GroupError::UnreleasedInstanceId { .. }),
+        "{error:?}"
     );
 
     // a restarts: a temporary leave (epoch -2), then a new process with the same instance id.
@@ -220,13 +208,8 @@ async fn a_broker_with_the_protocol_disabled_is_a_clear_configuration_error() {
         .unwrap();
     assert_eq!(listed, Some((0, 1)));
     let mut a = driver(&cluster, "a", None, 1).await;
-    a.member.subscribe(["t"], Instant::now()).unwrap();
     let topics: BTreeMap<Uuid, String> = BTreeMap::new();
-    let refused = |d: &[&mut Driver]| d[0].fatal.is_some();
-    run_until(&mut [&mut a], &topics, "the refusal", WAIT, || Ok(()), refused)
-        .await
-        .unwrap();
-    let error = a.fatal.clone().unwrap();
+    let error = a.refused(&["t"], &topics, WAIT).await.unwrap();
     assert!(
         matches!(error, GroupError::ConsumerProtocolUnsupported { .. }),
         "{error:?}"
