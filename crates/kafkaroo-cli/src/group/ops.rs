@@ -366,6 +366,7 @@ pub(crate) async fn reset(admin: &GroupAdmin, a: &ResetArgs) -> anyhow::Result<S
                 "Warn: Partition {} from topic {} is empty. Falling back to latest known offset.",
                 p.partition.partition, p.partition.topic
             ),
+            Some(other) => eprintln!("WARN {other:?} for topic partition {}", p.partition),
             None => {}
         }
     }

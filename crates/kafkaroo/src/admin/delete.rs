@@ -14,6 +14,7 @@ use crate::record::TopicPartition;
 
 /// The outcome of deleting one partition's committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PartitionDeletion {
     /// The partition.
     pub partition: TopicPartition,

@@ -48,6 +48,7 @@ pub enum ResetSpec {
 
 /// What the plan is computed from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResetFacts {
     /// The group's committed offsets.
     pub committed: BTreeMap<TopicPartition, i64>,
@@ -61,6 +62,7 @@ pub struct ResetFacts {
 
 /// Why a planned offset is not the one asked for (Java's tool warns about each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Adjustment {
     /// The requested offset was past the log end; the end is used.
     ClampedToEnd {

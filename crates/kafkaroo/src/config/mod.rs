@@ -17,6 +17,7 @@ use crate::error::Error;
 /// What to do when a partition has no valid position (no committed offset, or the position fell out of
 /// the log): `auto.offset.reset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum AutoOffsetReset {
     /// Start from the log start offset.
     Earliest,

@@ -45,6 +45,7 @@ use crate::record::TopicPartition;
 
 /// The group membership health view.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GroupState {
     /// The membership state.
     pub state: MemberState,
