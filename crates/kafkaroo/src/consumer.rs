@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use kafkaroo_group::MemberState;
@@ -10,7 +10,6 @@ use kafkaroo_group::member::CloseMode;
 use kafkaroo_net::Client;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::budget::MemoryBudget;
 use crate::commit::{CommitHandle, Committer, OffsetAndMetadata, PendingCommit};
@@ -256,7 +255,7 @@ impl Consumer {
             tokio::select! {
                 () = resolved => {}
                 () = tokio::time::sleep(Duration::from_millis(50)) => {}
-                () = tokio::time::sleep_until(deadline) => {
+                () = tokio::time::sleep_until(deadline.into()) => {
                     return Err(Error::Net(kafkaroo_net::Error::Timeout {
                         addr: "cluster".into(), api: "ListOffsets", after: self.shared.config.request_timeout,
                     }));
@@ -387,7 +386,7 @@ impl Consumer {
             }
             // While the application waits here it holds nothing unprocessed: membership callbacks and
             // auto-commits may run.
-            let mut wake_at = auto_commit_at.map_or(deadline, |at| Instant::from_std(at).min(deadline));
+            let mut wake_at = auto_commit_at.map_or(deadline, |at| at.min(deadline));
             if self.group.is_some() {
                 // Waiting inside `poll` is polling (as in Java): a long `poll`/`recv` on an idle topic
                 // must not run past max.poll.interval.ms and cost the member its partitions.
@@ -395,7 +394,7 @@ impl Consumer {
             }
             tokio::select! {
                 () = ready => {}
-                () = tokio::time::sleep_until(wake_at) => {
+                () = tokio::time::sleep_until(wake_at.into()) => {
                     if wake_at >= deadline {
                         return Ok(PollBatch::default());
                     }
@@ -407,7 +406,7 @@ impl Consumer {
 
     /// The group's share of `poll`/`recv`: a fatal membership error, the `max.poll.interval.ms`
     /// timer, membership callbacks and auto-commit. Returns when the next auto-commit is due.
-    fn group_poll_entry(&mut self) -> Result<Option<std::time::Instant>, Error> {
+    fn group_poll_entry(&mut self) -> Result<Option<Instant>, Error> {
         let Some(g) = &self.group else {
             return Ok(self.standalone.as_ref().and_then(Standalone::maybe_auto_commit));
         };
@@ -416,7 +415,7 @@ impl Consumer {
             if let Some(e) = inner.fatal.clone() {
                 return Err(e);
             }
-            inner.member.poll_called(std::time::Instant::now());
+            inner.member.poll_called(Instant::now());
             // A stable member only moved its max.poll.interval.ms timer, which the driver reads when
             // its current sleep ends: no wake-up per `recv`. Otherwise (e.g. rejoining after the
             // interval was exceeded) the driver has requests to send.
@@ -704,7 +703,7 @@ impl Consumer {
         if topics.iter().any(String::is_empty) {
             return Err(Error::Config("cannot subscribe to an empty topic name".into()));
         }
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         if self.group.is_none() && !self.shared.lock().partitions.is_empty() {
             return Err(Error::Config(
                 "subscribe cannot be used while partitions are assigned with assign (assign none first)"

@@ -4,12 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafkaroo_net::Client;
 use kafkaroo_wire::messages::FetchResponse;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tracing::{debug, trace, warn};
 
 use super::fetch_response::{self, Applied};
@@ -84,9 +83,8 @@ impl Driver {
             let shared = self.shared.clone();
             let freed = shared.budget.freed();
             let next_timer = self.plan();
-            let sleep = tokio::time::sleep_until(
-                next_timer.unwrap_or_else(|| Instant::now() + Duration::from_secs(1)),
-            );
+            let wake_at = next_timer.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let sleep = tokio::time::sleep_until(wake_at.into());
             tokio::select! {
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     match done {

@@ -10,7 +10,7 @@ use kafkaroo_records::{AbortedTransactionFilter, BatchReader, DecodeOptions};
 use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::FetchResponse;
 use kafkaroo_wire::messages::fetch_response::PartitionData;
-use tokio::time::Instant;
+use std::time::Instant;
 use tracing::{debug, info, trace};
 
 use super::EngineState;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use kafkaroo_net::TopicMetadata;
 use kafkaroo_records::{AbortedTransactionFilter, BatchReader, RecordBatch, Records};
 use kafkaroo_wire::{ErrorCode, Uuid};
-use tokio::time::Instant;
+use std::time::Instant;
 use tracing::{debug, warn};
 
 use super::OffsetSpec;

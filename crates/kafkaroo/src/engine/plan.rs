@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafkaroo_wire::Uuid;
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::partition::{FetchCandidate, Resolution};
 use super::{EngineState, OffsetSpec};

@@ -3,7 +3,7 @@
 //! and position validation after a leader change (KIP-320, scenario 19).
 
 use kafkaroo_net::Metadata;
-use tokio::time::Instant;
+use std::time::Instant;
 use tracing::debug;
 
 use super::partition::MetadataVerdict;

@@ -11,7 +11,7 @@ use kafkaroo_wire::messages::metadata_response::{
 };
 use kafkaroo_wire::messages::{FetchResponse, MetadataResponse, TopicName};
 use kafkaroo_wire::{ErrorCode, StrBytes, Uuid};
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::fetch_response::{self, Applied, Context, FetchErrorClass, classify};
 use super::plan::{self, FetchPlan, NextWake};

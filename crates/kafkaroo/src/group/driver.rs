@@ -130,7 +130,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 }
             }
             () = wake => {}
-            () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            () = tokio::time::sleep_until(deadline.into()) => {}
         }
     }
     debug!("group driver stopped");

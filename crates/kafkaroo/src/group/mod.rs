@@ -208,7 +208,7 @@ impl GroupShared {
 pub(crate) async fn close(group: &GroupShared, mode: CloseMode, timeout: Duration) {
     group.lock().member.close(mode, Instant::now());
     group.wake.notify_one();
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = Instant::now() + timeout;
     loop {
         let changed = group.changed.notified();
         // The final revocation's listener and commits run here, on the application's task.
@@ -222,7 +222,7 @@ pub(crate) async fn close(group: &GroupShared, mode: CloseMode, timeout: Duratio
         tokio::select! {
             () = changed => {}
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
-            () = tokio::time::sleep_until(deadline) => return,
+            () = tokio::time::sleep_until(deadline.into()) => return,
         }
     }
 }
