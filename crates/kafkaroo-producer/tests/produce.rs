@@ -308,6 +308,62 @@ fn many_batches_in_flight_reach_the_broker_in_sequence_order() {
 }
 
 #[test]
+fn buffer_memory_is_a_hard_bound_with_back_pressure() {
+    let cluster = cluster();
+    let topic = cluster.unique_topic("produce-buffer");
+    cluster.create_topic(&topic, 4, 1, &[]).unwrap();
+    rt_block(|| async {
+        // Four 16 KiB batches fill 64 KiB; with a long linger nothing leaves on its own.
+        let config = producer_config(
+            cluster,
+            &[
+                ("buffer.memory", "65536"),
+                ("batch.size", "16384"),
+                ("linger.ms", "60000"),
+                ("max.block.ms", "300"),
+            ],
+        );
+        let producer = Producer::new(config).await.unwrap();
+        let value = [b'x'; 1000];
+        let mut futures = Vec::new();
+        for p in 0..4 {
+            let record = ProducerRecord::new(&topic).partition(p).value(&value);
+            futures.push(producer.send(record).await.unwrap());
+        }
+        let started = tokio::time::Instant::now();
+        // A fifth batch must wait for room, and gives up after max.block.ms.
+        let mut refused = None;
+        for _ in 0..20 {
+            let record = ProducerRecord::new(&topic).partition(0).value(&value);
+            match producer.send(record).await {
+                Ok(f) => futures.push(f),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = refused.expect("back-pressure");
+        assert!(matches!(e, Error::BufferFull { .. }), "{e}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // Sending frees the memory: the same record goes in after a flush.
+        let queued = futures.len();
+        producer.flush().await;
+        let record = ProducerRecord::new(&topic).partition(0).value(&value);
+        futures.push(producer.send(record).await.unwrap());
+        producer.flush().await;
+        for f in futures {
+            f.await.unwrap();
+        }
+        assert!(
+            queued >= 4 + 15,
+            "records that fit the full batches were accepted: {queued}"
+        );
+        producer.close(Duration::from_secs(1)).await;
+    });
+}
+
+#[test]
 fn records_refused_before_they_are_queued() {
     let cluster = cluster();
     let topic = cluster.unique_topic("produce-refused");
