@@ -9,7 +9,7 @@ use kafkaroo_wire::messages::offset_delete_request::{
 };
 use kafkaroo_wire::messages::{DeleteGroupsRequest, GroupId, OffsetDeleteRequest, TopicName};
 
-use super::{AdminError, GroupAdmin, group_resource, sb};
+use super::{AdminError, GroupAdmin, group_resource, partition_resource, sb};
 use crate::record::TopicPartition;
 
 /// The outcome of deleting one partition's committed offset.
@@ -127,12 +127,7 @@ impl GroupAdmin {
                 if code != ErrorCode::NONE && code.is_retriable() {
                     return Err(AdminError::from_code(
                         "OffsetDelete",
-                        format!(
-                            "{}, partition {}-{}",
-                            group_resource(group),
-                            t.name.0,
-                            p.partition_index
-                        ),
+                        partition_resource(group, &t.name.0, p.partition_index),
                         code,
                         None,
                     ));

@@ -167,6 +167,11 @@ fn group_resource(group: &str) -> String {
     format!("group {group:?}")
 }
 
+/// A partition of a group's offsets, as errors name it.
+fn partition_resource(group: &str, topic: &str, partition: i32) -> String {
+    format!("{}, partition {topic}-{partition}", group_resource(group))
+}
+
 /// One group as ListGroups reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupListing {

@@ -14,7 +14,7 @@ use kafkaroo_group::member::{CommitParams, OffsetToCommit};
 use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::OffsetCommitRequest;
 
-use super::{AdminError, GroupAdmin, group_resource};
+use super::{AdminError, GroupAdmin, partition_resource};
 use crate::coordinator::codec;
 use crate::record::TopicPartition;
 
@@ -240,12 +240,7 @@ impl GroupAdmin {
                 if code != ErrorCode::NONE {
                     return Err(AdminError::from_code(
                         "OffsetCommit",
-                        format!(
-                            "{}, partition {}-{}",
-                            group_resource(group),
-                            t.name.0,
-                            p.partition_index
-                        ),
+                        partition_resource(group, &t.name.0, p.partition_index),
                         code,
                         None,
                     ));
