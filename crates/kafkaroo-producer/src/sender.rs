@@ -448,9 +448,8 @@ fn settle_batch(
     let backoff = config
         .retry_backoff_config()
         .delay(batch.attempts + 1, fastrand::f64());
-    let can_retry = batch.attempts < config.retries
-        && now + backoff < batch.created + config.delivery_timeout
-        && !acc.closing_hard();
+    let out_of_time = now + backoff >= batch.created + config.delivery_timeout;
+    let can_retry = batch.attempts < config.retries && !out_of_time && !acc.closing_hard();
     let decision = idempotence::decide(
         code,
         &idempotence::Context {
@@ -497,7 +496,17 @@ fn settle_batch(
             acc.requeue(&s.topic, s.partition, batch);
         }
         Action::Fail => {
-            let e = error();
+            let mut e = error();
+            let retriable = code.is_none_or(|c| c.is_retriable());
+            if retriable && out_of_time {
+                // What ended it is the delivery timeout; the broker's answer is the last cause.
+                e = Error::DeliveryTimeout {
+                    topic: s.topic.to_string(),
+                    partition: s.partition,
+                    after: config.delivery_timeout,
+                    last: Some(Box::new(e)),
+                };
+            }
             if code.is_some_and(is_fatal_code) {
                 acc.fatal.get_or_insert_with(|| e.clone());
             }

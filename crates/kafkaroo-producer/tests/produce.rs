@@ -364,6 +364,41 @@ fn buffer_memory_is_a_hard_bound_with_back_pressure() {
 }
 
 #[test]
+fn retries_end_at_the_delivery_timeout_with_the_last_error() {
+    let cluster = cluster();
+    let topic = cluster.unique_topic("produce-timeout");
+    cluster.create_topic(&topic, 1, 1, &[]).unwrap();
+    rt_block(|| async {
+        let config = producer_config(
+            cluster,
+            &[
+                ("delivery.timeout.ms", "2000"),
+                ("request.timeout.ms", "1000"),
+                ("retry.backoff.ms", "50"),
+                ("retry.backoff.max.ms", "200"),
+            ],
+        );
+        let producer = Producer::new(config).await.unwrap();
+        // Every answer is lost with its connection: each attempt fails as a transport error.
+        producer.drop_next_responses(u32::MAX);
+        let started = tokio::time::Instant::now();
+        let record = ProducerRecord::new(&topic).value(b"v");
+        let e = producer.send(record).await.unwrap().await.unwrap_err();
+        let waited = started.elapsed();
+        let Error::DeliveryTimeout { last: Some(last), .. } = &e else {
+            panic!("not a delivery timeout: {e}");
+        };
+        assert!(matches!(**last, Error::Net(_)), "{e}");
+        assert!(e.is_retriable() && !e.is_fatal(), "{e}");
+        assert!(
+            waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5),
+            "retried until about delivery.timeout.ms: {waited:?}"
+        );
+        producer.close(Duration::from_secs(1)).await;
+    });
+}
+
+#[test]
 fn records_refused_before_they_are_queued() {
     let cluster = cluster();
     let topic = cluster.unique_topic("produce-refused");
