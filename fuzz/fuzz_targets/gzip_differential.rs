@@ -107,7 +107,8 @@ fn c_member(content: &[u8]) -> Vec<u8> {
         z::Z_RLE,
         z::Z_FIXED,
     ][usize::from(a / 10 % 5)];
-    let mut out = vec![0u8; content.len() + content.len() / 8 + 1024];
+    // Twice the input is more than deflateBound for any setting (Z_FIXED on random data: ~1.14x).
+    let mut out = vec![0u8; 2 * content.len() + 1024];
     let mut s = new_stream(content, &mut out);
     // Safety: as in `reference`; deflateEnd runs before `out` is read.
     unsafe {
