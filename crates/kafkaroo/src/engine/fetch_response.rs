@@ -5,12 +5,12 @@
 //! partition (reported once by `poll`; the other partitions go on).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use kafkaroo_records::{AbortedTransactionFilter, BatchReader, DecodeOptions};
 use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::FetchResponse;
 use kafkaroo_wire::messages::fetch_response::PartitionData;
-use std::time::Instant;
 use tracing::{debug, info, trace};
 
 use super::EngineState;

@@ -10,11 +10,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use kafkaroo_net::TopicMetadata;
 use kafkaroo_records::{AbortedTransactionFilter, BatchReader, RecordBatch, Records};
 use kafkaroo_wire::{ErrorCode, Uuid};
-use std::time::Instant;
 use tracing::{debug, warn};
 
 use super::OffsetSpec;

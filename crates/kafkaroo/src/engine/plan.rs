@@ -4,10 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafkaroo_wire::Uuid;
-use std::time::Instant;
 
 use super::partition::{FetchCandidate, Resolution};
 use super::{EngineState, OffsetSpec};

@@ -2,8 +2,9 @@
 //! epochs (which only move forward, invariant 10 of docs/faults-and-invariants.md), starting positions,
 //! and position validation after a leader change (KIP-320, scenario 19).
 
-use kafkaroo_net::Metadata;
 use std::time::Instant;
+
+use kafkaroo_net::Metadata;
 use tracing::debug;
 
 use super::partition::MetadataVerdict;

@@ -1,21 +1,25 @@
 //! The engine core without sockets: planning, fetch answers and their error classes, metadata,
-//! and the Fetch request at each version.
+//! the Fetch request at each version, and the poll-side decoding.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use bytes::Bytes;
 use kafkaroo_net::Metadata;
+use kafkaroo_records::BatchReader;
+use kafkaroo_records::test_encoder::{TestBatch, TestRecord};
 use kafkaroo_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafkaroo_wire::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafkaroo_wire::messages::{FetchResponse, MetadataResponse, TopicName};
 use kafkaroo_wire::{ErrorCode, StrBytes, Uuid};
-use std::time::Instant;
 
 use super::fetch_response::{self, Applied, Context, FetchErrorClass, classify};
+use super::partition::Buffered;
 use super::plan::{self, FetchPlan, NextWake};
 use super::{EngineState, OffsetSpec, resolve, wire};
+use crate::budget::MemoryBudget;
 use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::error::Error;
 use crate::record::TopicPartition;
@@ -478,4 +482,96 @@ fn fetch_request_fields_follow_the_version() {
             "v{version}"
         );
     }
+}
+
+/// `t-0` at `position` with `batches` buffered, as a fetch answer leaves it.
+fn buffered(position: i64, batches: &[TestBatch]) -> EngineState {
+    let mut st = state(position);
+    let mut bytes = Vec::new();
+    for b in batches {
+        b.encode_into(&mut bytes);
+    }
+    let p = st.partitions.get_mut(&tp()).unwrap();
+    p.buffer(Buffered {
+        reader: BatchReader::new(Bytes::from(bytes), Default::default()),
+        current: None,
+        filter: None,
+    });
+    st
+}
+
+fn values(n: i32) -> Vec<TestRecord> {
+    (0..n)
+        .map(|i| TestRecord::new(i, None, Some(format!("v{i}").as_bytes())))
+        .collect()
+}
+
+fn drain(st: &mut EngineState, max: usize) -> (Vec<i64>, Result<(), Error>) {
+    let budget = MemoryBudget::new(1 << 20);
+    let mut out = Vec::new();
+    let p = st.partitions.get_mut(&tp()).unwrap();
+    let result = p.drain(&tp(), &budget, max, Default::default(), &mut out);
+    (out.iter().map(|r| r.offset()).collect(), result)
+}
+
+#[test]
+fn poll_hands_out_from_the_position_and_moves_it_past_each_record() {
+    // Batch 0..5 starts below the position: records before 3 are skipped, not repeated.
+    let mut st = buffered(3, &[TestBatch::new(0, values(5)), TestBatch::new(5, values(4))]);
+    let (offsets, result) = drain(&mut st, 4);
+    assert!(result.is_ok());
+    assert_eq!(offsets, [3, 4, 5, 6]);
+    let p = &st.partitions[&tp()];
+    assert_eq!(p.position(), Some(7));
+    assert!(p.has_buffered(), "more to hand out");
+    let (offsets, _) = drain(&mut st, 100);
+    assert_eq!(offsets, [7, 8]);
+    assert_eq!(st.partitions[&tp()].position(), Some(9));
+    assert!(!st.partitions[&tp()].has_buffered(), "exhausted: the buffer goes");
+}
+
+#[test]
+fn control_batches_move_the_position_without_records() {
+    let mut st = buffered(0, &[TestBatch::new(0, values(2)), TestBatch::marker(2, 7, false)]);
+    let (offsets, result) = drain(&mut st, 100);
+    assert!(result.is_ok());
+    assert_eq!(offsets, [0, 1]);
+    assert_eq!(st.partitions[&tp()].position(), Some(3), "past the commit marker");
+}
+
+#[test]
+fn a_corrupt_batch_is_an_error_naming_its_offset_and_the_position_stays() {
+    let mut bytes = Vec::new();
+    TestBatch::new(0, values(2)).encode_into(&mut bytes);
+    let start = bytes.len();
+    TestBatch::new(2, values(2)).encode_into(&mut bytes);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff; // breaks the second batch's CRC
+    assert!(bytes.len() > start);
+    let mut st = state(0);
+    let p = st.partitions.get_mut(&tp()).unwrap();
+    p.buffer(Buffered {
+        reader: BatchReader::new(Bytes::from(bytes), Default::default()),
+        current: None,
+        filter: None,
+    });
+    let (offsets, result) = drain(&mut st, 100);
+    assert_eq!(offsets, [0, 1]);
+    assert!(
+        matches!(result, Err(Error::CorruptRecord { offset: 2, .. })),
+        "{result:?}"
+    );
+    let p = &st.partitions[&tp()];
+    assert_eq!(p.position(), Some(2), "not past the bad batch (scenario 27)");
+    assert!(!p.has_buffered());
+}
+
+#[test]
+fn data_buffered_before_a_seek_is_never_handed_out() {
+    let mut st = buffered(0, &[TestBatch::new(0, values(3))]);
+    let version = st.bump_version();
+    let p = st.partitions.get_mut(&tp()).unwrap();
+    p.reposition(version, Some(1), None, Default::default());
+    let (offsets, _) = drain(&mut st, 100);
+    assert!(offsets.is_empty(), "invariant 6");
 }
