@@ -126,6 +126,9 @@ impl ProducerConfig {
         builder.build()
     }
 
+    // The update keeps new kafkaroo-net settings at their defaults; it has nothing to fill while the
+    // producer sets every field.
+    #[allow(clippy::needless_update)]
     pub(crate) fn client_config(&self) -> kafkaroo_net::ClientConfig {
         kafkaroo_net::ClientConfig {
             bootstrap_servers: self.bootstrap_servers.clone(),
@@ -135,6 +138,8 @@ impl ProducerConfig {
                 request_timeout: self.request_timeout,
                 connect_timeout: self.connect_timeout,
                 security: self.security.clone(),
+                // Settings the producer has no property for keep kafkaroo-net's defaults.
+                ..kafkaroo_net::ConnectionConfig::default()
             },
             reconnect_backoff: BackoffConfig {
                 initial: self.reconnect_backoff,
