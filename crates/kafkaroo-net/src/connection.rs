@@ -11,7 +11,7 @@
 //! a bad frame, an unknown correlation id, an undecodable response, a request timeout — *poisons* it:
 //! every request in flight and every later one fails with that same error, and the owner reconnects.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -43,6 +43,10 @@ pub struct ConnectionConfig {
     pub connect_timeout: Duration,
     /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
     pub security: SecurityConfig,
+    /// Highest version to use per API key (`kafkaroo.api.version.max`): for a broker whose newest
+    /// version of an API misbehaves, and for tests that walk every version. A cap below every version
+    /// both sides speak makes that API's requests fail with [`Error::Version`].
+    pub max_versions: BTreeMap<i16, i16>,
 }
 
 impl Default for ConnectionConfig {
@@ -53,6 +57,7 @@ impl Default for ConnectionConfig {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             security: SecurityConfig::default(),
+            max_versions: BTreeMap::new(),
         }
     }
 }
@@ -248,7 +253,11 @@ impl Connection {
     }
 
     async fn handshake(&self) -> Result<()> {
-        let ours = ApiVersionsRequest::VERSIONS.max;
+        let cap = self.inner.config.max_versions.get(&ApiVersionsRequest::KEY);
+        // Below v0 there is nothing to send; the cap was validated where it was configured.
+        let ours = cap.map_or(ApiVersionsRequest::VERSIONS.max, |&c| {
+            c.clamp(0, ApiVersionsRequest::VERSIONS.max)
+        });
         let mut version = ours;
         for _ in 0..2 {
             let request = ApiVersionsRequest::default()
@@ -299,12 +308,16 @@ impl Connection {
             .unwrap_or_else(|| EMPTY.get_or_init(BrokerVersions::default))
     }
 
-    /// The version [`Connection::send`] would use for `R`.
+    /// The version [`Connection::send`] would use for `R`: the highest both sides speak, at most the
+    /// configured cap ([`ConnectionConfig::max_versions`]).
     pub fn negotiated_version<R: Request>(&self) -> Result<i16> {
-        self.versions().negotiate::<R>().map_err(|source| Error::Version {
-            addr: self.addr().to_owned(),
-            source,
-        })
+        let cap = self.inner.config.max_versions.get(&R::KEY).copied();
+        self.versions()
+            .negotiate_capped(R::KEY, R::VERSIONS, cap)
+            .map_err(|source| Error::Version {
+                addr: self.addr().to_owned(),
+                source,
+            })
     }
 
     /// Whether the connection has failed or was closed; such a connection refuses every request.

@@ -133,6 +133,50 @@ async fn handshake_sends_kip511_name_and_negotiates() {
 }
 
 #[tokio::test]
+async fn version_caps_bound_the_handshake_and_every_request_of_the_api() {
+    let config = ConnectionConfig {
+        max_versions: [(18, 3), (12, 2)].into(),
+        ..ConnectionConfig::default()
+    };
+    let (connect, mut peer) = pair(config).await;
+    let req = peer.recv().await.unwrap();
+    assert_eq!((req.api_key, req.api_version), (18, 3), "ApiVersions capped");
+    let mut out = BytesMut::new();
+    encode_response(&mut out, req.correlation_id, 3, &versions_response(0, 4)).unwrap();
+    peer.send_raw(&out).await;
+    let conn = connect.await.unwrap();
+    assert_eq!(conn.negotiated_version::<HeartbeatRequest>().unwrap(), 2);
+    let send = tokio::spawn({
+        let c = conn.clone();
+        async move { c.send(&heartbeat()).await }
+    });
+    let hb = peer.recv().await.unwrap();
+    assert_eq!(
+        (hb.api_key, hb.api_version),
+        (12, 2),
+        "Heartbeat went out at the cap"
+    );
+    let mut out = BytesMut::new();
+    encode_response(&mut out, hb.correlation_id, 2, &HeartbeatResponse::default()).unwrap();
+    peer.send_raw(&out).await;
+    send.await.unwrap().unwrap();
+
+    // A cap below every common version is a version error naming the API and the setting.
+    let config = ConnectionConfig {
+        max_versions: [(12, -1)].into(),
+        ..ConnectionConfig::default()
+    };
+    let (conn, _peer) = connected(config).await;
+    let err = conn.send(&heartbeat()).await.unwrap_err();
+    assert!(matches!(err, Error::Version { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("Heartbeat is capped at version -1") && text.contains("kafkaroo.api.version.max"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn handshake_falls_back_when_broker_answers_unsupported_version() {
     let (connect, mut peer) = pair(ConnectionConfig::default()).await;
     let first = peer.recv().await.unwrap();

@@ -37,6 +37,21 @@ pub enum VersionError {
         /// Highest version the broker speaks.
         broker_max: i16,
     },
+    /// A configured cap on the API's version is below every version both sides speak.
+    #[error(
+        "{api} is capped at version {cap}, below the versions both this client and the broker speak \
+         ({common_min}..={common_max}): raise or remove the cap (kafkaroo.api.version.max)"
+    )]
+    BelowCap {
+        /// The API name.
+        api: &'static str,
+        /// The configured cap.
+        cap: i16,
+        /// Lowest version both sides speak.
+        common_min: i16,
+        /// Highest version both sides speak.
+        common_max: i16,
+    },
 }
 
 /// What one broker said it supports, from its ApiVersions response.
@@ -98,7 +113,28 @@ impl BrokerVersions {
 
     /// The highest version of `R` that this client (per its message schema) and the broker share.
     pub fn negotiate<R: Request>(&self) -> Result<i16, VersionError> {
-        Ok(self.common_range(R::KEY, R::VERSIONS)?.max)
+        self.negotiate_capped(R::KEY, R::VERSIONS, None)
+    }
+
+    /// The highest common version of `api_key`, at most `cap` when one is configured (to talk to a
+    /// broker whose newest version of an API misbehaves, and for tests that walk every version).
+    pub fn negotiate_capped(
+        &self,
+        api_key: i16,
+        client: VersionRange,
+        cap: Option<i16>,
+    ) -> Result<i16, VersionError> {
+        let common = self.common_range(api_key, client)?;
+        match cap {
+            Some(cap) if cap < common.min => Err(VersionError::BelowCap {
+                api: api_name(api_key),
+                cap,
+                common_min: common.min,
+                common_max: common.max,
+            }),
+            Some(cap) => Ok(cap.min(common.max)),
+            None => Ok(common.max),
+        }
     }
 }
 
@@ -119,6 +155,30 @@ mod tests {
             VersionRange { min: 4, max: 17 }
         );
         assert_eq!(broker.negotiate::<OffsetForLeaderEpochRequest>().unwrap(), 4);
+    }
+
+    #[test]
+    fn a_cap_lowers_the_version_and_one_below_the_common_range_is_named() {
+        let broker = BrokerVersions::from_ranges([(1, 0, 17)]);
+        let fetch = FetchRequest::VERSIONS;
+        assert_eq!(broker.negotiate_capped(1, fetch, Some(9)).unwrap(), 9);
+        assert_eq!(broker.negotiate_capped(1, fetch, Some(4)).unwrap(), 4);
+        assert_eq!(
+            broker.negotiate_capped(1, fetch, Some(30)).unwrap(),
+            17,
+            "above: no effect"
+        );
+        let err = broker.negotiate_capped(1, fetch, Some(3)).unwrap_err();
+        assert_eq!(
+            err,
+            VersionError::BelowCap {
+                api: "Fetch",
+                cap: 3,
+                common_min: 4,
+                common_max: 17
+            }
+        );
+        assert!(err.to_string().contains("kafkaroo.api.version.max"), "{err}");
     }
 
     #[test]

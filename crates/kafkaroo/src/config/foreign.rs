@@ -33,7 +33,9 @@ pub(crate) const FOREIGN: &[(&str, Treatment)] = &[
     ),
     (
         "broker.version.fallback",
-        Refuse("kafkaroo always asks the broker for its API versions (ApiVersions)"),
+        Refuse(
+            "kafkaroo always asks the broker for its API versions (ApiVersions); to keep an API below a version, set kafkaroo.api.version.max",
+        ),
     ),
     (
         "client.dns.lookup",

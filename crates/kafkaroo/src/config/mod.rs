@@ -2,7 +2,9 @@
 //! carry configuration over from those clients. Unknown keys and bad values are errors that name the key.
 
 mod foreign;
+mod versions;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,6 +120,9 @@ pub struct ConsumerConfig {
     /// `security.protocol` with the TLS and SASL settings (`ssl.*`, `sasl.*`), files already read.
     /// Every connection of the consumer uses it. Its `Debug` shows no secret.
     pub security: SecurityConfig,
+    /// `kafkaroo.api.version.max` (kafkaroo): highest version per API key, for a broker whose newest
+    /// version of an API misbehaves; empty: the highest both sides speak.
+    pub api_version_max: BTreeMap<i16, i16>,
 }
 
 impl Default for ConsumerConfig {
@@ -155,6 +160,7 @@ impl Default for ConsumerConfig {
             partition_assignment_strategy: vec!["cooperative-sticky".to_owned()],
             custom_assignors: Vec::new(),
             security: SecurityConfig::default(),
+            api_version_max: BTreeMap::new(),
         }
     }
 }
@@ -246,6 +252,7 @@ impl ConsumerConfig {
                 request_timeout: self.request_timeout,
                 connect_timeout: self.connect_timeout,
                 security: self.security.clone(),
+                max_versions: self.api_version_max.clone(),
             },
             reconnect_backoff: kafkaroo_net::BackoffConfig {
                 initial: self.reconnect_backoff,
@@ -443,6 +450,7 @@ impl ConsumerConfigBuilder {
             "max.poll.interval.ms" => c.max_poll_interval = parse_ms(key, value)?,
             "enable.auto.commit" | "auto.commit.enable" => c.enable_auto_commit = parse_bool(key, value)?,
             "auto.commit.interval.ms" => c.auto_commit_interval = parse_ms(key, value)?,
+            versions::KEY => c.api_version_max = versions::parse(value)?,
             "partition.assignment.strategy" => {
                 let strategies: Vec<String> = value
                     .split(',')
@@ -591,6 +599,22 @@ mod tests {
         assert_eq!(c.isolation_level, IsolationLevel::ReadCommitted);
         assert!(!c.check_crcs);
         assert_eq!(c.memory_budget_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn api_version_caps_reach_the_connections() {
+        let c = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("kafkaroo.api.version.max", "Fetch:12,OffsetCommit:8"),
+        ])
+        .unwrap();
+        let caps = BTreeMap::from([(1, 12), (8, 8)]);
+        assert_eq!(c.api_version_max, caps);
+        assert_eq!(c.client_config().connection.max_versions, caps);
+        let err = ConsumerConfig::from_properties([("kafkaroo.api.version.max", "Fetch:new")]).unwrap_err();
+        assert!(err.to_string().contains("kafkaroo.api.version.max"), "{err}");
+        let doc = include_str!("../../../../docs/configuration.md");
+        assert!(doc.contains("`kafkaroo.api.version.max`"), "documented");
     }
 
     #[test]
