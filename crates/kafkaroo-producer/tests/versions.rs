@@ -71,6 +71,7 @@ fn every_produce_version_from_3_accepts_our_batches() {
         .iter()
         .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
         .collect();
+    eprintln!("Produce v3..v{versions} accepted by Kafka {}", cluster.version());
     let want: Vec<String> = (3..=versions).map(|v| format!("v{v}")).collect();
     assert_eq!(values, want);
 }
