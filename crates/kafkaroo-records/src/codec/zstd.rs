@@ -140,7 +140,8 @@ mod c {
             let before_in = inb.pos();
             let before_out = out.len();
             let hint = {
-                let mut outb = OutBuffer::around(&mut out);
+                // Continue after what earlier calls wrote (`around` would start at 0 and overwrite it).
+                let mut outb = OutBuffer::around_pos(&mut out, before_out);
                 dec.run(&mut inb, &mut outb).map_err(CodecError::corrupt)?
             };
             if out.len() > cap {
