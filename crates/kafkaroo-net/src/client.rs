@@ -239,8 +239,10 @@ impl Client {
     /// Merges the answer into the cached snapshot and returns the new snapshot.
     pub async fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<Arc<Metadata>> {
         let conn = self.any_connection().await?;
-        let request = metadata_request(topics);
-        let response = conn.send(&request).await?;
+        let version = conn.negotiated_version::<MetadataRequest>()?;
+        let request = metadata_request_at(topics, version);
+        let timeout = self.inner.config.connection.request_timeout;
+        let response = conn.send_version(&request, version, timeout).await?;
         let fresh = Metadata::from_response(&response);
         let mut current = self.inner.metadata.lock().unwrap_or_else(|e| e.into_inner());
         let mut merged = if topics.is_none() {
@@ -272,9 +274,38 @@ pub fn metadata_request(topics: Option<&[&str]>) -> MetadataRequest {
         .with_allow_auto_topic_creation(false)
 }
 
+/// [`metadata_request`] in a form `version` can carry: before v4 there is no way to refuse topic
+/// creation (the broker's `auto.create.topics.enable` decides, as for every client of that age), and v0
+/// cannot say "all topics" except with an empty list, which also stands for "brokers only" there (the
+/// answer then lists every topic, which the merge takes as it takes any).
+pub fn metadata_request_at(topics: Option<&[&str]>, version: i16) -> MetadataRequest {
+    let mut request = metadata_request(topics);
+    if version < 4 {
+        request.allow_auto_topic_creation = true;
+    }
+    if version < 1 && request.topics.is_none() {
+        request.topics = Some(Vec::new());
+    }
+    request
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafkaroo_wire::protocol::Message;
+
+    #[test]
+    fn metadata_requests_encode_at_every_version() {
+        for v in MetadataRequest::VERSIONS.min..=MetadataRequest::VERSIONS.max {
+            for topics in [None, Some(&[][..]), Some(&["t"][..])] {
+                let request = metadata_request_at(topics, v);
+                let mut buf = bytes::BytesMut::new();
+                kafkaroo_wire::encode_request(&mut buf, 1, Some("c"), v, &request)
+                    .unwrap_or_else(|e| panic!("Metadata v{v} {topics:?}: {e}"));
+                assert_eq!(request.allow_auto_topic_creation, v < 4, "v{v}");
+            }
+        }
+    }
 
     #[test]
     fn bootstrap_list_is_validated() {

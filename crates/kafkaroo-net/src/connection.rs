@@ -454,7 +454,9 @@ impl Connection {
             version,
             request,
         )?;
-        trace!(server.address = %self.addr(), api, version, correlation_id, bytes = buf.len(), "send");
+        // The client id lets a test attribute each request to the consumer that sent it.
+        let client = &self.inner.config.client_id;
+        trace!(server.address = %self.addr(), client.id = %client, api, version, correlation_id, bytes = buf.len(), "send");
         state
             .in_flight
             .insert(correlation_id, Pending { api, reply: reply_tx });

@@ -50,6 +50,15 @@ pub(crate) fn parse(value: &str) -> Result<BTreeMap<i16, i16>, Error> {
             return Err(bad(format!("{name} is named twice")));
         }
     }
+    // Fetch v13+ names topics by id, which Metadata gives from v10 on only.
+    let (metadata, fetch) = (ApiKey::Metadata as i16, ApiKey::Fetch as i16);
+    if let Some(&m) = caps.get(&metadata).filter(|&&m| m < 10)
+        && caps.get(&fetch).is_none_or(|&f| f >= 13)
+    {
+        return Err(bad(format!(
+            "Metadata:{m} gives no topic ids, which Fetch 13 and later need: cap Fetch at 12 as well"
+        )));
+    }
     Ok(caps)
 }
 
@@ -92,6 +101,12 @@ mod tests {
             "{}",
             err("Fetch:5,Fetch:6")
         );
+        assert!(
+            err("Metadata:9").contains("cap Fetch at 12"),
+            "{}",
+            err("Metadata:9")
+        );
+        assert!(parse("Metadata:9,Fetch:12").is_ok());
         assert!(err("Fetch:x").starts_with("invalid configuration: kafkaroo.api.version.max"));
     }
 }
