@@ -41,7 +41,8 @@ const KCAT_ASSIGNORS: &str = "range,roundrobin";
         (fetch.message.max.bytes), max.poll.records, check.crcs, fetch.sessions.enable,\n  \
         memory.budget.bytes, max.decompressed.batch.bytes, request.timeout.ms,\n  \
         socket.connection.setup.timeout.ms, reconnect.backoff.ms, reconnect.backoff.max.ms,\n  \
-        retry.backoff.ms, retry.backoff.max.ms, metadata.max.age.ms, receive.message.max.bytes, client.rack\n  \
+        retry.backoff.ms, retry.backoff.max.ms, metadata.max.age.ms, receive.message.max.bytes, client.rack,\n  \
+        kafkaroo.api.version.max (e.g. Fetch:12,OffsetCommit:8: highest protocol version per API)\n  \
         security: security.protocol, sasl.mechanism(s), sasl.username, sasl.password,\n  \
         sasl.jaas.config, sasl.oauthbearer.config, ssl.ca.location, ssl.ca.pem,\n  \
         ssl.certificate.location, ssl.key.location, ssl.key.password,\n  \
