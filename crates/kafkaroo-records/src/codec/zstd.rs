@@ -48,6 +48,8 @@ mod pure {
         }
         let mut out = Vec::new();
         while !input.is_empty() {
+            let declares_size = declares_content_size(input);
+            let frame_start = out.len();
             match dec.reset(&mut input) {
                 Ok(()) => {}
                 Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
@@ -88,8 +90,28 @@ mod pure {
                     break;
                 }
             }
+            // libzstd refuses a frame whose content differs from the size its header declares; so do
+            // we (the differential fuzz target found ruzstd accepting it).
+            let produced = (out.len() - frame_start) as u64;
+            if declares_size && produced != declared {
+                return Err(CodecError::corrupt(format!(
+                    "zstd frame decoded to {produced} bytes but its header declares {declared}"
+                )));
+            }
         }
         Ok(out)
+    }
+
+    /// Whether the zstd frame at the start of `frame` has a Frame_Content_Size field (RFC 8878 §3.1.1.1.1:
+    /// the descriptor byte after the 4-byte magic number; FCS flag, or the single-segment flag).
+    fn declares_content_size(frame: &[u8]) -> bool {
+        const MAGIC: [u8; 4] = 0xFD2F_B528_u32.to_le_bytes();
+        match frame {
+            [m0, m1, m2, m3, descriptor, ..] if [*m0, *m1, *m2, *m3] == MAGIC => {
+                descriptor >> 6 != 0 || descriptor & 0x20 != 0
+            }
+            _ => false,
+        }
     }
 }
 
@@ -155,5 +177,35 @@ mod c {
                 return Err(CodecError::corrupt("truncated zstd frame"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decompress;
+
+    /// A single-segment frame (RFC 8878) with a one-byte Frame_Content_Size of `declared` and one raw
+    /// block holding `content`.
+    fn raw_frame(declared: u8, content: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x28, 0xB5, 0x2F, 0xFD, 0x20, declared];
+        let header = 1 | ((content.len() as u32) << 3); // last block, raw, size
+        f.extend_from_slice(&header.to_le_bytes()[..3]);
+        f.extend_from_slice(content);
+        f
+    }
+
+    #[test]
+    fn a_frame_decodes_to_the_size_it_declares() {
+        assert_eq!(decompress(&raw_frame(5, b"hello"), 1 << 20).unwrap(), b"hello");
+    }
+
+    /// Refused by both decoders (libzstd says "Data corruption detected").
+    #[test]
+    fn a_frame_whose_content_differs_from_its_declared_size_is_corrupt() {
+        let err = decompress(&raw_frame(6, b"hello"), 1 << 20).unwrap_err();
+        assert!(matches!(err, super::CodecError::Corrupt(_)), "{err:?}");
+        // ruzstd itself accepts it: the refusal is ours.
+        #[cfg(not(feature = "zstd-c"))]
+        assert!(format!("{err:?}").contains("declares 6"), "{err:?}");
     }
 }
