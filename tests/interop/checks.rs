@@ -317,6 +317,24 @@ fn commit_failed(log: &MemberLog, partition: i32, offset: i64, from: u64, to: u6
     last_attempt_failed
 }
 
+/// The offset of `partition` that `log`'s member last committed successfully at or before `until` (0 if
+/// it committed none).
+fn last_commit(log: &MemberLog, partition: i32, until: u64) -> i64 {
+    log.events
+        .iter()
+        .filter(|e| e.at_ms <= until)
+        .filter_map(|e| match &e.kind {
+            EventKind::Committed {
+                success: true,
+                offsets,
+                ..
+            } => offsets.iter().find(|(p, _)| *p == partition).map(|&(_, o)| o),
+            _ => None,
+        })
+        .next_back()
+        .unwrap_or(0)
+}
+
 /// Runs every check.
 pub fn check(logs: &[MemberLog], facts: &RunFacts) -> Verdict {
     let mut v = Verdict::default();
@@ -391,8 +409,14 @@ pub fn check(logs: &[MemberLog], facts: &RunFacts) -> Verdict {
                         "below the group's committed offset when the first consumer was killed"
                     }
                     End::Lost => {
-                        v.duplicates_after_loss += 1;
-                        continue;
+                        // A lost partition is read again from the last offset its member committed:
+                        // duplicates below that commit have no excuse.
+                        let log = by_name[first.member.as_str()];
+                        if o >= last_commit(log, p, owned.end_ms) {
+                            v.duplicates_after_loss += 1;
+                            continue;
+                        }
+                        "below the offset the first consumer had committed before it lost the partition"
                     }
                     End::Revoked | End::Exited | End::Open => {
                         let log = by_name[first.member.as_str()];
@@ -740,6 +764,26 @@ mod tests {
         facts.committed_at_kill.insert("a".into(), [(0, 4)].into());
         let v = check(&logs, &facts);
         assert_reported(&v, "below the group's committed offset");
+    }
+
+    #[test]
+    fn duplicates_after_a_loss_are_allowed_only_from_the_last_commit_on() {
+        let (mut logs, facts) = clean_run();
+        // a commits 5, then loses the partition; b re-reads from 5: what a delivered at 5.. again is
+        // explained by the loss.
+        logs[0].events[2] = consumed(20, 0, 0, 6);
+        logs[0].events[4] = ev(30, EventKind::Lost(vec![0]));
+        let v = check(&logs, &facts);
+        assert_eq!(v.duplicates_after_loss, 2, "{:?}", v.violations);
+        assert!(
+            !v.violations.iter().any(|m| m.contains("again")),
+            "{:?}",
+            v.violations
+        );
+        // b re-reads from 3 although a had committed 5: duplicates 3 and 4 are not explained.
+        logs[1].events[1] = consumed(36, 0, 3, 9);
+        let v = check(&logs, &facts);
+        assert_reported(&v, "before it lost the partition");
     }
 
     #[test]
