@@ -278,3 +278,92 @@ fn mock_reports_a_port_in_use() {
         r.stderr
     );
 }
+
+/// Two Java console consumers share a group on the mock: both get partitions, together they print every
+/// record exactly once, and `kafkaroo group describe` reads the group from the mock while they run.
+#[test]
+fn a_java_group_of_two_members_shares_the_partitions_on_the_mock() {
+    if std::env::var("KAFKAROO_SKIP_JAVA").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: two Java members on the mock (KAFKAROO_SKIP_JAVA=1)");
+        return;
+    }
+    let mock = Mock::start(&["--topic", "shared:4"]);
+    let b = mock.bootstrap.clone();
+    let java = java().expect("a JDK is needed for the Java interop checks (KAFKAROO_SKIP_JAVA=1 skips them)");
+    let dist = KafkaDist::get(&kafka_version()).expect("the Kafka jars");
+    let start_member = || {
+        Command::new(&java)
+            .args([
+                "-cp",
+                &dist.tools_classpath(),
+                "org.apache.kafka.tools.consumer.ConsoleConsumer",
+            ])
+            .args([
+                "--bootstrap-server",
+                &b,
+                "--topic",
+                "shared",
+                "--group",
+                "pair",
+                "--from-beginning",
+            ])
+            .args(["--timeout-ms", "6000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (start_member(), start_member());
+    // Wait until both members hold partitions (the group read from the mock by kafkaroo).
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_kafkaroo"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = run(bin, &["group", "describe", "pair", "-b", &b, "--json"]);
+        let both = serde_json::from_str::<serde_json::Value>(r.text().trim())
+            .ok()
+            .is_some_and(|d| {
+                d["state"] == "Stable"
+                    && d["members"].as_array().is_some_and(|m| {
+                        m.len() == 2
+                            && m.iter()
+                                .all(|m| m["assignment"].as_array().is_some_and(|a| !a.is_empty()))
+                    })
+            });
+        if both {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two Java members never shared the group: {}",
+            r.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut kcat = Command::new(kcat_path())
+        .args(["-P", "-b", &b, "-t", "shared", "-K", ":"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat is needed here (apt-get install kcat)");
+    let lines: String = (0..40).map(|i| format!("key-{i}:from pair {i}\n")).collect();
+    kcat.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    assert!(kcat.wait().unwrap().success());
+    let outputs: Vec<Output> = [first, second]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let mut all: Vec<String> = Vec::new();
+    for out in &outputs {
+        let got: Vec<String> = text(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("from "))
+            .map(str::to_owned)
+            .collect();
+        assert!(!got.is_empty(), "a member printed nothing: {}", text(&out.stderr));
+        all.extend(got);
+    }
+    all.sort();
+    let mut expected: Vec<String> = (0..40).map(|i| format!("from pair {i}")).collect();
+    expected.sort();
+    assert_eq!(all, expected, "every record exactly once across the two members");
+}
