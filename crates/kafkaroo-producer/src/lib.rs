@@ -50,6 +50,7 @@ mod accumulator;
 mod config;
 mod error;
 mod idempotence;
+mod lane;
 mod partitioner;
 mod producer;
 mod record;

@@ -1,21 +1,18 @@
 //! The sender task: drains ready batches into one Produce request per leader, sends them through the
-//! broker's lane (in drain order; at most `max.in.flight.requests.per.connection` per broker), and
-//! settles each batch from the answer:
+//! broker's lane (crates/kafkaroo-producer/src/lane.rs; in drain order, at most
+//! `max.in.flight.requests.per.connection` per broker), and settles each batch from the answer:
 //! acknowledged, retried in its place after the one backoff, or failed. It also refreshes metadata when
 //! leaders move, expires batches past `delivery.timeout.ms`, and bumps the epoch when sequences are
 //! unresolved (crates/kafkaroo-producer/src/idempotence.rs has the rules).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafkaroo_net::{Metadata, PendingResponse, Purpose};
-use kafkaroo_records::set_producer_state;
-use kafkaroo_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafkaroo_wire::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, TopicName};
-use kafkaroo_wire::{ErrorCode, StrBytes};
+use bytes::Bytes;
+use kafkaroo_net::Metadata;
+use kafkaroo_wire::ErrorCode;
+use kafkaroo_wire::messages::{InitProducerIdRequest, ProduceResponse};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -27,18 +24,18 @@ use crate::producer::Shared;
 use crate::record::Acked;
 
 /// A batch on its way: where it goes, under which sequence.
-struct Sending {
-    topic: Arc<str>,
-    topic_id: kafkaroo_wire::Uuid,
-    partition: i32,
-    batch: Batch,
+pub(crate) struct Sending {
+    pub(crate) topic: Arc<str>,
+    pub(crate) topic_id: kafkaroo_wire::Uuid,
+    pub(crate) partition: i32,
+    pub(crate) batch: Batch,
 }
 
 /// One Produce request's batches and its outcome.
-struct Completed {
-    node: i32,
-    batches: Vec<Sending>,
-    result: Result<ProduceResponse, kafkaroo_net::Error>,
+pub(crate) struct Completed {
+    pub(crate) node: i32,
+    pub(crate) batches: Vec<Sending>,
+    pub(crate) result: Result<ProduceResponse, kafkaroo_net::Error>,
 }
 
 /// Runs until the producer is closed and every batch completed.
@@ -123,11 +120,13 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         for (node, batches) in requests {
             let lane_tx = lanes.entry(node).or_insert_with(|| {
                 let (lane_tx, lane_rx) = mpsc::unbounded_channel();
-                tokio::spawn(lane(shared.clone(), node, lane_rx, tx.clone()));
+                tokio::spawn(crate::lane::lane(shared.clone(), node, lane_rx, tx.clone()));
                 lane_tx
             });
             if let Err(mpsc::error::SendError(batches)) = lane_tx.send(batches) {
-                // The lane is gone (only when the runtime shuts down): fail like a lost connection.
+                // The lane is gone (its task ended: the runtime shuts down): a new one is started for
+                // the next request, and these batches are retried like after a lost connection.
+                lanes.remove(&node);
                 let result = Err(kafkaroo_net::Error::LocallyClosed {
                     addr: format!("broker {node}"),
                 });
@@ -260,127 +259,6 @@ fn drain(
     (requests, wake)
 }
 
-/// One broker's lane: requests are encoded and handed to the connection one after the other, in the
-/// order they were drained, so a partition's batches reach the broker in sequence order while several
-/// are in flight; their answers are awaited concurrently.
-async fn lane(
-    shared: Arc<Shared>,
-    node: i32,
-    mut requests: mpsc::UnboundedReceiver<Vec<Sending>>,
-    done: mpsc::UnboundedSender<Completed>,
-) {
-    while let Some(mut batches) = requests.recv().await {
-        match start(&shared, node, &mut batches).await {
-            Err(e) => {
-                let _ = done.send(Completed {
-                    node,
-                    batches,
-                    result: Err(e),
-                });
-                shared.wake.notify_one();
-            }
-            Ok(pending) => {
-                let (shared, done) = (shared.clone(), done.clone());
-                tokio::spawn(async move {
-                    let result = answer(&shared, pending).await;
-                    let _ = done.send(Completed {
-                        node,
-                        batches,
-                        result,
-                    });
-                    shared.wake.notify_one();
-                });
-            }
-        }
-    }
-}
-
-/// Encodes the batches that need it and hands the request to the broker's connection.
-async fn start(
-    shared: &Shared,
-    node: i32,
-    batches: &mut [Sending],
-) -> Result<PendingResponse<ProduceRequest>, kafkaroo_net::Error> {
-    let pid = shared.lock().producer_id;
-    let mut topic_data: Vec<TopicProduceData> = Vec::new();
-    for s in batches.iter_mut() {
-        encode(&mut s.batch, pid, shared.config.compression)
-            .map_err(|e| kafkaroo_net::Error::Config(e.to_string()))?;
-        let data = PartitionProduceData::default()
-            .with_index(s.partition)
-            .with_records(s.batch.encoded.clone());
-        match topic_data
-            .iter_mut()
-            .find(|t| t.topic_id == s.topic_id && *t.name.0 == *s.topic)
-        {
-            Some(t) => t.partition_data.push(data),
-            None => topic_data.push(
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(s.topic.to_string())))
-                    .with_topic_id(s.topic_id)
-                    .with_partition_data(vec![data]),
-            ),
-        }
-    }
-    let request = ProduceRequest::default()
-        .with_acks(shared.config.acks.wire())
-        .with_timeout_ms(i32::try_from(shared.config.request_timeout.as_millis()).unwrap_or(i32::MAX))
-        .with_topic_data(topic_data);
-    let conn = shared.client.connection(node, Purpose::General).await?;
-    conn.start_request(&request).await
-}
-
-/// Waits for a request's answer.
-async fn answer(
-    shared: &Shared,
-    pending: PendingResponse<ProduceRequest>,
-) -> Result<ProduceResponse, kafkaroo_net::Error> {
-    let conn = pending.connection().clone();
-    let response = pending.response().await;
-    // Test hook: lose the answer as a dropped connection would (the broker did write the batch).
-    let drop = shared
-        .drop_responses
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    if drop && response.is_ok() {
-        conn.close();
-        return Err(kafkaroo_net::Error::LocallyClosed {
-            addr: conn.addr().to_owned(),
-        });
-    }
-    response
-}
-
-/// Encodes a batch under `pid` and its sequence, or rewrites the producer fields of its bytes when
-/// they changed (after an epoch bump): records are never compressed twice.
-fn encode(
-    batch: &mut Batch,
-    pid: Option<ProducerId>,
-    compression: kafkaroo_records::Compression,
-) -> Result<(), Error> {
-    let want = pid.map(|p| (p, batch.base_sequence));
-    let state = pid.map_or(kafkaroo_records::ProducerState::NONE, |p| {
-        p.state(batch.base_sequence)
-    });
-    match &batch.encoded {
-        None => {
-            let mut out = Vec::with_capacity(batch.builder.uncompressed_size() + 64);
-            batch.builder.encode(state, &mut out)?;
-            batch.encoded = Some(Bytes::from(out));
-            // The records now live in `encoded`: free the builder's buffer.
-            batch.builder = kafkaroo_records::BatchBuilder::new(compression);
-        }
-        Some(bytes) if batch.encoded_as != want => {
-            let mut copy = BytesMut::from(&bytes[..]);
-            set_producer_state(&mut copy, state)?;
-            batch.encoded = Some(copy.freeze());
-        }
-        Some(_) => {}
-    }
-    batch.encoded_as = want;
-    Ok(())
-}
-
 /// Settles every batch of a completed request.
 fn settle(shared: &Shared, done: Completed) {
     let mut acc = shared.lock();
@@ -389,13 +267,13 @@ fn settle(shared: &Shared, done: Completed) {
     }
     let now = Instant::now();
     for s in done.batches {
-        acc.in_flight -= 1;
+        acc.in_flight = acc.in_flight.saturating_sub(1);
         if let Some(p) = acc
             .topics
             .get_mut(&*s.topic)
             .and_then(|t| t.partitions.get_mut(s.partition as usize))
         {
-            p.in_flight -= 1;
+            p.in_flight = p.in_flight.saturating_sub(1);
         }
         let (code, message, base_offset, log_append_time, log_start) = match &done.result {
             Ok(response) => match find(response, &s) {
@@ -532,7 +410,7 @@ fn find<'a>(
 pub(crate) fn finish(shared: &Shared, acc: &mut Accumulator, batch: Batch, result: Result<Acked, Error>) {
     batch.outcome.complete(result);
     shared.memory.add_permits(batch.reserved);
-    acc.incomplete -= 1;
+    acc.incomplete = acc.incomplete.saturating_sub(1);
     if acc.incomplete == 0 {
         shared.idle.notify_waiters();
     }
