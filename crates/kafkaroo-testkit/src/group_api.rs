@@ -296,14 +296,19 @@ fn offset_commit(st: &mut State, r: &OffsetCommitRequest, version: i16, now: Ins
             })
         })
         .collect();
-    let code = st.coordinator.commit(
-        r.group_id.0.as_str(),
-        r.generation_id_or_member_epoch,
-        r.member_id.as_str(),
-        instance,
-        offsets,
-        now,
-    );
+    let group = r.group_id.0.as_str();
+    let epoch = r.generation_id_or_member_epoch;
+    let code = match st
+        .consumer_groups
+        .validate_commit(group, r.member_id.as_str(), epoch, version)
+    {
+        // A consumer group's member passed its checks: stored as a simple commit.
+        Some(ErrorCode::NONE) => st.coordinator.commit(group, -1, "", None, offsets, now),
+        Some(code) => code,
+        None => st
+            .coordinator
+            .commit(group, epoch, r.member_id.as_str(), instance, offsets, now),
+    };
     Response::OffsetCommit(commit_answer(r, code))
 }
 

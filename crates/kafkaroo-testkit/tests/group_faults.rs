@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Delivered, WAIT, produce, tp};
+use common::{Delivered, Step, WAIT, produce, tp};
 use kafkaroo::{
     CommitHandle, Consumer, ConsumerConfigBuilder, Error, MemberState, OffsetAndMetadata, PendingCommit,
     PollBatch, RebalanceListener, TopicPartition,
@@ -1028,34 +1028,14 @@ async fn s13_s14_cooperative_move_is_two_phase_and_drops_revoked_buffers() {
     assert!(errors.is_empty(), "{errors:?}");
 
     let t = timeline.lock().unwrap().clone();
-    let mut owner: BTreeMap<TopicPartition, char> = BTreeMap::new();
-    let mut counts: BTreeMap<(TopicPartition, i64), usize> = BTreeMap::new();
-    for e in &t {
-        match e {
-            Event::Change(who, Change::Assigned(ps)) => {
-                for p in ps {
-                    if let Some(other) = owner.insert(p.clone(), *who) {
-                        assert_eq!(other, *who, "{p} assigned to {who} while {other} owns it: {t:?}");
-                    }
-                }
-            }
-            Event::Change(who, Change::Revoked(ps) | Change::Lost(ps)) => {
-                for p in ps {
-                    assert_eq!(owner.remove(p), Some(*who), "{who} gave up {p} it did not own");
-                }
-            }
-            Event::Record(who, p, o) => {
-                assert_eq!(
-                    owner.get(p),
-                    Some(who),
-                    "{who} delivered {p}@{o} without owning it"
-                );
-                *counts.entry((p.clone(), *o)).or_default() += 1;
-            }
-        }
-    }
-    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(repeated.is_empty(), "delivered twice: {repeated:?}");
+    common::assert_handovers(
+        t.iter().map(|e| match e {
+            Event::Change(who, Change::Assigned(ps)) => Step::Assigned(*who, ps),
+            Event::Change(who, Change::Revoked(ps) | Change::Lost(ps)) => Step::GaveUp(*who, ps),
+            Event::Record(who, p, o) => Step::Record(*who, p, *o),
+        }),
+        &t,
+    );
     assert!(
         t.iter()
             .any(|e| matches!(e, Event::Change('a', Change::Revoked(_)))),

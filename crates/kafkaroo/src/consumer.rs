@@ -719,9 +719,15 @@ impl Consumer {
             g.wake.notify_one();
             return Ok(());
         }
-        let mut member =
-            kafkaroo_group::GroupMember::new(crate::config::member_config(config, &group_id)?, now)
-                .map_err(Error::from_group)?;
+        let mut member: Box<dyn group::Membership> = match config.group_protocol {
+            crate::GroupProtocol::Classic => Box::new(
+                kafkaroo_group::GroupMember::new(crate::config::member_config(config, &group_id)?, now)
+                    .map_err(Error::from_group)?,
+            ),
+            crate::GroupProtocol::Consumer => {
+                Box::new(group::Kip848::from_config(config, &group_id, now).map_err(Error::from_group)?)
+            }
+        };
         member.subscribe(topics, now).map_err(Error::from_group)?;
         let shared = Arc::new(GroupShared::new(member, listener, self.shared.clone()));
         self.group_driver = Some(tokio::spawn(group::run(shared.clone(), self.client.clone())));

@@ -101,7 +101,7 @@ mod telemetry;
 
 pub use admin::{AdminError, GroupAdmin, ResetSpec, TopicSelection};
 pub use commit::{CommitHandle, OffsetAndMetadata, PendingCommit};
-pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
+pub use config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, GroupProtocol, IsolationLevel};
 pub use consumer::{Consumer, OffsetAndTimestamp, Watermarks};
 pub use error::Error;
 pub use group::{GroupState, RebalanceContext, RebalanceListener};

@@ -460,6 +460,33 @@ impl ConsumerGroups {
         }
     }
 
+    /// OffsetCommit of a member of consumer group `group`, after Kafka's consumer-group commit
+    /// validation: an unknown member is UNKNOWN_MEMBER_ID, a version below 9 (no member epoch)
+    /// UNSUPPORTED_VERSION, an epoch other than the member's STALE_MEMBER_EPOCH. `None` when `group`
+    /// is no consumer group or the commit is a simple (admin) one: the classic rules apply.
+    pub(crate) fn validate_commit(
+        &self,
+        group: &str,
+        member_id: &str,
+        epoch: i32,
+        version: i16,
+    ) -> Option<ErrorCode> {
+        let g = self.groups.get(group)?;
+        if member_id.is_empty() && epoch < 0 {
+            return None;
+        }
+        let Some(m) = g.members.get(member_id) else {
+            return Some(ErrorCode::UNKNOWN_MEMBER_ID);
+        };
+        Some(if version < 9 {
+            ErrorCode::UNSUPPORTED_VERSION
+        } else if epoch != m.epoch {
+            ErrorCode::STALE_MEMBER_EPOCH
+        } else {
+            ErrorCode::NONE
+        })
+    }
+
     /// The group's state, partitions by topic name.
     pub(crate) fn info(&self, st_topics: &Topics, group: &str) -> Option<ConsumerGroupInfo> {
         let g = self.groups.get(group)?;

@@ -164,3 +164,56 @@ impl Delivered {
         assert!(self.errors.is_empty(), "errors surfaced: {:?}", self.summary().1);
     }
 }
+
+/// One step of a group's timeline as the members' applications saw it (`who` names the member).
+#[derive(Debug)]
+pub enum Step<'a> {
+    Assigned(char, &'a [TopicPartition]),
+    /// Revoked or lost.
+    GaveUp(char, &'a [TopicPartition]),
+    Record(char, &'a TopicPartition, i64),
+}
+
+/// Replays a group's timeline: a partition is never owned by two members (it reaches a new owner
+/// only after the previous one gave it up), no member hands out a record of a partition it does not
+/// own, and no record is delivered twice. `context` is printed on failure.
+pub fn assert_handovers<'a>(steps: impl IntoIterator<Item = Step<'a>>, context: &dyn std::fmt::Debug) {
+    let mut owner: BTreeMap<&TopicPartition, char> = BTreeMap::new();
+    let mut counts: BTreeMap<(&TopicPartition, i64), usize> = BTreeMap::new();
+    for step in steps {
+        match step {
+            Step::Assigned(who, ps) => {
+                for p in ps {
+                    if let Some(other) = owner.insert(p, who) {
+                        assert_eq!(
+                            other, who,
+                            "{p} assigned to {who} while {other} owns it: {context:?}"
+                        );
+                    }
+                }
+            }
+            Step::GaveUp(who, ps) => {
+                for p in ps {
+                    assert_eq!(
+                        owner.remove(p),
+                        Some(who),
+                        "{who} gave up {p} it did not own: {context:?}"
+                    );
+                }
+            }
+            Step::Record(who, p, o) => {
+                assert_eq!(
+                    owner.get(p),
+                    Some(&who),
+                    "{who} delivered {p}@{o} without owning it: {context:?}"
+                );
+                *counts.entry((p, o)).or_default() += 1;
+            }
+        }
+    }
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "delivered twice: {repeated:?} in {context:?}"
+    );
+}

@@ -80,13 +80,6 @@ pub(crate) const FOREIGN: &[(&str, Treatment)] = &[
         "fetch.error.backoff.ms",
         Refuse("use retry.backoff.ms, which paces every retry"),
     ),
-    (
-        "group.protocol",
-        AcceptOnly(
-            &["classic", "CLASSIC"],
-            "the consumer protocol of KIP-848 (group.protocol=consumer) is not supported yet",
-        ),
-    ),
     ("interceptor.classes", Refuse(JAVA_CLASS)),
     (
         "internal.leave.group.on.close",

@@ -30,6 +30,17 @@ pub enum AutoOffsetReset {
     None,
 }
 
+/// The group membership protocol: `group.protocol` (Java's property and values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GroupProtocol {
+    /// JoinGroup/SyncGroup with client-side assignors (`partition.assignment.strategy`).
+    #[default]
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat: the broker assigns (`group.remote.assignor`); Kafka 4.0+.
+    Consumer,
+}
+
 /// Which records are visible: `isolation.level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IsolationLevel {
@@ -115,6 +126,11 @@ pub struct ConsumerConfig {
     /// `partition.assignment.strategy`, in order of preference: built-in names (`range`, `roundrobin`,
     /// `sticky`, `cooperative-sticky`) or names of `custom_assignors`.
     pub partition_assignment_strategy: Vec<String>,
+    /// `group.protocol`: `classic` (default) or `consumer` (KIP-848).
+    pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor` (with `group.protocol=consumer`): the broker-side assignor, e.g.
+    /// `uniform` or `range`; `None` lets the broker choose.
+    pub group_remote_assignor: Option<String>,
     /// Assignors of your own (see [`ConsumerConfigBuilder::assignor`]), found by their name.
     pub custom_assignors: Vec<Arc<dyn Assignor>>,
     /// `security.protocol` with the TLS and SASL settings (`ssl.*`, `sasl.*`), files already read.
@@ -158,6 +174,8 @@ impl Default for ConsumerConfig {
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
             partition_assignment_strategy: vec!["cooperative-sticky".to_owned()],
+            group_protocol: GroupProtocol::Classic,
+            group_remote_assignor: None,
             custom_assignors: Vec::new(),
             security: SecurityConfig::default(),
             api_version_max: BTreeMap::new(),
@@ -451,6 +469,18 @@ impl ConsumerConfigBuilder {
             "enable.auto.commit" | "auto.commit.enable" => c.enable_auto_commit = parse_bool(key, value)?,
             "auto.commit.interval.ms" => c.auto_commit_interval = parse_ms(key, value)?,
             versions::KEY => c.api_version_max = versions::parse(value)?,
+            "group.protocol" => {
+                c.group_protocol = match value.trim().to_ascii_lowercase().as_str() {
+                    "classic" => GroupProtocol::Classic,
+                    "consumer" => GroupProtocol::Consumer,
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "group.protocol: {value:?} is not classic or consumer"
+                        )));
+                    }
+                }
+            }
+            "group.remote.assignor" => c.group_remote_assignor = Some(value.to_owned()),
             "partition.assignment.strategy" => {
                 let strategies: Vec<String> = value
                     .split(',')

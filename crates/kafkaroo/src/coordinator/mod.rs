@@ -10,14 +10,15 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use kafkaroo_group::consumer_protocol as cp;
 use kafkaroo_group::member::{
     CommitParams, FetchedOffset, OffsetToCommit, Request, Response, Target, TransportFailure,
 };
 use kafkaroo_net::{BackoffConfig, Client, Connection, Purpose};
 use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::{
-    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    OffsetFetchRequest, SyncGroupRequest,
+    ConsumerGroupHeartbeatRequest, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
 use tracing::debug;
 
@@ -44,6 +45,73 @@ pub(crate) async fn execute(
     request: &Request,
     timeout: Duration,
 ) -> Response {
+    let Some(conn) = connect(client, target, request.api_name()).await else {
+        return Response::Failed(TransportFailure::Disconnected);
+    };
+    match send(&conn, request, timeout).await {
+        Ok(r) => r,
+        Err(e) => Response::Failed(failure(&conn, &e, request.api_name())),
+    }
+}
+
+/// Sends one request of the consumer group protocol (KIP-848). A broker without
+/// ConsumerGroupHeartbeat answers as one with the protocol disabled (UNSUPPORTED_VERSION): a fatal
+/// error that names `group.protocol=classic`, never a retry loop.
+pub(crate) async fn execute_consumer(
+    client: &Client,
+    target: Target,
+    request: &cp::Request,
+    timeout: Duration,
+) -> cp::Response {
+    if let cp::Request::FindCoordinator { group_id } = request {
+        let find = Request::FindCoordinator {
+            group_id: group_id.clone(),
+        };
+        return match execute(client, target, &find, timeout).await {
+            Response::FindCoordinator { error_code, node_id } => {
+                cp::Response::FindCoordinator { error_code, node_id }
+            }
+            Response::Failed(f) => cp::Response::Failed(f),
+            _ => cp::Response::Failed(TransportFailure::Disconnected),
+        };
+    }
+    let cp::Request::Heartbeat(hb) = request else {
+        return cp::Response::Failed(TransportFailure::Disconnected);
+    };
+    let Some(conn) = connect(client, target, request.api_name()).await else {
+        return cp::Response::Failed(TransportFailure::Disconnected);
+    };
+    let Ok(v) = conn.negotiated_version::<ConsumerGroupHeartbeatRequest>() else {
+        return cp::Response::Heartbeat(cp::HeartbeatResponse {
+            error_code: ErrorCode::UNSUPPORTED_VERSION.0,
+            error_message: Some("the broker does not list ConsumerGroupHeartbeat".into()),
+            member_id: None,
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        });
+    };
+    let req = cp::wire::heartbeat_request(hb);
+    match conn.send_version(&req, v, timeout).await {
+        Ok(r) => cp::Response::Heartbeat(cp::wire::heartbeat_response(&r)),
+        Err(e) => cp::Response::Failed(failure(&conn, &e, request.api_name())),
+    }
+}
+
+/// What a failed request counts as; a timed-out request's connection is closed.
+fn failure(conn: &Connection, e: &kafkaroo_net::Error, api: &str) -> TransportFailure {
+    debug!(error = %e, api, "group request failed");
+    if matches!(e, kafkaroo_net::Error::Timeout { .. }) {
+        // A timed-out request must not land after its retry.
+        conn.close();
+        TransportFailure::TimedOut
+    } else {
+        TransportFailure::Disconnected
+    }
+}
+
+/// The connection for `target`, learning a coordinator unknown to the metadata first.
+async fn connect(client: &Client, target: Target, api: &str) -> Option<Connection> {
     let conn = match target {
         Target::AnyBroker => client.any_connection().await,
         Target::Coordinator(node) => match client.connection(node, Purpose::Group).await {
@@ -54,26 +122,8 @@ pub(crate) async fn execute(
             other => other,
         },
     };
-    let conn = match conn {
-        Ok(c) => c,
-        Err(e) => {
-            debug!(error = %e, api = request.api_name(), "no connection for a group request");
-            return Response::Failed(TransportFailure::Disconnected);
-        }
-    };
-    match send(&conn, request, timeout).await {
-        Ok(r) => r,
-        Err(e) => {
-            debug!(error = %e, api = request.api_name(), "group request failed");
-            if matches!(e, kafkaroo_net::Error::Timeout { .. }) {
-                // A timed-out request must not land after its retry.
-                conn.close();
-                Response::Failed(TransportFailure::TimedOut)
-            } else {
-                Response::Failed(TransportFailure::Disconnected)
-            }
-        }
-    }
+    conn.map_err(|e| debug!(error = %e, api, "no connection for a group request"))
+        .ok()
 }
 
 async fn send(

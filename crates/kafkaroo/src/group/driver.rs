@@ -6,18 +6,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafkaroo_group::PartitionCounts;
 use kafkaroo_group::member::{RequestId, Response, TransportFailure};
 use kafkaroo_net::Client;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use super::GroupShared;
-use crate::coordinator::execute;
+use super::membership::{AnyRequest, AnyResponse, TopicsInfo};
+use crate::coordinator::{execute, execute_consumer};
 
 enum Done {
-    Response(RequestId, Response),
-    Metadata(Option<PartitionCounts>),
+    Response(RequestId, AnyResponse),
+    Metadata(Option<TopicsInfo>),
 }
 
 /// The group driver: owns nothing but the shared state; runs until the member closed.
@@ -55,7 +55,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 transmits,
                 inner.member.poll_timeout(),
                 inner.closed,
-                inner.member.group_subscription(),
+                inner.member.metadata_topics(),
             )
         };
         if closed {
@@ -65,7 +65,14 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
             let client = client.clone();
             let id = t.id;
             let task = tasks.spawn(async move {
-                let response = execute(&client, t.target, &t.request, t.timeout).await;
+                let response = match &t.request {
+                    AnyRequest::Classic(r) => {
+                        AnyResponse::Classic(execute(&client, t.target, r, t.timeout).await)
+                    }
+                    AnyRequest::Consumer(r) => {
+                        AnyResponse::Consumer(execute_consumer(&client, t.target, r, t.timeout).await)
+                    }
+                };
                 Done::Response(t.id, response)
             });
             requests.insert(task.id(), id);
@@ -78,13 +85,20 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
             tasks.spawn(async move {
                 let names: Vec<&str> = topics.iter().map(String::as_str).collect();
                 match client.refresh_metadata(Some(&names)).await {
-                    Ok(m) => Done::Metadata(Some(
-                        m.topics
+                    Ok(m) => Done::Metadata(Some(TopicsInfo {
+                        counts: m
+                            .topics
                             .iter()
                             .filter(|(_, t)| !t.partitions.is_empty())
                             .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
                             .collect(),
-                    )),
+                        names: m
+                            .topics
+                            .iter()
+                            .filter(|(_, t)| t.id != kafkaroo_wire::Uuid::nil())
+                            .map(|(n, t)| (t.id, n.clone()))
+                            .collect(),
+                    })),
                     Err(e) => {
                         debug!(error = %e, "group metadata refresh failed");
                         Done::Metadata(None)
@@ -109,7 +123,9 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                     Err(e) => match requests.remove(&e.id()) {
                         Some(id) => {
                             warn!(error = %e, "a group request task failed");
-                            Done::Response(id, Response::Failed(TransportFailure::Disconnected))
+                            // Either member reads an answer of the other protocol as a lost one.
+                            let failed = Response::Failed(TransportFailure::Disconnected);
+                            Done::Response(id, AnyResponse::Classic(failed))
                         }
                         None => {
                             warn!(error = %e, "the group metadata task failed");
@@ -120,11 +136,11 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 let mut inner = group.lock();
                 match done {
                     Done::Response(id, response) => inner.member.handle_response(Instant::now(), id, response),
-                    Done::Metadata(counts) => {
+                    Done::Metadata(info) => {
                         metadata_busy = false;
-                        metadata_at = Instant::now() + if counts.is_some() { max_age } else { Duration::from_millis(500) };
-                        if let Some(counts) = counts {
-                            inner.member.metadata_changed(&counts, Instant::now());
+                        metadata_at = Instant::now() + if info.is_some() { max_age } else { Duration::from_millis(500) };
+                        if let Some(info) = info {
+                            inner.member.metadata_changed(&info, Instant::now());
                         }
                     }
                 }

@@ -1,6 +1,9 @@
-//! Consumer groups: a background task drives the sans-IO [`GroupMember`] state machine of
-//! `kafkaroo-group` (classic protocol: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch) and applies its events to the fetch engine.
+//! Consumer groups: a background task drives a sans-IO member of `kafkaroo-group` and applies its
+//! events to the fetch engine: the classic [`GroupMember`](kafkaroo_group::GroupMember) (JoinGroup,
+//! SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) or, with `group.protocol=consumer`,
+//! the KIP-848 member (ConsumerGroupHeartbeat; `kip848.rs` adds its commits and offset fetches).
+//! Both stand behind the `Membership` trait (`membership.rs`), so the callbacks, commit rules and
+//! health view are the same for both protocols.
 //!
 //! - The driver sends each request the member asks for in its own tokio task, so a heartbeat never
 //!   waits behind a JoinGroup that blocks for the rebalance timeout. Coordinator requests go over the
@@ -19,24 +22,29 @@
 //! - `Fatal` is returned by the next [`Consumer::poll`](crate::Consumer::poll).
 //!
 //! The modules: `mod.rs` holds the shared state, `events.rs` applies the member's events and runs
-//! the callbacks, `commits.rs` starts commits and auto-commits, `driver.rs` is the group task. The
+//! the callbacks, `commits.rs` starts commits and auto-commits, `driver.rs` is the group task,
+//! `membership.rs` the trait both members implement, `kip848.rs` the KIP-848 member's adapter. The
 //! requests go out through `crate::coordinator`.
 
 mod commits;
 mod driver;
 mod events;
+mod kip848;
 mod listener;
+mod membership;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use kafkaroo_group::MemberState;
 use kafkaroo_group::member::{CloseMode, CommitId, OffsetToCommit};
-use kafkaroo_group::{GroupMember, MemberState};
 use tokio::sync::{Notify, oneshot};
 
 pub(crate) use driver::run;
+pub(crate) use kip848::Kip848;
 pub use listener::{RebalanceContext, RebalanceListener};
+pub(crate) use membership::Membership;
 
 use crate::commit::CommitState;
 use crate::engine::Shared;
@@ -49,14 +57,15 @@ use crate::record::TopicPartition;
 pub struct GroupState {
     /// The membership state.
     pub state: MemberState,
-    /// The generation (-1 when not in one).
+    /// The generation (-1 when not in one); with `group.protocol=consumer` the member epoch.
     pub generation: i32,
     /// The member id (empty before the first JoinGroup answer).
     pub member_id: String,
-    /// The member id of the generation's leader (empty before the first JoinGroup answer); equal to
-    /// `member_id` when this member computes the assignment.
+    /// The member id of the generation's leader (empty before the first JoinGroup answer, and always
+    /// with `group.protocol=consumer`); equal to `member_id` when this member computes the assignment.
     pub leader_id: String,
-    /// The assignor the group selected (`None` before the first JoinGroup answer).
+    /// The assignor the group selected (`None` before the first JoinGroup answer); with
+    /// `group.protocol=consumer` the configured `group.remote.assignor`.
     pub protocol: Option<String>,
     /// The node id of the group coordinator, when known.
     pub coordinator: Option<i32>,
@@ -71,7 +80,7 @@ pub(super) enum Callback {
 }
 
 pub(crate) struct Inner {
-    pub(crate) member: GroupMember,
+    pub(crate) member: Box<dyn Membership>,
     pub(super) listener: Option<Box<dyn RebalanceListener>>,
     pub(crate) fatal: Option<Error>,
     /// Who waits for a commit's outcome.
@@ -102,7 +111,7 @@ pub(crate) struct GroupShared {
 
 impl GroupShared {
     pub(crate) fn new(
-        member: GroupMember,
+        member: Box<dyn Membership>,
         listener: Option<Box<dyn RebalanceListener>>,
         engine: Arc<Shared>,
     ) -> Self {

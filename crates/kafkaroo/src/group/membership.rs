@@ -1,0 +1,151 @@
+//! What the group driver needs of a member, so one driver serves both protocols: the classic
+//! [`GroupMember`] and the KIP-848 member ([`super::kip848::Kip848`]). Both report the same
+//! [`GroupEvent`]s and [`MemberState`]s; requests and responses of either protocol travel as
+//! [`AnyRequest`] / [`AnyResponse`].
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use kafkaroo_group::consumer_protocol as cp;
+use kafkaroo_group::member::{
+    CloseMode, CommitId, CommitKind, OffsetToCommit, Request, RequestId, Response, Transmit,
+};
+use kafkaroo_group::{GroupError, GroupEvent, GroupMember, MemberState, PartitionCounts, TopicPartition};
+use kafkaroo_wire::Uuid;
+
+/// A request of either protocol.
+pub(crate) enum AnyRequest {
+    Classic(Request),
+    Consumer(cp::Request),
+}
+
+/// A response of either protocol (a transport failure comes as the request's protocol's `Failed`).
+pub(crate) enum AnyResponse {
+    Classic(Response),
+    Consumer(cp::Response),
+}
+
+/// What the metadata says about the subscribed topics: partition counts (classic assignors) and
+/// topic names by id (KIP-848 assignments name topics by id).
+#[derive(Default)]
+pub(crate) struct TopicsInfo {
+    pub(crate) counts: PartitionCounts,
+    pub(crate) names: BTreeMap<Uuid, String>,
+}
+
+/// The inputs and outputs the driver, the callbacks and the commits use.
+pub(crate) trait Membership: Send {
+    fn state(&self) -> MemberState;
+    /// The generation (classic) or member epoch (KIP-848).
+    fn generation(&self) -> i32;
+    fn member_id(&self) -> &str;
+    fn leader_id(&self) -> &str;
+    fn protocol_name(&self) -> Option<&str>;
+    fn coordinator(&self) -> Option<i32>;
+    fn assignment(&self) -> Vec<TopicPartition>;
+    fn owns(&self, partition: &TopicPartition) -> bool;
+    /// The topics whose metadata the member needs.
+    fn metadata_topics(&self) -> Vec<String>;
+
+    fn subscribe(&mut self, topics: Vec<String>, now: Instant) -> Result<(), GroupError>;
+    fn poll_called(&mut self, now: Instant);
+    fn close(&mut self, mode: CloseMode, now: Instant);
+    fn handle_timeout(&mut self, now: Instant);
+    fn metadata_changed(&mut self, topics: &TopicsInfo, now: Instant);
+    fn handle_response(&mut self, now: Instant, id: RequestId, response: AnyResponse);
+    fn commit(
+        &mut self,
+        offsets: Vec<OffsetToCommit>,
+        kind: CommitKind,
+        now: Instant,
+    ) -> Result<CommitId, GroupError>;
+    fn revocation_done(&mut self, now: Instant);
+    fn assignment_done(&mut self, now: Instant);
+
+    fn poll_transmit(&mut self) -> Option<Transmit<AnyRequest>>;
+    fn poll_event(&mut self) -> Option<GroupEvent>;
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+impl Membership for GroupMember {
+    fn state(&self) -> MemberState {
+        Self::state(self)
+    }
+    fn generation(&self) -> i32 {
+        Self::generation(self)
+    }
+    fn member_id(&self) -> &str {
+        Self::member_id(self)
+    }
+    fn leader_id(&self) -> &str {
+        Self::leader_id(self)
+    }
+    fn protocol_name(&self) -> Option<&str> {
+        Self::protocol_name(self)
+    }
+    fn coordinator(&self) -> Option<i32> {
+        Self::coordinator(self)
+    }
+    fn assignment(&self) -> Vec<TopicPartition> {
+        Self::assignment(self)
+    }
+    fn owns(&self, partition: &TopicPartition) -> bool {
+        Self::owns(self, partition)
+    }
+    fn metadata_topics(&self) -> Vec<String> {
+        self.group_subscription()
+    }
+    fn subscribe(&mut self, topics: Vec<String>, now: Instant) -> Result<(), GroupError> {
+        Self::subscribe(self, topics, now)
+    }
+    fn poll_called(&mut self, now: Instant) {
+        Self::poll_called(self, now);
+    }
+    fn close(&mut self, mode: CloseMode, now: Instant) {
+        Self::close(self, mode, now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Self::handle_timeout(self, now);
+    }
+    fn metadata_changed(&mut self, topics: &TopicsInfo, now: Instant) {
+        Self::metadata_changed(self, &topics.counts, now);
+    }
+    fn handle_response(&mut self, now: Instant, id: RequestId, response: AnyResponse) {
+        let response = match response {
+            AnyResponse::Classic(r) => r,
+            // Never asked for: answer as a lost response rather than leave the member waiting.
+            AnyResponse::Consumer(_) => {
+                Response::Failed(kafkaroo_group::member::TransportFailure::Disconnected)
+            }
+        };
+        Self::handle_response(self, now, id, response);
+    }
+    fn commit(
+        &mut self,
+        offsets: Vec<OffsetToCommit>,
+        kind: CommitKind,
+        now: Instant,
+    ) -> Result<CommitId, GroupError> {
+        Self::commit(self, offsets, kind, now)
+    }
+    fn revocation_done(&mut self, now: Instant) {
+        Self::revocation_done(self, now);
+    }
+    fn assignment_done(&mut self, now: Instant) {
+        Self::assignment_done(self, now);
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit<AnyRequest>> {
+        Self::poll_transmit(self).map(|t| Transmit {
+            id: t.id,
+            target: t.target,
+            request: AnyRequest::Classic(t.request),
+            timeout: t.timeout,
+        })
+    }
+    fn poll_event(&mut self) -> Option<GroupEvent> {
+        Self::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Self::poll_timeout(self)
+    }
+}
