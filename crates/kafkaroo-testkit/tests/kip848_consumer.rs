@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::{Step, WAIT, produce, tp};
 use kafkaroo::{Consumer, ConsumerConfigBuilder, Error, MemberState, RebalanceListener, TopicPartition};
-use kafkaroo_testkit::Cluster;
+use kafkaroo_testkit::{Action, ApiKey, Cluster};
+use kafkaroo_wire::ErrorCode;
 use tokio::time::Instant;
 
 const GROUP: &str = "g";
@@ -214,6 +215,62 @@ async fn two_members_share_a_topic_exactly_once_and_a_leaving_member_hands_over(
             tp("t", p)
         );
     }
+}
+
+/// A commit answered STALE_MEMBER_EPOCH (the member's epoch moved on at the coordinator) is sent again
+/// after the next heartbeat answer, as Java's consumer does, and `commit_sync` succeeds: the offsets
+/// land with the member epoch the coordinator knows.
+#[tokio::test]
+async fn a_stale_member_epoch_commit_is_retried_after_the_next_heartbeat() {
+    let cluster = cluster(1, true).await;
+    produce(&cluster, "t", 0, 20);
+    let timeline: Timeline = Arc::new(Mutex::new(Vec::new()));
+    let mut errors = Vec::new();
+    let mut c = Consumer::new(
+        config(&cluster)
+            .set("enable.auto.commit", "false")
+            .and_then(ConsumerConfigBuilder::build)
+            .expect("valid config"),
+    )
+    .await
+    .expect("consumer connects");
+    c.subscribe_with_listener(["t"], Recorder('a', timeline.clone()))
+        .expect("subscribe");
+    let deadline = Instant::now() + WAIT;
+    while delivered(&timeline.lock().unwrap()) < 20 {
+        assert!(Instant::now() < deadline, "not consumed: {:?}", c.group_state());
+        poll_into(&mut c, 'a', &timeline, &mut errors).await;
+    }
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // The first OffsetCommit is answered STALE_MEMBER_EPOCH; the APIs sent from then on are recorded.
+    let seen: Arc<Mutex<Vec<ApiKey>>> = Arc::default();
+    let log = seen.clone();
+    cluster.control(move |req| {
+        let mut log = log.lock().unwrap();
+        let first = req.api_key() == ApiKey::OffsetCommit && !log.contains(&ApiKey::OffsetCommit);
+        if req.api_key() == ApiKey::OffsetCommit || !log.is_empty() {
+            log.push(req.api_key());
+        }
+        match req.error_response(ErrorCode::STALE_MEMBER_EPOCH) {
+            Some(r) if first => Action::respond(r),
+            _ => Action::pass(),
+        }
+    });
+    c.commit_sync(None)
+        .await
+        .expect("the commit succeeds once retried");
+    assert_eq!(cluster.committed(GROUP, "t", 0), Some(20));
+    let seen = seen.lock().unwrap().clone();
+    let commits: Vec<usize> = (0..seen.len())
+        .filter(|i| seen[*i] == ApiKey::OffsetCommit)
+        .collect();
+    assert_eq!(commits.len(), 2, "sent twice: {seen:?}");
+    assert!(
+        seen[commits[0]..commits[1]].contains(&ApiKey::ConsumerGroupHeartbeat),
+        "a heartbeat between the two attempts: {seen:?}"
+    );
+    c.close().await;
 }
 
 /// A broker that lists ConsumerGroupHeartbeat but has the protocol disabled (Kafka 3.9's default)
