@@ -405,6 +405,20 @@ fn offset_fetch(st: &State, r: &OffsetFetchRequest, version: i16) -> Response {
                     )
             })
             .collect();
+        // v9+: a KIP-848 member's fetch is checked like its commits (Kafka's validateOffsetFetch).
+        for (asked, answer) in r.groups.iter().zip(resp.groups.iter_mut()) {
+            let member = asked.member_id.as_deref().unwrap_or_default();
+            let check = (version >= 9)
+                .then(|| {
+                    st.consumer_groups
+                        .validate_commit(&asked.group_id.0, member, asked.member_epoch, version)
+                })
+                .flatten();
+            if let Some(code) = check.filter(|c| !c.is_ok()) {
+                answer.error_code = code.0;
+                answer.topics.clear();
+            }
+        }
     } else {
         let (_, topics) = answers.into_iter().next().unwrap_or_default();
         resp.topics = topics

@@ -460,8 +460,8 @@ impl ConsumerGroups {
         }
     }
 
-    /// OffsetCommit of a member of consumer group `group`, after Kafka's consumer-group commit
-    /// validation: an unknown member is UNKNOWN_MEMBER_ID, a version below 9 (no member epoch)
+    /// OffsetCommit (and OffsetFetch v9+) of a member of consumer group `group`, after Kafka's
+    /// consumer-group validation: an unknown member is UNKNOWN_MEMBER_ID, a version below 9 (no member epoch)
     /// UNSUPPORTED_VERSION, an epoch other than the member's STALE_MEMBER_EPOCH. `None` when `group`
     /// is no consumer group or the commit is a simple (admin) one: the classic rules apply.
     pub(crate) fn validate_commit(

@@ -278,6 +278,24 @@ pub(crate) fn offset_fetch(
     req
 }
 
+/// OffsetFetch by a member of a KIP-848 group: from v9 it names the member and its epoch, so the
+/// coordinator answers STALE_MEMBER_EPOCH or UNKNOWN_MEMBER_ID to a member it moved on from.
+pub(crate) fn member_offset_fetch(
+    group_id: &str,
+    partitions: &[TopicPartition],
+    member: (&str, i32),
+    v: i16,
+) -> OffsetFetchRequest {
+    let mut req = offset_fetch(group_id, Some(partitions), true, v);
+    if v >= 9
+        && let Some(g) = req.groups.first_mut()
+    {
+        g.member_id = Some(sb(member.0));
+        g.member_epoch = member.1;
+    }
+    req
+}
+
 /// The group's error code and its partitions' committed offsets, from either layout (v8+ nests the
 /// same fields under a group, with their own types). `None` when a v8+ answer names no group.
 pub(crate) fn offset_fetch_answer(r: OffsetFetchResponse, v: i16) -> Option<(i16, Vec<FetchedOffset>)> {

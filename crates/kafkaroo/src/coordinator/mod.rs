@@ -98,6 +98,35 @@ pub(crate) async fn execute_consumer(
     }
 }
 
+/// OffsetFetch of `partitions` by the KIP-848 member `member` (id, epoch): see
+/// [`codec::member_offset_fetch`].
+pub(crate) async fn execute_member_offset_fetch(
+    client: &Client,
+    target: Target,
+    group_id: &str,
+    partitions: &[TopicPartition],
+    member: (&str, i32),
+    timeout: Duration,
+) -> Response {
+    let Some(conn) = connect(client, target, "OffsetFetch").await else {
+        return Response::Failed(TransportFailure::Disconnected);
+    };
+    let sent = async {
+        let v = conn.negotiated_version::<OffsetFetchRequest>()?;
+        let req = codec::member_offset_fetch(group_id, partitions, member, v);
+        let answer = conn.send_version(&req, v, timeout).await?;
+        Ok::<_, kafkaroo_net::Error>(codec::offset_fetch_answer(answer, v))
+    };
+    match sent.await {
+        Ok(Some((error_code, partitions))) => Response::OffsetFetch {
+            error_code,
+            partitions,
+        },
+        Ok(None) => Response::Failed(TransportFailure::Disconnected),
+        Err(e) => Response::Failed(failure(&conn, &e, "OffsetFetch")),
+    }
+}
+
 /// What a failed request counts as; a timed-out request's connection is closed.
 fn failure(conn: &Connection, e: &kafkaroo_net::Error, api: &str) -> TransportFailure {
     debug!(error = %e, api, "group request failed");

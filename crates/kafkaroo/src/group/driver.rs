@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 
 use super::GroupShared;
 use super::membership::{AnyRequest, AnyResponse, TopicsInfo};
-use crate::coordinator::{execute, execute_consumer};
+use crate::coordinator::{execute, execute_consumer, execute_member_offset_fetch};
 
 enum Done {
     Response(RequestId, AnyResponse),
@@ -71,6 +71,18 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                     }
                     AnyRequest::Consumer(r) => {
                         AnyResponse::Consumer(execute_consumer(&client, t.target, r, t.timeout).await)
+                    }
+                    AnyRequest::MemberOffsetFetch {
+                        group_id,
+                        partitions,
+                        member_id,
+                        member_epoch,
+                    } => {
+                        let member = (member_id.as_str(), *member_epoch);
+                        let fetch = execute_member_offset_fetch(
+                            &client, t.target, group_id, partitions, member, t.timeout,
+                        );
+                        AnyResponse::Classic(fetch.await)
                     }
                 };
                 Done::Response(t.id, response)

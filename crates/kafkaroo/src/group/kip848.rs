@@ -107,7 +107,7 @@ impl Kip848 {
             && matches!(self.member.state(), MemberState::Stable | MemberState::Revoking)
     }
 
-    fn transmit(&mut self, request: Request, what: Own) -> Option<Transmit<AnyRequest>> {
+    fn transmit(&mut self, request: AnyRequest, what: Own) -> Option<Transmit<AnyRequest>> {
         let node = self.member.coordinator()?;
         let id = RequestId(self.next_id);
         self.next_id += 1;
@@ -115,7 +115,7 @@ impl Kip848 {
         Some(Transmit {
             id,
             target: Target::Coordinator(node),
-            request: AnyRequest::Classic(request),
+            request,
             timeout: self.request_timeout,
         })
     }
@@ -162,7 +162,7 @@ impl Kip848 {
             group_instance_id: self.instance_id.clone(),
             offsets,
         });
-        let t = self.transmit(request, Own::Commit)?;
+        let t = self.transmit(AnyRequest::Classic(request), Own::Commit)?;
         self.commit_in_flight = true;
         Some(t)
     }
@@ -176,10 +176,11 @@ impl Kip848 {
             return None;
         }
         let partitions = self.to_fetch.clone();
-        let request = Request::OffsetFetch {
+        let request = AnyRequest::MemberOffsetFetch {
             group_id: self.group_id.clone(),
             partitions: partitions.clone(),
-            require_stable: true,
+            member_id: self.member.member_id().to_owned(),
+            member_epoch: self.member.member_epoch(),
         };
         let t = self.transmit(request, Own::Fetch(partitions))?;
         self.fetch_in_flight = true;

@@ -17,6 +17,13 @@ use kafkaroo_wire::Uuid;
 pub(crate) enum AnyRequest {
     Classic(Request),
     Consumer(cp::Request),
+    /// OffsetFetch naming a KIP-848 member and its epoch (answered as the classic `OffsetFetch`).
+    MemberOffsetFetch {
+        group_id: String,
+        partitions: Vec<TopicPartition>,
+        member_id: String,
+        member_epoch: i32,
+    },
 }
 
 /// A response of either protocol (a transport failure comes as the request's protocol's `Failed`).
