@@ -81,15 +81,19 @@ pub(crate) async fn execute_consumer(
     let Some(conn) = connect(client, target, request.api_name()).await else {
         return cp::Response::Failed(TransportFailure::Disconnected);
     };
-    let Ok(v) = conn.negotiated_version::<ConsumerGroupHeartbeatRequest>() else {
-        return cp::Response::Heartbeat(cp::HeartbeatResponse {
-            error_code: ErrorCode::UNSUPPORTED_VERSION.0,
-            error_message: Some("the broker does not list ConsumerGroupHeartbeat".into()),
-            member_id: None,
-            member_epoch: -1,
-            heartbeat_interval_ms: 0,
-            assignment: None,
-        });
+    let v = match conn.negotiated_version::<ConsumerGroupHeartbeatRequest>() {
+        Ok(v) => v,
+        // Not listed by the broker (older versions), or capped by kafkaroo.api.version.max.
+        Err(e) => {
+            return cp::Response::Heartbeat(cp::HeartbeatResponse {
+                error_code: ErrorCode::UNSUPPORTED_VERSION.0,
+                error_message: Some(e.to_string()),
+                member_id: None,
+                member_epoch: -1,
+                heartbeat_interval_ms: 0,
+                assignment: None,
+            });
+        }
     };
     let req = cp::wire::heartbeat_request(hb);
     match conn.send_version(&req, v, timeout).await {

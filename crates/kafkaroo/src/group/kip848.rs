@@ -20,7 +20,7 @@ use tracing::debug;
 use super::membership::{AnyRequest, AnyResponse, Membership, TopicsInfo};
 
 /// Request ids of this wrapper's own requests start here, far above the member's.
-pub(super) const OWN_IDS: u64 = 1 << 62;
+const OWN_IDS: u64 = 1 << 62;
 
 struct QueuedCommit {
     id: CommitId,
@@ -330,7 +330,11 @@ impl Kip848 {
         while let Some(e) = self.member.poll_event() {
             match &e {
                 GroupEvent::Assigned { partitions, .. } => {
-                    self.to_fetch.extend(partitions.iter().cloned());
+                    for tp in partitions {
+                        if !self.to_fetch.contains(tp) {
+                            self.to_fetch.push(tp.clone());
+                        }
+                    }
                 }
                 GroupEvent::Revoked { partitions } | GroupEvent::Lost { partitions, .. } => {
                     self.to_fetch.retain(|tp| !partitions.contains(tp));
