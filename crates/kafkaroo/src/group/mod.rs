@@ -30,6 +30,8 @@ mod commits;
 mod driver;
 mod events;
 mod kip848;
+#[cfg(test)]
+mod kip848_tests;
 mod listener;
 mod membership;
 
