@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Step, WAIT, produce, tp};
-use kafkaroo::{Consumer, ConsumerConfigBuilder, Error, MemberState, RebalanceListener, TopicPartition};
+use kafkaroo::{
+    CommitHandle, Consumer, ConsumerConfigBuilder, Error, MemberState, RebalanceListener, TopicPartition,
+};
 use kafkaroo_testkit::{Action, ApiKey, Cluster};
 use kafkaroo_wire::ErrorCode;
 use tokio::time::Instant;
@@ -93,6 +95,46 @@ async fn poll_into(c: &mut Consumer, who: char, timeline: &Timeline, errors: &mu
     }
 }
 
+/// A cluster whose topic `t` has four partitions of 50 records each, and an empty timeline.
+async fn four_partitions() -> (Cluster, Timeline) {
+    let cluster = cluster(4, true).await;
+    for p in 0..4 {
+        produce(&cluster, "t", p, 50);
+    }
+    (cluster, Arc::default())
+}
+
+/// Polls `a` until it owns all four partitions and delivered a record.
+async fn consume_alone(a: &mut Consumer, timeline: &Timeline, errors: &mut Vec<Error>) {
+    let deadline = Instant::now() + WAIT;
+    while !(stable_with(a, 4) && delivered(&timeline.lock().unwrap()) > 0) {
+        assert!(
+            Instant::now() < deadline,
+            "a never consumed: {:?}",
+            a.group_state()
+        );
+        poll_into(a, 'a', timeline, errors).await;
+    }
+}
+
+/// Polls both members until each owns two partitions and `records` distinct records were delivered;
+/// no error on the way.
+async fn share(a: &mut Consumer, b: &mut Consumer, timeline: &Timeline, records: usize) {
+    let mut errors = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while !(stable_with(a, 2) && stable_with(b, 2) && delivered(&timeline.lock().unwrap()) == records) {
+        assert!(
+            Instant::now() < deadline,
+            "no 2/2 split with everything delivered: {:?} {:?} {errors:?}",
+            a.group_state(),
+            b.group_state()
+        );
+        poll_into(a, 'a', timeline, &mut errors).await;
+        poll_into(b, 'b', timeline, &mut errors).await;
+    }
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
 fn stable_with(c: &Consumer, n: usize) -> bool {
     c.group_state().is_some_and(|s| s.state == MemberState::Stable) && c.assignment().len() == n
 }
@@ -127,22 +169,10 @@ fn check_timeline(t: &[Event]) {
 /// (auto-commit, commit on revoke, close) land in the coordinator.
 #[tokio::test]
 async fn two_members_share_a_topic_exactly_once_and_a_leaving_member_hands_over() {
-    let cluster = cluster(4, true).await;
-    for p in 0..4 {
-        produce(&cluster, "t", p, 50);
-    }
-    let timeline: Timeline = Arc::new(Mutex::new(Vec::new()));
+    let (cluster, timeline) = four_partitions().await;
     let mut errors = Vec::new();
     let mut a = member(&cluster, 'a', &timeline).await;
-    let deadline = Instant::now() + WAIT;
-    while !(stable_with(&a, 4) && delivered(&timeline.lock().unwrap()) > 0) {
-        assert!(
-            Instant::now() < deadline,
-            "a never consumed: {:?}",
-            a.group_state()
-        );
-        poll_into(&mut a, 'a', &timeline, &mut errors).await;
-    }
+    consume_alone(&mut a, &timeline, &mut errors).await;
     let state = a.group_state().expect("subscribed");
     assert!(state.generation > 0, "the member epoch: {state:?}");
     assert_eq!(
@@ -152,18 +182,7 @@ async fn two_members_share_a_topic_exactly_once_and_a_leaving_member_hands_over(
     );
 
     let mut b = member(&cluster, 'b', &timeline).await;
-    let deadline = Instant::now() + WAIT;
-    while !(stable_with(&a, 2) && stable_with(&b, 2) && delivered(&timeline.lock().unwrap()) == 200) {
-        assert!(
-            Instant::now() < deadline,
-            "no 2/2 split with everything delivered: {:?} {:?} {errors:?}",
-            a.group_state(),
-            b.group_state()
-        );
-        poll_into(&mut a, 'a', &timeline, &mut errors).await;
-        poll_into(&mut b, 'b', &timeline, &mut errors).await;
-    }
-    assert!(errors.is_empty(), "{errors:?}");
+    share(&mut a, &mut b, &timeline, 200).await;
     {
         let t = timeline.lock().unwrap();
         check_timeline(&t);
@@ -215,6 +234,48 @@ async fn two_members_share_a_topic_exactly_once_and_a_leaving_member_hands_over(
             tp("t", p)
         );
     }
+}
+
+/// Records like [`Recorder`] and commits the positions in `on_revoked` through a [`CommitHandle`].
+struct CommitOnRevoke(Recorder, CommitHandle);
+
+impl RebalanceListener for CommitOnRevoke {
+    fn on_assigned(&mut self, p: &[TopicPartition]) {
+        self.0.on_assigned(p);
+    }
+    fn on_revoked(&mut self, p: &[TopicPartition]) {
+        self.0.on_revoked(p);
+        // Not awaited: the partitions are released only once it completed.
+        drop(self.1.commit(None).expect("commit starts in on_revoked"));
+    }
+    fn on_lost(&mut self, p: &[TopicPartition]) {
+        self.0.on_lost(p);
+    }
+}
+
+/// Without auto-commit, the commit an application starts in `on_revoked` lands before the
+/// partitions reach the other member: B starts where A stopped, no record twice.
+#[tokio::test]
+async fn a_commit_started_in_on_revoked_lands_before_the_partitions_move() {
+    let (cluster, timeline) = four_partitions().await;
+    let mut errors = Vec::new();
+    let manual = || {
+        config(&cluster)
+            .set("enable.auto.commit", "false")
+            .and_then(ConsumerConfigBuilder::build)
+            .expect("valid config")
+    };
+    let mut a = Consumer::new(manual()).await.expect("consumer connects");
+    let listener = CommitOnRevoke(Recorder('a', timeline.clone()), a.commit_handle());
+    a.subscribe_with_listener(["t"], listener).expect("subscribe");
+    consume_alone(&mut a, &timeline, &mut errors).await;
+    let mut b = Consumer::new(manual()).await.expect("consumer connects");
+    b.subscribe_with_listener(["t"], Recorder('b', timeline.clone()))
+        .expect("subscribe");
+    share(&mut a, &mut b, &timeline, 200).await;
+    check_timeline(&timeline.lock().unwrap());
+    a.close().await;
+    b.close().await;
 }
 
 /// A commit answered STALE_MEMBER_EPOCH (the member's epoch moved on at the coordinator) is sent again
