@@ -84,6 +84,22 @@ pub mod net {
 }
 /// The rustls version kafkaroo uses, for [`ConsumerConfigBuilder::tls_client_config`].
 pub use rustls;
+
+/// The producer ([`kafkaroo-producer`](kafkaroo_producer)), re-exported so one dependency writes dead
+/// letters and retry topics too; see docs/producer.md.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), kafkaroo::producer::Error> {
+/// use kafkaroo::producer::{Producer, ProducerConfig, ProducerRecord};
+///
+/// let config = ProducerConfig::from_properties([("bootstrap.servers", "127.0.0.1:9092")])?;
+/// let producer = Producer::new(config).await?;
+/// let delivered = producer.send(ProducerRecord::new("orders.dlq").key(b"k").value(b"v")).await?;
+/// println!("{:?}", delivered.await?);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "producer")]
+pub use kafkaroo_producer as producer;
 mod budget;
 mod commit;
 mod config;
