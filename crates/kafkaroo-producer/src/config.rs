@@ -126,9 +126,6 @@ impl ProducerConfig {
         builder.build()
     }
 
-    // The update keeps new kafkaroo-net settings at their defaults; it has nothing to fill while the
-    // producer sets every field.
-    #[allow(clippy::needless_update)]
     pub(crate) fn client_config(&self) -> kafkaroo_net::ClientConfig {
         kafkaroo_net::ClientConfig {
             bootstrap_servers: self.bootstrap_servers.clone(),

@@ -304,23 +304,17 @@ fn net_config_error(error: kafkaroo_net::Error) -> Error {
     }
 }
 
+// The property-value parsers are kafkaroo-net's, shared with the producer; these map their error.
 fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, Error> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| Error::Config(format!("{key}: {value:?} is not a valid number")))
+    kafkaroo_net::properties::parse_num(key, value).map_err(net_config_error)
 }
 
 fn parse_ms(key: &str, value: &str) -> Result<Duration, Error> {
-    Ok(Duration::from_millis(parse_num(key, value)?))
+    kafkaroo_net::properties::parse_ms(key, value).map_err(net_config_error)
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, Error> {
-    match value.trim() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(Error::Config(format!("{key}: {value:?} is not true or false"))),
-    }
+    kafkaroo_net::properties::parse_bool(key, value).map_err(net_config_error)
 }
 
 impl ConsumerConfigBuilder {
