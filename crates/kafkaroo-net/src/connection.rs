@@ -591,59 +591,90 @@ impl WeakConnection {
     }
 }
 
-async fn read_loop(mut read: ReadHalf, shared: Arc<Shared>, decoder: FrameDecoder) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let error = loop {
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(frame)) => {
-                    let frame = frame.freeze();
-                    let correlation_id = match kafkaroo_wire::peek_correlation_id(&frame) {
-                        Ok(id) => id,
-                        Err(source) => {
-                            shared.poison(Error::Decode {
-                                addr: shared.addr.clone(),
-                                source,
-                            });
-                            return;
-                        }
-                    };
-                    let pending = shared.lock().in_flight.remove(&correlation_id);
-                    match pending {
-                        Some(p) => {
-                            trace!(server.address = %shared.addr, api = p.api, correlation_id, bytes = frame.len(), "recv");
-                            let _ = p.reply.send(Ok(frame));
-                        }
-                        None => {
-                            shared.poison(Error::UnknownCorrelationId {
-                                addr: shared.addr.clone(),
-                                correlation_id,
-                            });
-                            return;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(source) => {
-                    shared.poison(Error::Frame {
-                        addr: shared.addr.clone(),
-                        source,
-                    });
-                    return;
-                }
+/// How the reader task's reading of one frame ended.
+enum ReadEnd {
+    /// The peer closed the connection; `mid_frame` if it did so inside a frame.
+    Closed { mid_frame: bool },
+    /// The size prefix was refused (nothing of the claimed size was allocated).
+    Frame(kafkaroo_wire::FrameError),
+    /// The stream failed.
+    Io(std::io::Error),
+}
+
+/// Reads one frame into a buffer of exactly its size: the 4-byte size prefix first, then the body
+/// straight from the stream into that buffer, never past its end.
+///
+/// Nothing is read ahead, so a frame shares its allocation with no other frame: records handed to the
+/// application are slices of their response, and the memory budget, which counts the response's
+/// length, counts exactly the memory those slices keep alive (ARCHITECTURE.md, "Memory"). The price is
+/// one extra read per frame for the prefix; with TLS the reads come from a buffer below rustls.
+async fn read_frame(read: &mut ReadHalf, decoder: &FrameDecoder) -> std::result::Result<Bytes, ReadEnd> {
+    let mut prefix = [0u8; 4];
+    let mut filled = 0;
+    while filled < prefix.len() {
+        match read.read(&mut prefix[filled..]).await {
+            Ok(0) => {
+                return Err(ReadEnd::Closed {
+                    mid_frame: filled > 0,
+                });
             }
+            Ok(n) => filled += n,
+            Err(e) => return Err(ReadEnd::Io(e)),
         }
-        if buf.capacity() - buf.len() < 8 * 1024 {
-            buf.reserve(64 * 1024);
+    }
+    let size = decoder.check_size(prefix).map_err(ReadEnd::Frame)?;
+    let mut body = BytesMut::with_capacity(size);
+    while body.len() < size {
+        // `read_buf` fills the spare capacity, which is exactly what the frame still lacks.
+        match read.read_buf(&mut body).await {
+            Ok(0) => return Err(ReadEnd::Closed { mid_frame: true }),
+            Ok(_) => {}
+            Err(e) => return Err(ReadEnd::Io(e)),
         }
-        tokio::select! {
-            read_result = read.read_buf(&mut buf) => match read_result {
-                Ok(0) => break Error::Closed { addr: shared.addr.clone(), mid_frame: !buf.is_empty() },
-                Ok(_) => {}
-                Err(e) => break crate::transport::stream_error(&shared.addr, e),
-            },
+    }
+    Ok(body.freeze())
+}
+
+async fn read_loop(mut read: ReadHalf, shared: Arc<Shared>, decoder: FrameDecoder) {
+    let error = loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut read, &decoder) => frame,
             () = shared.closed.notified() => return,
-        }
+        };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(ReadEnd::Closed { mid_frame }) => {
+                break Error::Closed {
+                    addr: shared.addr.clone(),
+                    mid_frame,
+                };
+            }
+            Err(ReadEnd::Frame(source)) => {
+                break Error::Frame {
+                    addr: shared.addr.clone(),
+                    source,
+                };
+            }
+            Err(ReadEnd::Io(e)) => break crate::transport::stream_error(&shared.addr, e),
+        };
+        let correlation_id = match kafkaroo_wire::peek_correlation_id(&frame) {
+            Ok(id) => id,
+            Err(source) => {
+                break Error::Decode {
+                    addr: shared.addr.clone(),
+                    source,
+                };
+            }
+        };
+        let pending = shared.lock().in_flight.remove(&correlation_id);
+        let Some(p) = pending else {
+            break Error::UnknownCorrelationId {
+                addr: shared.addr.clone(),
+                correlation_id,
+            };
+        };
+        trace!(server.address = %shared.addr, api = p.api, correlation_id, bytes = frame.len(), "recv");
+        let _ = p.reply.send(Ok(frame));
     };
     shared.poison(error);
 }

@@ -6,6 +6,8 @@
 //! records handed to the application are slices of that frame, so **a record the application still holds
 //! keeps its whole response counted** until the last slice is dropped (or detached). The broker may exceed
 //! `max_bytes` by one batch (KIP-74: the first batch always comes whole); that excess is counted too.
+//! The count is the memory itself: kafkaroo-net reads every frame into an allocation of exactly its
+//! length, shared with no other frame, and decompressed buffers carry no spare capacity.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -65,7 +65,12 @@ pub fn decompress(
     }
     match run(codec, input, cap) {
         None => Err(DecodeError::CompressionDisabled { codec, offset }),
-        Some(Ok(v)) => Ok(Bytes::from(v)),
+        Some(Ok(mut v)) => {
+            // Exactly the bytes produced: the consumer's memory budget counts `len`, and records handed
+            // out keep this allocation alive, so spare capacity would be memory it does not see.
+            v.shrink_to_fit();
+            Ok(Bytes::from(v))
+        }
         Some(Err(CodecError::TooLarge)) => Err(DecodeError::DecompressedTooLarge { codec, offset, cap }),
         Some(Err(CodecError::Corrupt(reason))) => Err(DecodeError::Decompression {
             codec,
