@@ -13,7 +13,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod authenticate;
 pub mod client;
 mod connection;
 mod error;

@@ -17,7 +17,21 @@ use crate::accumulator::Batch;
 use crate::error::Error;
 use crate::idempotence::ProducerId;
 use crate::producer::Shared;
-use crate::sender::{Completed, Sending};
+
+/// A batch on its way: where it goes, under which sequence.
+pub(crate) struct Sending {
+    pub(crate) topic: Arc<str>,
+    pub(crate) topic_id: kafkaroo_wire::Uuid,
+    pub(crate) partition: i32,
+    pub(crate) batch: Batch,
+}
+
+/// One Produce request's batches and its outcome.
+pub(crate) struct Completed {
+    pub(crate) node: i32,
+    pub(crate) batches: Vec<Sending>,
+    pub(crate) result: Result<ProduceResponse, kafkaroo_net::Error>,
+}
 
 /// One broker's lane: requests are encoded and handed to the connection one after the other, in the
 /// order they were drained, so a partition's batches reach the broker in sequence order while several

@@ -20,23 +20,9 @@ use tracing::{debug, warn};
 use crate::accumulator::{Accumulator, Batch};
 use crate::error::{Error, is_fatal_code};
 use crate::idempotence::{self, Action, ProducerId};
+use crate::lane::{Completed, Sending};
 use crate::producer::Shared;
 use crate::record::Acked;
-
-/// A batch on its way: where it goes, under which sequence.
-pub(crate) struct Sending {
-    pub(crate) topic: Arc<str>,
-    pub(crate) topic_id: kafkaroo_wire::Uuid,
-    pub(crate) partition: i32,
-    pub(crate) batch: Batch,
-}
-
-/// One Produce request's batches and its outcome.
-pub(crate) struct Completed {
-    pub(crate) node: i32,
-    pub(crate) batches: Vec<Sending>,
-    pub(crate) result: Result<ProduceResponse, kafkaroo_net::Error>,
-}
 
 /// Runs until the producer is closed and every batch completed.
 pub(crate) async fn run(shared: Arc<Shared>) {

@@ -10,7 +10,7 @@
 //! snappy in snappy-java's xerial framing with 32 KiB blocks, LZ4 frames with independent 64 KiB blocks
 //! and no checksums (the batch CRC covers the bytes), zstd frames from the pure-Rust encoder.
 
-use crate::batch::{BATCH_HEADER_LEN, Compression};
+use crate::header::{BATCH_HEADER_LEN, Compression};
 use crate::varint::{varint_len, varlong_len, write_varint, write_varlong};
 
 /// Offset of the CRC field in a batch, and of the first byte it covers.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::batch::Compression;
+use crate::header::Compression;
 
 /// Why a record batch or one of its records could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -68,6 +68,7 @@ mod builder;
 mod codec;
 mod control;
 mod error;
+mod header;
 mod record;
 mod txn;
 mod varint;
@@ -79,14 +80,13 @@ pub mod fuzzing;
 pub mod test_encoder;
 
 pub use batch::{
-    Attributes, BATCH_HEADER_LEN, BatchHeader, BatchReader, Compression,
-    DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, DecodeOptions, LOG_OVERHEAD, RecordBatch, TimestampType,
-    TruncatedTail,
+    BatchReader, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, DecodeOptions, RecordBatch, TruncatedTail,
 };
 pub use builder::{BatchBuilder, EncodeError, ProducerState, compress_into, set_producer_state};
 pub use codec::decompress;
 pub use control::{ControlRecord, ControlType, EndTxnMarker};
 pub use error::{DecodeError, RecordErrorKind};
+pub use header::{Attributes, BATCH_HEADER_LEN, BatchHeader, Compression, LOG_OVERHEAD, TimestampType};
 pub use record::{Header, Headers, Record, RecordRef, Records};
 pub use txn::{AbortedTransactionFilter, BatchSummary, BatchVerdict};
 

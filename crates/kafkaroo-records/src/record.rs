@@ -11,8 +11,8 @@ use std::str::Utf8Error;
 
 use bytes::Bytes;
 
-use crate::batch::{BatchHeader, TimestampType};
 use crate::error::{DecodeError, RecordErrorKind};
+use crate::header::{BatchHeader, TimestampType};
 use crate::varint::{read_varint, read_varlong};
 
 /// Lazy iterator over the records of one batch, yielding `Result<Record, DecodeError>`.

@@ -6,7 +6,7 @@
 #[allow(unused_imports)]
 use std::io::Write;
 
-use crate::batch::Compression;
+use crate::header::Compression;
 
 /// A record to encode.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

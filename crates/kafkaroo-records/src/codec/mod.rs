@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
-use crate::batch::Compression;
 use crate::error::DecodeError;
+use crate::header::Compression;
 
 #[cfg(feature = "compression-gzip")]
 pub(crate) mod gzip;

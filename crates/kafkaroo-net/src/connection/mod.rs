@@ -10,6 +10,10 @@
 //! each response frame to its waiter by correlation id. Any failure of the connection — I/O error, EOF,
 //! a bad frame, an unknown correlation id, an undecodable response, a request timeout — *poisons* it:
 //! every request in flight and every later one fails with that same error, and the owner reconnects.
+//! Establishing a connection includes SASL authentication ([`authenticate`]), which drives the
+//! connection it belongs to.
+
+mod authenticate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -186,8 +190,8 @@ impl Connection {
         let setup = async {
             conn.handshake().await?;
             if let Some(sasl) = conn.inner.config.security.sasl.clone() {
-                let lifetime = crate::authenticate::authenticate(&conn, &sasl).await?;
-                crate::authenticate::schedule_reauthentication(&conn, sasl, lifetime);
+                let lifetime = authenticate::authenticate(&conn, &sasl).await?;
+                authenticate::schedule_reauthentication(&conn, sasl, lifetime);
             }
             Ok::<_, Error>(())
         };

@@ -12,7 +12,7 @@ use kafkaroo_wire::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafkaroo_wire::{ErrorCode, StrBytes};
 use tracing::{debug, info, warn};
 
-use crate::connection::Connection;
+use super::Connection;
 use crate::error::{Error, Result};
 
 /// Authenticates `conn` with `sasl`. Returns the session lifetime the broker set (KIP-368), if any.
