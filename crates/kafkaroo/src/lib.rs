@@ -51,6 +51,21 @@
 //! assigned), the bytes held against the memory budget (what [`Consumer::memory_used`] returns) and
 //! failed commits by reason. Install the recorder before creating consumers. Names, units and labels:
 //! the table at the top of `src/telemetry.rs`.
+//!
+//! # Tracing
+//!
+//! Through [`tracing`](https://docs.rs/tracing) (a `tracing-opentelemetry` layer exports them):
+//!
+//! | Span | Level | Fields | Lasts |
+//! |---|---|---|---|
+//! | `kafka.consumer.rebalance` | INFO | `messaging.system`, `messaging.operation.name="rebalance"`, `messaging.consumer.group.name`, `kafka.generation` and `outcome` (`stable`, `lost`, `fatal`, `left`) recorded at its end | from leaving a stable generation (or starting to join) until stable again or out of the group |
+//! | `find_coordinator`, `join`, `sync`, `revoke` | INFO | | each phase of a rebalance, children of it; the coordinator requests of a phase are its children |
+//! | `kafka.consumer.commit` | INFO | `messaging.system`, `messaging.operation.name="commit"`, `messaging.consumer.group.name`, `kafka.partitions` | one OffsetCommit request, from sending to its answer (a retried commit is one span per attempt) |
+//! | `kafka.group.request` | DEBUG | `messaging.system`, `messaging.consumer.group.name`, `api` | any other coordinator request (heartbeats, JoinGroup, SyncGroup, OffsetFetch, ConsumerGroupHeartbeat...) |
+//! | `kafka.consumer.fetch` | DEBUG | `messaging.system`, `messaging.operation.name="fetch"`, `kafka.broker`, `kafka.partitions`, `kafka.max_bytes` | one Fetch request to one broker |
+//!
+//! [`TraceParent::of`] reads the W3C `traceparent` header a producer wrote, so
+//! the application can continue the producer's trace for each record.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -114,6 +129,7 @@ mod retry;
 mod session;
 mod standalone;
 mod telemetry;
+mod trace_context;
 
 pub use admin::{AdminError, GroupAdmin, ResetSpec, TopicSelection};
 pub use commit::{CommitHandle, OffsetAndMetadata, PendingCommit};
@@ -125,3 +141,4 @@ pub use kafkaroo_group::member::CloseMode;
 pub use kafkaroo_group::{GroupError, MemberState};
 pub use kafkaroo_records::{Header, Headers, TimestampType};
 pub use record::{ConsumerRecord, PollBatch, TopicPartition};
+pub use trace_context::TraceParent;

@@ -21,6 +21,8 @@
 //! real value. To drop such series from a Prometheus scrape, give the exporter an idle timeout for
 //! gauges (`PrometheusBuilder::idle_timeout(MetricKindMask::GAUGE, ...)`). Java's consumer removes
 //! its `records-lag` metric instead.
+//!
+//! Tracing spans are listed in the crate docs (lib.rs, "Tracing").
 
 #[cfg(feature = "metrics")]
 use metrics::{Counter, Gauge, SharedString, Unit};

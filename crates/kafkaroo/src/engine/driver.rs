@@ -209,7 +209,15 @@ impl Driver {
             let client = self.client.clone();
             let shared = self.shared.clone();
             let metadata = self.client.metadata();
-            self.tasks.spawn(async move {
+            let span = tracing::debug_span!(
+                "kafka.consumer.fetch",
+                messaging.system = "kafka",
+                messaging.operation.name = "fetch",
+                kafka.broker = broker,
+                kafka.partitions = fetch_plan.wanted.len(),
+                kafka.max_bytes = max_bytes,
+            );
+            let fetch = async move {
                 let result = wire::send_fetch(
                     &client,
                     &shared,
@@ -225,7 +233,8 @@ impl Driver {
                     request: fetch_plan,
                     result,
                 }
-            });
+            };
+            self.tasks.spawn(tracing::Instrument::instrument(fetch, span));
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kafkaroo_group::member::{RequestId, Response, TransportFailure};
 use kafkaroo_net::Client;
 use tokio::task::JoinSet;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, warn};
 
 use super::GroupShared;
 use super::membership::{AnyRequest, AnyResponse, TopicsInfo};
@@ -46,7 +46,10 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
             loop {
                 group.apply_events(&mut inner);
                 match inner.member.poll_transmit() {
-                    Some(t) => transmits.push(t),
+                    Some(t) => {
+                        let (api, partitions) = t.request.describe();
+                        transmits.push((inner.spans.request(api, partitions), t));
+                    }
                     None => break,
                 }
             }
@@ -61,10 +64,10 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
         if closed {
             break;
         }
-        for t in transmits {
+        for (span, t) in transmits {
             let client = client.clone();
             let id = t.id;
-            let task = tasks.spawn(async move {
+            let request = async move {
                 let response = match &t.request {
                     AnyRequest::Classic(r) => {
                         AnyResponse::Classic(execute(&client, t.target, r, t.timeout).await)
@@ -86,7 +89,8 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                     }
                 };
                 Done::Response(t.id, response)
-            });
+            };
+            let task = tasks.spawn(request.instrument(span));
             requests.insert(task.id(), id);
         }
         let now = Instant::now();

@@ -23,6 +23,8 @@ impl GroupShared {
             match event {
                 GroupEvent::StateChanged { from, to } => {
                     debug!(?from, ?to, "group member state changed");
+                    let generation = inner.member.generation();
+                    inner.spans.state_changed(to, generation);
                 }
                 GroupEvent::Assigned {
                     generation,

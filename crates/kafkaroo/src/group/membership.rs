@@ -26,6 +26,18 @@ pub(crate) enum AnyRequest {
     },
 }
 
+impl AnyRequest {
+    /// The API's name and how many partitions it names (for its span).
+    pub(crate) fn describe(&self) -> (&'static str, usize) {
+        match self {
+            Self::Classic(Request::OffsetCommit(params)) => ("OffsetCommit", params.offsets.len()),
+            Self::Classic(r) => (r.api_name(), 0),
+            Self::Consumer(r) => (r.api_name(), 0),
+            Self::MemberOffsetFetch { partitions, .. } => ("OffsetFetch", partitions.len()),
+        }
+    }
+}
+
 /// A response of either protocol (a transport failure comes as the request's protocol's `Failed`).
 pub(crate) enum AnyResponse {
     Classic(Response),

@@ -34,6 +34,7 @@ mod kip848;
 mod kip848_tests;
 mod listener;
 mod membership;
+mod spans;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,6 +53,7 @@ use crate::commit::CommitState;
 use crate::engine::Shared;
 use crate::error::Error;
 use crate::record::TopicPartition;
+use spans::MemberSpans;
 
 /// The group membership health view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +103,8 @@ pub(crate) struct Inner {
     pub(super) commits: CommitState,
     /// The auto-commit in flight: the next waits for it.
     pub(super) auto_commit: Option<CommitId>,
+    /// The rebalance span and its phase (tracing).
+    pub(super) spans: MemberSpans,
     pub(crate) closed: bool,
 }
 
@@ -130,6 +134,7 @@ impl GroupShared {
                 revoking_positions: BTreeMap::new(),
                 commits: CommitState::default(),
                 auto_commit: None,
+                spans: MemberSpans::new(engine.config.group_id.as_deref().unwrap_or_default()),
                 closed: false,
             }),
             wake: Notify::new(),
