@@ -58,6 +58,8 @@ pub struct Consumer {
     group_driver: Option<JoinHandle<()>>,
     /// Set once at the first `subscribe`; shared with every [`CommitHandle`].
     commit_handle: CommitHandle,
+    /// When `poll` next logs the statistics (`statistics.interval.ms`).
+    statistics_due: Option<Instant>,
     /// With a `group.id` and no `subscribe`: committed start positions and commits of `assign`ed
     /// partitions.
     standalone: Option<Arc<Standalone>>,
@@ -106,6 +108,7 @@ impl Consumer {
                 ..CommitHandle::default()
             },
             standalone,
+            statistics_due: None,
         })
     }
 
@@ -340,6 +343,29 @@ impl Consumer {
         self.shared.budget.used()
     }
 
+    /// With `statistics.interval.ms`, logs the snapshot once per interval (librdkafka emits its
+    /// statistics from its poll the same way).
+    fn log_statistics_when_due(&mut self) {
+        let interval = self.shared.config.statistics_interval;
+        if interval.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let due = *self.statistics_due.get_or_insert(now + interval);
+        if now >= due {
+            self.statistics_due = Some(now + interval);
+            tracing::info!(target: "kafkaroo::statistics", statistics = %self.statistics().to_json());
+        }
+    }
+
+    /// A snapshot of the consumer: per-partition positions, watermarks and lag, the group's state and
+    /// rebalance count, totals and memory; [`Statistics::to_json`](crate::Statistics::to_json) prints it
+    /// shaped after librdkafka's statistics. Cheap (one lock of the partition table); take it on your
+    /// own interval, or set `statistics.interval.ms` to have `poll` log it.
+    pub fn statistics(&self) -> crate::Statistics {
+        crate::statistics::snapshot(&self.shared, self.group.as_ref().map(|g| g.statistics()))
+    }
+
     /// Waits up to `timeout` for records and returns those available, at most `max.poll.records`,
     /// grouped by partition. Returns an empty batch on timeout. A fatal per-partition error (corrupt
     /// batch, authorization, `auto.offset.reset=none`) is returned once, naming the partition and
@@ -355,6 +381,7 @@ impl Consumer {
     /// moved the positions past them, so a rebalance never sees them as handed out, and an empty
     /// batch is returned.
     async fn poll_inner(&mut self, timeout: Duration, hold: bool) -> Result<PollBatch, Error> {
+        self.log_statistics_when_due();
         let mut auto_commit_at = self.group_poll_entry()?;
         {
             // Records `recv` took out earlier come first (revoked partitions' records were dropped with

@@ -128,6 +128,7 @@ mod record;
 mod retry;
 mod session;
 mod standalone;
+mod statistics;
 mod telemetry;
 mod trace_context;
 
@@ -141,4 +142,5 @@ pub use kafkaroo_group::member::CloseMode;
 pub use kafkaroo_group::{GroupError, MemberState};
 pub use kafkaroo_records::{Header, Headers, TimestampType};
 pub use record::{ConsumerRecord, PollBatch, TopicPartition};
+pub use statistics::{GroupStatistics, PartitionStatistics, Statistics};
 pub use trace_context::TraceParent;

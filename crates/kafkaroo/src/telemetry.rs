@@ -24,6 +24,8 @@
 //!
 //! Tracing spans are listed in the crate docs (lib.rs, "Tracing").
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 #[cfg(feature = "metrics")]
 use metrics::{Counter, Gauge, SharedString, Unit};
 
@@ -41,8 +43,20 @@ pub(crate) const COMMIT_FAILURES: &str = "messaging.kafka.consumer.commit.failur
 const SYSTEM: &str = "messaging.system";
 const CLIENT_ID: &str = "messaging.client.id";
 
+/// Running totals kept whether or not the `metrics` feature is on (for `Consumer::statistics`).
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) consumed: AtomicU64,
+    pub(crate) fetch_bytes: AtomicU64,
+    pub(crate) fetches: AtomicU64,
+    pub(crate) commit_failures: AtomicU64,
+}
+
 /// One consumer's metric handles, registered when the consumer is created.
 pub(crate) struct Telemetry {
+    pub(crate) totals: Totals,
+    /// When the consumer was created.
+    pub(crate) created: std::time::Instant,
     #[cfg(feature = "metrics")]
     client_id: SharedString,
     #[cfg(feature = "metrics")]
@@ -58,6 +72,8 @@ impl Telemetry {
             describe();
             let client_id = SharedString::from(client_id.to_owned());
             Self {
+                totals: Totals::default(),
+                created: std::time::Instant::now(),
                 consumed: metrics::counter!(CONSUMED_MESSAGES, SYSTEM => "kafka", CLIENT_ID => client_id.clone()),
                 fetch_bytes: metrics::counter!(FETCH_BYTES, SYSTEM => "kafka", CLIENT_ID => client_id.clone()),
                 client_id,
@@ -73,12 +89,16 @@ impl Telemetry {
                 SYSTEM,
                 CLIENT_ID,
             );
-            Self {}
+            Self {
+                totals: Totals::default(),
+                created: std::time::Instant::now(),
+            }
         }
     }
 
     /// Records `n` records handed out.
     pub(crate) fn consumed(&self, n: usize) {
+        self.totals.consumed.fetch_add(n as u64, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         if n > 0 {
             self.consumed.increment(n as u64);
@@ -89,6 +109,8 @@ impl Telemetry {
 
     /// Records a fetch response of `bytes`.
     pub(crate) fn fetched(&self, bytes: usize) {
+        self.totals.fetches.fetch_add(1, Ordering::Relaxed);
+        self.totals.fetch_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         self.fetch_bytes.increment(bytes as u64);
         #[cfg(not(feature = "metrics"))]
@@ -130,6 +152,7 @@ impl Telemetry {
 
     /// Records a failed commit: one per commit, `error_type` says why (see the module's table).
     pub(crate) fn commit_failed(&self, error_type: &'static str) {
+        self.totals.commit_failures.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         metrics::counter!(
             COMMIT_FAILURES,

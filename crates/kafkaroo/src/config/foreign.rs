@@ -16,8 +16,8 @@ pub(crate) enum Treatment {
 use Treatment::{AcceptOnly, Refuse};
 
 const JAVA_CLASS: &str = "it names a Java class; kafkaroo has no plugin classes";
-const NO_STATS: &str = "kafkaroo reports metrics through the `metrics` crate facade (see the README), not \
-                        librdkafka's statistics JSON";
+const NO_STATS: &str = "kafkaroo reports metrics through the `metrics` crate facade (see the README), and \
+                        Consumer::statistics() for a snapshot";
 const LOGGING: &str = "kafkaroo logs through `tracing`: set RUST_LOG (e.g. RUST_LOG=kafkaroo=debug)";
 const QUEUES: &str = "kafkaroo bounds everything it fetched with one setting: memory.budget.bytes";
 
@@ -132,7 +132,6 @@ pub(crate) const FOREIGN: &[(&str, Treatment)] = &[
         "socket.send.buffer.bytes",
         Refuse("kafkaroo leaves socket buffer sizes to the operating system"),
     ),
-    ("statistics.interval.ms", Refuse(NO_STATS)),
     (
         "value.deserializer",
         AcceptOnly(

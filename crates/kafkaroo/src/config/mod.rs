@@ -107,6 +107,9 @@ pub struct ConsumerConfig {
     pub retry_backoff_max: Duration,
     /// `metadata.max.age.ms`: refresh metadata at least this often.
     pub metadata_max_age: Duration,
+    /// `statistics.interval.ms`: how often `poll` logs [`Consumer::statistics`](crate::Consumer::statistics)
+    /// as JSON (a `tracing` event of target `kafkaroo::statistics`); zero (the default) never.
+    pub statistics_interval: Duration,
     /// `receive.message.max.bytes`: largest response frame accepted.
     pub max_frame_size: usize,
     /// `client.rack`.
@@ -165,6 +168,7 @@ impl Default for ConsumerConfig {
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
             metadata_max_age: Duration::from_secs(300),
+            statistics_interval: Duration::ZERO,
             max_frame_size: kafkaroo_wire::DEFAULT_MAX_FRAME_SIZE,
             client_rack: None,
             group_instance_id: None,
@@ -452,6 +456,7 @@ impl ConsumerConfigBuilder {
             "reconnect.backoff.max.ms" => c.reconnect_backoff_max = parse_ms(key, value)?,
             "retry.backoff.ms" => c.retry_backoff = parse_ms(key, value)?,
             "retry.backoff.max.ms" => c.retry_backoff_max = parse_ms(key, value)?,
+            "statistics.interval.ms" => c.statistics_interval = parse_ms(key, value)?,
             "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
                 c.metadata_max_age = parse_ms(key, value)?
             }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use kafkaroo_group::member::{CommitKind, GroupEvent};
+use kafkaroo_group::member::{CommitKind, GroupEvent, MemberState};
 use tracing::{debug, info, warn};
 
 use super::listener::RebalanceContext;
@@ -25,6 +25,9 @@ impl GroupShared {
                     debug!(?from, ?to, "group member state changed");
                     let generation = inner.member.generation();
                     inner.spans.state_changed(to, generation);
+                    if to == MemberState::Stable && from != MemberState::Stable {
+                        inner.rebalances += 1;
+                    }
                 }
                 GroupEvent::Assigned {
                     generation,

@@ -105,6 +105,8 @@ pub(crate) struct Inner {
     pub(super) auto_commit: Option<CommitId>,
     /// The rebalance span and its phase (tracing).
     pub(super) spans: MemberSpans,
+    /// Rebalances completed: times the member became stable (statistics).
+    pub(super) rebalances: u64,
     pub(crate) closed: bool,
 }
 
@@ -134,6 +136,7 @@ impl GroupShared {
                 revoking_positions: BTreeMap::new(),
                 commits: CommitState::default(),
                 auto_commit: None,
+                rebalances: 0,
                 spans: MemberSpans::new(engine.config.group_id.as_deref().unwrap_or_default()),
                 closed: false,
             }),
@@ -174,6 +177,12 @@ impl GroupShared {
         if listener.is_some() {
             self.lock().listener = listener;
         }
+    }
+
+    /// The health view and the number of rebalances completed (statistics).
+    pub(crate) fn statistics(&self) -> (GroupState, u64) {
+        let rebalances = self.lock().rebalances;
+        (self.state(), rebalances)
     }
 
     pub(crate) fn state(&self) -> GroupState {
