@@ -13,7 +13,7 @@ use kafkaroo_wire::messages::{
 };
 use kafkaroo_wire::{ErrorCode, StrBytes, Uuid};
 
-use crate::cluster::State;
+use crate::state::State;
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())

@@ -29,8 +29,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tracing::{debug, trace, warn};
 
-use crate::cluster::{FetchSession, Inner, SessionEntry, State};
-use crate::control::{Kind, Request, RequestInfo, Response};
+use crate::control::{Kind, RequestInfo};
+use crate::messages::{Request, Response};
+use crate::state::{FetchSession, Inner, SessionEntry, Sessions, State};
 
 pub(crate) async fn listen(inner: Arc<Inner>, broker: i32, listener: TcpListener) {
     loop {
@@ -600,7 +601,7 @@ fn plan_fetch(st: &mut State, broker: i32, req: &FetchRequest, version: i16) -> 
     let gone = forgotten(st, req, version);
     let sessions = st.sessions.entry(broker).or_default();
     let (id, epoch) = (req.session_id, req.session_epoch);
-    let create = |sessions: &mut crate::cluster::Sessions, entries: Vec<SessionEntry>| {
+    let create = |sessions: &mut Sessions, entries: Vec<SessionEntry>| {
         sessions.next_id += 1;
         let id = sessions.next_id;
         sessions.map.insert(

@@ -1,25 +1,25 @@
-//! The fake cluster: brokers, topics, partition logs, and the handle tests steer it with.
+//! The fake cluster's public face: [`ClusterBuilder`] starts the brokers on the shared
+//! [`state`](crate::state), and [`Cluster`] is the handle tests steer brokers, topics, partition logs,
+//! leaders and groups with (its fault-injection side is in [`faults`](crate::faults)).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafkaroo_records::test_encoder::{TestBatch, TestRecord};
+use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::ApiKey;
-use kafkaroo_wire::{ErrorCode, Uuid};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
-use tokio::task::AbortHandle;
-use tracing::debug;
 
-use crate::consumer_group::ConsumerGroups;
-use crate::control::{Action, Control, ControlId, Request, RequestInfo, TopicRef};
+use crate::consumer_group::{ConsumerGroupInfo, ConsumerGroups};
+use crate::control::{Action, ControlId};
 use crate::coordinator::{Committed, Coordinator, GroupInfo};
 use crate::error::Error;
-use crate::log::{Cut, PartitionLog};
+use crate::log::Cut;
+use crate::messages::TopicRef;
+use crate::state::{Inner, State};
 
 /// The API version ranges the brokers advertise by default: Apache Kafka 4.1's, for the APIs served.
 pub const DEFAULT_VERSIONS: [(ApiKey, i16, i16); 5] = [
@@ -57,122 +57,6 @@ pub const PRODUCE_VERSIONS: [(ApiKey, i16, i16); 6] = [
 /// The KIP-848 coordinator's API version range, advertised by default: Apache Kafka 4.1's.
 pub const CONSUMER_GROUP_VERSIONS: [(ApiKey, i16, i16); 1] = [(ApiKey::ConsumerGroupHeartbeat, 0, 1)];
 
-pub(crate) struct PartitionState {
-    pub(crate) leader: i32,
-    pub(crate) epoch: i32,
-    pub(crate) replicas: Vec<i32>,
-    pub(crate) log: PartitionLog,
-}
-
-pub(crate) struct TopicState {
-    pub(crate) id: Uuid,
-    pub(crate) partitions: Vec<PartitionState>,
-}
-
-/// One partition held by a broker-side fetch session (KIP-227).
-#[derive(Debug, Clone)]
-pub(crate) struct SessionEntry {
-    /// `None`: a topic id (Fetch 13+) the cluster does not know.
-    pub(crate) topic: Option<String>,
-    pub(crate) topic_id: Uuid,
-    pub(crate) partition: i32,
-    pub(crate) fetch_offset: i64,
-    pub(crate) max_bytes: i32,
-    pub(crate) current_leader_epoch: i32,
-    pub(crate) last_fetched_epoch: i32,
-    /// `(high watermark, last stable offset, log start)` last sent, to omit unchanged partitions.
-    pub(crate) sent: Option<(i64, i64, i64)>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct FetchSession {
-    /// The epoch the next incremental request must carry.
-    pub(crate) epoch: i32,
-    pub(crate) entries: Vec<SessionEntry>,
-}
-
-#[derive(Default)]
-pub(crate) struct Sessions {
-    pub(crate) next_id: i32,
-    pub(crate) map: HashMap<i32, FetchSession>,
-}
-
-pub(crate) struct State {
-    pub(crate) brokers: BTreeMap<i32, SocketAddr>,
-    pub(crate) topics: BTreeMap<String, TopicState>,
-    pub(crate) sessions: BTreeMap<i32, Sessions>,
-    pub(crate) coordinator: Coordinator,
-    pub(crate) producers: crate::produce_api::Producers,
-    pub(crate) consumer_groups: ConsumerGroups,
-    next_topic_id: u128,
-}
-
-impl State {
-    pub(crate) fn partition(&self, topic: &str, partition: i32) -> Result<&PartitionState, Error> {
-        let t = self
-            .topics
-            .get(topic)
-            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
-        usize::try_from(partition)
-            .ok()
-            .and_then(|i| t.partitions.get(i))
-            .ok_or_else(|| Error::UnknownPartition {
-                topic: topic.to_owned(),
-                partition,
-            })
-    }
-
-    /// Creates a topic that does not exist yet, each partition led by the next broker in turn.
-    pub(crate) fn create_topic(&mut self, name: &str, partitions: i32) -> TopicRef {
-        self.next_topic_id += 1;
-        let id = Uuid::from_u128(0x6b61_666b_6172_6f6f_0000_0000_0000_0000 | self.next_topic_id);
-        let ids: Vec<i32> = self.brokers.keys().copied().collect();
-        let partitions = (0..partitions.max(1) as usize)
-            .map(|i| {
-                let replicas: Vec<i32> = (0..ids.len().min(3)).map(|k| ids[(i + k) % ids.len()]).collect();
-                let mut log = PartitionLog::default();
-                log.assign_epoch(0, 0);
-                PartitionState {
-                    leader: replicas[0],
-                    epoch: 0,
-                    replicas,
-                    log,
-                }
-            })
-            .collect();
-        self.topics.insert(name.to_owned(), TopicState { id, partitions });
-        TopicRef {
-            name: name.to_owned(),
-            id,
-        }
-    }
-
-    pub(crate) fn partition_mut(
-        &mut self,
-        topic: &str,
-        partition: i32,
-    ) -> Result<&mut PartitionState, Error> {
-        let t = self
-            .topics
-            .get_mut(topic)
-            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
-        usize::try_from(partition)
-            .ok()
-            .and_then(|i| t.partitions.get_mut(i))
-            .ok_or_else(|| Error::UnknownPartition {
-                topic: topic.to_owned(),
-                partition,
-            })
-    }
-
-    pub(crate) fn topic_name(&self, id: Uuid) -> Option<&str> {
-        self.topics
-            .iter()
-            .find(|(_, t)| t.id == id)
-            .map(|(n, _)| n.as_str())
-    }
-}
-
 /// A broker-side fetch session (KIP-227), as [`Cluster::fetch_sessions`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchSessionInfo {
@@ -182,99 +66,6 @@ pub struct FetchSessionInfo {
     pub epoch: i32,
     /// `(topic, partition, fetch offset)` of each partition the session holds.
     pub partitions: Vec<(String, i32, i64)>,
-}
-
-/// A request as the cluster received it (see [`Cluster::requests`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoggedRequest {
-    /// The broker that received it.
-    pub broker: i32,
-    /// The connection it came on (numbered from 1 per cluster).
-    pub connection: u64,
-    /// The API version.
-    pub version: i16,
-    /// The correlation id.
-    pub correlation_id: i32,
-    /// The decoded request.
-    pub request: Request,
-}
-
-impl LoggedRequest {
-    /// The API key.
-    pub fn api_key(&self) -> ApiKey {
-        self.request.api_key()
-    }
-}
-
-pub(crate) struct Inner {
-    pub(crate) state: Mutex<State>,
-    pub(crate) versions: BTreeMap<i16, (i16, i16)>,
-    pub(crate) cut: Cut,
-    pub(crate) controls: Mutex<Vec<Arc<Control>>>,
-    /// Every control ever added, for [`Cluster::fired`].
-    pub(crate) all_controls: Mutex<BTreeMap<ControlId, Arc<Control>>>,
-    pub(crate) next_control: AtomicU64,
-    pub(crate) log: Mutex<Vec<LoggedRequest>>,
-    /// Wakes `wait_for` callers: a request was logged.
-    pub(crate) logged: Notify,
-    /// Wakes long-polling fetches: data appended, leaders moved, topics changed.
-    pub(crate) changed: Notify,
-    pub(crate) next_connection: AtomicU64,
-    pub(crate) connections: Mutex<BTreeMap<i32, u64>>,
-    tasks: Mutex<Vec<AbortHandle>>,
-}
-
-impl Inner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn track(&self, task: AbortHandle) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
-    }
-
-    pub(crate) fn accepted(&self, broker: i32) -> u64 {
-        *self
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(broker)
-            .or_default() += 1;
-        self.next_connection.fetch_add(1, Ordering::SeqCst) + 1
-    }
-
-    /// Logs the request and asks the controls what to do with it.
-    pub(crate) fn on_request(&self, info: &RequestInfo<'_>) -> Option<Action> {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(LoggedRequest {
-                broker: info.broker,
-                connection: info.connection,
-                version: info.version,
-                correlation_id: info.correlation_id,
-                request: info.request.clone(),
-            });
-        self.logged.notify_waiters();
-        let controls: Vec<Arc<Control>> = self.controls.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for c in controls {
-            let (action, used_up) = c.run(info);
-            if used_up {
-                self.controls
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .retain(|x| x.id != c.id);
-            }
-            if let Some(action) = action {
-                debug!(broker = info.broker, api = ?info.api_key(), control = c.id.0, ?action, "control fired");
-                self.logged.notify_waiters();
-                return Some(action);
-            }
-        }
-        None
-    }
 }
 
 /// Builds a [`Cluster`].
@@ -375,28 +166,11 @@ impl ClusterBuilder {
         }
         let mut coordinator = Coordinator::new(Some(self.coordinator));
         coordinator.initial_rebalance_delay = self.initial_rebalance_delay;
-        let inner = Arc::new(Inner {
-            state: Mutex::new(State {
-                brokers,
-                topics: BTreeMap::new(),
-                sessions: BTreeMap::new(),
-                coordinator,
-                producers: Default::default(),
-                consumer_groups: self.consumer_groups,
-                next_topic_id: 0,
-            }),
-            versions: self.versions,
-            cut: self.cut,
-            controls: Mutex::new(Vec::new()),
-            all_controls: Mutex::new(BTreeMap::new()),
-            next_control: AtomicU64::new(1),
-            log: Mutex::new(Vec::new()),
-            logged: Notify::new(),
-            changed: Notify::new(),
-            next_connection: AtomicU64::new(0),
-            connections: Mutex::new(BTreeMap::new()),
-            tasks: Mutex::new(Vec::new()),
-        });
+        let inner = Arc::new(Inner::new(
+            State::new(brokers, coordinator, self.consumer_groups),
+            self.versions,
+            self.cut,
+        ));
         for (id, l) in listeners {
             let task = tokio::spawn(crate::broker::listen(inner.clone(), id, l));
             inner.track(task.abort_handle());
@@ -431,9 +205,7 @@ struct Guard(Arc<Inner>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        for t in self.0.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-            t.abort();
-        }
+        self.0.abort_tasks();
     }
 }
 
@@ -752,6 +524,12 @@ impl Cluster {
         self.inner.lock().coordinator.info(group)
     }
 
+    /// A KIP-848 consumer group's epoch and members, if the group exists.
+    pub fn consumer_group(&self, group: &str) -> Option<ConsumerGroupInfo> {
+        let st = self.inner.lock();
+        st.consumer_groups.info(&st.topic_table(), group)
+    }
+
     /// Waits until `done` holds for the group (checked now and every few milliseconds), at most
     /// `timeout`. Returns whether it held; `None` is passed while the group does not exist.
     pub async fn wait_group(
@@ -827,7 +605,7 @@ impl Cluster {
     }
 
     /// The next `times` requests of `api` (a group API) are answered with `code` as a whole, without
-    /// the broker handling them (see [`RequestInfo::error_response`]).
+    /// the broker handling them (see [`RequestInfo::error_response`](crate::RequestInfo::error_response)).
     pub fn fail_next(&self, api: ApiKey, code: ErrorCode, times: u64) -> ControlId {
         self.control_times(times, move |req| {
             if req.api_key() != api {

@@ -8,8 +8,10 @@ use std::time::Duration;
 use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::ApiKey;
 
-use crate::cluster::{Cluster, LoggedRequest};
-use crate::control::{Action, Control, ControlId, RequestInfo, TopicRef};
+use crate::cluster::Cluster;
+use crate::control::{Action, Control, ControlId, RequestInfo};
+use crate::messages::TopicRef;
+use crate::state::LoggedRequest;
 
 impl Cluster {
     // ----- controls -----

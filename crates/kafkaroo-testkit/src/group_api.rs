@@ -1,37 +1,32 @@
 //! The group APIs on the wire: requests of every supported version turned into the coordinator's
-//! inputs, its answers encoded back for the request's version (only fields that version has), and the
-//! whole-request error answers [`RequestInfo::error_response`](crate::RequestInfo::error_response)
-//! builds for fault injection.
+//! inputs (the classic [`coordinator`](crate::coordinator), or [`consumer_group`](crate::consumer_group)
+//! for ConsumerGroupHeartbeat), its answers encoded back for the request's version with the encoders
+//! of [`group_wire`](crate::group_wire).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::find_coordinator_response::Coordinator as CoordinatorEntry;
-use kafkaroo_wire::messages::join_group_response::JoinGroupResponseMember;
 use kafkaroo_wire::messages::leave_group_response::MemberResponse;
-use kafkaroo_wire::messages::offset_commit_response::{
-    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
 use kafkaroo_wire::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafkaroo_wire::messages::{
     BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
-    OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+    LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse,
+    SyncGroupRequest, TopicName,
 };
-use kafkaroo_wire::{ErrorCode, StrBytes};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::cluster::{Inner, State};
-use crate::control::{Request, Response};
 use crate::coordinator::{Committed, FetchedOffset, JoinAnswer, JoinInput, Reply, SyncAnswer, SyncInput};
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_owned())
-}
+use crate::group_wire::{
+    commit_answer, error_response, join_response, offset_fetch_queries, sb, sync_response,
+};
+use crate::messages::{Request, Response};
+use crate::state::{Inner, State};
 
 fn ms(v: i32) -> Duration {
     Duration::from_millis(u64::try_from(v).unwrap_or(0))
@@ -112,7 +107,14 @@ fn answer_now(
         Request::OffsetCommit(r) => offset_commit(&mut st, r, version, now),
         Request::OffsetFetch(r) => offset_fetch(&st, r, version),
         Request::ConsumerGroupHeartbeat(r) => {
-            Response::ConsumerGroupHeartbeat(crate::consumer_group::heartbeat(&mut st, r, version, now))
+            let topics = st.topic_table();
+            Response::ConsumerGroupHeartbeat(crate::consumer_group::heartbeat(
+                &mut st.consumer_groups,
+                &topics,
+                r,
+                version,
+                now,
+            ))
         }
         _ => unreachable!("only group requests are routed here"),
     })
@@ -176,38 +178,6 @@ fn join_input(r: &JoinGroupRequest, version: i16, client_id: &str) -> JoinInput 
     }
 }
 
-fn join_response(a: JoinAnswer, version: i16) -> JoinGroupResponse {
-    let mut r = JoinGroupResponse::default()
-        .with_error_code(a.error.0)
-        .with_generation_id(a.generation)
-        .with_leader(sb(&a.leader))
-        .with_member_id(sb(&a.member_id))
-        .with_members(
-            a.members
-                .into_iter()
-                .map(|(id, instance, metadata)| {
-                    let mut m = JoinGroupResponseMember::default()
-                        .with_member_id(sb(&id))
-                        .with_metadata(metadata);
-                    if version >= 5 {
-                        m.group_instance_id = instance.as_deref().map(sb);
-                    }
-                    m
-                })
-                .collect(),
-        );
-    if version >= 7 {
-        r.protocol_type = a.protocol_type.as_deref().map(sb);
-        r.protocol_name = a.protocol_name.as_deref().map(sb);
-    } else {
-        r.protocol_name = Some(sb(a.protocol_name.as_deref().unwrap_or("")));
-    }
-    if version >= 9 {
-        r.skip_assignment = a.skip_assignment;
-    }
-    r
-}
-
 fn sync_input(r: &SyncGroupRequest, version: i16) -> SyncInput {
     SyncInput {
         group: r.group_id.0.to_string(),
@@ -228,17 +198,6 @@ fn sync_input(r: &SyncGroupRequest, version: i16) -> SyncInput {
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect(),
     }
-}
-
-fn sync_response(a: SyncAnswer, version: i16) -> SyncGroupResponse {
-    let mut r = SyncGroupResponse::default()
-        .with_error_code(a.error.0)
-        .with_assignment(a.assignment);
-    if version >= 5 {
-        r.protocol_type = a.protocol_type.as_deref().map(sb);
-        r.protocol_name = a.protocol_name.as_deref().map(sb);
-    }
-    r
 }
 
 fn leave_group(st: &mut State, r: &LeaveGroupRequest, version: i16, now: Instant) -> Response {
@@ -312,57 +271,8 @@ fn offset_commit(st: &mut State, r: &OffsetCommitRequest, version: i16, now: Ins
     Response::OffsetCommit(commit_answer(r, code))
 }
 
-/// An OffsetCommit answer with `code` for every partition of the request.
-fn commit_answer(r: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
-    OffsetCommitResponse::default().with_topics(
-        r.topics
-            .iter()
-            .map(|t| {
-                OffsetCommitResponseTopic::default()
-                    .with_name(t.name.clone())
-                    .with_partitions(
-                        t.partitions
-                            .iter()
-                            .map(|p| {
-                                OffsetCommitResponsePartition::default()
-                                    .with_partition_index(p.partition_index)
-                                    .with_error_code(code.0)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect(),
-    )
-}
-
 /// One group's answer of an OffsetFetch: per topic, its partitions' offsets.
 type TopicOffsets = Vec<(String, Vec<FetchedOffset>)>;
-
-/// `(group, topics or `None` for all)` of an OffsetFetch of any version.
-type OffsetFetchQuery = (String, Option<Vec<(String, Vec<i32>)>>);
-
-fn offset_fetch_queries(r: &OffsetFetchRequest, version: i16) -> Vec<OffsetFetchQuery> {
-    if version >= 8 {
-        r.groups
-            .iter()
-            .map(|g| {
-                let topics = g.topics.as_ref().map(|ts| {
-                    ts.iter()
-                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
-                        .collect()
-                });
-                (g.group_id.0.to_string(), topics)
-            })
-            .collect()
-    } else {
-        let topics = r.topics.as_ref().map(|ts| {
-            ts.iter()
-                .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
-                .collect()
-        });
-        vec![(r.group_id.0.to_string(), topics)]
-    }
-}
 
 fn offset_fetch(st: &State, r: &OffsetFetchRequest, version: i16) -> Response {
     let require_stable = version >= 7 && r.require_stable;
@@ -447,82 +357,4 @@ fn offset_fetch(st: &State, r: &OffsetFetchRequest, version: i16) -> Response {
             .collect();
     }
     Response::OffsetFetch(resp)
-}
-
-/// The answer to a group request that failed as a whole with `code`; `None` for other APIs.
-pub(crate) fn error_response(request: &Request, version: i16, code: ErrorCode) -> Option<Response> {
-    Some(match request {
-        Request::FindCoordinator(r) => {
-            let mut resp = FindCoordinatorResponse::default();
-            if version >= 4 {
-                resp.coordinators = r
-                    .coordinator_keys
-                    .iter()
-                    .map(|k| {
-                        CoordinatorEntry::default()
-                            .with_key(k.clone())
-                            .with_node_id(BrokerId(-1))
-                            .with_port(-1)
-                            .with_error_code(code.0)
-                    })
-                    .collect();
-            } else {
-                resp = resp
-                    .with_error_code(code.0)
-                    .with_node_id(BrokerId(-1))
-                    .with_port(-1);
-            }
-            Response::FindCoordinator(resp)
-        }
-        Request::JoinGroup(r) => Response::JoinGroup(join_response(
-            JoinAnswer::error_for(code, r.member_id.as_str()),
-            version,
-        )),
-        Request::SyncGroup(_) => Response::SyncGroup(sync_response(SyncAnswer::error_for(code), version)),
-        Request::Heartbeat(_) => Response::Heartbeat(HeartbeatResponse::default().with_error_code(code.0)),
-        Request::LeaveGroup(_) => Response::LeaveGroup(LeaveGroupResponse::default().with_error_code(code.0)),
-        Request::OffsetCommit(r) => Response::OffsetCommit(commit_answer(r, code)),
-        Request::ConsumerGroupHeartbeat(_) => Response::ConsumerGroupHeartbeat(
-            kafkaroo_wire::messages::ConsumerGroupHeartbeatResponse::default().with_error_code(code.0),
-        ),
-        Request::OffsetFetch(r) => {
-            let mut resp = OffsetFetchResponse::default();
-            if version >= 8 {
-                resp.groups = offset_fetch_queries(r, version)
-                    .into_iter()
-                    .map(|(g, _)| {
-                        OffsetFetchResponseGroup::default()
-                            .with_group_id(GroupId(sb(&g)))
-                            .with_error_code(code.0)
-                    })
-                    .collect();
-            } else if version >= 2 {
-                resp.error_code = code.0;
-            } else {
-                // v1 has no top-level error: every requested partition carries it.
-                resp.topics = r
-                    .topics
-                    .iter()
-                    .flatten()
-                    .map(|t| {
-                        OffsetFetchResponseTopic::default()
-                            .with_name(t.name.clone())
-                            .with_partitions(
-                                t.partition_indexes
-                                    .iter()
-                                    .map(|&p| {
-                                        OffsetFetchResponsePartition::default()
-                                            .with_partition_index(p)
-                                            .with_committed_offset(-1)
-                                            .with_error_code(code.0)
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect();
-            }
-            Response::OffsetFetch(resp)
-        }
-        _ => return None,
-    })
 }

@@ -96,19 +96,25 @@ mod coordinator;
 mod error;
 mod faults;
 mod group_api;
+mod group_wire;
 mod log;
+mod messages;
 mod produce_api;
+mod producers;
 mod sasl;
+mod state;
 
 pub use cluster::{
     CONSUMER_GROUP_VERSIONS, Cluster, ClusterBuilder, DEFAULT_VERSIONS, FetchSessionInfo, GROUP_VERSIONS,
-    LoggedRequest, PRODUCE_VERSIONS,
+    PRODUCE_VERSIONS,
 };
 pub use consumer_group::{ConsumerGroupInfo, ConsumerMemberInfo};
-pub use control::{Action, ControlId, Request, RequestInfo, Response, TopicRef};
+pub use control::{Action, ControlId, RequestInfo};
 pub use coordinator::{GroupInfo, GroupPhase, MemberInfo};
 pub use error::Error;
 pub use kafkaroo_records::Compression;
 pub use kafkaroo_records::test_encoder::{TestBatch, TestRecord};
 pub use kafkaroo_wire::messages::ApiKey;
+pub use messages::{Request, Response, TopicRef};
 pub use sasl::{FakeSaslBroker, SaslBehaviour, SaslLog};
+pub use state::LoggedRequest;

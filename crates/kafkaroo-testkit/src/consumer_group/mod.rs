@@ -4,6 +4,7 @@
 //! partition reaches its new owner only once the old owner's heartbeat no longer lists it. Members that
 //! stop heartbeating are removed after the session timeout; members that do not revoke within their
 //! rebalance timeout are fenced. Consumer groups live beside the classic groups, in their own namespace.
+//! The coordinator reads no cluster state of its own: the group handler passes it the topic table.
 
 mod assign;
 
@@ -15,8 +16,8 @@ use kafkaroo_wire::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartb
 use kafkaroo_wire::{ErrorCode, StrBytes};
 use tokio::time::Instant;
 
-use self::assign::{ASSIGNORS, Spec, Topics, Tp};
-use crate::cluster::State;
+pub(crate) use self::assign::Topics;
+use self::assign::{ASSIGNORS, Spec, Tp};
 
 /// The coordinator's settings and groups.
 #[derive(Debug, Clone)]
@@ -110,13 +111,6 @@ fn error(code: ErrorCode, message: &str) -> ConsumerGroupHeartbeatResponse {
         .with_error_message(Some(sb(message)))
 }
 
-fn topic_table(st: &State) -> Topics {
-    st.topics
-        .iter()
-        .map(|(name, t)| (name.clone(), (t.id, t.partitions.len() as i32)))
-        .collect()
-}
-
 fn owned_of(r: &ConsumerGroupHeartbeatRequest) -> Option<BTreeSet<Tp>> {
     r.topic_partitions.as_ref().map(|list| {
         list.iter()
@@ -125,15 +119,14 @@ fn owned_of(r: &ConsumerGroupHeartbeatRequest) -> Option<BTreeSet<Tp>> {
     })
 }
 
-/// The answer to a ConsumerGroupHeartbeat.
+/// The answer to a ConsumerGroupHeartbeat; `topics` is the cluster's topics by name (`State::topic_table`).
 pub(crate) fn heartbeat(
-    st: &mut State,
+    groups: &mut ConsumerGroups,
+    topics: &Topics,
     r: &ConsumerGroupHeartbeatRequest,
     version: i16,
     now: Instant,
 ) -> ConsumerGroupHeartbeatResponse {
-    let topics = topic_table(st);
-    let groups = &mut st.consumer_groups;
     if !groups.enabled {
         return error(
             ErrorCode::UNSUPPORTED_VERSION,
@@ -174,7 +167,7 @@ pub(crate) fn heartbeat(
         return response.with_member_epoch(r.member_epoch);
     }
     group.update(&member_id, r, now + session);
-    group.refresh_target(&topics);
+    group.refresh_target(topics);
     let member = group.reconcile(&member_id, now);
     let full = r.topic_partitions.is_some();
     let assignment = (full || member.sent.as_ref() != Some(&member.assigned)).then(|| {
@@ -513,13 +506,5 @@ impl ConsumerGroups {
                 })
                 .collect(),
         })
-    }
-}
-
-impl crate::Cluster {
-    /// A KIP-848 consumer group's epoch and members, if the group exists.
-    pub fn consumer_group(&self, group: &str) -> Option<ConsumerGroupInfo> {
-        let st = self.inner.lock();
-        st.consumer_groups.info(&topic_table(&st), group)
     }
 }
