@@ -340,6 +340,32 @@ impl Interrupts {
     }
 }
 
+/// `-X statistics.interval.ms`: the consumer's statistics as one line of JSON on stderr per interval,
+/// shaped after librdkafka's (what kcat prints for the same property).
+struct StatisticsPrinter {
+    interval: Duration,
+    due: std::time::Instant,
+}
+
+impl StatisticsPrinter {
+    fn new(consumer: &Consumer) -> Option<Self> {
+        let interval = consumer.config().statistics_interval;
+        (!interval.is_zero()).then(|| Self {
+            interval,
+            due: std::time::Instant::now() + interval,
+        })
+    }
+
+    fn tick(this: &mut Option<Self>, consumer: &Consumer) {
+        let Some(printer) = this else { return };
+        let now = std::time::Instant::now();
+        if now >= printer.due {
+            printer.due = now + printer.interval;
+            eprintln!("{}", consumer.statistics().to_json());
+        }
+    }
+}
+
 #[derive(Default, Clone, Copy)]
 struct PartitionProgress {
     /// Reported at end; cleared by the next record.
@@ -528,6 +554,7 @@ async fn run(plan: &Plan, topic: &str, partition: Option<i32>, shared: &SharedOu
     let mut active = parts.len();
     let mut printed: u64 = 0;
     let mut interrupts = Interrupts::install()?;
+    let mut statistics = StatisticsPrinter::new(&consumer);
 
     let end = 'outer: loop {
         let batch = match interrupts.poll(&mut consumer).await {
@@ -538,6 +565,7 @@ async fn run(plan: &Plan, topic: &str, partition: Option<i32>, shared: &SharedOu
                 return Err(consuming_error(e, topic));
             }
         };
+        StatisticsPrinter::tick(&mut statistics, &consumer);
         let mut to_stop: Vec<TopicPartition> = Vec::new();
         let mut count_reached = false;
         // The output is locked while the batch is rendered, never across an await.
@@ -731,6 +759,7 @@ async fn run_group(
     let mut at_eof: HashSet<TopicPartition> = HashSet::new();
     let mut printed: u64 = 0;
     let what = format!("group {group}");
+    let mut statistics = StatisticsPrinter::new(&consumer);
 
     let end = 'outer: loop {
         let batch = match interrupts.poll(&mut consumer).await {
@@ -741,6 +770,7 @@ async fn run_group(
                 return Err(consuming_error(e, &what));
             }
         };
+        StatisticsPrinter::tick(&mut statistics, &consumer);
         // Assignment changes happened before any record of theirs was handed out.
         let mut restarted: HashSet<TopicPartition> = HashSet::new();
         for event in rebalances.try_iter() {

@@ -400,3 +400,45 @@ fn logs_into_a_pipe_have_no_colour_codes() {
         r.stderr
     );
 }
+
+#[test]
+fn statistics_interval_prints_the_consumers_statistics_as_json_on_stderr() {
+    let topic = multi_topic();
+    let b = cluster().bootstrap();
+    let r = kafkaroo(&[
+        "-b",
+        b,
+        "-t",
+        topic,
+        "-p",
+        "0",
+        "-e",
+        "-X",
+        "statistics.interval.ms=1",
+        "-X",
+        "max.poll.records=1",
+        "-f",
+        "%o\\n",
+    ]);
+    assert_ok(&r, "kafkaroo -X statistics.interval.ms");
+    assert_eq!(r.text().lines().count(), 10, "the records still go to stdout");
+    let stats: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(!stats.is_empty(), "no statistics line; stderr:\n{}", r.stderr);
+    let last = stats.last().unwrap();
+    assert_eq!(last["type"], "consumer");
+    let p0 = &last["topics"][topic]["partitions"]["0"];
+    assert_eq!(p0["partition"], 0);
+    assert_eq!(p0["hi_offset"], 10, "{last}");
+    // Every snapshot was taken after a poll: the position never passes what was printed.
+    let positions: Vec<i64> = stats
+        .iter()
+        .filter_map(|s| s["topics"][topic]["partitions"]["0"]["app_offset"].as_i64())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{positions:?}");
+    assert!(positions.iter().all(|&p| p <= 10), "{positions:?}");
+}
