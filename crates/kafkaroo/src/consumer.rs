@@ -18,7 +18,7 @@ use crate::control;
 use crate::coordinator;
 use crate::engine::{self, EngineState, OffsetSpec, Shared};
 use crate::error::Error;
-use crate::group::{self, GroupShared, GroupState, RebalanceListener};
+use crate::group::{self, GroupShared, GroupState, RebalanceListener, Subscription, TopicPattern};
 use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
 use crate::retry::{Attempt, Budget, GaveUp, retrying};
 use crate::standalone::Standalone;
@@ -695,7 +695,7 @@ impl Consumer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.subscribe_inner(topics, None)
+        self.subscribe_inner(Subscription::topics(topics), None)
     }
 
     /// Like [`subscribe`](Consumer::subscribe), with a [`RebalanceListener`] told about assignment
@@ -709,19 +709,42 @@ impl Consumer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.subscribe_inner(topics, Some(Box::new(listener)))
+        self.subscribe_inner(Subscription::topics(topics), Some(Box::new(listener)))
     }
 
-    fn subscribe_inner<I, S>(
+    /// Joins the consumer group `group.id` subscribed to every topic whose whole name matches the
+    /// regular expression `pattern` (replacing a previous subscription), as Java's
+    /// `subscribe(Pattern)`: topics are matched on metadata refreshes of all topics, at least every
+    /// `metadata.max.age.ms` (and at most every 30 s), so a new matching topic joins the subscription
+    /// within that time and a deleted one leaves it. Internal topics never match. Until a topic
+    /// matches, the member does not join. Fails with [`Error::Config`] for an invalid expression.
+    /// Both group protocols match on the client and send the matching names.
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<(), Error> {
+        self.subscribe_inner(Subscription::Pattern(TopicPattern::new(pattern)?), None)
+    }
+
+    /// Like [`subscribe_pattern`](Consumer::subscribe_pattern), with a [`RebalanceListener`].
+    pub fn subscribe_pattern_with_listener(
         &mut self,
-        topics: I,
+        pattern: &str,
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<(), Error> {
+        self.subscribe_inner(
+            Subscription::Pattern(TopicPattern::new(pattern)?),
+            Some(Box::new(listener)),
+        )
+    }
+
+    fn subscribe_inner(
+        &mut self,
+        subscription: Subscription,
         listener: Option<Box<dyn RebalanceListener>>,
-    ) -> Result<(), Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+    ) -> Result<(), Error> {
+        let (topics, pattern) = match subscription {
+            Subscription::Topics(topics) => (topics, None),
+            // The topics come from the next metadata refresh.
+            Subscription::Pattern(pattern) => (Vec::new(), Some(pattern)),
+        };
         let config = &self.shared.config;
         let group_id = config
             .group_id
@@ -739,10 +762,13 @@ impl Consumer {
         }
         if let Some(g) = &self.group {
             g.set_listener(listener);
-            g.lock()
-                .member
-                .subscribe(topics, now)
-                .map_err(Error::from_group)?;
+            let mut inner = g.lock();
+            if pattern.is_none() {
+                inner.member.subscribe(topics, now).map_err(Error::from_group)?;
+            } // else the next metadata refresh replaces the subscription with the matching topics
+
+            inner.set_pattern(pattern);
+            drop(inner);
             g.wake.notify_one();
             return Ok(());
         }
@@ -755,8 +781,11 @@ impl Consumer {
                 Box::new(group::Kip848::from_config(config, &group_id, now).map_err(Error::from_group)?)
             }
         };
-        member.subscribe(topics, now).map_err(Error::from_group)?;
+        if !topics.is_empty() {
+            member.subscribe(topics, now).map_err(Error::from_group)?;
+        }
         let shared = Arc::new(GroupShared::new(member, listener, self.shared.clone()));
+        shared.lock().set_pattern(pattern);
         self.group_driver = Some(tokio::spawn(group::run(shared.clone(), self.client.clone())));
         let _ = self.commit_handle.group.set(shared.clone() as Arc<dyn Committer>);
         self.group = Some(shared);

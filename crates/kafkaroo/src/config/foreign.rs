@@ -74,7 +74,7 @@ pub(crate) const FOREIGN: &[(&str, Treatment)] = &[
     ),
     (
         "exclude.internal.topics",
-        AcceptOnly(&["true"], "kafkaroo subscribes to named topics only"),
+        AcceptOnly(&["true"], "internal topics never match a pattern subscription"),
     ),
     (
         "fetch.error.backoff.ms",

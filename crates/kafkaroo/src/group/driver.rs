@@ -36,7 +36,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
         .min(Duration::from_secs(30));
     loop {
         let wake = group.wake.notified();
-        let (transmits, deadline, closed, topics) = {
+        let (transmits, deadline, closed, topics, pattern, refresh_now) = {
             let mut inner = group.lock();
             let now = Instant::now();
             if inner.member.poll_timeout().is_some_and(|t| t <= now) {
@@ -59,6 +59,8 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 inner.member.poll_timeout(),
                 inner.closed,
                 inner.member.metadata_topics(),
+                inner.pattern.clone(),
+                std::mem::take(&mut inner.refresh_metadata),
             )
         };
         if closed {
@@ -94,14 +96,18 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
             requests.insert(task.id(), id);
         }
         let now = Instant::now();
-        if !metadata_busy && !topics.is_empty() && (now >= metadata_at || topics != metadata_topics) {
+        let wanted = !topics.is_empty() || pattern.is_some();
+        if !metadata_busy && wanted && (now >= metadata_at || topics != metadata_topics || refresh_now) {
             metadata_busy = true;
             metadata_topics = topics.clone();
             let client = client.clone();
             tasks.spawn(async move {
                 let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-                match client.refresh_metadata(Some(&names)).await {
+                // A pattern is matched against every topic.
+                let refresh = client.refresh_metadata(if pattern.is_some() { None } else { Some(&names) });
+                match refresh.await {
                     Ok(m) => Done::Metadata(Some(TopicsInfo {
+                        matched: pattern.map(|p| p.matching(&m)),
                         counts: m
                             .topics
                             .iter()
@@ -155,7 +161,10 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                     Done::Metadata(info) => {
                         metadata_busy = false;
                         metadata_at = Instant::now() + if info.is_some() { max_age } else { Duration::from_millis(500) };
-                        if let Some(info) = info {
+                        if let Some(mut info) = info {
+                            if let Some(matched) = info.matched.take() {
+                                inner.pattern_matched(matched, Instant::now());
+                            }
                             inner.member.metadata_changed(&info, Instant::now());
                         }
                     }

@@ -87,8 +87,8 @@ fn outcomes(m: &mut Kip848) -> Vec<CommitOutcome> {
 fn member(now: Instant) -> Kip848 {
     let mut m = Kip848::new(cp::ConsumerMemberConfig::new("g"), now).expect("member");
     let names = TopicsInfo {
-        counts: Default::default(),
         names: [(TOPIC_ID, "t".to_owned())].into(),
+        ..TopicsInfo::default()
     };
     m.metadata_changed(&names, now);
     m.subscribe(vec!["t".to_owned()], now).expect("subscribe");

@@ -3,7 +3,7 @@
 //! [`GroupEvent`]s and [`MemberState`]s; requests and responses of either protocol travel as
 //! [`AnyRequest`] / [`AnyResponse`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use kafkaroo_group::consumer_protocol as cp;
@@ -50,6 +50,8 @@ pub(crate) enum AnyResponse {
 pub(crate) struct TopicsInfo {
     pub(crate) counts: PartitionCounts,
     pub(crate) names: BTreeMap<Uuid, String>,
+    /// With a pattern subscription: the topics that matched it.
+    pub(crate) matched: Option<BTreeSet<String>>,
 }
 
 /// The inputs and outputs the driver, the callbacks and the commits use.

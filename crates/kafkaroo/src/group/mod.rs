@@ -34,9 +34,10 @@ mod kip848;
 mod kip848_tests;
 mod listener;
 mod membership;
+mod pattern;
 mod spans;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,7 @@ use crate::commit::CommitState;
 use crate::engine::Shared;
 use crate::error::Error;
 use crate::record::TopicPartition;
+pub(crate) use pattern::{Subscription, TopicPattern};
 use spans::MemberSpans;
 
 /// The group membership health view.
@@ -107,6 +109,11 @@ pub(crate) struct Inner {
     pub(super) spans: MemberSpans,
     /// Rebalances completed: times the member became stable (statistics).
     pub(super) rebalances: u64,
+    /// With `subscribe_pattern`: the pattern the metadata refreshes match topics against, the
+    /// topics it matched last (the member's subscription), and whether a refresh is due now.
+    pub(crate) pattern: Option<TopicPattern>,
+    pub(super) matched: BTreeSet<String>,
+    pub(super) refresh_metadata: bool,
     pub(crate) closed: bool,
 }
 
@@ -115,6 +122,35 @@ pub(crate) struct GroupShared {
     pub(crate) wake: Notify,
     pub(crate) changed: Notify,
     engine: Arc<Shared>,
+}
+
+impl Inner {
+    /// Subscribes by `pattern` (or stops doing so): the next metadata refresh, due at once, replaces
+    /// the subscription with the matching topics.
+    pub(crate) fn set_pattern(&mut self, pattern: Option<TopicPattern>) {
+        self.refresh_metadata = pattern.is_some();
+        self.pattern = pattern;
+        self.matched.clear();
+    }
+
+    /// A metadata refresh matched `topics`: they become the subscription if they changed (none:
+    /// the member leaves until a topic matches again).
+    pub(super) fn pattern_matched(&mut self, topics: BTreeSet<String>, now: Instant) {
+        if self.pattern.is_none() || topics == self.matched {
+            return;
+        }
+        if let Some(pattern) = &self.pattern {
+            tracing::info!(
+                pattern = pattern.as_str(),
+                ?topics,
+                "topics matching the subscription pattern changed"
+            );
+        }
+        self.matched = topics.clone();
+        if let Err(e) = self.member.subscribe(topics.into_iter().collect(), now) {
+            tracing::warn!(error = %e, "subscribing to the topics the pattern matched failed");
+        }
+    }
 }
 
 impl GroupShared {
@@ -137,6 +173,9 @@ impl GroupShared {
                 commits: CommitState::default(),
                 auto_commit: None,
                 rebalances: 0,
+                pattern: None,
+                matched: BTreeSet::new(),
+                refresh_metadata: false,
                 spans: MemberSpans::new(engine.config.group_id.as_deref().unwrap_or_default()),
                 closed: false,
             }),

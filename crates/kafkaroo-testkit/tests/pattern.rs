@@ -1,0 +1,136 @@
+//! `Consumer::subscribe_pattern` with both group protocols against the in-process cluster: the
+//! topics whose whole name matches are assigned and only their records delivered; a topic created
+//! later joins the subscription on a metadata refresh and its records arrive; a deleted one leaves
+//! it; an invalid expression is a configuration error.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{Delivered, WAIT, config, produce, tp};
+use kafkaroo::{Consumer, Error, TopicPartition};
+use kafkaroo_testkit::Cluster;
+use tokio::time::Instant;
+
+async fn cluster() -> Cluster {
+    common::tracing();
+    Cluster::builder()
+        .topic("orders-eu", 2)
+        .topic("orders-us", 1)
+        .topic("payments", 1)
+        .topic("old-orders-eu", 1)
+        .consumer_protocol(true)
+        .build()
+        .await
+        .unwrap()
+}
+
+fn assigned(c: &Consumer) -> BTreeSet<TopicPartition> {
+    c.assignment().into_iter().collect()
+}
+
+fn set(partitions: &[(&str, i32)]) -> BTreeSet<TopicPartition> {
+    partitions.iter().map(|(t, p)| tp(t, *p)).collect()
+}
+
+/// Polls (recording what arrives) until the assignment is `expected`.
+async fn poll_until_assigned(c: &mut Consumer, got: &mut Delivered, expected: &BTreeSet<TopicPartition>) {
+    let deadline = Instant::now() + WAIT;
+    while assigned(c) != *expected {
+        assert!(
+            Instant::now() < deadline,
+            "assignment {:?}, expected {expected:?}",
+            assigned(c)
+        );
+        got.poll_quiet(c, Duration::from_millis(50)).await;
+    }
+}
+
+async fn pattern_subscription(protocol: &str) {
+    let cluster = cluster().await;
+    for (topic, partition) in [
+        ("orders-eu", 0),
+        ("orders-eu", 1),
+        ("orders-us", 0),
+        ("payments", 0),
+        ("old-orders-eu", 0),
+    ] {
+        produce(&cluster, topic, partition, 3);
+    }
+    let mut c = Consumer::new(
+        config(&cluster)
+            .group_id(format!("pattern-{protocol}"))
+            .set("group.protocol", protocol)
+            .and_then(|b| b.set("metadata.max.age.ms", "100"))
+            .unwrap()
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    c.subscribe_pattern("orders-.*").unwrap();
+
+    let mut got = Delivered::default();
+    let first = set(&[("orders-eu", 0), ("orders-eu", 1), ("orders-us", 0)]);
+    poll_until_assigned(&mut c, &mut got, &first).await;
+    got.poll_until(&mut c, "the matching topics' records", |d| {
+        first.iter().all(|tp| d.count(tp) == 3)
+    })
+    .await;
+    for other in [tp("payments", 0), tp("old-orders-eu", 0)] {
+        assert_eq!(
+            got.count(&other),
+            0,
+            "{protocol}: {other} does not match the whole name"
+        );
+    }
+
+    // A new matching topic joins on a metadata refresh; its records arrive.
+    cluster.create_topic("orders-asia", 1).unwrap();
+    produce(&cluster, "orders-asia", 0, 2);
+    let second = set(&[
+        ("orders-asia", 0),
+        ("orders-eu", 0),
+        ("orders-eu", 1),
+        ("orders-us", 0),
+    ]);
+    poll_until_assigned(&mut c, &mut got, &second).await;
+    got.poll_count(&mut c, &tp("orders-asia", 0), 2).await;
+    got.assert_exact(&tp("orders-asia", 0), 0..2);
+
+    // A deleted one leaves.
+    cluster.delete_topic("orders-us").unwrap();
+    let third = set(&[("orders-asia", 0), ("orders-eu", 0), ("orders-eu", 1)]);
+    poll_until_assigned(&mut c, &mut got, &third).await;
+    for tp in &first {
+        if tp.topic == "orders-eu" {
+            got.assert_exact(tp, 0..3);
+        }
+    }
+    let state = c.group_state().unwrap();
+    assert!(state.generation > 0, "{protocol}: {state:?}");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_members_follow_the_topics_a_pattern_matches() {
+    pattern_subscription("classic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_protocol_members_follow_the_topics_a_pattern_matches() {
+    pattern_subscription("consumer").await;
+}
+
+#[tokio::test]
+async fn an_invalid_pattern_is_a_configuration_error() {
+    let cluster = cluster().await;
+    let mut c = Consumer::new(config(&cluster).group_id("bad-pattern").build().unwrap())
+        .await
+        .unwrap();
+    let err = c.subscribe_pattern("orders-(").unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("orders-("), "{err}");
+    assert!(c.group_state().is_none(), "nothing joined");
+}
