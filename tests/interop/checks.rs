@@ -541,10 +541,13 @@ pub fn check(logs: &[MemberLog], facts: &RunFacts) -> Verdict {
                 ));
             }
         }
-        v.summary.push(format!(
-            "{} reports joining generations {joined:?}, leading {led:?}",
-            log.name
-        ));
+        // (Nothing to say under KIP-848's consumer protocol: no leader, no such log lines.)
+        if !joined.is_empty() || !led.is_empty() {
+            v.summary.push(format!(
+                "{} reports joining generations {joined:?}, leading {led:?}",
+                log.name
+            ));
+        }
     }
     let led: BTreeSet<ClientKind> = v
         .leaders
