@@ -17,7 +17,8 @@
 //! produced record consumed, no delivery outside ownership or backwards within one, commits never going
 //! backwards (per member, and the group's committed offsets sampled throughout, ending at the high
 //! watermarks), duplicates only above the group's committed offset at the kill of the member that read
-//! them first (or after that member's own failed commit), no error reported by a kafkaroo member.
+//! them first (or after that member's own failed commit), what a killed member read above that offset
+//! read again by another, no error reported by a kafkaroo member.
 //!
 //! Kafka 3.x disables the consumer protocol: there the test asserts that a kafkaroo member reports the
 //! clear error naming `group.protocol=classic` and prints a SKIPPED line for the rest.
