@@ -442,6 +442,53 @@ pub fn check(logs: &[MemberLog], facts: &RunFacts) -> Verdict {
         }
     }
 
+    // Invariant 1 after a kill (at least once): what the killed member read at or above the group's
+    // committed offset is read again later. The committed offset is the one read right after the kill, or
+    // a higher one sampled before the next owner started (a commit the member sent may land after).
+    for (idx, killed) in all.iter().enumerate().filter(|(_, i)| i.end == End::Killed) {
+        let p = killed.partition;
+        let next_start = all
+            .iter()
+            .filter(|i| i.partition == p && i.start_ms >= killed.end_ms)
+            .map(|i| i.start_ms)
+            .min()
+            .unwrap_or(u64::MAX);
+        let committed = facts
+            .committed_samples
+            .iter()
+            .filter(|s| killed.end_ms <= s.at_ms && s.at_ms <= next_start)
+            .filter_map(|s| s.offsets.get(&p).copied())
+            .chain(
+                facts
+                    .committed_at_kill
+                    .get(&killed.member)
+                    .and_then(|c| c.get(&p))
+                    .copied(),
+            )
+            .max()
+            .unwrap_or(0);
+        let later: BTreeSet<i64> = deliveries_all
+            .iter()
+            .filter(|d| d.partition == p && d.at_ms > killed.end_ms)
+            .flat_map(|d| d.min..=d.max)
+            .collect();
+        let not_again: BTreeSet<i64> = deliveries_all
+            .iter()
+            .filter(|d| d.interval == idx)
+            .flat_map(|d| d.min.max(committed)..=d.max)
+            .filter(|o| !later.contains(o))
+            .collect();
+        if !not_again.is_empty() {
+            v.violations.push(format!(
+                "partition {p}: {} records {} read above the committed offset {committed} before it was \
+                 killed never read again: {}",
+                not_again.len(),
+                killed.member,
+                ranges(&not_again.into_iter().collect::<Vec<_>>())
+            ));
+        }
+    }
+
     // Invariant 8, group-wide: the committed offsets never go backwards, and end at the high watermark.
     let mut last: BTreeMap<i32, (i64, u64)> = BTreeMap::new();
     for s in &facts.committed_samples {
@@ -541,10 +588,13 @@ pub fn check(logs: &[MemberLog], facts: &RunFacts) -> Verdict {
                 ));
             }
         }
-        v.summary.push(format!(
-            "{} reports joining generations {joined:?}, leading {led:?}",
-            log.name
-        ));
+        // (Nothing to say under KIP-848's consumer protocol: no leader, no such log lines.)
+        if !joined.is_empty() || !led.is_empty() {
+            v.summary.push(format!(
+                "{} reports joining generations {joined:?}, leading {led:?}",
+                log.name
+            ));
+        }
     }
     let led: BTreeSet<ClientKind> = v
         .leaders
@@ -764,6 +814,29 @@ mod tests {
         facts.committed_at_kill.insert("a".into(), [(0, 4)].into());
         let v = check(&logs, &facts);
         assert_reported(&v, "below the group's committed offset");
+    }
+
+    #[test]
+    fn what_a_killed_member_read_above_the_commit_must_be_read_again() {
+        let (mut logs, mut facts) = clean_run();
+        // a is killed after reading 0..=4 with 3 committed; b reads from 5: 3 and 4 were read once only.
+        logs[0].events[4] = ev(30, EventKind::Killed);
+        logs[0].events.truncate(5);
+        facts.committed_at_kill.insert("a".into(), [(0, 3)].into());
+        facts.leaders_required.clear();
+        let v = check(&logs, &facts);
+        assert_reported(
+            &v,
+            "2 records a read above the committed offset 3 before it was killed",
+        );
+        // a's commit of 5 landed after the kill (sampled before b started): nothing to read again.
+        facts.committed_samples.push(CommittedSample {
+            at_ms: 32,
+            offsets: [(0, 5)].into(),
+        });
+        facts.committed_samples.sort_by_key(|s| s.at_ms);
+        let v = check(&logs, &facts);
+        assert_eq!(v.violations, Vec::<String>::new());
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! Each event carries a wall-clock time in ms: the time the member printed it for the JSON members (their
 //! `timestamp` field), the time the line was read for kcat (its lines carry no time). Every raw line also
 //! goes to `<dir>/<name>.log`.
+//!
+//! The group runs the classic protocol (cooperative-sticky) or, for kafkaroo and Java only, the consumer
+//! protocol of KIP-848 ([`MemberSettings::group_protocol`]).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,6 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use kafkaroo::GroupProtocol;
 use kafkaroo_testcontainers::Cluster;
 use serde_json::Value;
 
@@ -120,8 +124,13 @@ pub struct MemberSettings {
     pub bootstrap: String,
     pub topic: String,
     pub group: String,
+    /// With [`GroupProtocol::Classic`] only: under KIP-848 the broker sets the session timeout and
+    /// the heartbeat interval (`group.consumer.*`), and Java refuses both properties.
     pub session_timeout_ms: u32,
     pub heartbeat_interval_ms: u32,
+    /// `group.protocol`: classic (cooperative-sticky, kafkaroo, Java and kcat) or consumer (KIP-848,
+    /// kafkaroo and Java).
+    pub group_protocol: GroupProtocol,
     /// Where raw logs and config files go.
     pub dir: PathBuf,
     /// The kafkaroo member binary.
@@ -181,44 +190,50 @@ impl MemberProcess {
         let events = Arc::new(Mutex::new(Vec::new()));
         let session = settings.session_timeout_ms.to_string();
         let heartbeat = settings.heartbeat_interval_ms.to_string();
+        let classic = settings.group_protocol == GroupProtocol::Classic;
         let mut readers = Vec::new();
         let child = match kind {
             ClientKind::Kafkaroo | ClientKind::Java => {
                 let mut cmd = if kind == ClientKind::Kafkaroo {
                     let mut cmd = Command::new(&settings.kafkaroo_binary);
-                    cmd.args(["--client-id", name, "--heartbeat-interval", &heartbeat])
+                    cmd.args(["--client-id", name])
                         // Auto-commit for its commit on revoke and close; the interval keeps it out of
                         // the way otherwise (the per-batch commits are the ones reported).
                         .args(["--auto-commit-interval-ms", "600000"])
                         .args(["--property", &format!("max.poll.records={MAX_POLL_RECORDS}")]);
+                    if classic {
+                        cmd.args(["--heartbeat-interval", &heartbeat, "--session-timeout", &session]);
+                    } else {
+                        cmd.args(["--property", "group.protocol=consumer"]);
+                    }
                     for (k, v) in &settings.kafkaroo_properties {
                         cmd.args(["--property", &format!("{k}={v}")]);
                     }
                     cmd
                 } else {
                     let config = settings.dir.join(format!("{name}.properties"));
-                    let mut text = format!(
-                        "client.id={name}\nheartbeat.interval.ms={heartbeat}\n\
-                         max.poll.records={MAX_POLL_RECORDS}\n"
-                    );
+                    let mut text = format!("client.id={name}\nmax.poll.records={MAX_POLL_RECORDS}\n");
+                    let mut cmd = java_tool_with_coordinator_logs(cluster, &settings.dir)?;
+                    if classic {
+                        text.push_str(&format!("heartbeat.interval.ms={heartbeat}\n"));
+                        cmd.args(["--group-protocol", "classic", "--session-timeout", &session])
+                            .args([
+                                "--assignment-strategy",
+                                "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+                            ]);
+                    } else {
+                        cmd.args(["--group-protocol", "consumer"]);
+                    }
                     for (k, v) in &settings.java_properties {
                         text.push_str(&java_property_line(k, v));
                     }
                     std::fs::write(&config, text)?;
-                    let mut cmd = java_tool_with_coordinator_logs(cluster, &settings.dir)?;
-                    cmd.args([
-                        "--group-protocol",
-                        "classic",
-                        "--assignment-strategy",
-                        "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
-                        "--consumer.config",
-                    ])
-                    .arg(&config);
+                    cmd.arg("--consumer.config").arg(&config);
                     cmd
                 };
                 cmd.args(["--bootstrap-server", &settings.bootstrap])
                     .args(["--topic", &settings.topic, "--group-id", &settings.group])
-                    .args(["--session-timeout", &session, "--reset-policy", "earliest"])
+                    .args(["--reset-policy", "earliest"])
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped());
@@ -243,6 +258,9 @@ impl MemberProcess {
                 child
             }
             ClientKind::Kcat => {
+                if !classic {
+                    bail!("{name}: the kcat member runs the classic protocol only");
+                }
                 let (reader, writer) = std::io::pipe()?;
                 let mut cmd = Command::new(kafkaroo_testcontainers::kcat_path());
                 cmd.args(["-b", &settings.bootstrap, "-G", &settings.group])
@@ -383,12 +401,14 @@ impl Drop for MemberProcess {
 }
 
 /// Kafka's `VerifiableConsumer` with the tools' classpath, logging warnings and its group coordinator's
-/// INFO lines (joins, and the assignments it computes as leader) to stderr, for log4j2 (Kafka 4) and
-/// reload4j (Kafka 3).
+/// INFO lines (joins, and the assignments it computes as leader; under KIP-848 its membership manager's
+/// state changes, for the raw log only) to stderr, for log4j2 (Kafka 4) and reload4j (Kafka 3).
 fn java_tool_with_coordinator_logs(cluster: &Cluster, dir: &Path) -> anyhow::Result<Command> {
-    const COORDINATORS: [&str; 2] = [
+    const COORDINATORS: [&str; 4] = [
         "org.apache.kafka.clients.consumer.internals.ConsumerCoordinator",
         "org.apache.kafka.clients.consumer.internals.AbstractCoordinator",
+        "org.apache.kafka.clients.consumer.internals.AbstractMembershipManager",
+        "org.apache.kafka.clients.consumer.internals.ConsumerMembershipManager",
     ];
     let log4j2 = dir.join("java-log4j2.properties");
     let mut text = "status = warn\n\

@@ -1,6 +1,7 @@
 //! The group as the broker sees it, read by a kafkaroo consumer that has the group's `group.id` but never
-//! subscribes (so it is not a member): DescribeGroups (members, their client ids and assignments),
-//! the committed offsets (OffsetFetch), and the topic's end offsets.
+//! subscribes (so it is not a member): DescribeGroups (members, their client ids and assignments) of a
+//! classic group, ConsumerGroupDescribe of a KIP-848 (`group.protocol=consumer`) group, the committed
+//! offsets (OffsetFetch), and the topic's end offsets.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,13 +10,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, TopicPartition};
 use kafkaroo_group::Assignment;
-use kafkaroo_net::Purpose;
+use kafkaroo_net::{Purpose, Throttled};
 use kafkaroo_wire::StrBytes;
-use kafkaroo_wire::messages::{DescribeGroupsRequest, FindCoordinatorRequest, GroupId};
+use kafkaroo_wire::messages::{
+    ConsumerGroupDescribeRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
+};
+use kafkaroo_wire::protocol::Request;
 
 use super::members::now_ms;
 
-/// One member in a DescribeGroups answer.
+/// One member in a DescribeGroups or ConsumerGroupDescribe answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescribedMember {
     pub member_id: String,
@@ -24,11 +28,13 @@ pub struct DescribedMember {
     pub partitions: Vec<i32>,
 }
 
-/// A DescribeGroups answer.
+/// A DescribeGroups or ConsumerGroupDescribe answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupView {
+    /// `Stable` when settled; for a consumer-protocol group that means every member reached its target
+    /// assignment (the others: `Empty`, `Assigning`, `Reconciling`, `Dead`).
     pub state: String,
-    /// The selected assignor.
+    /// The selected assignor (the broker-side one of a consumer-protocol group).
     pub protocol: String,
     pub members: Vec<DescribedMember>,
 }
@@ -111,12 +117,25 @@ impl Observer {
         Ok(node)
     }
 
+    /// Sends `request` to the group's coordinator.
+    async fn to_coordinator<R>(&self, request: &R) -> anyhow::Result<R::Response>
+    where
+        R: Request,
+        R::Response: Throttled,
+    {
+        let node = self.coordinator().await?;
+        Ok(self
+            .consumer
+            .client()
+            .send(node, Purpose::General, request)
+            .await?)
+    }
+
     /// DescribeGroups of the group.
     pub async fn describe(&self) -> anyhow::Result<GroupView> {
-        let node = self.coordinator().await?;
         let req = DescribeGroupsRequest::default()
             .with_groups(vec![GroupId(StrBytes::from_string(self.group.clone()))]);
-        let resp = self.consumer.client().send(node, Purpose::General, &req).await?;
+        let resp = self.to_coordinator(&req).await?;
         let g = resp
             .groups
             .first()
@@ -142,6 +161,46 @@ impl Observer {
         Ok(GroupView {
             state: g.group_state.to_string(),
             protocol: g.protocol_data.to_string(),
+            members,
+        })
+    }
+
+    /// ConsumerGroupDescribe (API 69) of the group, a `group.protocol=consumer` one (DescribeGroups does
+    /// not describe those): each member's current assignment of the observed topic.
+    pub async fn describe_consumer_group(&self) -> anyhow::Result<GroupView> {
+        let req = ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![GroupId(StrBytes::from_string(self.group.clone()))]);
+        let resp = self.to_coordinator(&req).await?;
+        let g = resp
+            .groups
+            .first()
+            .context("ConsumerGroupDescribe: no group in the answer")?;
+        if g.error_code != 0 {
+            bail!(
+                "ConsumerGroupDescribe {}: error code {} ({:?})",
+                self.group,
+                g.error_code,
+                g.error_message
+            );
+        }
+        let members = g
+            .members
+            .iter()
+            .map(|m| DescribedMember {
+                member_id: m.member_id.to_string(),
+                client_id: m.client_id.to_string(),
+                partitions: m
+                    .assignment
+                    .topic_partitions
+                    .iter()
+                    .filter(|t| t.topic_name.0.as_str() == self.topic)
+                    .flat_map(|t| t.partitions.iter().copied())
+                    .collect(),
+            })
+            .collect();
+        Ok(GroupView {
+            state: g.group_state.to_string(),
+            protocol: g.assignor_name.to_string(),
             members,
         })
     }

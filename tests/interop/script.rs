@@ -1,7 +1,8 @@
 //! Driving a group run: a topic and a group on a broker, members started, stopped cleanly and killed by
 //! name, a background producer, waits until the group settles or caught up (seen through the
 //! [`Observer`]), and at the end the facts and the [`checks`] verdict. The group interop tests
-//! (`tests/group_interop.rs`, `tests/group_interop_secured.rs`) are scripts over [`Run`].
+//! (`tests/group_interop.rs`, `tests/group_interop_secured.rs`, `tests/group_interop_kip848.rs`) are
+//! scripts over [`Run`], with the classic protocol or (the last) KIP-848's consumer protocol.
 //!
 //! The topic, the records and the observer always use the harness' listener ([`Cluster::bootstrap`], the
 //! super user on a `SecuredCluster`); the members use [`RunOptions::member_bootstrap`] with their extra
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kafkaroo::GroupProtocol;
 use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
 
 use super::checks::{self, RunFacts, Verdict};
@@ -107,9 +109,12 @@ pub struct RunOptions {
     pub topic_prefix: &'static str,
     pub partitions: i32,
     /// Small, so that a killed member is noticed quickly; big enough that a loaded machine does not
-    /// expire live members.
+    /// expire live members. Classic protocol only (see [`MemberSettings::session_timeout_ms`]).
     pub session_timeout_ms: u32,
     pub heartbeat_interval_ms: u32,
+    /// `group.protocol` of every member: classic (the default) or consumer (KIP-848; kafkaroo and Java
+    /// members only, and the group view comes from ConsumerGroupDescribe).
+    pub group_protocol: GroupProtocol,
     /// The listener the members connect to; `None`: the harness' ([`Cluster::bootstrap`]).
     pub member_bootstrap: Option<String>,
     /// Extra consumer properties of the kafkaroo members.
@@ -141,6 +146,7 @@ impl RunOptions {
             kafkaroo_binary: PathBuf::from(kafkaroo_binary),
             session_timeout_ms: 10_000,
             heartbeat_interval_ms: 1_000,
+            group_protocol: GroupProtocol::Classic,
             member_bootstrap: None,
             kafkaroo_properties: Vec::new(),
             java_properties: Vec::new(),
@@ -244,6 +250,7 @@ impl Run {
             group,
             session_timeout_ms: options.session_timeout_ms,
             heartbeat_interval_ms: options.heartbeat_interval_ms,
+            group_protocol: options.group_protocol,
             dir,
             kafkaroo_binary: options.kafkaroo_binary,
             kafkaroo_properties: options.kafkaroo_properties,
@@ -363,8 +370,11 @@ impl Run {
     }
 
     /// Waits until the group is Stable with exactly `expected` (client ids) as members and every
-    /// partition assigned to one of them (so a cooperative follow-up rebalance is done too).
+    /// partition assigned to one of them (so a cooperative follow-up rebalance is done too). Under the
+    /// consumer protocol the view is ConsumerGroupDescribe's (Stable: every member reached its target
+    /// assignment), and every member must also report owning just what the broker lists for it.
     pub fn wait_stable(&mut self, expected: &[&str]) -> GroupView {
+        let consumer_protocol = self.settings.group_protocol == GroupProtocol::Consumer;
         let deadline = Instant::now() + SETTLE;
         let mut want: Vec<&str> = expected.to_vec();
         want.sort_unstable();
@@ -376,7 +386,12 @@ impl Run {
                     panic!("{name} exited unexpectedly; see {}", member.raw_log().display());
                 }
             }
-            match self.runtime.block_on(self.observer.describe()) {
+            let described = if consumer_protocol {
+                self.runtime.block_on(self.observer.describe_consumer_group())
+            } else {
+                self.runtime.block_on(self.observer.describe())
+            };
+            match described {
                 Ok(view) => {
                     for m in &view.members {
                         self.member_names.insert(m.member_id.clone(), m.client_id.clone());
@@ -393,6 +408,7 @@ impl Run {
                         && clients == want
                         && view.members.iter().all(|m| !m.partitions.is_empty())
                         && assigned == (0..self.partitions).collect::<Vec<_>>()
+                        && (!consumer_protocol || self.members_report(&view))
                     {
                         let layout: Vec<String> = view
                             .members
@@ -404,7 +420,7 @@ impl Run {
                     }
                     last = Some(view);
                 }
-                Err(e) => println!("{}: DescribeGroups failed (retrying): {e:#}", self.tag),
+                Err(e) => println!("{}: describing the group failed (retrying): {e:#}", self.tag),
             }
             assert!(
                 Instant::now() < deadline,
@@ -412,6 +428,17 @@ impl Run {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Whether every member of `view` reports owning just the partitions the view lists for it.
+    fn members_report(&self, view: &GroupView) -> bool {
+        view.members.iter().all(|m| {
+            let mut listed = m.partitions.clone();
+            listed.sort_unstable();
+            self.running
+                .get(&m.client_id)
+                .is_some_and(|member| owned_now(&member.events()).into_iter().collect::<Vec<_>>() == listed)
+        })
     }
 
     /// The leader of the current generation as kafkaroo member `reporter` reports it, once its report
@@ -460,6 +487,29 @@ impl Run {
             assert!(
                 Instant::now() < deadline,
                 "{reporter} did not report the settled generation within {SETTLE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until running member `name` reports an error (kafkaroo's `error` lines) containing `needle`,
+    /// and returns it.
+    pub fn wait_error(&mut self, name: &str, needle: &str) -> String {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let member = &self.running[name];
+            let found = member.events().into_iter().find_map(|e| match e.kind {
+                EventKind::Error(msg) if msg.contains(needle) => Some(msg),
+                _ => None,
+            });
+            if let Some(msg) = found {
+                self.note(format!("{name} reported: {msg}"));
+                return msg;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} reported no error containing {needle:?} within {SETTLE:?}; see {}",
+                member.raw_log().display()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -596,10 +646,12 @@ impl Run {
         for line in &self.script {
             println!("  {line}");
         }
-        println!(
-            "{tag}: leaders by generation (kafkaroo members' reports, Java's own): {:?}",
-            verdict.leaders
-        );
+        if self.settings.group_protocol == GroupProtocol::Classic {
+            println!(
+                "{tag}: leaders by generation (kafkaroo members' reports, Java's own): {:?}",
+                verdict.leaders
+            );
+        }
         if let Some((gap, where_)) = &verdict.closest_handover {
             println!("{tag}: closest handover {gap} ms ({where_})");
         }
