@@ -9,6 +9,8 @@
 #   BENCH_DATA_DIR=/dev/shm        where the started broker keeps its log (tmpfs keeps disk I/O out)
 #   CARGO_TARGET_DIR               as usual
 #   OUT=bench-results.md           where the result table is written as well
+#   BASELINE=path/to/kafkaroo      also time this build of `kafkaroo` (rows marked "baseline"), right
+#                                  after the current one in the same run: an A/B of a change
 #   TLS=1                          start a secured broker and time every consumer over SASL_SSL (PLAIN,
 #                                  the super user) as well as over PLAINTEXT, in the same run
 set -euo pipefail
@@ -163,10 +165,18 @@ for codec in $CODECS; do
         log "timed runs ($codec, $listener): $RUNS each, one consumer at a time"
         measure "kafkaroo consume -e -q -f '%o\\n'$tag" "$codec" \
             "$KAFKAROO" consume "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
+        if [ -n "${BASELINE:-}" ]; then
+            measure "kafkaroo baseline -f '%o\\n'$tag" "$codec" \
+                "$BASELINE" consume "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
+        fi
         measure "kcat -C -e -q -f '%o\\n'$tag" "$codec" \
             kcat -C "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
         measure "kafkaroo consume -e -q (values)$tag" "$codec" \
             "$KAFKAROO" consume "${CONNECT[@]}" -t "$topic" -e -q
+        if [ -n "${BASELINE:-}" ]; then
+            measure "kafkaroo baseline (values)$tag" "$codec" \
+                "$BASELINE" consume "${CONNECT[@]}" -t "$topic" -e -q
+        fi
         measure "kcat -C -e -q (values)$tag" "$codec" \
             kcat -C "${CONNECT[@]}" -t "$topic" -e -q
     done

@@ -28,6 +28,10 @@ use tokio::time::Instant;
 const LAG: &str = "messaging.kafka.consumer.lag";
 const MEMORY: &str = "messaging.kafka.consumer.memory.used";
 const COMMIT_FAILURES: &str = "messaging.kafka.consumer.commit.failures";
+const REBALANCES: &str = "messaging.kafka.consumer.rebalances";
+const REBALANCE_DURATION: &str = "messaging.kafka.consumer.rebalance.duration";
+const ASSIGNED: &str = "messaging.kafka.consumer.assigned.partitions";
+const COMMIT_DURATION: &str = "messaging.kafka.consumer.commit.duration";
 
 /// Runs `test` with a recorder of its own.
 fn with_recorder<F: Future<Output = ()>>(test: impl FnOnce(Metrics) -> F) {
@@ -278,5 +282,65 @@ fn every_failed_commit_counts_with_its_reason() {
         assert!(matches!(e, Error::Commit { .. }), "{e}");
         assert_eq!(failures("solo", "OFFSET_METADATA_TOO_LARGE"), 1);
         s.close().await;
+    });
+}
+
+/// The samples of histogram `name` of consumer `client` recorded since the last read.
+fn histogram(all: &[(CompositeKey, DebugValue)], name: &str, client: &str) -> Vec<f64> {
+    all.iter()
+        .filter(|(k, _)| {
+            k.kind() == MetricKind::Histogram
+                && k.key().name() == name
+                && has_labels(k.key(), &[("messaging.client.id", client)])
+        })
+        .flat_map(|(_, v)| match v {
+            DebugValue::Histogram(samples) => samples.iter().map(|s| s.0).collect::<Vec<_>>(),
+            other => panic!("{name}: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_member_reports_its_rebalances_assigned_partitions_and_commit_latency() {
+    with_recorder(|m| async move {
+        let cluster = cluster(3).await;
+        for p in 0..3 {
+            produce(&cluster, "t", p, 2);
+        }
+        let config = common::config(&cluster)
+            .client_id("member-metrics")
+            .group_id("member-metrics")
+            .set("enable.auto.commit", "false")
+            .unwrap();
+        let mut c = Consumer::new(config.build().unwrap()).await.unwrap();
+        c.subscribe(["t"]).unwrap();
+        let mut got = Delivered::default();
+        got.poll_until(&mut c, "every record", |d| {
+            (0..3).all(|p| d.count(&tp("t", p)) == 2)
+        })
+        .await;
+        c.commit_sync(None).await.unwrap();
+
+        // Histograms first: every read takes their samples out (counters and gauges are put back).
+        let all = m.read();
+        let client = [("messaging.client.id", "member-metrics")];
+        assert_eq!(m.counter(REBALANCES, &client), 1);
+        assert_eq!(m.gauge(ASSIGNED, &client), Some(3.0));
+        let rebalance = histogram(&all, REBALANCE_DURATION, "member-metrics");
+        assert_eq!(rebalance.len(), 1, "one rebalance: {rebalance:?}");
+        assert!(
+            rebalance[0] > 0.0 && rebalance[0] < WAIT.as_secs_f64(),
+            "{rebalance:?}"
+        );
+        let commits = histogram(&all, COMMIT_DURATION, "member-metrics");
+        assert_eq!(commits.len(), 1, "one OffsetCommit request: {commits:?}");
+
+        c.close().await;
+        assert_eq!(
+            m.gauge(ASSIGNED, &client),
+            Some(0.0),
+            "nothing assigned after leaving"
+        );
+        assert_eq!(m.counter(REBALANCES, &client), 1);
     });
 }

@@ -48,8 +48,9 @@
 //! With the `metrics` feature (on by default) the consumer reports through the
 //! [`metrics`](https://docs.rs/metrics) facade: records consumed, bytes fetched, the lag of each assigned
 //! partition (following the position as `poll` hands records out; 0 once the partition is no longer
-//! assigned), the bytes held against the memory budget (what [`Consumer::memory_used`] returns) and
-//! failed commits by reason. Install the recorder before creating consumers. Names, units and labels:
+//! assigned), the bytes held against the memory budget (what [`Consumer::memory_used`] returns),
+//! failed commits by reason, and for a group member its rebalances (count and duration), assigned
+//! partitions and commit latency. Install the recorder before creating consumers. Names, units and labels:
 //! the table at the top of `src/telemetry.rs`.
 //!
 //! # Tracing

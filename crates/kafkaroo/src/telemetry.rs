@@ -14,6 +14,10 @@
 //! | `messaging.kafka.fetch.bytes` | counter, bytes | | bytes of fetch responses received |
 //! | `messaging.kafka.consumer.lag` | gauge, records | `messaging.destination.name` (topic), `messaging.destination.partition.id` | per assigned partition: high watermark (last stable offset under `read_committed`) minus the position, the same number as [`Consumer::lag`](crate::Consumer::lag). Follows the position as `poll` hands records out and the watermark as fetches report it. Set to **0** when the partition leaves the assignment (revoked, lost, unassigned) and when the consumer closes |
 //! | `messaging.kafka.consumer.memory.used` | gauge, bytes | | bytes held against `memory.budget.bytes`: fetches in flight, buffered responses, records the application holds. Always what [`Consumer::memory_used`](crate::Consumer::memory_used) returns |
+//! | `messaging.kafka.consumer.rebalances` | counter, rebalances | | rebalances this member completed (each time it became stable in a new generation or member epoch) |
+//! | `messaging.kafka.consumer.rebalance.duration` | histogram, seconds | | from leaving a stable generation (or starting to join) until stable again: how long the member's fetching of moved partitions could be held up |
+//! | `messaging.kafka.consumer.assigned.partitions` | gauge, partitions | | partitions the group assigned to this member now (0 after it left) |
+//! | `messaging.kafka.consumer.commit.duration` | histogram, seconds | | one OffsetCommit request, from sending to its answer |
 //! | `messaging.kafka.consumer.commit.failures` | counter, commits | `error.type` | every commit that failed: refused before it was sent (`not_owned`, `not_member`, `REBALANCE_IN_PROGRESS`, `closed`...) or answered with an error (Kafka's error name, e.g. `OFFSET_METADATA_TOO_LARGE`, `UNKNOWN_MEMBER_ID`; `timeout` when a retried commit ran out of time). One per commit, whatever the number of partitions |
 //!
 //! The lag gauge of a partition is not unregistered when the partition leaves (the facade has no
@@ -39,6 +43,14 @@ pub(crate) const CONSUMER_LAG: &str = "messaging.kafka.consumer.lag";
 pub(crate) const MEMORY_USED: &str = "messaging.kafka.consumer.memory.used";
 /// `metrics` counter: commits that failed, labelled with `error.type`.
 pub(crate) const COMMIT_FAILURES: &str = "messaging.kafka.consumer.commit.failures";
+/// `metrics` counter: rebalances completed.
+pub(crate) const REBALANCES: &str = "messaging.kafka.consumer.rebalances";
+/// `metrics` histogram: rebalance duration, seconds.
+pub(crate) const REBALANCE_DURATION: &str = "messaging.kafka.consumer.rebalance.duration";
+/// `metrics` gauge: partitions assigned to the member.
+pub(crate) const ASSIGNED_PARTITIONS: &str = "messaging.kafka.consumer.assigned.partitions";
+/// `metrics` histogram: OffsetCommit request latency, seconds.
+pub(crate) const COMMIT_DURATION: &str = "messaging.kafka.consumer.commit.duration";
 
 const SYSTEM: &str = "messaging.system";
 const CLIENT_ID: &str = "messaging.client.id";
@@ -166,6 +178,39 @@ impl Telemetry {
     }
 }
 
+impl Telemetry {
+    /// The member became stable after a rebalance that took `duration`.
+    pub(crate) fn rebalanced(&self, duration: std::time::Duration) {
+        #[cfg(feature = "metrics")]
+        {
+            metrics::counter!(REBALANCES, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
+                .increment(1);
+            metrics::histogram!(REBALANCE_DURATION, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
+                .record(duration.as_secs_f64());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (duration, REBALANCES, REBALANCE_DURATION);
+    }
+
+    /// The member owns `count` partitions now.
+    pub(crate) fn assigned(&self, count: usize) {
+        #[cfg(feature = "metrics")]
+        metrics::gauge!(ASSIGNED_PARTITIONS, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
+            .set(count as f64);
+        #[cfg(not(feature = "metrics"))]
+        let _ = (count, ASSIGNED_PARTITIONS);
+    }
+
+    /// An OffsetCommit request was answered (or failed) after `duration`.
+    pub(crate) fn commit_answered(&self, duration: std::time::Duration) {
+        #[cfg(feature = "metrics")]
+        metrics::histogram!(COMMIT_DURATION, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
+            .record(duration.as_secs_f64());
+        #[cfg(not(feature = "metrics"))]
+        let _ = (duration, COMMIT_DURATION);
+    }
+}
+
 /// Descriptions and units for exporters that show them (Prometheus `# HELP`).
 #[cfg(feature = "metrics")]
 fn describe() {
@@ -187,6 +232,18 @@ fn describe() {
         "Bytes held against memory.budget.bytes (Consumer::memory_used)"
     );
     metrics::describe_counter!(COMMIT_FAILURES, Unit::Count, "Commits that failed, by error.type");
+    metrics::describe_counter!(REBALANCES, Unit::Count, "Rebalances this member completed");
+    metrics::describe_histogram!(
+        REBALANCE_DURATION,
+        Unit::Seconds,
+        "From leaving a stable generation (or starting to join) until stable again"
+    );
+    metrics::describe_gauge!(
+        ASSIGNED_PARTITIONS,
+        Unit::Count,
+        "Partitions assigned to this member"
+    );
+    metrics::describe_histogram!(COMMIT_DURATION, Unit::Seconds, "OffsetCommit request latency");
 }
 
 /// The memory gauge, moved by every change of the budget: increments and decrements commute, so the

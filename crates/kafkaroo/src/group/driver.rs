@@ -48,7 +48,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 match inner.member.poll_transmit() {
                     Some(t) => {
                         let (api, partitions) = t.request.describe();
-                        transmits.push((inner.spans.request(api, partitions), t));
+                        transmits.push((inner.spans.request(api, partitions), api, t));
                     }
                     None => break,
                 }
@@ -66,10 +66,12 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
         if closed {
             break;
         }
-        for (span, t) in transmits {
+        for (span, api, t) in transmits {
             let client = client.clone();
             let id = t.id;
+            let group = group.clone();
             let request = async move {
+                let sent = Instant::now();
                 let response = match &t.request {
                     AnyRequest::Classic(r) => {
                         AnyResponse::Classic(execute(&client, t.target, r, t.timeout).await)
@@ -90,6 +92,9 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                         AnyResponse::Classic(fetch.await)
                     }
                 };
+                if api == "OffsetCommit" {
+                    group.engine().telemetry.commit_answered(sent.elapsed());
+                }
                 Done::Response(t.id, response)
             };
             let task = tasks.spawn(request.instrument(span));

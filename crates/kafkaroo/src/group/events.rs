@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use kafkaroo_group::member::{CommitKind, GroupEvent, MemberState};
+use kafkaroo_group::member::{CommitKind, GroupEvent};
 use tracing::{debug, info, warn};
 
 use super::listener::RebalanceContext;
@@ -24,10 +24,11 @@ impl GroupShared {
                 GroupEvent::StateChanged { from, to } => {
                     debug!(?from, ?to, "group member state changed");
                     let generation = inner.member.generation();
-                    inner.spans.state_changed(to, generation);
-                    if to == MemberState::Stable && from != MemberState::Stable {
+                    if let Some(took) = inner.spans.state_changed(to, generation, now) {
                         inner.rebalances += 1;
+                        self.engine.telemetry.rebalanced(took);
                     }
+                    self.engine.telemetry.assigned(inner.member.assignment().len());
                 }
                 GroupEvent::Assigned {
                     generation,
@@ -43,6 +44,7 @@ impl GroupShared {
                         }
                     }
                     drop(st);
+                    self.engine.telemetry.assigned(inner.member.assignment().len());
                     inner.callbacks.push_back(Callback::Assigned(partitions));
                     wake_app = true;
                 }
@@ -82,6 +84,7 @@ impl GroupShared {
                 GroupEvent::Lost { partitions, reason } => {
                     warn!(count = partitions.len(), %reason, "partitions lost");
                     self.purge(&partitions);
+                    self.engine.telemetry.assigned(inner.member.assignment().len());
                     inner.callbacks.push_back(Callback::Lost(partitions));
                     wake_app = true;
                 }

@@ -8,6 +8,8 @@
 //! (INFO); every other coordinator request a `kafka.group.request` span (DEBUG). Both protocols report
 //! the same states, so KIP-848 members get the same spans.
 
+use std::time::{Duration, Instant};
+
 use kafkaroo_group::member::MemberState;
 use tracing::field::Empty;
 use tracing::{Span, debug_span, info_span};
@@ -15,7 +17,8 @@ use tracing::{Span, debug_span, info_span};
 /// The open rebalance span and its current phase.
 pub(crate) struct MemberSpans {
     group: String,
-    rebalance: Option<Span>,
+    /// The open rebalance span and when it opened.
+    rebalance: Option<(Span, Instant)>,
     phase: Option<Span>,
 }
 
@@ -29,7 +32,13 @@ impl MemberSpans {
     }
 
     /// Follows the member into `to`; `generation` is the generation (or member epoch) it is in now.
-    pub(crate) fn state_changed(&mut self, to: MemberState, generation: i32) {
+    /// Returns how long the rebalance took when `to` completes one (the member is stable again).
+    pub(crate) fn state_changed(
+        &mut self,
+        to: MemberState,
+        generation: i32,
+        now: Instant,
+    ) -> Option<Duration> {
         // Dropping a span closes it (once the requests sent in it finished too).
         self.phase = None;
         let outcome = match to {
@@ -38,8 +47,8 @@ impl MemberSpans {
             | MemberState::Syncing
             | MemberState::Revoking => {
                 let group = &self.group;
-                let rebalance = self.rebalance.get_or_insert_with(|| {
-                    info_span!(
+                let (rebalance, _) = self.rebalance.get_or_insert_with(|| {
+                    let span = info_span!(
                         parent: None,
                         "kafka.consumer.rebalance",
                         messaging.system = "kafka",
@@ -47,7 +56,8 @@ impl MemberSpans {
                         messaging.consumer.group.name = %group,
                         kafka.generation = Empty,
                         outcome = Empty,
-                    )
+                    );
+                    (span, now)
                 });
                 self.phase = Some(match to {
                     MemberState::FindingCoordinator => info_span!(parent: &*rebalance, "find_coordinator"),
@@ -55,23 +65,27 @@ impl MemberSpans {
                     MemberState::Syncing => info_span!(parent: &*rebalance, "sync"),
                     _ => info_span!(parent: &*rebalance, "revoke"),
                 });
-                return;
+                return None;
             }
             MemberState::Stable => "stable",
             MemberState::Lost => "lost",
             MemberState::Fatal => "fatal",
             MemberState::Leaving | MemberState::Unjoined => "left",
         };
-        if let Some(rebalance) = self.rebalance.take() {
-            rebalance.record("kafka.generation", generation);
-            rebalance.record("outcome", outcome);
-        }
+        let (rebalance, started) = self.rebalance.take()?;
+        rebalance.record("kafka.generation", generation);
+        rebalance.record("outcome", outcome);
+        (to == MemberState::Stable).then(|| now.saturating_duration_since(started))
     }
 
     /// The span a coordinator request runs in: a commit of `partitions` partitions, or another API,
     /// under the current phase when a rebalance is under way.
     pub(crate) fn request(&self, api: &'static str, partitions: usize) -> Span {
-        let parent = self.phase.as_ref().or(self.rebalance.as_ref()).and_then(Span::id);
+        let parent = self
+            .phase
+            .as_ref()
+            .or_else(|| self.rebalance.as_ref().map(|(span, _)| span))
+            .and_then(Span::id);
         if api == "OffsetCommit" {
             info_span!(
                 parent: parent,
