@@ -50,7 +50,8 @@
 //! partition (following the position as `poll` hands records out; 0 once the partition is no longer
 //! assigned), the bytes held against the memory budget (what [`Consumer::memory_used`] returns),
 //! failed commits by reason, and for a group member its rebalances (count and duration), assigned
-//! partitions and commit latency. Install the recorder before creating consumers. Names, units and labels:
+//! partitions and commit latency. `examples/prometheus.rs` serves them to Prometheus and
+//! `docs/grafana/kafkaroo-consumer.json` is a Grafana dashboard for them. Install the recorder before creating consumers. Names, units and labels:
 //! the table at the top of `src/telemetry.rs`.
 //!
 //! # Tracing
