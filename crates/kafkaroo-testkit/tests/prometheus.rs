@@ -84,6 +84,16 @@ fn value(text: &str, name: &str, client: &str, extra: &[(&str, &str)]) -> Option
         .map(|(_, _, v)| v)
 }
 
+/// The lag gauge of partition `partition` of topic `t` for `client`.
+fn lag(text: &str, client: &str, partition: i32) -> Option<f64> {
+    let p = partition.to_string();
+    let labels = [
+        ("messaging_destination_name", "t"),
+        ("messaging_destination_partition_id", p.as_str()),
+    ];
+    value(text, "messaging_kafka_consumer_lag", client, &labels)
+}
+
 /// The metric names the dashboard's queries use.
 fn dashboard_metrics() -> BTreeSet<String> {
     let dashboard: serde_json::Value =
@@ -159,16 +169,7 @@ async fn scrapes_during_a_rebalance_agree_with_the_members() {
         Some(4.0)
     );
     for p in 0..4 {
-        let p = p.to_string();
-        let lag = [
-            ("messaging_destination_name", "t"),
-            ("messaging_destination_partition_id", p.as_str()),
-        ];
-        assert_eq!(
-            value(&text, "messaging_kafka_consumer_lag", "scraped-a", &lag),
-            Some(0.0),
-            "{text}"
-        );
+        assert_eq!(lag(&text, "scraped-a", p), Some(0.0), "{text}");
     }
 
     // A second member joins: scrape while the group rebalances until both are stable with two each.
@@ -247,13 +248,8 @@ async fn scrapes_during_a_rebalance_agree_with_the_members() {
         );
     }
     for moved in b.assignment() {
-        let p = moved.partition.to_string();
-        let lag = [
-            ("messaging_destination_name", "t"),
-            ("messaging_destination_partition_id", p.as_str()),
-        ];
         assert_eq!(
-            value(&text, "messaging_kafka_consumer_lag", "scraped-a", &lag),
+            lag(&text, "scraped-a", moved.partition),
             Some(0.0),
             "{moved} moved from a"
         );
