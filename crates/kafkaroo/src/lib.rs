@@ -126,6 +126,8 @@ mod coordinator;
 mod engine;
 mod error;
 mod group;
+#[cfg(feature = "producer")]
+pub mod patterns;
 mod record;
 mod retry;
 mod session;

@@ -1,0 +1,265 @@
+//! `kafkaroo::patterns` against the real broker: a group member processes a topic holding good,
+//! poison, flaky (fail twice, then succeed) and hopeless (always fail, transient) records through
+//! `FailureHandling`. Checked: every good and flaky record is processed exactly once and in order per
+//! partition; every poison and hopeless record is in the dead-letter topic once, with its key, value,
+//! original headers and the failure headers (topic, partition, offset, error class and message,
+//! attempts, group); the committed offsets reach the end of every partition; a restarted member of
+//! the same group gets nothing again.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use kafkaroo::patterns::{DeadLetters, FailureHandling, RetryPolicy, Verdict, headers};
+use kafkaroo::producer::{Producer, ProducerConfig};
+use kafkaroo::{Consumer, ConsumerConfig, TopicPartition};
+use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
+
+const PARTITIONS: i32 = 3;
+const PER_PARTITION: usize = 12;
+
+#[derive(Debug)]
+enum Failure {
+    Poison(String),
+    Transient(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Poison(v) => write!(f, "cannot parse {v}"),
+            Self::Transient(v) => write!(f, "downstream unavailable for {v}"),
+        }
+    }
+}
+
+/// Record `i` of partition `p`: every 4th is poison, every 5th flaky, every 7th hopeless.
+fn value(p: i32, i: usize) -> String {
+    let kind = if i % 4 == 1 {
+        "poison"
+    } else if i % 5 == 2 {
+        "flaky"
+    } else if i % 7 == 3 {
+        "hopeless"
+    } else {
+        "good"
+    };
+    format!("{kind}-p{p}-{i}")
+}
+
+fn member_config(cluster: &Cluster, group: &str) -> ConsumerConfig {
+    ConsumerConfig::builder()
+        .bootstrap_servers(cluster.bootstrap())
+        .group_id(group)
+        .set("enable.auto.commit", "false")
+        .and_then(|b| b.set("auto.offset.reset", "earliest"))
+        .and_then(|b| b.set("max.poll.records", "5"))
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn poison_and_exhausted_records_reach_the_dead_letter_topic_and_nothing_is_lost() {
+    let cluster = Cluster::shared();
+    common::init_tracing();
+    let topic = cluster.unique_topic("patterns");
+    let dlt = format!("{topic}.dlt");
+    cluster.create_topic(&topic, PARTITIONS, 1, &[]).unwrap();
+    cluster.create_topic(&dlt, 1, 1, &[]).unwrap();
+    for p in 0..PARTITIONS {
+        let records = (0..PER_PARTITION)
+            .map(|i| TestRecord::new(format!("k{i}"), value(p, i)).with_header("trace", Some(b"t-1")))
+            .collect();
+        cluster
+            .produce(&ProduceRequest::new(&topic, records).partition(p))
+            .unwrap();
+    }
+    let group = cluster.unique_topic("patterns-group");
+
+    common::runtime().block_on(async {
+        let producer_config =
+            ProducerConfig::from_properties([("bootstrap.servers", cluster.bootstrap())]).unwrap();
+        let producer = Producer::new(producer_config).await.unwrap();
+        let dead_letters = DeadLetters::new(producer, dlt.clone(), Some(group.clone()));
+        let classify = |f: &Failure| match f {
+            Failure::Poison(_) => Verdict::DeadLetter,
+            Failure::Transient(_) => Verdict::Retry,
+        };
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+        };
+        let mut handling = FailureHandling::new(dead_letters, classify, policy);
+
+        let mut consumer = Consumer::new(member_config(cluster, &group)).await.unwrap();
+        consumer.subscribe([topic.as_str()]).unwrap();
+        let mut processed: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        let mut tries: HashMap<String, u32> = HashMap::new();
+        let expected_processed = (0..PARTITIONS)
+            .flat_map(|p| (0..PER_PARTITION).map(move |i| value(p, i)))
+            .filter(|v| v.starts_with("good") || v.starts_with("flaky"))
+            .count();
+        let expected_dead = PARTITIONS as usize * PER_PARTITION - expected_processed;
+        let (mut done, mut dead) = (0, 0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while done < expected_processed || dead < expected_dead || handling.waiting() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "processed {done}/{expected_processed}, dead {dead}/{expected_dead}"
+            );
+            handling.resume_due(&mut consumer).unwrap();
+            let batch = consumer.poll(Duration::from_millis(50)).await.unwrap();
+            let handled = handling
+                .handle(&mut consumer, &batch, async |record| {
+                    let v = String::from_utf8(record.value().unwrap().to_vec()).unwrap();
+                    let n = tries.entry(v.clone()).or_default();
+                    *n += 1;
+                    match v.split('-').next().unwrap() {
+                        "poison" => Err(Failure::Poison(v)),
+                        "hopeless" => Err(Failure::Transient(v)),
+                        "flaky" if *n < 3 => Err(Failure::Transient(v)),
+                        _ => {
+                            processed.entry(record.partition()).or_default().push(v);
+                            Ok(())
+                        }
+                    }
+                })
+                .await
+                .unwrap();
+            done += handled.processed;
+            dead += handled.dead_lettered;
+            consumer.commit_stored().await.unwrap();
+        }
+
+        // Each processed once, in order per partition.
+        for p in 0..PARTITIONS {
+            let want: Vec<String> = (0..PER_PARTITION)
+                .map(|i| value(p, i))
+                .filter(|v| v.starts_with("good") || v.starts_with("flaky"))
+                .collect();
+            assert_eq!(
+                processed.get(&p).cloned().unwrap_or_default(),
+                want,
+                "partition {p}"
+            );
+        }
+        // Poison records tried once, hopeless and flaky three times.
+        for (v, n) in &tries {
+            let want = if v.starts_with("poison") || v.starts_with("good") {
+                1
+            } else {
+                3
+            };
+            assert_eq!(*n, want, "{v}");
+        }
+        let parts: Vec<TopicPartition> = (0..PARTITIONS).map(|p| TopicPartition::new(&topic, p)).collect();
+        let committed = consumer.committed(&parts).await.unwrap();
+        for tp in &parts {
+            assert_eq!(
+                committed[tp].as_ref().map(|o| o.offset),
+                Some(PER_PARTITION as i64),
+                "{tp}"
+            );
+        }
+        handling
+            .dead_letters()
+            .producer()
+            .close(Duration::from_secs(5))
+            .await;
+        consumer.close().await;
+
+        // The dead letters, read back.
+        let reader_config = ConsumerConfig::builder()
+            .bootstrap_servers(cluster.bootstrap())
+            .auto_offset_reset(kafkaroo::AutoOffsetReset::Earliest)
+            .build()
+            .unwrap();
+        let mut reader = Consumer::new(reader_config).await.unwrap();
+        reader.assign([TopicPartition::new(&dlt, 0)]).unwrap();
+        let mut letters = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while letters.len() < expected_dead {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} dead letters of {expected_dead}",
+                letters.len()
+            );
+            for r in reader.poll(Duration::from_millis(100)).await.unwrap().iter() {
+                let h: Vec<(String, String)> = r
+                    .headers()
+                    .map(|h| {
+                        (
+                            h.key_str().unwrap().to_owned(),
+                            String::from_utf8_lossy(h.value().unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect();
+                letters.push((
+                    String::from_utf8(r.value().unwrap().to_vec()).unwrap(),
+                    r.key().map(<[u8]>::to_vec),
+                    h,
+                ));
+            }
+        }
+        assert_eq!(
+            reader.lag(&TopicPartition::new(&dlt, 0)),
+            Some(0),
+            "no dead letter twice"
+        );
+        let mut seen = BTreeSet::new();
+        for (v, key, h) in &letters {
+            assert!(seen.insert(v.clone()), "{v} dead-lettered twice");
+            let get = |name: &str| h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let (p, i): (i32, usize) = {
+                let mut parts = v.split('-').skip(1);
+                let p = parts.next().unwrap().trim_start_matches('p').parse().unwrap();
+                (p, parts.next().unwrap().parse().unwrap())
+            };
+            assert_eq!(
+                h[0],
+                ("trace".to_owned(), "t-1".to_owned()),
+                "original header first: {h:?}"
+            );
+            assert_eq!(key.as_deref(), Some(format!("k{i}").as_bytes()));
+            assert_eq!(get(headers::ORIGINAL_TOPIC).as_deref(), Some(topic.as_str()));
+            assert_eq!(get(headers::ORIGINAL_PARTITION), Some(p.to_string()));
+            assert_eq!(get(headers::ORIGINAL_OFFSET), Some(i.to_string()));
+            assert_eq!(get(headers::CONSUMER_GROUP).as_deref(), Some(group.as_str()));
+            assert!(
+                get(headers::ERROR_CLASS).is_some_and(|c| c.ends_with("Failure")),
+                "{h:?}"
+            );
+            let attempts = if v.starts_with("poison") { "1" } else { "3" };
+            assert_eq!(get(headers::ATTEMPTS).as_deref(), Some(attempts), "{v}");
+            let message = get(headers::ERROR_MESSAGE).unwrap();
+            assert!(message.contains(v.as_str()), "{message}");
+        }
+        assert_eq!(seen.len(), expected_dead);
+
+        // A restarted member of the group starts at the committed end: nothing comes again.
+        let mut again = Consumer::new(member_config(cluster, &group)).await.unwrap();
+        again.subscribe([topic.as_str()]).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let batch = again.poll(Duration::from_millis(100)).await.unwrap();
+            assert!(
+                batch.is_empty(),
+                "records again after a clean restart: {:?}",
+                batch.iter().map(|r| r.offset()).collect::<Vec<_>>()
+            );
+            let caught_up = again.assignment().len() == PARTITIONS as usize
+                && parts.iter().all(|tp| again.lag(tp) == Some(0));
+            if caught_up {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the restarted member never caught up"
+            );
+        }
+        again.close().await;
+    });
+}
