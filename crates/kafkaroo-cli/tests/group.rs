@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Run, run};
+use kafkaroo::admin::{AdminError, GroupDescription};
+use kafkaroo::{ConsumerConfig, GroupAdmin};
 use kafkaroo_testcontainers::{Batching, Cluster, ProduceRequest, TestRecord, kcat_path};
 use serde_json::Value;
 
@@ -612,6 +614,24 @@ fn reconciled(d: &Value, members: usize) -> bool {
         })
 }
 
+/// `GroupAdmin::describe_consumer_group(group)` (ConsumerGroupDescribe only) against the shared cluster.
+fn describe_consumer_group(group: &str) -> Result<GroupDescription, AdminError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = ConsumerConfig::builder()
+            .bootstrap_servers(cluster().bootstrap())
+            .build()
+            .unwrap();
+        GroupAdmin::connect(&config)
+            .await?
+            .describe_consumer_group(group)
+            .await
+    })
+}
+
 /// Issue 13: `kafkaroo consume -G -X group.protocol=consumer` members form a consumer-protocol group
 /// (KIP-848), and `group describe` shows it as Java's `ConsumerGroupCommand` does (ConsumerGroupDescribe):
 /// `--members --verbose` (epochs, current and target assignment), `--state [--verbose]` (assignor, group
@@ -620,6 +640,12 @@ fn reconciled(d: &Value, members: usize) -> bool {
 fn describe_shows_a_consumer_protocol_group_like_java() {
     let version = cluster().version().to_owned();
     if version.starts_with("3.") {
+        let refused = describe_consumer_group("any-group").unwrap_err();
+        assert!(
+            matches!(&refused, AdminError::Broker { code, .. } if code.name() == "UNSUPPORTED_VERSION")
+                && refused.to_string().contains("need Kafka 4.0+"),
+            "{refused}"
+        );
         println!(
             "SKIPPED: Kafka {version} disables group.protocol=consumer (KIP-848 is GA in 4.0): no \
              consumer-protocol group to describe"
@@ -645,6 +671,20 @@ fn describe_shows_a_consumer_protocol_group_like_java() {
         .map(|tp| tp["partition"].as_i64().unwrap())
         .collect();
     assert_eq!(owned, (0..4).collect(), "{d}");
+    let api = describe_consumer_group(&group).unwrap();
+    assert_eq!(
+        (api.members.len(), api.protocol.as_str()),
+        (2, "uniform"),
+        "{api:?}"
+    );
+    assert!(
+        api.members
+            .iter()
+            .all(|m| m.consumer.as_ref().is_some_and(|c| {
+                c.subscribed_topic_names == [topic.clone()] && c.upgraded == Some(true)
+            })),
+        "{api:?}"
+    );
 
     let java = |extra: &[&str]| {
         let mut args = vec!["--bootstrap-server", b, "--describe", "--group", &group];

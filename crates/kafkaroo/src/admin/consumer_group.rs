@@ -109,14 +109,7 @@ impl GroupAdmin {
     ) -> Result<Result<GroupDescription, NotConsumerGroup>, AdminError> {
         let v = match conn.negotiated_version::<ConsumerGroupDescribeRequest>() {
             Ok(v) => v,
-            Err(e) => {
-                return Ok(Err(NotConsumerGroup(AdminError::Broker {
-                    api: API,
-                    resource: group_resource(group),
-                    code: ErrorCode::UNSUPPORTED_VERSION,
-                    detail: Some(e.to_string()),
-                })));
-            }
+            Err(e) => return Ok(Err(unsupported(group, e.to_string()))),
         };
         let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb(group))]);
         let resp = conn.send_version(&req, v, self.request_timeout).await?;
@@ -136,13 +129,9 @@ impl GroupAdmin {
                     detail,
                 })));
             }
-            code @ ErrorCode::UNSUPPORTED_VERSION => {
-                return Ok(Err(NotConsumerGroup(AdminError::Broker {
-                    api: API,
-                    resource: group_resource(group),
-                    code,
-                    detail,
-                })));
+            ErrorCode::UNSUPPORTED_VERSION => {
+                let why = detail.unwrap_or_else(|| "the consumer group protocol is not enabled".to_owned());
+                return Ok(Err(unsupported(group, why)));
             }
             code => return Err(AdminError::from_code(API, group_resource(group), code, detail)),
         }
@@ -178,6 +167,19 @@ impl GroupAdmin {
         let metadata = self.client.refresh_metadata(None).await?;
         Ok(metadata.topics.values().map(|t| (t.id, t.name.clone())).collect())
     }
+}
+
+/// A broker that does not describe consumer-protocol groups, and why.
+fn unsupported(group: &str, why: String) -> NotConsumerGroup {
+    NotConsumerGroup(AdminError::Broker {
+        api: API,
+        resource: group_resource(group),
+        code: ErrorCode::UNSUPPORTED_VERSION,
+        detail: Some(format!(
+            "{why}; consumer-protocol groups need Kafka 4.0+, or 3.7+ with `consumer` in \
+             group.coordinator.rebalance.protocols"
+        )),
+    })
 }
 
 /// Java's spelling of a group state (`GroupState.parse` is case-insensitive): `Stable`, `Empty`,
