@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Run, run};
+use kafkaroo::admin::{AdminError, GroupDescription};
+use kafkaroo::{ConsumerConfig, GroupAdmin};
 use kafkaroo_testcontainers::{Batching, Cluster, ProduceRequest, TestRecord, kcat_path};
 use serde_json::Value;
 
@@ -580,5 +582,193 @@ fn a_killed_member_never_committed_a_line_it_had_not_written_out() {
             missing.is_empty(),
             "{mode}: offsets below the committed {committed} never printed: {missing:?}..."
         );
+    }
+}
+
+/// The non-empty lines of a table, each as its whitespace-separated cells (column widths and trailing
+/// spaces normalised away), sorted (the member order is the coordinator's, but not a contract).
+fn table_cells(text: &str) -> Vec<Vec<String>> {
+    let mut lines: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|cells| !cells.is_empty())
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Whether `group describe --json` shows a consumer-protocol group of `members` members, Stable, whose
+/// members all reconciled: epoch = assignment epoch = group epoch, current assignment = target, none empty.
+fn reconciled(d: &Value, members: usize) -> bool {
+    let epoch = &d["assignment_epoch"];
+    d["type"] == "consumer"
+        && d["state"] == "Stable"
+        && d["group_epoch"] == *epoch
+        && d["members"].as_array().is_some_and(|ms| {
+            ms.len() == members
+                && ms.iter().all(|m| {
+                    m["member_epoch"] == *epoch
+                        && m["assignment"] == m["target_assignment"]
+                        && m["assignment"].as_array().is_some_and(|a| !a.is_empty())
+                })
+        })
+}
+
+/// `GroupAdmin::describe_consumer_group(group)` (ConsumerGroupDescribe only) against the shared cluster.
+fn describe_consumer_group(group: &str) -> Result<GroupDescription, AdminError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = ConsumerConfig::builder()
+            .bootstrap_servers(cluster().bootstrap())
+            .build()
+            .unwrap();
+        GroupAdmin::connect(&config)
+            .await?
+            .describe_consumer_group(group)
+            .await
+    })
+}
+
+/// Issue 13: `kafkaroo consume -G -X group.protocol=consumer` members form a consumer-protocol group
+/// (KIP-848), and `group describe` shows it as Java's `ConsumerGroupCommand` does (ConsumerGroupDescribe):
+/// `--members --verbose` (epochs, current and target assignment), `--state [--verbose]` (assignor, group
+/// and target assignment epochs) and the offsets table. Kafka 3.x disables the protocol: SKIPPED there.
+#[test]
+fn describe_shows_a_consumer_protocol_group_like_java() {
+    let version = cluster().version().to_owned();
+    if version.starts_with("3.") {
+        let refused = describe_consumer_group("any-group").unwrap_err();
+        assert!(
+            matches!(&refused, AdminError::Broker { code, .. } if code.name() == "UNSUPPORTED_VERSION")
+                && refused.to_string().contains("need Kafka 4.0+"),
+            "{refused}"
+        );
+        println!(
+            "SKIPPED: Kafka {version} disables group.protocol=consumer (KIP-848 is GA in 4.0): no \
+             consumer-protocol group to describe"
+        );
+        return;
+    }
+    let b = cluster().bootstrap();
+    let topic = cluster().unique_topic("cli-kip848-describe");
+    cluster().create_topic(&topic, 4, 1, &[]).unwrap();
+    let group = cluster().unique_topic("cli-kip848");
+    let member_args = group_consume(&group, &topic, &["-X", "group.protocol=consumer", "-u"]);
+    let a = Member::start(bin(), &strs(&member_args), "kip848-a");
+    let c = Member::start(bin(), &strs(&member_args), "kip848-c");
+    wait_for("two reconciled members of a consumer-protocol group", || {
+        try_describe_json(&group).is_some_and(|d| reconciled(&d, 2))
+    });
+    let d = describe_json(&group);
+    let owned: BTreeSet<i64> = d["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["assignment"].as_array().unwrap().iter())
+        .map(|tp| tp["partition"].as_i64().unwrap())
+        .collect();
+    assert_eq!(owned, (0..4).collect(), "{d}");
+    let api = describe_consumer_group(&group).unwrap();
+    assert_eq!(
+        (api.members.len(), api.protocol.as_str()),
+        (2, "uniform"),
+        "{api:?}"
+    );
+    assert!(
+        api.members
+            .iter()
+            .all(|m| m.consumer.as_ref().is_some_and(|c| {
+                c.subscribed_topic_names == [topic.clone()] && c.upgraded == Some(true)
+            })),
+        "{api:?}"
+    );
+
+    let java = |extra: &[&str]| {
+        let mut args = vec!["--bootstrap-server", b, "--describe", "--group", &group];
+        args.extend_from_slice(extra);
+        let out = cluster().run_java_tool(JAVA_GROUP_COMMAND, &args).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ours = |extra: &[&str]| {
+        let mut args = vec!["group", "describe", "-b", b, &group];
+        args.extend_from_slice(extra);
+        let r = kafkaroo(&args);
+        assert_ok(&r, &format!("group describe {extra:?}"));
+        r.text()
+    };
+    for view in [
+        &["--members", "--verbose"][..],
+        &["--state", "--verbose"],
+        &["--state"],
+    ] {
+        let (mine, theirs) = (ours(view), java(view));
+        assert_eq!(
+            table_cells(&mine),
+            table_cells(&theirs),
+            "{view:?}\nours:\n{mine}\njava:\n{theirs}"
+        );
+    }
+    let verbose = ours(&["--members", "--verbose"]);
+    assert!(
+        verbose.contains("CURRENT-EPOCH") && !verbose.contains(" - "),
+        "epochs and assignments are shown for every member:\n{verbose}"
+    );
+    let state = ours(&["--state", "--verbose"]);
+    let row = &table_cells(&state)[1];
+    assert_eq!(row[0], group, "{state}");
+    // GROUP HOST:PORT (ID) ASSIGNMENT-STRATEGY STATE GROUP-EPOCH TARGET-ASSIGNMENT-EPOCH #MEMBERS
+    assert_eq!((row[4].as_str(), row[7].as_str()), ("Stable", "2"), "{state}");
+    assert_eq!(
+        row[5], row[6],
+        "reconciled: group epoch = target assignment epoch\n{state}"
+    );
+
+    // The offsets table, as for classic groups (OffsetFetch answers for both kinds).
+    produce(&topic, 4, 5);
+    wait_for("everything consumed and committed", || {
+        let rows = rows(&describe_json(&group));
+        rows.len() == 4
+            && rows
+                .values()
+                .all(|(c, _, lag, owner)| *c == Some(5) && *lag == Some(0) && owner.is_some())
+    });
+    let (mine, theirs) = (ours(&[]), java(&[]));
+    let mine_rows = table_rows(&mine, &group);
+    assert_eq!(mine_rows.len(), 4, "{mine}");
+    assert_eq!(
+        mine_rows,
+        table_rows(&theirs, &group),
+        "ours:\n{mine}\njava:\n{theirs}"
+    );
+
+    // Its state is known now, so a reset is refused while it has members, as by Java's tool.
+    let reset = kafkaroo(&[
+        "group",
+        "reset-offsets",
+        "-b",
+        b,
+        "--group",
+        &group,
+        "--all-topics",
+        "--to-earliest",
+        "--execute",
+    ]);
+    assert_eq!(reset.status, Some(1), "{}", reset.stderr);
+    assert!(
+        reset.stderr.contains(&format!(
+            "Assignments can only be reset if the group '{group}' is inactive, but the current state is Stable."
+        )),
+        "{}",
+        reset.stderr
+    );
+
+    for m in [a, c] {
+        let (status, out, log) = m.terminate();
+        assert_eq!(status, Some(0), "{log}");
+        assert!(!out.is_empty(), "each member consumed its partitions: {log}");
     }
 }

@@ -67,15 +67,17 @@ struct Connect {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("view").args(["members", "state"])))]
 struct DescribeArgs {
     /// The group id
     group: String,
     /// One row per member with its assignment, instead of one row per partition
     #[arg(long, conflicts_with = "state")]
     members: bool,
-    /// With --members: Java 4.x's verbose member columns (epochs, current and target assignment)
-    #[arg(long = "verbose", requires = "members")]
-    verbose_members: bool,
+    /// With --members: Java 4.x's verbose member columns (epochs, current and target assignment); with
+    /// --state: the group epoch and target assignment epoch (consumer-protocol groups, KIP-848)
+    #[arg(long = "verbose", id = "verbose_view", requires = "view")]
+    verbose_view: bool,
     /// One row: coordinator, assignment strategy, state and number of members
     #[arg(long)]
     state: bool,
@@ -144,12 +146,12 @@ async fn run(command: &GroupCommand, config: &ConsumerConfig) -> anyhow::Result<
         GroupCommand::Delete(a) => ops::delete(&admin, a).await,
         GroupCommand::DeleteOffsets(a) => ops::delete_offsets(&admin, a).await,
         GroupCommand::Lag(a) => lag::run(&admin, config, a).await,
-        GroupCommand::Describe(d) if d.state || (d.members && d.verbose_members) => {
+        GroupCommand::Describe(d) if d.state || (d.members && d.verbose_view) => {
             let description = admin.describe_group(&d.group).await?;
             state_note(&description);
             if d.state {
                 let address = admin.broker_address(description.coordinator).await?;
-                Ok(ops::state_table(&description, address.as_deref()))
+                Ok(ops::state_table(&description, address.as_deref(), d.verbose_view))
             } else {
                 Ok(ops::members_verbose_table(&description))
             }
@@ -410,14 +412,23 @@ fn describe_json(lag: &GroupLag) -> Value {
                 MemberAssignment::Partitions(p) => (partitions_json(p), Value::Null),
                 MemberAssignment::Undecodable { reason } => (Value::Null, json!(reason)),
             };
-            json!({
+            let mut member = json!({
                 "member_id": m.member_id,
                 "group_instance_id": m.group_instance_id,
                 "client_id": m.client_id,
                 "host": m.host,
                 "assignment": assignment,
                 "assignment_error": error,
-            })
+            });
+            if let Some(c) = &m.consumer {
+                member["member_epoch"] = json!(c.member_epoch);
+                member["target_assignment"] = partitions_json(&c.target_assignment);
+                member["subscribed_topic_names"] = json!(c.subscribed_topic_names);
+                member["subscribed_topic_regex"] = json!(c.subscribed_topic_regex);
+                member["rack"] = json!(c.rack);
+                member["upgraded"] = json!(c.upgraded);
+            }
+            member
         })
         .collect();
     let partitions: Vec<Value> = lag
@@ -439,9 +450,12 @@ fn describe_json(lag: &GroupLag) -> Value {
         .collect();
     json!({
         "group": d.group_id,
+        "type": if d.epochs.is_some() { "consumer" } else { "classic" },
         "state": d.state,
         "protocol_type": d.protocol_type,
         "protocol": d.protocol,
+        "group_epoch": d.epochs.map(|e| e.group_epoch),
+        "assignment_epoch": d.epochs.map(|e| e.assignment_epoch),
         "coordinator": d.coordinator,
         "members": members,
         "partitions": partitions,
@@ -489,6 +503,7 @@ mod tests {
             protocol: "range".into(),
             coordinator: 0,
             members,
+            epochs: None,
         }
     }
 
@@ -499,6 +514,7 @@ mod tests {
             client_id: "cli".into(),
             host: "/127.0.0.1".into(),
             assignment: MemberAssignment::Partitions(parts),
+            consumer: None,
         }
     }
 

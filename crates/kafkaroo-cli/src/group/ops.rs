@@ -448,8 +448,10 @@ pub(crate) async fn delete_offsets(admin: &GroupAdmin, a: &DeleteOffsetsArgs) ->
     Ok(out)
 }
 
-/// `--describe --state`: one row of `GROUP COORDINATOR (ID) ASSIGNMENT-STRATEGY STATE #MEMBERS`.
-pub(crate) fn state_table(d: &GroupDescription, coordinator_address: Option<&str>) -> String {
+/// `--describe --state`: one row of `GROUP COORDINATOR (ID) ASSIGNMENT-STRATEGY STATE #MEMBERS`;
+/// `verbose` adds `GROUP-EPOCH TARGET-ASSIGNMENT-EPOCH` before `#MEMBERS` (`-` for a classic group), as
+/// Java 4.x's `--state --verbose`.
+pub(crate) fn state_table(d: &GroupDescription, coordinator_address: Option<&str>, verbose: bool) -> String {
     let coordinator = format!("{}  ({})", coordinator_address.unwrap_or(MISSING), d.coordinator);
     let gw = width(15, [d.group_id.as_str()]);
     let cw = width(25, [coordinator.as_str()]);
@@ -458,51 +460,83 @@ pub(crate) fn state_table(d: &GroupDescription, coordinator_address: Option<&str
     } else {
         &d.protocol
     };
-    let line = |cells: [&str; 5]| {
-        format!(
-            "\n{} {} {} {} {}",
+    let line = |cells: &[&str]| {
+        let mut l = format!(
+            "\n{} {} {} {} ",
             pad(cells[0], gw),
             pad(cells[1], cw),
             pad(cells[2], 20),
-            pad(cells[3], 20),
-            cells[4]
-        )
+            pad(cells[3], 20)
+        );
+        if verbose {
+            l.push_str(&format!("{} {} ", pad(cells[4], 15), pad(cells[5], 25)));
+        }
+        l.push_str(cells[cells.len() - 1]);
+        l
     };
-    let mut out = line([
+    let group_epoch = shown(d.epochs.map(|e| e.group_epoch));
+    let assignment_epoch = shown(d.epochs.map(|e| e.assignment_epoch));
+    let members = d.members.len().to_string();
+    let mut out = line(&[
         "GROUP",
         "COORDINATOR (ID)",
         "ASSIGNMENT-STRATEGY",
         "STATE",
+        "GROUP-EPOCH",
+        "TARGET-ASSIGNMENT-EPOCH",
         "#MEMBERS",
     ]);
-    out.push_str(&line([
+    out.push_str(&line(&[
         &d.group_id,
         &coordinator,
         strategy,
         &d.state,
-        &d.members.len().to_string(),
+        &group_epoch,
+        &assignment_epoch,
+        &members,
     ]));
     out.push('\n');
     out
 }
 
-/// `--describe --members --verbose` for a classic group, as Java 4.x prints it: the member columns,
-/// `#PARTITIONS`, then `CURRENT-EPOCH CURRENT-ASSIGNMENT TARGET-EPOCH TARGET-ASSIGNMENT` (epochs and the
-/// target assignment belong to the consumer protocol, KIP-848: `-` for a classic group).
+/// A value, or Java's `-` for none.
+fn shown<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| MISSING.to_owned(), |v| v.to_string())
+}
+
+/// Java's text of a list of partitions: `topic:0,1;other:2`, `-` for none.
+fn partitions_text(p: &[TopicPartition]) -> String {
+    assignment_text(&MemberAssignment::Partitions(p.to_vec()))
+}
+
+/// `--describe --members --verbose`, as Java 4.x prints it: the member columns, `#PARTITIONS`, then
+/// `CURRENT-EPOCH CURRENT-ASSIGNMENT TARGET-EPOCH TARGET-ASSIGNMENT`, and `UPGRADED` while a
+/// consumer-protocol group has both classic and consumer members. Epochs and the target assignment
+/// belong to the consumer protocol (KIP-848): `-` for a classic group. TARGET-EPOCH is the group's
+/// target assignment epoch, the same on every row.
 pub(crate) fn members_verbose_table(d: &GroupDescription) -> String {
     let static_members = d.members.iter().any(|m| m.group_instance_id.is_some());
-    let assignments: Vec<String> = d
+    let current: Vec<String> = d.members.iter().map(|m| assignment_text(&m.assignment)).collect();
+    let targets: Vec<String> = d
         .members
         .iter()
-        .map(|m| match &m.assignment {
-            MemberAssignment::Partitions(p) if p.is_empty() => MISSING.to_owned(),
-            a => assignment_text(a),
+        .map(|m| {
+            m.consumer
+                .as_ref()
+                .map_or_else(|| MISSING.to_owned(), |c| partitions_text(&c.target_assignment))
         })
         .collect();
+    let upgraded: Vec<Option<bool>> = d
+        .members
+        .iter()
+        .map(|m| m.consumer.as_ref().and_then(|c| c.upgraded))
+        .collect();
+    let migrating = upgraded.contains(&Some(true)) && upgraded.contains(&Some(false));
+    let target_epoch = shown(d.epochs.map(|e| e.assignment_epoch));
     let super::MemberWidths { gw, cw, iw, hw, lw } = super::MemberWidths::of(d);
-    let aw = width(20, assignments.iter().map(String::as_str));
-    let tw = 20;
-    let line = |group: &str, id: &str, instance: &str, host: &str, client: &str, rest: [&str; 5]| {
+    let aw = width(20, current.iter().map(String::as_str));
+    let tw = width(20, targets.iter().map(String::as_str));
+    let line = |group: &str, id: &str, instance: &str, host: &str, client: &str, rest: [&str; 6]| {
         let mut l = format!("{} {} ", pad(group, gw), pad(id, cw));
         if static_members {
             l.push_str(&pad(instance, iw));
@@ -518,6 +552,10 @@ pub(crate) fn members_verbose_table(d: &GroupDescription) -> String {
             pad(rest[3], 15),
             pad(rest[4], tw)
         ));
+        if migrating {
+            l.push(' ');
+            l.push_str(rest[5]);
+        }
         l
     };
     let mut out = String::from("\n");
@@ -533,18 +571,21 @@ pub(crate) fn members_verbose_table(d: &GroupDescription) -> String {
             "CURRENT-ASSIGNMENT",
             "TARGET-EPOCH",
             "TARGET-ASSIGNMENT",
+            "UPGRADED",
         ],
     ));
     out.push('\n');
-    for (m, assignment) in d.members.iter().zip(&assignments) {
+    for (i, m) in d.members.iter().enumerate() {
         let count = m.assignment.partitions().len().to_string();
+        let epoch = shown(m.consumer.as_ref().map(|c| c.member_epoch));
+        let upgraded = shown(upgraded[i]);
         out.push_str(&line(
             &d.group_id,
             &m.member_id,
             m.group_instance_id.as_deref().unwrap_or(MISSING),
             &m.host,
             &m.client_id,
-            [&count, MISSING, assignment, MISSING, MISSING],
+            [&count, &epoch, &current[i], &target_epoch, &targets[i], &upgraded],
         ));
         out.push('\n');
     }
@@ -553,6 +594,8 @@ pub(crate) fn members_verbose_table(d: &GroupDescription) -> String {
 
 #[cfg(test)]
 mod tests {
+    use kafkaroo::admin::{ConsumerMemberDetails, GroupEpochs, MemberDescription};
+
     use super::*;
 
     #[test]
@@ -615,5 +658,64 @@ mod tests {
             plan_table("g1", &plan),
             "\nGROUP           TOPIC           PARTITION  NEW-OFFSET\ng1              tt              1          5\n"
         );
+    }
+
+    fn member(id: &str, parts: Vec<TopicPartition>, upgraded: Option<bool>) -> MemberDescription {
+        MemberDescription {
+            member_id: id.into(),
+            group_instance_id: None,
+            client_id: "cli".into(),
+            host: "/127.0.0.1".into(),
+            assignment: MemberAssignment::Partitions(parts.clone()),
+            consumer: upgraded.map(|u| ConsumerMemberDetails {
+                member_epoch: 4,
+                rack: None,
+                subscribed_topic_names: vec!["t".into()],
+                subscribed_topic_regex: None,
+                target_assignment: if u { parts } else { vec![] },
+                upgraded: Some(u),
+            }),
+        }
+    }
+
+    #[test]
+    fn verbose_tables_show_epochs_and_upgraded_only_while_migrating() {
+        let mut d = GroupDescription {
+            group_id: "g".into(),
+            state: "Stable".into(),
+            protocol_type: "consumer".into(),
+            protocol: "uniform".into(),
+            coordinator: 0,
+            members: vec![
+                member(
+                    "m-1",
+                    vec![TopicPartition::new("t", 1), TopicPartition::new("t", 0)],
+                    Some(true),
+                ),
+                member("m-2", vec![], Some(false)),
+            ],
+            epochs: Some(GroupEpochs {
+                group_epoch: 5,
+                assignment_epoch: 4,
+            }),
+        };
+        let cells = |text: &str| -> Vec<Vec<String>> {
+            text.lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| l.split_whitespace().map(str::to_owned).collect())
+                .collect()
+        };
+        let table = cells(&members_verbose_table(&d));
+        assert_eq!(table[0].last().map(String::as_str), Some("UPGRADED"));
+        assert_eq!(table[1][4..], ["2", "4", "t:0,1", "4", "t:0,1", "true"]);
+        assert_eq!(table[2][4..], ["0", "4", "-", "4", "-", "false"]);
+        d.members.truncate(1);
+        let table = cells(&members_verbose_table(&d));
+        assert_eq!(table[0].last().map(String::as_str), Some("TARGET-ASSIGNMENT"));
+        let state = cells(&state_table(&d, Some("h:9092"), true));
+        assert_eq!(state[1][4..], ["Stable", "5", "4", "1"]);
+        d.epochs = None;
+        let state = cells(&state_table(&d, Some("h:9092"), true));
+        assert_eq!(state[1][5..], ["-", "-", "1"], "a classic group has no epochs");
     }
 }

@@ -2,6 +2,9 @@
 //! partitions each owns), its committed offsets and its lag per partition, the numbers
 //! `kafka-consumer-groups.sh --describe` shows.
 //!
+//! A group of the consumer protocol (KIP-848) is described with ConsumerGroupDescribe
+//! (`consumer_group.rs`, which also says when DescribeGroups is asked instead).
+//!
 //! Requests go to the group's coordinator (FindCoordinator first) at the highest version both sides
 //! speak. Coordinator errors that mean "ask again" (`COORDINATOR_LOAD_IN_PROGRESS`,
 //! `COORDINATOR_NOT_AVAILABLE`, `NOT_COORDINATOR`) and lost connections are retried a bounded number of
@@ -11,9 +14,11 @@
 //! offsets (`reset.rs`: the plan is a pure function of the group's offsets and the logs' offsets), and
 //! deleting a group or some of its offsets (`delete.rs`).
 
+mod consumer_group;
 mod delete;
 mod reset;
 
+pub use consumer_group::{ConsumerMemberDetails, GroupEpochs};
 pub use delete::PartitionDeletion;
 pub use reset::{Adjustment, PlannedOffset, ResetFacts, ResetSpec, TopicSelection, plan_reset};
 
@@ -244,23 +249,31 @@ pub struct MemberDescription {
     pub host: String,
     /// What it owns.
     pub assignment: MemberAssignment,
+    /// Epoch, subscriptions and target assignment of a member of a consumer-protocol group (KIP-848);
+    /// `None` in a classic group.
+    pub consumer: Option<ConsumerMemberDetails>,
 }
 
-/// A group as DescribeGroups reports it.
+/// A group as DescribeGroups, or ConsumerGroupDescribe for a consumer-protocol group, reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDescription {
     /// The group id.
     pub group_id: String,
-    /// `Stable`, `Empty`, `PreparingRebalance`, `CompletingRebalance`.
+    /// `Stable`, `Empty`, `PreparingRebalance`, `CompletingRebalance`; for a consumer-protocol group
+    /// `Stable`, `Empty`, `Assigning`, `Reconciling`.
     pub state: String,
     /// `consumer` for consumer groups; empty for a group without members.
     pub protocol_type: String,
-    /// The selected protocol: for consumer groups, the assignor (`range`, `cooperative-sticky`...).
+    /// The selected protocol: for consumer groups, the assignor (`range`, `cooperative-sticky`...; the
+    /// broker's `uniform` or `range` for a consumer-protocol group).
     pub protocol: String,
     /// The coordinator's node id.
     pub coordinator: i32,
     /// Its members, in the coordinator's order.
     pub members: Vec<MemberDescription>,
+    /// The epochs of a consumer-protocol group (KIP-848, described by ConsumerGroupDescribe); `None` for
+    /// a classic group.
+    pub epochs: Option<GroupEpochs>,
 }
 
 /// Committed offset, log end and lag of one partition a group consumes.
@@ -462,18 +475,24 @@ impl GroupAdmin {
             .collect())
     }
 
-    /// The group's state, protocol and members with their decoded assignments (DescribeGroups).
-    /// [`AdminError::GroupNotFound`] when the coordinator knows no such group.
+    /// The group's state, protocol and members with their assignments: ConsumerGroupDescribe for a
+    /// group of the consumer protocol (KIP-848), DescribeGroups for a classic one (the rule is in
+    /// `consumer_group.rs`). [`AdminError::GroupNotFound`] when the coordinator knows no such group.
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription, AdminError> {
         self.retrying(
             || format!("describing group {group:?}"),
-            || self.describe_once(group),
+            || self.describe_any_once(group),
         )
         .await
     }
 
-    async fn describe_once(&self, group: &str) -> Result<GroupDescription, AdminError> {
-        let (coordinator, conn) = self.coordinator(group).await?;
+    /// DescribeGroups of `group` on its coordinator.
+    async fn describe_classic_on(
+        &self,
+        group: &str,
+        coordinator: i32,
+        conn: &Connection,
+    ) -> Result<GroupDescription, AdminError> {
         let v = conn.negotiated_version::<DescribeGroupsRequest>()?;
         let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]);
         let resp = conn.send_version(&req, v, self.request_timeout).await?;
@@ -519,6 +538,7 @@ impl GroupAdmin {
                 client_id: m.client_id.to_string(),
                 host: m.client_host.to_string(),
                 assignment: MemberAssignment::decode(&protocol_type, m.member_assignment),
+                consumer: None,
             })
             .collect();
         Ok(GroupDescription {
@@ -528,6 +548,7 @@ impl GroupAdmin {
             protocol: g.protocol_data.to_string(),
             coordinator,
             members,
+            epochs: None,
         })
     }
 
