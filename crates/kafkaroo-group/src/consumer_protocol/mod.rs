@@ -294,6 +294,20 @@ impl ConsumerGroupMember {
         Ok(())
     }
 
+    /// A request the driver sends to the coordinator on the member's behalf (OffsetCommit, OffsetFetch)
+    /// was answered NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE: the coordinator moved. The member
+    /// looks for it again now, as after a heartbeat with that answer, rather than at its next heartbeat
+    /// (Java's consumer does the same), so the request can be retried at the new coordinator.
+    pub fn coordinator_unavailable(&mut self, now: Instant) {
+        self.advance(now);
+        if self.coordinator.is_some() {
+            self.heartbeat_failures = 0;
+            self.timers.stop(Timer::Heartbeat);
+            self.mark_coordinator_unknown("a request for the member: coordinator moved");
+        }
+        self.finish();
+    }
+
     /// The application polled: resets the `max.poll.interval.ms` timer, and a member that left because
     /// of it rejoins.
     pub fn poll_called(&mut self, now: Instant) {

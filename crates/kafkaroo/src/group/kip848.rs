@@ -190,6 +190,14 @@ impl Kip848 {
     /// The answer to the oldest commit: done, failed, or retried (sync commits, until their deadline).
     fn on_commit(&mut self, response: Response) {
         self.commit_in_flight = false;
+        let moved = matches!(&response, Response::OffsetCommit { partitions } if partitions.iter().any(|(_, c)| {
+            *c == ErrorCode::NOT_COORDINATOR.0 || *c == ErrorCode::COORDINATOR_NOT_AVAILABLE.0
+        }));
+        if moved {
+            // Found again before the retry, which then goes to the new coordinator.
+            self.member.coordinator_unavailable(self.now);
+            self.pull_events();
+        }
         let Some(head) = self.commits.front_mut() else {
             return;
         };

@@ -134,15 +134,27 @@ fn commits_go_one_at_a_time_in_order_with_the_member_epoch() {
     assert!(matches!(not_owned, GroupError::NotOwned { .. }), "{not_owned:?}");
 }
 
-#[test]
-fn a_stale_epoch_waits_for_a_heartbeat_and_a_sync_commit_gives_up_at_its_deadline() {
-    let now = Instant::now();
+/// A member of epoch 3 with one sync commit (offset 5 of t-0, until `deadline`) sent and unanswered.
+fn sync_commit_sent(
+    now: Instant,
+    deadline: Instant,
+) -> (
+    Kip848,
+    kafkaroo_group::member::CommitId,
+    Vec<Transmit<AnyRequest>>,
+) {
     let mut m = member(now);
-    let deadline = now + Duration::from_secs(5);
     let id = m
         .commit(vec![offset(0, 5)], CommitKind::Sync { deadline }, now)
         .unwrap();
     let sent = pump(&mut m, now, 3, &mut None);
+    (m, id, sent)
+}
+
+#[test]
+fn a_stale_epoch_waits_for_a_heartbeat_and_a_sync_commit_gives_up_at_its_deadline() {
+    let (now, deadline) = (Instant::now(), Instant::now() + Duration::from_secs(5));
+    let (mut m, id, sent) = sync_commit_sent(now, deadline);
     m.handle_response(
         now,
         sent[0].id,
@@ -178,4 +190,38 @@ fn a_stale_epoch_waits_for_a_heartbeat_and_a_sync_commit_gives_up_at_its_deadlin
         "{done:?}"
     );
     assert!(done[0].failed[0].1.is_retriable());
+}
+
+#[test]
+fn a_commit_answered_not_coordinator_finds_the_coordinator_and_goes_to_the_new_one() {
+    use kafkaroo_group::member::Target;
+    let (now, deadline) = (Instant::now(), Instant::now() + Duration::from_secs(5));
+    let (mut m, id, sent) = sync_commit_sent(now, deadline);
+    assert_eq!(sent[0].target, Target::Coordinator(1));
+    m.handle_response(
+        now,
+        sent[0].id,
+        commit_answer(&sent[0], ErrorCode::NOT_COORDINATOR),
+    );
+    // At once, not at the next heartbeat: the member looks for its coordinator again.
+    let find = m.poll_transmit().expect("a coordinator lookup");
+    assert!(matches!(
+        find.request,
+        AnyRequest::Consumer(cp::Request::FindCoordinator { .. })
+    ));
+    let moved = AnyResponse::Consumer(cp::Response::FindCoordinator {
+        error_code: 0,
+        node_id: 2,
+    });
+    m.handle_response(now, find.id, moved);
+    // After the backoff the commit goes to the new coordinator and lands.
+    let later = now + Duration::from_secs(1);
+    m.handle_timeout(later);
+    let again = pump(&mut m, later, 3, &mut None);
+    assert_eq!(again.len(), 1, "sent again");
+    assert_eq!(again[0].target, Target::Coordinator(2));
+    m.handle_response(later, again[0].id, commit_answer(&again[0], ErrorCode::NONE));
+    let done = outcomes(&mut m);
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!((done[0].id, done[0].is_ok()), (id, true));
 }
