@@ -489,7 +489,7 @@ impl PartitionState {
             .is_some_and(|(replica, _)| !known_broker(replica))
         {
             debug!(partition = %tp, "the preferred read replica left the cluster; fetching from the leader");
-            self.preferred_replica = None;
+            self.forget_preferred_replica();
         }
         if leader.is_none() {
             MetadataVerdict::Again
