@@ -91,14 +91,18 @@ pub(crate) struct JvmCluster {
     pub(crate) timeout: Duration,
 }
 
+/// A broker property: name and value.
+pub(crate) type Property = (String, String);
+
 impl JvmCluster {
     /// Writes the configs, formats the storage and starts `count` nodes under `dir`, each with the
-    /// `PLAINTEXT` and `CONTROLLER` listeners plus `extra_listeners`.
+    /// `PLAINTEXT` and `CONTROLLER` listeners plus `extra_listeners`. `configs`: the properties of every
+    /// node, then those of each node by index.
     pub(crate) fn start(
         dist: KafkaDist,
         count: usize,
         extra_listeners: &[ExtraListener],
-        broker_configs: &[(String, String)],
+        configs: (&[Property], &[Vec<Property>]),
         full_jit: bool,
         dir: &Path,
         timeout: Duration,
@@ -173,7 +177,11 @@ impl JvmCluster {
                  num.recovery.threads.per.data.dir=1\n",
                 data = data_dir.display(),
             );
-            for (k, v) in broker_configs {
+            let (broker_configs, node_configs) = configs;
+            for (k, v) in broker_configs
+                .iter()
+                .chain(node_configs.get(i).into_iter().flatten())
+            {
                 let _ = writeln!(props, "{k}={v}");
             }
             let config = node_dir.join("server.properties");

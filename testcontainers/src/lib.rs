@@ -79,6 +79,10 @@ pub struct ClusterOptions {
     pub version: Option<String>,
     /// Extra broker properties, appended to (and overriding) the harness' defaults.
     pub broker_configs: Vec<(String, String)>,
+    /// Properties of one node each, appended after `broker_configs`: `node_configs[i]` goes to the node
+    /// with `node.id` `i` (e.g. its `broker.rack`); nodes past the end get none. More entries than
+    /// `nodes` is an error.
+    pub node_configs: Vec<Vec<(String, String)>>,
     /// Full JIT (C2) for the brokers, for benchmarks: slower start. By default brokers run C1 only,
     /// which starts faster and is plenty for functional tests. `KAFKAROO_BROKER_JVM_OPTS` overrides both.
     pub full_jit: bool,
@@ -90,6 +94,7 @@ impl Default for ClusterOptions {
             nodes: 1,
             version: None,
             broker_configs: Vec::new(),
+            node_configs: Vec::new(),
             full_jit: false,
         }
     }
@@ -183,12 +188,20 @@ impl Cluster {
         let version = options.version.clone().unwrap_or_else(kafka_version);
         if options.nodes == 1
             && options.broker_configs.is_empty()
+            && options.node_configs.iter().all(Vec::is_empty)
             && let Some(bootstrap) = env_bootstrap()
         {
             return Self::external(&bootstrap, &version);
         }
         if options.nodes == 0 {
             return Err(Error::Unsupported("a cluster needs at least one node".into()));
+        }
+        if options.node_configs.len() > options.nodes {
+            return Err(Error::Unsupported(format!(
+                "node_configs for {} nodes, but the cluster has {}",
+                options.node_configs.len(),
+                options.nodes
+            )));
         }
         let dir = util::temp_dir("kafkaroo")?;
         let janitor = janitor(&dir)?;
@@ -209,7 +222,13 @@ impl Cluster {
     ) -> Result<Self> {
         let timeout = start_timeout();
         let built = if docker {
-            docker::DockerBroker::start(&version, &options.broker_configs, &dir, timeout).map(|broker| {
+            let configs: Vec<(String, String)> = options
+                .broker_configs
+                .iter()
+                .chain(options.node_configs.iter().flatten())
+                .cloned()
+                .collect();
+            docker::DockerBroker::start(&version, &configs, &dir, timeout).map(|broker| {
                 let bootstrap = format!("127.0.0.1:{}", broker.port);
                 (Backend::Docker(broker), bootstrap)
             })
@@ -220,7 +239,7 @@ impl Cluster {
                         dist,
                         options.nodes,
                         extra_listeners,
-                        &options.broker_configs,
+                        (&options.broker_configs, &options.node_configs),
                         options.full_jit,
                         &dir,
                         timeout,

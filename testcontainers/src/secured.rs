@@ -318,6 +318,7 @@ impl SecuredCluster {
             nodes: 1,
             version: Some(version.clone()),
             broker_configs,
+            node_configs: Vec::new(),
             full_jit: options.full_jit,
         };
         let listeners = [

@@ -416,19 +416,22 @@ fn metadata(st: &State, req: &MetadataRequest, version: i16) -> MetadataResponse
     r
 }
 
-/// The error a partition request to `broker` gets before any data is read: unknown, not the leader,
-/// or a leader epoch that is behind (fenced) or ahead (unknown).
+/// The error a partition request to `broker` gets before any data is read: unknown, not the leader
+/// (nor, with `read_replica_serves`, the partition's read replica), or a leader epoch that is behind
+/// (fenced) or ahead (unknown).
 fn check_leader(
     st: &State,
     broker: i32,
     topic: &str,
     partition: i32,
     current_leader_epoch: i32,
+    read_replica_serves: bool,
 ) -> Result<(), ErrorCode> {
     let p = st
         .partition(topic, partition)
         .map_err(|_| ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
-    if p.leader != broker {
+    let serves = p.leader == broker || (read_replica_serves && p.read_replica == Some(broker));
+    if !serves {
         return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
     }
     if current_leader_epoch >= 0 && current_leader_epoch < p.epoch {
@@ -455,7 +458,7 @@ fn list_offsets(st: &State, broker: i32, req: &ListOffsetsRequest, version: i16)
                         .with_timestamp(-1)
                         .with_offset(-1);
                     let epoch = if version >= 4 { p.current_leader_epoch } else { -1 };
-                    if let Err(code) = check_leader(st, broker, topic, p.partition_index, epoch) {
+                    if let Err(code) = check_leader(st, broker, topic, p.partition_index, epoch, false) {
                         return r.with_error_code(code.0);
                     }
                     let part = st.partition(topic, p.partition_index).expect("checked");
@@ -511,7 +514,9 @@ fn offset_for_leader_epoch(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    if let Err(code) = check_leader(st, broker, topic, p.partition, p.current_leader_epoch) {
+                    if let Err(code) =
+                        check_leader(st, broker, topic, p.partition, p.current_leader_epoch, false)
+                    {
                         return r.with_error_code(code.0);
                     }
                     let log = &st.partition(topic, p.partition).expect("checked").log;
@@ -769,7 +774,16 @@ fn read_all(
             {
                 return Err(ErrorCode::UNKNOWN_TOPIC_ID);
             }
-            if let Err(code) = check_leader(st, broker, topic, e.partition, e.current_leader_epoch) {
+            // Fetch 11+ carries the consumer's rack: a follower may serve it (KIP-392).
+            let from_follower = version >= 11;
+            if let Err(code) = check_leader(
+                st,
+                broker,
+                topic,
+                e.partition,
+                e.current_leader_epoch,
+                from_follower,
+            ) {
                 if code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
                     && version >= 13
                     && !st.topics.contains_key(topic)
@@ -784,10 +798,19 @@ fn read_all(
                 }
                 return Err(code);
             }
-            let log = &st.partition(topic, e.partition).expect("checked").log;
+            let p = st.partition(topic, e.partition).expect("checked");
+            let log = &p.log;
             pd.high_watermark = log.end();
             pd.last_stable_offset = log.end();
             pd.log_start_offset = log.log_start();
+            if let Some(replica) = p
+                .read_replica
+                .filter(|r| from_follower && p.leader == broker && *r != broker)
+            {
+                // KIP-392: the leader skips the read and names the replica, answering at once.
+                pd.preferred_read_replica = BrokerId(replica);
+                return Ok(true);
+            }
             if version >= 12 && e.last_fetched_epoch >= 0 {
                 let (epoch, end) = log.end_offset_for_epoch(e.last_fetched_epoch);
                 if epoch < e.last_fetched_epoch || end < e.fetch_offset {
@@ -855,8 +878,12 @@ fn finish(
             x.sent = Some(key);
         }
         let has_records = pd.records.as_ref().is_some_and(|r| !r.is_empty());
-        if plan.incremental && !has_records && pd.error_code == 0 && pd.diverging_epoch.epoch < 0 && !changed
-        {
+        let nothing_new = !has_records
+            && pd.error_code == 0
+            && pd.diverging_epoch.epoch < 0
+            && pd.preferred_read_replica.0 < 0
+            && !changed;
+        if plan.incremental && nothing_new {
             continue;
         }
         if let Some(addr) = leader.and_then(|l| brokers.get(&l).map(|a| (l, a))) {

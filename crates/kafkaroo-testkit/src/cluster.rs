@@ -461,6 +461,29 @@ impl Cluster {
         Ok(epoch)
     }
 
+    /// Fetching from the closest replica (KIP-392): with `Some(broker)`, the partition's leader answers
+    /// every consumer Fetch (v11+) of it with `preferred_read_replica = broker`, no records and its
+    /// watermarks, as a leader whose `replica.selector.class` picked that replica does; and `broker`
+    /// serves Fetch requests of the partition from the same log (a replica fully caught up: same high
+    /// watermark, same epochs). With `None` the leader serves again and the former read replica answers
+    /// NOT_LEADER_OR_FOLLOWER. Faults at the replica go through the controls
+    /// ([`Cluster::fail_fetch_at`], [`Cluster::control`] with `req.broker`). A leader change keeps the
+    /// setting; when `broker` itself leads, it serves as the leader.
+    pub fn prefer_read_replica(&self, topic: &str, partition: i32, broker: Option<i32>) -> Result<(), Error> {
+        let mut st = self.inner.lock();
+        if let Some(b) = broker.filter(|b| !st.brokers.contains_key(b)) {
+            return Err(Error::UnknownBroker(b));
+        }
+        let p = st.partition_mut(topic, partition)?;
+        if let Some(b) = broker.filter(|b| !p.replicas.contains(b)) {
+            p.replicas.push(b);
+        }
+        p.read_replica = broker;
+        drop(st);
+        self.changed();
+        Ok(())
+    }
+
     /// Drops every fetch session a broker holds (its session cache evicted them): the next incremental
     /// fetch gets FETCH_SESSION_ID_NOT_FOUND.
     pub fn evict_fetch_sessions(&self, broker: i32) {

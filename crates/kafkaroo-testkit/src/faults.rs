@@ -90,10 +90,36 @@ impl Cluster {
     /// `times` Fetch answers that include `partition` of `topic` carry `code` for it instead of data
     /// (other partitions of the same response are untouched).
     pub fn fail_fetch(&self, topic: &TopicRef, partition: i32, code: ErrorCode, times: u64) -> ControlId {
+        self.fail_fetch_on(None, topic, partition, code, times)
+    }
+
+    /// [`fail_fetch`](Self::fail_fetch) at one broker only: `times` Fetch answers of `broker` that
+    /// include `partition` of `topic` carry `code` for it (e.g. at a preferred read replica, see
+    /// [`prefer_read_replica`](Self::prefer_read_replica)).
+    pub fn fail_fetch_at(
+        &self,
+        broker: i32,
+        topic: &TopicRef,
+        partition: i32,
+        code: ErrorCode,
+        times: u64,
+    ) -> ControlId {
+        self.fail_fetch_on(Some(broker), topic, partition, code, times)
+    }
+
+    fn fail_fetch_on(
+        &self,
+        broker: Option<i32>,
+        topic: &TopicRef,
+        partition: i32,
+        code: ErrorCode,
+        times: u64,
+    ) -> ControlId {
         let topic = topic.clone();
         let scope = self.inner.clone();
         self.control_times(times, move |req| {
-            if !crate::broker::fetch_includes(&scope, req, &topic.name, partition) {
+            let at = broker.is_none_or(|b| b == req.broker);
+            if !at || !crate::broker::fetch_includes(&scope, req, &topic.name, partition) {
                 return Action::pass();
             }
             let topic = topic.clone();

@@ -7,7 +7,8 @@
 //! `kafkaroo_records::test_encoder`), log start and end offsets, and a leader-epoch history.
 //!
 //! Served APIs: ApiVersions, Metadata, ListOffsets, Fetch (sessions, topic ids, KIP-951 leader hints,
-//! diverging epochs, byte limits with KIP-74, long polling) and OffsetForLeaderEpoch; and a
+//! diverging epochs, byte limits with KIP-74, long polling, and a KIP-392 preferred read replica set
+//! with [`Cluster::prefer_read_replica`]) and OffsetForLeaderEpoch; and a
 //! classic-protocol group coordinator after Kafka's `GroupCoordinator`: FindCoordinator v0–6 (batched
 //! keys in v4+), JoinGroup v0–9 (KIP-394 MEMBER_ID_REQUIRED, generations, the first member leads and
 //! gets the members' metadata, rebalances waiting up to the rebalance timeout for every known member,

@@ -26,6 +26,9 @@ pub(crate) struct PartitionState {
     pub(crate) leader: i32,
     pub(crate) epoch: i32,
     pub(crate) replicas: Vec<i32>,
+    /// The replica the leader names as `preferred_read_replica` to consumers (KIP-392), which then
+    /// serves their fetches from the same log ([`Cluster::prefer_read_replica`](crate::Cluster::prefer_read_replica)).
+    pub(crate) read_replica: Option<i32>,
     pub(crate) log: PartitionLog,
 }
 
@@ -118,6 +121,7 @@ impl State {
                     leader: replicas[0],
                     epoch: 0,
                     replicas,
+                    read_replica: None,
                     log,
                 }
             })

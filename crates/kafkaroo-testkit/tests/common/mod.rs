@@ -159,6 +159,15 @@ impl Delivered {
         }
     }
 
+    /// Polls until `tp` got `expected.end` records, then a while longer, and checks it got exactly
+    /// `expected` ([`assert_exact`](Self::assert_exact)) and no error.
+    pub async fn expect_exactly(&mut self, c: &mut Consumer, tp: &TopicPartition, expected: Range<i64>) {
+        self.poll_count(c, tp, expected.end as usize).await;
+        self.poll_quiet(c, Duration::from_millis(100)).await;
+        self.assert_exact(tp, expected);
+        self.assert_no_errors();
+    }
+
     /// No error reached the application (invariant 12: retriable faults stay internal).
     pub fn assert_no_errors(&self) {
         assert!(self.errors.is_empty(), "errors surfaced: {:?}", self.summary().1);

@@ -260,6 +260,7 @@ impl Driver {
             }
         }
         FetchPlan {
+            broker,
             partitions: versions,
             session,
             wanted,

@@ -3,6 +3,12 @@
 //! docs/faults-and-invariants.md): the leader moved (refresh metadata, fetch the same position
 //! again), retry later, offset out of range (reset per `auto.offset.reset`), and fatal for the
 //! partition (reported once by `poll`; the other partitions go on).
+//!
+//! Fetching from the closest replica (KIP-392): a leader's answer naming a `preferred_read_replica`
+//! sends the partition's next fetches there, until `metadata.max.age.ms` passes. Any error from that
+//! follower short of a fatal one sends the partition back to the leader at the same position; its
+//! out-of-range answer in particular never resets the position (the follower may just be behind), as
+//! Java's consumer re-checks with the leader.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,13 +36,28 @@ pub(super) enum FetchErrorClass {
     RetryLater,
     /// The position is outside the log: reset per `auto.offset.reset`.
     OutOfRange,
+    /// The preferred read replica cannot serve the partition now (not a replica any more, behind,
+    /// another epoch): forget it and fetch the same position from the leader after the backoff, with
+    /// fresh metadata.
+    LeaveFollower,
+    /// The preferred read replica does not have the position: forget it and fetch the same position
+    /// from the leader at once. Only the leader's out-of-range answer resets.
+    FollowerOutOfRange,
     /// Nothing the client can fix: the partition stops with the error.
     Fatal,
 }
 
-/// Sorts a non-zero partition error of a fetch answer.
-pub(super) fn classify(code: ErrorCode) -> FetchErrorClass {
-    match code {
+/// Who answered a partition's fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answerer {
+    Leader,
+    /// A broker other than the partition's leader: its preferred read replica (KIP-392).
+    Follower,
+}
+
+/// Sorts a non-zero partition error of a fetch answer from the leader or a follower.
+pub(super) fn classify(code: ErrorCode, from: Answerer) -> FetchErrorClass {
+    let class = match code {
         ErrorCode::NOT_LEADER_OR_FOLLOWER
         | ErrorCode::LEADER_NOT_AVAILABLE
         | ErrorCode::REPLICA_NOT_AVAILABLE
@@ -49,6 +70,11 @@ pub(super) fn classify(code: ErrorCode) -> FetchErrorClass {
         ErrorCode::UNKNOWN_LEADER_EPOCH | ErrorCode::OFFSET_NOT_AVAILABLE => FetchErrorClass::RetryLater,
         ErrorCode::OFFSET_OUT_OF_RANGE => FetchErrorClass::OutOfRange,
         _ => FetchErrorClass::Fatal,
+    };
+    match (from, class) {
+        (Answerer::Leader, _) | (_, FetchErrorClass::Fatal) => class,
+        (Answerer::Follower, FetchErrorClass::OutOfRange) => FetchErrorClass::FollowerOutOfRange,
+        (Answerer::Follower, _) => FetchErrorClass::LeaveFollower,
     }
 }
 
@@ -71,11 +97,13 @@ pub(super) enum Applied {
 }
 
 /// The fetch failed as a whole (connection, timeout): every partition of it waits `retry_at` and
-/// metadata is refreshed. A fatal error is the caller's to report.
+/// metadata is refreshed; a partition fetched from its preferred read replica goes back to the leader.
+/// A fatal error is the caller's to report.
 pub(super) fn apply_failure(st: &mut EngineState, plan: &FetchPlan, retry_at: Instant) {
     returned(st, plan);
     for tp in plan.partitions.keys() {
         if let Some(p) = st.partitions.get_mut(tp) {
+            p.forget_preferred_replica();
             p.retry_after(retry_at);
         }
     }
@@ -123,7 +151,7 @@ pub(super) fn apply_response(
             let Some(p) = st.partitions.get_mut(&tp) else {
                 continue;
             };
-            match apply_partition(p, &tp, part, fetch_offset, sent_version, cx) {
+            match apply_partition(p, &tp, part, (plan.broker, fetch_offset, sent_version), cx) {
                 After::Nothing => {}
                 After::Data => got_data = true,
                 After::NeedMetadata => st.need_metadata = true,
@@ -149,15 +177,17 @@ enum After {
     },
 }
 
+/// Applies one partition's answer; `sent` is the broker asked, the offset and the partition version.
 fn apply_partition(
     p: &mut PartitionState,
     tp: &TopicPartition,
     part: PartitionData,
-    fetch_offset: i64,
-    sent_version: u64,
+    sent: (i32, i64, u64),
     cx: &Context<'_>,
 ) -> After {
+    let (broker, fetch_offset, sent_version) = sent;
     let config = cx.config;
+    let retry_at = cx.now + config.retry_backoff;
     let code = ErrorCode(part.error_code);
     if code.is_ok() {
         p.record_watermarks(
@@ -176,6 +206,18 @@ fn apply_partition(
             return After::Truncated {
                 end_offset: part.diverging_epoch.end_offset,
             };
+        }
+        let replica = part.preferred_read_replica.0;
+        if replica >= 0 && replica != broker {
+            if !(cx.known_broker)(replica) {
+                // Our metadata is behind the leader's: stay with the leader (nothing buffered from
+                // this answer, the position is unchanged) and look again after the backoff.
+                debug!(partition = %tp, replica, "preferred read replica not in metadata; refreshing");
+                p.retry_after(retry_at);
+                return After::NeedMetadata;
+            }
+            debug!(partition = %tp, leader = broker, replica, "fetching from the preferred read replica");
+            p.prefer_replica(replica, cx.now + config.metadata_max_age);
         }
         let records = part.records.unwrap_or_default();
         if let Some(needed) = incomplete_first_batch(&records) {
@@ -214,8 +256,12 @@ fn apply_partition(
         });
         return After::Data;
     }
-    let retry_at = cx.now + config.retry_backoff;
-    match classify(code) {
+    let from = if p.leader() == Some(broker) {
+        Answerer::Leader
+    } else {
+        Answerer::Follower
+    };
+    match classify(code, from) {
         FetchErrorClass::LeaderMoved => {
             let hint = (part.current_leader.leader_id.0, part.current_leader.leader_epoch);
             debug!(partition = %tp, error = ?code, hint_leader = hint.0, "leader moved; refreshing metadata");
@@ -237,6 +283,17 @@ fn apply_partition(
                 });
             }
             p.reset_position();
+            After::Nothing
+        }
+        FetchErrorClass::LeaveFollower => {
+            debug!(partition = %tp, replica = broker, error = ?code, "preferred read replica failed; back to the leader");
+            p.forget_preferred_replica();
+            p.retry_after(retry_at);
+            After::NeedMetadata
+        }
+        FetchErrorClass::FollowerOutOfRange => {
+            debug!(partition = %tp, replica = broker, offset = fetch_offset, "out of range at the preferred read replica; asking the leader");
+            p.forget_preferred_replica();
             After::Nothing
         }
         FetchErrorClass::Fatal => After::Fail(Error::Partition {

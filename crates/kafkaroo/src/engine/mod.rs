@@ -1,5 +1,6 @@
-//! The fetch engine: a background driver task that keeps fetches in flight to every partition leader,
-//! resolves starting offsets, follows leader changes, and buffers raw fetch responses for `poll`.
+//! The fetch engine: a background driver task that keeps fetches in flight to every partition leader
+//! (or the replica the leader prefers, KIP-392), resolves starting offsets, follows leader changes,
+//! and buffers raw fetch responses for `poll`.
 //!
 //! The driver and the `Consumer` share [`EngineState`] behind a mutex held only for short, non-blocking
 //! sections. Positions advance only in `poll`, as records are handed to the application, so a fetch
@@ -231,3 +232,5 @@ impl Shared {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_follower;

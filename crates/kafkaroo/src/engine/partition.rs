@@ -6,7 +6,9 @@
 //!   truncation takes a new version and drops both at once ([`PartitionState::invalidate`]);
 //! - a failed partition holds no buffered data and has nothing in flight, until a seek revives it;
 //! - a partition waiting for its committed offset has no position; the offset or a seek ends the wait;
-//! - the leader epoch never moves backwards (invariant 10, docs/faults-and-invariants.md).
+//! - the leader epoch never moves backwards (invariant 10, docs/faults-and-invariants.md);
+//! - a preferred read replica (KIP-392) is only a routing choice: choosing it, losing it or its
+//!   expiry never touches the position, so the leader and the replica are asked for the same offset.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -55,6 +57,9 @@ pub(crate) struct PartitionState {
     log_start_offset: i64,
     leader: Option<i32>,
     leader_epoch: i32,
+    /// The replica the leader told us to fetch from (KIP-392 `preferred_read_replica`), until when:
+    /// then the leader is asked again, as Java does after `metadata.max.age.ms`.
+    preferred_replica: Option<(i32, Instant)>,
     /// Set after a leader change: the position must be validated with OffsetForLeaderEpoch first.
     validate: bool,
     /// A fatal error was reported; nothing is fetched until the application seeks.
@@ -81,8 +86,8 @@ pub(super) enum FetchCandidate {
     Skip,
     /// Backing off until then.
     WaitUntil(Instant),
-    /// Fetch from `leader` with these parameters.
-    Fetch { leader: i32, params: SessionPartition },
+    /// Fetch from `broker` (the leader or the preferred read replica) with these parameters.
+    Fetch { broker: i32, params: SessionPartition },
 }
 
 /// What the position resolver may do with a partition now.
@@ -136,6 +141,7 @@ impl PartitionState {
             log_start_offset: -1,
             leader: None,
             leader_epoch: -1,
+            preferred_replica: None,
             validate: false,
             failed: false,
             awaiting_committed: false,
@@ -217,6 +223,22 @@ impl PartitionState {
 
     pub(super) fn leader(&self) -> Option<i32> {
         self.leader
+    }
+
+    /// The broker to fetch from at `now`: the preferred read replica until it expires, else the
+    /// leader; `None` without a leader.
+    pub(super) fn fetch_broker(&self, now: Instant) -> Option<i32> {
+        let leader = self.leader?;
+        match self.preferred_replica {
+            Some((replica, until)) if now < until => Some(replica),
+            _ => Some(leader),
+        }
+    }
+
+    /// The preferred read replica and its expiry, if one is recorded.
+    #[cfg(test)]
+    pub(super) fn preferred_replica(&self) -> Option<(i32, Instant)> {
+        self.preferred_replica
     }
 
     /// Metadata must be asked for: no leader and still fetchable.
@@ -324,7 +346,7 @@ impl PartitionState {
 
     /// Whether and how to fetch now; `max_bytes` is `max.partition.fetch.bytes`.
     pub(super) fn fetch_candidate(&self, now: Instant, max_bytes: i32) -> FetchCandidate {
-        let Some(leader) = self.leader else {
+        let Some(broker) = self.fetch_broker(now) else {
             return FetchCandidate::Skip;
         };
         if self.failed || self.paused || self.validate || self.in_flight || self.buffered.is_some() {
@@ -337,7 +359,7 @@ impl PartitionState {
             return FetchCandidate::WaitUntil(self.retry_at.unwrap_or(now));
         }
         FetchCandidate::Fetch {
-            leader,
+            broker,
             params: SessionPartition {
                 fetch_offset: position,
                 current_leader_epoch: self.leader_epoch,
@@ -423,7 +445,7 @@ impl PartitionState {
         }
         if topic.error == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION {
             self.unknown_topic_attempts += 1;
-            self.leader = None;
+            self.set_leader(None);
             if self.unknown_topic_attempts >= UNKNOWN_TOPIC_ATTEMPTS {
                 return MetadataVerdict::Fail(Error::UnknownTopic {
                     topic: tp.topic.clone(),
@@ -460,7 +482,14 @@ impl PartitionState {
         }
         if part.leader_epoch >= self.leader_epoch {
             self.leader_epoch = part.leader_epoch;
-            self.leader = leader;
+            self.set_leader(leader);
+        }
+        if self
+            .preferred_replica
+            .is_some_and(|(replica, _)| !known_broker(replica))
+        {
+            debug!(partition = %tp, "the preferred read replica left the cluster; fetching from the leader");
+            self.forget_preferred_replica();
         }
         if leader.is_none() {
             MetadataVerdict::Again
@@ -478,7 +507,7 @@ impl PartitionState {
         self.pending_reset = None;
         self.last_epoch = None;
         self.leader_epoch = -1;
-        self.leader = None;
+        self.set_leader(None);
         self.validate = false;
     }
 
@@ -528,17 +557,37 @@ impl PartitionState {
         match hint {
             Some((leader, epoch)) if leader >= 0 && epoch > self.leader_epoch => {
                 if known_broker(leader) {
-                    self.leader = Some(leader);
+                    self.set_leader(Some(leader));
                     self.leader_epoch = epoch;
                     if self.last_epoch.is_some() {
                         self.validate = true;
                     }
                 } else {
-                    self.leader = None;
+                    self.set_leader(None);
                 }
             }
-            _ => self.leader = None,
+            _ => self.set_leader(None),
         }
+    }
+
+    /// Every change of leader goes through here: another leader (or none) also drops the preferred
+    /// read replica the old one chose.
+    fn set_leader(&mut self, leader: Option<i32>) {
+        if leader != self.leader {
+            self.preferred_replica = None;
+        }
+        self.leader = leader;
+    }
+
+    /// The leader named `replica` as the one to fetch from (KIP-392): fetch from it until `until`.
+    pub(super) fn prefer_replica(&mut self, replica: i32, until: Instant) {
+        self.preferred_replica = Some((replica, until));
+    }
+
+    /// Fetching from the preferred read replica failed (or the fetch failed as a whole): the next
+    /// fetch goes to the leader, from the same position.
+    pub(super) fn forget_preferred_replica(&mut self) {
+        self.preferred_replica = None;
     }
 
     /// The position is out of range: resolve it again per `auto.offset.reset`.

@@ -17,6 +17,8 @@ use crate::session::{SessionPartition, SessionRequest};
 
 /// A fetch in flight: per partition the offset and version it was sent for.
 pub(super) struct FetchPlan {
+    /// The broker it goes to: the partitions' leader or their preferred read replica (KIP-392).
+    pub(super) broker: i32,
     pub(super) partitions: BTreeMap<TopicPartition, (i64, u64)>,
     pub(super) session: SessionRequest,
     pub(super) wanted: BTreeMap<TopicPartition, SessionPartition>,
@@ -111,8 +113,9 @@ pub(super) fn resolutions(
     out
 }
 
-/// The partitions to fetch now, per leader: not paused, failed, buffered or already in flight, with
-/// no resolution in flight, and not on a broker that has a fetch in flight (`busy`).
+/// The partitions to fetch now, per broker (the leader, or the preferred read replica until it
+/// expires): not paused, failed, buffered or already in flight, with no resolution in flight, and not
+/// on a broker that has a fetch in flight (`busy`).
 pub(super) fn fetches(
     st: &EngineState,
     now: Instant,
@@ -123,15 +126,15 @@ pub(super) fn fetches(
 ) -> BTreeMap<i32, BrokerFetch> {
     let mut by_broker: BTreeMap<i32, BrokerFetch> = BTreeMap::new();
     for (tp, p) in &st.partitions {
-        if p.leader().is_some_and(|l| busy.contains(&l)) || resolving.get(tp) == Some(&p.version()) {
+        if p.fetch_broker(now).is_some_and(|b| busy.contains(&b)) || resolving.get(tp) == Some(&p.version()) {
             continue;
         }
         match p.fetch_candidate(now, max_partition_fetch_bytes) {
             FetchCandidate::Skip => {}
             FetchCandidate::WaitUntil(t) => wake.at(t),
-            FetchCandidate::Fetch { leader, params } => {
+            FetchCandidate::Fetch { broker, params } => {
                 by_broker
-                    .entry(leader)
+                    .entry(broker)
                     .or_default()
                     .push((tp.clone(), params, p.version()));
             }

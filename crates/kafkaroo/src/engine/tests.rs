@@ -15,7 +15,7 @@ use kafkaroo_wire::messages::metadata_response::{
 use kafkaroo_wire::messages::{FetchResponse, MetadataResponse, TopicName};
 use kafkaroo_wire::{ErrorCode, StrBytes, Uuid};
 
-use super::fetch_response::{self, Applied, Context, FetchErrorClass, classify};
+use super::fetch_response::{self, Answerer, Applied, Context, FetchErrorClass, classify};
 use super::partition::Buffered;
 use super::plan::{self, FetchPlan, NextWake};
 use super::{EngineState, OffsetSpec, resolve, wire};
@@ -26,14 +26,19 @@ use crate::record::TopicPartition;
 use crate::session::FetchSession;
 use crate::telemetry::Telemetry;
 
-fn tp() -> TopicPartition {
+pub(super) fn tp() -> TopicPartition {
     TopicPartition::new("t", 0)
 }
 
 fn metadata(leader: i32, epoch: i32) -> Metadata {
-    let brokers = [1, 2]
-        .into_iter()
-        .map(|id| {
+    metadata_with(&[1, 2], leader, epoch)
+}
+
+/// Metadata naming `brokers`, with `t-0` led by `leader` in `epoch`.
+pub(super) fn metadata_with(brokers: &[i32], leader: i32, epoch: i32) -> Metadata {
+    let brokers = brokers
+        .iter()
+        .map(|&id| {
             MetadataResponseBroker::default()
                 .with_node_id(id.into())
                 .with_host(StrBytes::from_static_str("localhost"))
@@ -55,7 +60,7 @@ fn metadata(leader: i32, epoch: i32) -> Metadata {
 }
 
 /// `t-0` at `position` (last fetched epoch 4), led by broker 1 in epoch 5.
-fn state(position: i64) -> EngineState {
+pub(super) fn state(position: i64) -> EngineState {
     let mut st = EngineState::default();
     let (p, _) = st.add_partition(&tp(), &Telemetry::new("test"));
     p.start_from_committed(Some(position), Some(4));
@@ -66,10 +71,16 @@ fn state(position: i64) -> EngineState {
     st
 }
 
-/// Plans the fetches of `st` (one broker) and marks them in flight, as the driver does.
+/// Plans the fetches of `st` (to the leader, broker 1) and marks them in flight, as the driver does.
 fn plan_fetch(st: &mut EngineState, now: Instant) -> FetchPlan {
+    plan_fetch_from(st, now, 1)
+}
+
+/// Plans the fetches of `st`, which must all go to `broker`, and marks them in flight.
+pub(super) fn plan_fetch_from(st: &mut EngineState, now: Instant, broker: i32) -> FetchPlan {
     let mut by_broker = fetches(st, now, &mut NextWake::default());
-    let parts = by_broker.remove(&1).expect("a fetch to the leader");
+    let parts = by_broker.remove(&broker).expect("a fetch to the broker");
+    assert!(by_broker.is_empty(), "no fetch to another broker: {by_broker:?}");
     let mut partitions = BTreeMap::new();
     let mut wanted = BTreeMap::new();
     for (tp, sp, version) in parts {
@@ -78,6 +89,7 @@ fn plan_fetch(st: &mut EngineState, now: Instant) -> FetchPlan {
     }
     let session = FetchSession::new(false).plan(&wanted);
     let plan = FetchPlan {
+        broker,
         partitions,
         session,
         wanted,
@@ -93,7 +105,11 @@ fn resolve(st: &mut EngineState, now: Instant, policy: AutoOffsetReset) -> plan:
 }
 
 /// What to fetch at `now`, no broker busy.
-fn fetches(st: &EngineState, now: Instant, wake: &mut NextWake) -> BTreeMap<i32, plan::BrokerFetch> {
+pub(super) fn fetches(
+    st: &EngineState,
+    now: Instant,
+    wake: &mut NextWake,
+) -> BTreeMap<i32, plan::BrokerFetch> {
     plan::fetches(st, now, &BTreeSet::new(), &BTreeMap::new(), 1 << 20, wake)
 }
 
@@ -104,14 +120,14 @@ fn answer(part: PartitionData) -> FetchResponse {
     FetchResponse::default().with_responses(vec![topic])
 }
 
-fn partition(code: ErrorCode) -> PartitionData {
+pub(super) fn partition(code: ErrorCode) -> PartitionData {
     PartitionData::default()
         .with_error_code(code.0)
         .with_high_watermark(100)
 }
 
 /// A complete (undecoded) batch: `poll` decodes it, the engine only checks its length.
-fn one_batch() -> Bytes {
+pub(super) fn one_batch() -> Bytes {
     let mut b = vec![0u8; 8];
     b.extend_from_slice(&4i32.to_be_bytes());
     b.extend_from_slice(&[0; 4]);
@@ -119,11 +135,22 @@ fn one_batch() -> Bytes {
 }
 
 fn apply(st: &mut EngineState, plan: &FetchPlan, part: PartitionData, config: &ConsumerConfig) -> Applied {
+    apply_at(st, plan, part, config, Instant::now())
+}
+
+/// Applies `part` as the answer to `plan` at `now`; brokers 1 and 2 are known, no other.
+pub(super) fn apply_at(
+    st: &mut EngineState,
+    plan: &FetchPlan,
+    part: PartitionData,
+    config: &ConsumerConfig,
+    now: Instant,
+) -> Applied {
     let known = |id: i32| id == 1 || id == 2;
     let cx = Context {
         config,
         decode: Default::default(),
-        now: Instant::now(),
+        now,
         known_broker: &known,
     };
     fetch_response::apply_response(st, plan, answer(part), 12, &cx)
@@ -150,7 +177,7 @@ fn fetch_errors_are_classified() {
         (ErrorCode::UNKNOWN_SERVER_ERROR, Fatal),
     ];
     for (code, class) in table {
-        assert_eq!(classify(code), class, "{code}");
+        assert_eq!(classify(code, Answerer::Leader), class, "{code}");
     }
 }
 
@@ -506,7 +533,7 @@ fn values(n: i32) -> Vec<TestRecord> {
         .collect()
 }
 
-fn drain(st: &mut EngineState, max: usize) -> (Vec<i64>, Result<(), Error>) {
+pub(super) fn drain(st: &mut EngineState, max: usize) -> (Vec<i64>, Result<(), Error>) {
     let budget = MemoryBudget::new(1 << 20);
     let mut out = Vec::new();
     let p = st.partitions.get_mut(&tp()).unwrap();
