@@ -462,7 +462,7 @@ async fn s04_rebalance_elsewhere_cooperative_keeps_partitions() {
         stable(c) && generation(c) > gen0 && d.count(&t0) >= 20
     })
     .await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
 
     assert_eq!(member_id(&c), id);
     assert!(
@@ -504,7 +504,7 @@ async fn s04_rebalance_elsewhere_eager_revokes_commits_and_resumes() {
         stable(c) && generation(c) > gen0 && d.count(&t0) >= 20
     })
     .await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
 
     assert_eq!(
         changes.list()[..3],
