@@ -68,7 +68,7 @@ async fn s18_leader_moved_without_hint_refreshes_metadata_and_refetches_same_pos
     assert_eq!(cluster.move_leader("t", 0, 2).unwrap(), 1);
     produce(&cluster, "t", 0, 10);
     d.poll_count(&mut c, &t0, 20).await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
 
     d.assert_exact(&t0, 0..20);
     d.assert_no_errors();
@@ -101,7 +101,7 @@ async fn s18_leader_moved_with_kip951_hint_switches_to_new_leader() {
     cluster.move_leader("t", 0, 2).unwrap();
     produce(&cluster, "t", 0, 5);
     d.poll_count(&mut c, &t0, 15).await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
 
     d.assert_exact(&t0, 0..15);
     d.assert_no_errors();
@@ -144,7 +144,7 @@ async fn s18_leadership_error_codes_are_retried_without_loss() {
             d.count(&t0) == 10 && d.count(&t1) == 10
         })
         .await;
-        d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+        d.poll_settled_for(&mut c, &cluster, &[&t0, &t1]).await;
 
         assert_eq!(cluster.fired(fault), 2, "{code:?} injected twice");
         d.assert_exact(&t0, 0..10);
@@ -174,7 +174,7 @@ async fn s19_fenced_leader_epoch_refreshes_metadata_and_continues() {
     assert_eq!(cluster.bump_leader_epoch("t", 0).unwrap(), 1);
     produce(&cluster, "t", 0, 5);
     d.poll_count(&mut c, &t0, 10).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
 
     d.assert_exact(&t0, 0..10);
     d.assert_no_errors();
@@ -209,7 +209,7 @@ async fn s19_unknown_leader_epoch_is_retried() {
     d.poll_count(&mut c, &t0, 5).await;
     produce(&cluster, "t", 0, 5);
     d.poll_count(&mut c, &t0, 10).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     assert_eq!(cluster.fired(fault), 3);
     d.assert_exact(&t0, 0..10);
     d.assert_no_errors();
@@ -251,7 +251,7 @@ async fn s19_truncation_detected_by_offset_for_leader_epoch_resets_to_end_offset
         let (cluster, mut c, mut d) = truncated(AutoOffsetReset::Earliest, fetch_max).await;
         let t0 = tp("t", 0);
         d.poll_count(&mut c, &t0, 13).await;
-        d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+        d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
         d.assert_no_errors();
         let offsets = d.offsets(&t0);
         assert_eq!(
@@ -289,6 +289,7 @@ async fn s19_truncation_with_policy_none_surfaces_log_truncation() {
         }
         other => panic!("expected one LogTruncation, got {other:?}"),
     }
+    // No event to wait for: the stopped partition is the only one, so the consumer sends no Fetch.
     d.poll_quiet(&mut c, Duration::from_millis(100)).await;
     d.assert_exact(&t0, 0..10);
     assert_eq!(d.errors.len(), 1);
@@ -322,7 +323,7 @@ async fn s19_diverging_epoch_in_fetch_response_resets_to_its_end_offset() {
     });
     assert!(cluster.wait_fired(fault, 1, WAIT).await);
     d.poll_count(&mut c, &t0, 13).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     d.assert_no_errors();
     assert_eq!(
         d.offsets(&t0),
@@ -353,7 +354,7 @@ async fn s19_two_quick_leader_changes_during_validation() {
     assert_eq!(cluster.move_leader("t", 0, 1).unwrap(), 2);
     produce(&cluster, "t", 0, 3);
     d.poll_count(&mut c, &t0, 16).await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     d.assert_exact(&t0, 0..16);
     d.assert_no_errors();
 }
@@ -372,7 +373,7 @@ async fn s20_out_of_range_resets_to_log_start_with_earliest() {
     c.seek(&t0, 2).unwrap();
     let mut d = Delivered::default();
     d.poll_count(&mut c, &t0, 5).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     d.assert_exact(&t0, 5..10);
     d.assert_no_errors();
     assert!(cluster.request_count(ApiKey::ListOffsets) >= 1);
@@ -459,7 +460,7 @@ async fn s20_stale_out_of_range_response_after_seek_is_discarded() {
     c.seek(&t0, 6).unwrap();
     let mut d = Delivered::default();
     d.poll_count(&mut c, &t0, 4).await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     d.assert_exact(&t0, 6..10);
     d.assert_no_errors();
 }
@@ -489,7 +490,7 @@ async fn s21_transient_unknown_topic_is_retried() {
         d.poll_count(&mut c, &t0, 5).await;
         produce(&cluster, "t", 0, 5);
         d.poll_count(&mut c, &t0, 10).await;
-        d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+        d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
         assert_eq!(cluster.fired(fault), 3);
         d.assert_exact(&t0, 0..10);
         d.assert_no_errors();
@@ -544,7 +545,7 @@ async fn s21_recreated_topic_with_new_id_resets_the_position() {
     cluster.produce("t", 0, &values).unwrap();
     d.poll_until(&mut c, "the re-created topic's records", |d| d.count(&t0) >= 8)
         .await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     assert_eq!(d.offsets(&t0), vec![0, 1, 2, 0, 1, 2, 3, 4]);
     let tail: Vec<_> = d.records[&t0][3..]
         .iter()
@@ -602,7 +603,7 @@ async fn s22_evicted_session_falls_back_to_full_fetch() {
         d.count(&t0) == 10 && d.count(&t1) == 10
     })
     .await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0, &t1]).await;
     d.assert_exact(&t0, 0..10);
     d.assert_exact(&t1, 0..10);
     d.assert_no_errors();
@@ -644,7 +645,7 @@ async fn s22_session_errors_reset_to_full_fetch() {
         assert!(cluster.wait_fired(fault, 1, WAIT).await);
         produce(&cluster, "t", 0, 5);
         d.poll_count(&mut c, &t0, 10).await;
-        d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+        d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
         d.assert_exact(&t0, 0..10);
         d.assert_no_errors();
 
@@ -670,7 +671,7 @@ async fn s22_sessions_disabled_send_epoch_minus_one() {
     let mut d = Delivered::default();
     d.poll_until(&mut c, "all records", |d| d.count(&t0) == 5 && d.count(&t1) == 5)
         .await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0, &t1]).await;
     d.assert_exact(&t0, 0..5);
     d.assert_exact(&t1, 0..5);
     let fetches = fetches_to(&cluster, 1);
@@ -703,7 +704,7 @@ async fn s23_connection_reset_mid_response_refetches_unchanged_positions() {
         d.count(&t0) == 10 && d.count(&t1) == 10
     })
     .await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     assert_eq!(cluster.fired(fault), 1);
     d.assert_exact(&t0, 0..10);
     d.assert_exact(&t1, 0..10);
@@ -737,7 +738,7 @@ async fn s23_repeated_connection_closes_are_survived() {
     let mut c = consumer(config(&cluster), std::slice::from_ref(&t0)).await;
     let mut d = Delivered::default();
     d.poll_count(&mut c, &t0, 10).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     assert_eq!(cluster.fired(fault), 3);
     d.assert_exact(&t0, 0..10);
     d.assert_no_errors();
@@ -760,7 +761,7 @@ async fn s23_connection_reset_during_list_offsets() {
     let mut c = consumer(config(&cluster), std::slice::from_ref(&t0)).await;
     let mut d = Delivered::default();
     d.poll_count(&mut c, &t0, 5).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     assert_eq!(cluster.fired(fault), 1);
     assert!(cluster.request_count(ApiKey::ListOffsets) >= 2);
     d.assert_exact(&t0, 0..5);
@@ -788,7 +789,7 @@ async fn s23_late_response_for_an_unassigned_partition_is_dropped() {
     c.assign([t1.clone()]).unwrap();
     let mut d = Delivered::default();
     d.poll_count(&mut c, &t1, 5).await;
-    d.poll_quiet(&mut c, Duration::from_millis(400)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t1]).await;
     assert_eq!(d.count(&t0), 0, "nothing of the unassigned partition");
     d.assert_exact(&t1, 0..5);
     d.assert_no_errors();
@@ -826,7 +827,7 @@ async fn s24_black_holed_broker_times_out_and_delivery_resumes() {
     );
     cluster.remove_control(hole);
     d.poll_count(&mut c, &t0, 10).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     d.assert_exact(&t0, 0..10);
     d.assert_no_errors();
     assert!(
@@ -898,7 +899,7 @@ async fn s25_partial_trailing_batch_in_every_response() {
     .await;
     let mut d = Delivered::default();
     d.poll_count(&mut c, &t0, 60).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     d.assert_exact(&t0, 0..60);
     d.assert_no_errors();
     let fetches = fetches_to(&cluster, 1);
@@ -947,7 +948,7 @@ async fn s25_control_truncated_tails_and_oversized_first_batch() {
     .await;
     let mut d = Delivered::default();
     d.poll_count(&mut c, &t0, 45).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     assert!(cluster.fired(cut) >= 11);
     let offsets = d.offsets(&t0);
     assert_eq!(offsets, (0..45).collect::<Vec<_>>());
@@ -985,6 +986,7 @@ async fn s25_no_complete_batch_ever_is_reported_not_spun_on() {
     )
     .await;
     let mut d = Delivered::default();
+    // A fixed window on purpose: the check below is a rate (fetches per 500 ms), not "nothing more".
     d.poll_quiet(&mut c, Duration::from_millis(500)).await;
     let fetches = cluster.request_count(ApiKey::Fetch);
     assert!(d.records.is_empty());
@@ -1040,7 +1042,7 @@ async fn s26_batch_boundaries_gaps_and_control_batches() {
         let mut d = Delivered::default();
         let want = expected_from(start);
         d.poll_count(&mut c, &t0, want.len()).await;
-        d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+        d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
         d.assert_exact(&t0, want);
         d.assert_no_errors();
         assert_eq!(c.position(&t0).await.unwrap(), 26, "from {start}");
@@ -1066,7 +1068,7 @@ async fn s26_position_advances_past_trailing_empty_and_control_batches() {
     d.poll_count(&mut c, &t0, 3).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        d.poll_quiet(&mut c, Duration::from_millis(20)).await;
+        d.poll_once(&mut c, Duration::from_millis(20)).await;
         if c.position(&t0).await.unwrap() == 7 {
             break;
         }
@@ -1113,7 +1115,7 @@ async fn s27_corrupt_batch_is_a_partition_error_and_others_continue() {
 
     produce(&cluster, "t", 1, 5);
     d.poll_count(&mut c, &t1, 10).await;
-    d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0, &t1]).await;
     assert_eq!(d.errors.len(), 1, "reported once: {:?}", d.errors);
     d.assert_exact(&t0, 0..5);
     d.assert_exact(&t1, 0..10);
@@ -1175,7 +1177,7 @@ async fn stale_fetch_answers_still_report_watermarks() {
     d.poll_count(&mut c, &t1, 3).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while c.lag(&t0).is_none() && tokio::time::Instant::now() < deadline {
-        d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+        d.poll_once(&mut c, Duration::from_millis(50)).await;
     }
     assert_eq!(c.lag(&t0), Some(0), "the empty partition's lag must become known");
     assert_eq!(c.watermarks(&t0).map(|w| w.high), Some(0));

@@ -12,7 +12,6 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{Delivered, config, consumer, produce, tp};
@@ -120,7 +119,7 @@ async fn s28_malformed_frames_close_the_connection_and_the_consumer_recovers() {
         let mut c = consumer(config(&cluster), std::slice::from_ref(&t0)).await;
         let mut d = Delivered::default();
         d.poll_count(&mut c, &t0, 10).await;
-        d.poll_quiet(&mut c, Duration::from_millis(50)).await;
+        d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
         assert_eq!(cluster.fired(fault), 1, "{bad:?}");
         d.assert_exact(&t0, 0..10);
         match bad {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use common::{Delivered, Step, WAIT, produce, tp};
 use kafkaroo::{
     CommitHandle, Consumer, ConsumerConfigBuilder, Error, MemberState, OffsetAndMetadata, PendingCommit,
-    PollBatch, RebalanceListener, TopicPartition,
+    RebalanceListener, TopicPartition,
 };
 use kafkaroo_testkit::{Action, ApiKey, Cluster, GroupPhase, Request, RequestInfo};
 use kafkaroo_wire::ErrorCode;
@@ -113,23 +113,6 @@ async fn member(config: ConsumerConfigBuilder, changes: &Changes) -> Consumer {
     c
 }
 
-fn record(d: &mut Delivered, batch: PollBatch) {
-    for (tp, records) in batch.partitions() {
-        d.records.entry(tp.clone()).or_default().extend(
-            records
-                .iter()
-                .map(|r| (r.offset(), r.value().map(<[u8]>::to_vec))),
-        );
-    }
-}
-
-async fn poll_once(c: &mut Consumer, d: &mut Delivered) {
-    match c.poll(Duration::from_millis(20)).await {
-        Ok(batch) => record(d, batch),
-        Err(e) => d.errors.push(e),
-    }
-}
-
 /// Polls until `done` holds; panics naming `what` after [`WAIT`].
 async fn poll_until(
     c: &mut Consumer,
@@ -149,7 +132,7 @@ async fn poll_until(
                 .collect::<Vec<_>>(),
             d.errors
         );
-        poll_once(c, d).await;
+        d.poll_once(c, Duration::from_millis(20)).await;
     }
 }
 
@@ -170,8 +153,8 @@ async fn poll_both_until(
             b.0.group_state(),
             b.0.assignment()
         );
-        poll_once(a.0, a.1).await;
-        poll_once(b.0, b.1).await;
+        a.1.poll_once(a.0, Duration::from_millis(20)).await;
+        b.1.poll_once(b.0, Duration::from_millis(20)).await;
     }
 }
 
@@ -462,7 +445,7 @@ async fn s04_rebalance_elsewhere_cooperative_keeps_partitions() {
         stable(c) && generation(c) > gen0 && d.count(&t0) >= 20
     })
     .await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
 
     assert_eq!(member_id(&c), id);
     assert!(
@@ -504,7 +487,7 @@ async fn s04_rebalance_elsewhere_eager_revokes_commits_and_resumes() {
         stable(c) && generation(c) > gen0 && d.count(&t0) >= 20
     })
     .await;
-    d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
 
     assert_eq!(
         changes.list()[..3],

@@ -161,7 +161,7 @@ fn the_lag_gauge_follows_the_position_and_reads_zero_once_the_partition_is_gone(
 
         // t-0 caught up: 0, although the last fetch response reported 100 to go.
         d.poll_count(&mut c, &t0, 100).await;
-        d.poll_quiet(&mut c, Duration::from_millis(200)).await;
+        d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
         assert_eq!(c.lag(&t0), Some(0));
         assert_eq!(m.lag("lag", &t0), Some(0.0), "lag gauge of a caught-up partition");
 
@@ -208,7 +208,7 @@ fn the_memory_gauge_is_what_memory_used_returns() {
 
         // Caught up, records dropped: what is held is the reservation of the fetch waiting at the
         // broker (long poll), megabytes, not the bytes of the last response.
-        d.poll_quiet(&mut c, Duration::from_millis(100)).await;
+        d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
         d.assert_exact(&t0, 10..100);
         assert!(
             c.memory_used() > 1 << 20,

@@ -89,13 +89,14 @@ async fn a_paused_partition_keeps_its_buffered_records_and_resumes_from_them() {
 
     c.pause(std::slice::from_ref(&t0)).unwrap();
     assert_eq!(c.paused(), vec![t0.clone()]);
+    // No event: the only partition is paused, so the consumer sends no Fetch; polls must not hand out its buffer.
     d.poll_quiet(&mut c, Duration::from_millis(300)).await;
     assert_eq!(d.count(&t0), 10, "nothing of a paused partition is returned");
     assert_eq!(c.position(&t0).await.unwrap(), 10);
 
     c.resume(std::slice::from_ref(&t0)).unwrap();
     d.poll_count(&mut c, &t0, 100).await;
-    d.poll_quiet(&mut c, Duration::from_millis(200)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     d.assert_exact(&t0, 0..100);
     d.assert_no_errors();
     fetched_once(&cluster, &t0, 0, 100);
@@ -150,11 +151,12 @@ async fn a_seek_while_paused_drops_the_kept_records() {
     d.poll_count(&mut c, &t0, 10).await;
     c.pause(std::slice::from_ref(&t0)).unwrap();
     c.seek(&t0, 50).unwrap();
+    // No event: the only partition is paused, so the consumer sends no Fetch; polls must not hand out its buffer.
     d.poll_quiet(&mut c, Duration::from_millis(200)).await;
     assert_eq!(d.count(&t0), 10);
     c.resume(std::slice::from_ref(&t0)).unwrap();
     d.poll_count(&mut c, &t0, 60).await;
-    d.poll_quiet(&mut c, Duration::from_millis(200)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
     d.assert_exact(&t0, (0..10).chain(50..100));
     c.close().await;
 }
@@ -186,7 +188,7 @@ async fn data_kept_for_a_paused_partition_gives_way_when_the_memory_budget_is_sp
 
     c.resume(std::slice::from_ref(&t0)).unwrap();
     d.poll_count(&mut c, &t0, 100).await;
-    d.poll_quiet(&mut c, Duration::from_millis(200)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0, &t1]).await;
     d.assert_exact(&t0, 0..100);
     d.assert_exact(&t1, 0..20);
     d.assert_no_errors();
@@ -331,10 +333,13 @@ async fn partitions_assigned_while_paused_are_paused_by_the_listener_until_resum
     let deadline = Instant::now() + WAIT;
     while !(stable_with(&c, 2) && cluster.request_count(ApiKey::OffsetFetch) > 0) {
         assert!(Instant::now() < deadline, "never assigned");
-        d.poll_quiet(&mut c, Duration::from_millis(20)).await;
+        d.poll_once(&mut c, Duration::from_millis(20)).await;
     }
-    // Past the OffsetFetch delay: the partitions know where they start, and stay paused.
-    d.poll_quiet(&mut c, Duration::from_millis(700)).await;
+    // Past the OffsetFetch delay: the partitions know where they start (waited for), and stay paused.
+    assert_eq!(c.position(&t0).await.unwrap(), 3, "the committed offset");
+    assert_eq!(c.position(&t1).await.unwrap(), 0, "auto.offset.reset=earliest");
+    // No event for "still not fetched": every assigned partition is paused, so the consumer sends no Fetch.
+    d.poll_quiet(&mut c, Duration::from_millis(200)).await;
 
     {
         let assigned = seen.assigned.lock().unwrap();
@@ -356,8 +361,6 @@ async fn partitions_assigned_while_paused_are_paused_by_the_listener_until_resum
         d.records
     );
     assert!(!fetched_any(&cluster), "a paused partition was fetched");
-    assert_eq!(c.position(&t0).await.unwrap(), 3, "the committed offset");
-    assert_eq!(c.position(&t1).await.unwrap(), 0, "auto.offset.reset=earliest");
 
     // The workers caught up: the application resumes everything it has.
     paused_all.store(false, Ordering::SeqCst);
@@ -367,7 +370,7 @@ async fn partitions_assigned_while_paused_are_paused_by_the_listener_until_resum
         d.count(&t0) >= 7 && d.count(&t1) >= 10
     })
     .await;
-    d.poll_quiet(&mut c, Duration::from_millis(200)).await;
+    d.poll_settled_for(&mut c, &cluster, &[&t0, &t1]).await;
     d.assert_exact(&t0, 3..10);
     d.assert_exact(&t1, 0..10);
     d.assert_no_errors();
@@ -390,6 +393,7 @@ async fn a_seek_in_on_assigned_overrides_the_committed_offset() {
     let mut c = member(&cluster, listener).await;
     let mut d = Delivered::default();
     d.poll_count(&mut c, &t0, 4).await;
+    // No event marks the late OffsetFetch answer (held 300 ms) that must not undo the seek: a window past it.
     d.poll_quiet(&mut c, Duration::from_millis(500)).await;
     d.assert_exact(&t0, 6..10);
     {

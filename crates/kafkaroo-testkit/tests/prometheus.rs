@@ -195,8 +195,8 @@ async fn scrapes_during_a_rebalance_agree_with_the_members() {
             a.assignment(),
             b.assignment()
         );
-        got_a.poll_quiet(&mut a, Duration::from_millis(20)).await;
-        got_b.poll_quiet(&mut b, Duration::from_millis(20)).await;
+        got_a.poll_once(&mut a, Duration::from_millis(20)).await;
+        got_b.poll_once(&mut b, Duration::from_millis(20)).await;
     }
     assert!(
         scrapes_while_rebalancing > 0,

@@ -24,6 +24,7 @@ async fn a_throttled_fetch_is_honoured_and_records_still_arrive() {
     // Idle now: without throttling the consumer long-polls every 50 ms (fetch.wait.max.ms); throttled
     // at 400 ms it may send at most one fetch per 400 ms (plus one in flight when the window opens).
     let before = cluster.request_count_to(1, ApiKey::Fetch);
+    // A fixed window on purpose: the check below is a rate (fetches per 1.2 s), not "nothing more".
     d.poll_quiet(&mut c, Duration::from_millis(1200)).await;
     let fetches = cluster.request_count_to(1, ApiKey::Fetch) - before;
     assert!(cluster.fired(throttle) >= 1, "no response was throttled");

@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerConfigBuilder, Error, TopicPartition};
-use kafkaroo_testkit::Cluster;
+use kafkaroo_testkit::{ApiKey, Cluster};
 use tokio::time::Instant;
 
 /// Generous bound for anything that should take milliseconds; a failure names what it waited for.
@@ -95,17 +95,29 @@ impl Delivered {
                 "timed out waiting for {what}; delivered so far: {:?}",
                 self.summary()
             );
-            match c.poll(Duration::from_millis(50)).await {
-                Ok(batch) => {
-                    for (tp, records) in batch.partitions() {
-                        self.records.entry(tp.clone()).or_default().extend(
-                            records
-                                .iter()
-                                .map(|r| (r.offset(), r.value().map(<[u8]>::to_vec))),
-                        );
-                    }
+            self.poll_once(c, Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One `poll` of at most `timeout`, recorded; returns whether it handed out anything (records or an
+    /// error).
+    pub async fn poll_once(&mut self, c: &mut Consumer, timeout: Duration) -> bool {
+        match c.poll(timeout).await {
+            Ok(batch) => {
+                let mut any = false;
+                for (tp, records) in batch.partitions() {
+                    any |= !records.is_empty();
+                    self.records.entry(tp.clone()).or_default().extend(
+                        records
+                            .iter()
+                            .map(|r| (r.offset(), r.value().map(<[u8]>::to_vec))),
+                    );
                 }
-                Err(e) => self.errors.push(e),
+                any
+            }
+            Err(e) => {
+                self.errors.push(e);
+                true
             }
         }
     }
@@ -116,22 +128,66 @@ impl Delivered {
         self.poll_until(c, &what, |d| d.count(tp) >= n).await;
     }
 
-    /// Polls for a while and checks nothing more arrives (no duplicates after the expected end).
+    /// Polls (recording) until the consumer has nothing more to hand out from `brokers`: everything any
+    /// of them answered from now on up to a full fetch round trip is recorded. Call it after the
+    /// expected records arrived, then assert that nothing more (no duplicate, nothing past the end) did.
+    ///
+    /// Why this waits long enough without a fixed window: the fetch engine keeps at most one Fetch in
+    /// flight per broker (the driver's `fetching` set) and plans the next Fetch to a broker only after it
+    /// applied the answer to the previous one (under the same lock `poll` takes its records from). So when
+    /// a broker has received two more Fetch requests than now, the first of them was sent after this call
+    /// and its answer, and every earlier answer, is already buffered in the consumer; the final polls,
+    /// which run until one hands out nothing, deliver whatever those answers carried. A duplicate or a
+    /// record past the end would have to come from one of them. Panics after [`WAIT`] if a broker does not
+    /// get two more Fetch requests (e.g. every partition it leads is paused: then there is no event).
+    pub async fn poll_settled(&mut self, c: &mut Consumer, cluster: &Cluster, brokers: &[i32]) {
+        let targets: Vec<(i32, usize)> = brokers
+            .iter()
+            .map(|&b| (b, cluster.request_count_to(b, ApiKey::Fetch) + 2))
+            .collect();
+        let deadline = Instant::now() + WAIT;
+        while let Some(&(broker, target)) = targets
+            .iter()
+            .find(|&&(b, target)| cluster.request_count_to(b, ApiKey::Fetch) < target)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for Fetch {target} to broker {broker}; delivered so far: {:?}",
+                self.summary()
+            );
+            self.poll_once(c, Duration::from_millis(20)).await;
+        }
+        while self.poll_once(c, Duration::from_millis(20)).await {
+            assert!(
+                Instant::now() < deadline,
+                "still delivering after {WAIT:?}; delivered so far: {:?}",
+                self.summary()
+            );
+        }
+    }
+
+    /// [`Delivered::poll_settled`] on the current leaders of `partitions` (each broker once).
+    pub async fn poll_settled_for(
+        &mut self,
+        c: &mut Consumer,
+        cluster: &Cluster,
+        partitions: &[&TopicPartition],
+    ) {
+        let mut brokers: Vec<i32> = partitions
+            .iter()
+            .map(|p| cluster.leader(&p.topic, p.partition).expect("partition exists").0)
+            .collect();
+        brokers.sort_unstable();
+        brokers.dedup();
+        self.poll_settled(c, cluster, &brokers).await;
+    }
+
+    /// Polls for a fixed window, recording. Only where no event marks the end (see the comment at each
+    /// use); [`Delivered::poll_settled`] otherwise.
     pub async fn poll_quiet(&mut self, c: &mut Consumer, for_: Duration) {
         let deadline = Instant::now() + for_;
         while Instant::now() < deadline {
-            match c.poll(Duration::from_millis(20)).await {
-                Ok(batch) => {
-                    for (tp, records) in batch.partitions() {
-                        self.records.entry(tp.clone()).or_default().extend(
-                            records
-                                .iter()
-                                .map(|r| (r.offset(), r.value().map(<[u8]>::to_vec))),
-                        );
-                    }
-                }
-                Err(e) => self.errors.push(e),
-            }
+            self.poll_once(c, Duration::from_millis(20)).await;
         }
     }
 
