@@ -12,8 +12,10 @@ use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, TopicPartition};
 use kafkaroo_group::Assignment;
 use kafkaroo_net::{Purpose, Throttled};
 use kafkaroo_wire::StrBytes;
+use kafkaroo_wire::messages::describe_configs_request::DescribeConfigsResource;
 use kafkaroo_wire::messages::{
-    ConsumerGroupDescribeRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
+    ConsumerGroupDescribeRequest, DescribeConfigsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
+    GroupId, ListGroupsRequest,
 };
 use kafkaroo_wire::protocol::Request;
 
@@ -26,6 +28,10 @@ pub struct DescribedMember {
     pub client_id: String,
     /// Its assigned partitions of the observed topic.
     pub partitions: Vec<i32>,
+    /// ConsumerGroupDescribe v1+: `Some(true)` for a member speaking the consumer protocol, `Some(false)`
+    /// for a classic member in a consumer-protocol group (during an online upgrade); `None` from
+    /// DescribeGroups or ConsumerGroupDescribe v0.
+    pub upgraded: Option<bool>,
 }
 
 /// A DescribeGroups or ConsumerGroupDescribe answer.
@@ -156,6 +162,7 @@ impl Observer {
                     .filter(|tp| tp.topic == self.topic)
                     .map(|tp| tp.partition)
                     .collect(),
+                upgraded: None,
             });
         }
         Ok(GroupView {
@@ -196,6 +203,7 @@ impl Observer {
                     .filter(|t| t.topic_name.0.as_str() == self.topic)
                     .flat_map(|t| t.partitions.iter().copied())
                     .collect(),
+                upgraded: (m.member_type != -1).then_some(m.member_type == 1),
             })
             .collect();
         Ok(GroupView {
@@ -203,6 +211,48 @@ impl Observer {
             protocol: g.assignor_name.to_string(),
             members,
         })
+    }
+}
+
+impl Observer {
+    /// The group's type as its coordinator lists it (ListGroups v5+ `group_type`: `classic` or
+    /// `consumer`); `None` when the coordinator does not list the group or is older than v5.
+    pub async fn group_type(&self) -> anyhow::Result<Option<String>> {
+        let resp = self.to_coordinator(&ListGroupsRequest::default()).await?;
+        if resp.error_code != 0 {
+            bail!("ListGroups: error code {}", resp.error_code);
+        }
+        Ok(resp
+            .groups
+            .iter()
+            .find(|g| g.group_id.0.as_str() == self.group)
+            .map(|g| g.group_type.to_string())
+            .filter(|t| !t.is_empty()))
+    }
+
+    /// The value of broker config `name` on the group's coordinator (DescribeConfigs of the BROKER
+    /// resource); `None` when the broker does not know the config.
+    pub async fn coordinator_config(&self, name: &str) -> anyhow::Result<Option<String>> {
+        let node = self.coordinator().await?;
+        let req = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_string(node.to_string()))
+                .with_configuration_keys(Some(vec![StrBytes::from_string(name.to_owned())])),
+        ]);
+        let resp = self.to_coordinator(&req).await?;
+        let r = resp.results.first().context("DescribeConfigs: no result")?;
+        if r.error_code != 0 {
+            bail!(
+                "DescribeConfigs broker {node}: error code {} ({:?})",
+                r.error_code,
+                r.error_message
+            );
+        }
+        Ok(r.configs
+            .iter()
+            .find(|c| c.name.as_str() == name)
+            .and_then(|c| c.value.as_ref().map(|v| v.to_string())))
     }
 }
 

@@ -1,8 +1,10 @@
 //! Driving a group run: a topic and a group on a broker, members started, stopped cleanly and killed by
 //! name, a background producer, waits until the group settles or caught up (seen through the
 //! [`Observer`]), and at the end the facts and the [`checks`] verdict. The group interop tests
-//! (`tests/group_interop.rs`, `tests/group_interop_secured.rs`, `tests/group_interop_kip848.rs`) are
-//! scripts over [`Run`], with the classic protocol or (the last) KIP-848's consumer protocol.
+//! (`tests/group_interop.rs`, `tests/group_interop_secured.rs`, `tests/group_interop_kip848.rs`,
+//! `tests/group_interop_upgrade.rs`) are scripts over [`Run`], with the classic protocol, KIP-848's
+//! consumer protocol, or (the last) both: a classic group rolled member by member to the consumer protocol
+//! ([`Run::start_with`]).
 //!
 //! The topic, the records and the observer always use the harness' listener ([`Cluster::bootstrap`], the
 //! super user on a `SecuredCluster`); the members use [`RunOptions::member_bootstrap`] with their extra
@@ -166,6 +168,8 @@ pub struct Run {
     partitions: i32,
     pub observer: Arc<Observer>,
     running: BTreeMap<String, MemberProcess>,
+    /// The `group.protocol` of each running member.
+    protocols: BTreeMap<String, GroupProtocol>,
     finished: Vec<MemberLog>,
     started: BTreeMap<ClientKind, usize>,
     produced: Arc<AtomicUsize>,
@@ -264,6 +268,7 @@ impl Run {
             partitions: options.partitions,
             observer,
             running: BTreeMap::new(),
+            protocols: BTreeMap::new(),
             finished: Vec::new(),
             started: BTreeMap::new(),
             produced: Arc::new(AtomicUsize::new(0)),
@@ -294,16 +299,50 @@ impl Run {
         self.script.push(line);
     }
 
-    /// Starts a member of `kind`, named `<kind>-<n>` (also its client id); returns the name.
+    /// Starts a member of `kind` with the run's `group.protocol`, named `<kind>-<n>` (also its client
+    /// id); returns the name.
     pub fn start(&mut self, kind: ClientKind) -> String {
+        self.start_with(kind, self.settings.group_protocol)
+    }
+
+    /// Starts a member of `kind` with `group.protocol` `protocol`, which may differ from the run's (an
+    /// online upgrade of a classic group rolls its members to the consumer protocol one by one).
+    pub fn start_with(&mut self, kind: ClientKind, protocol: GroupProtocol) -> String {
         let n = self.started.entry(kind).or_default();
         *n += 1;
         let name = format!("{}-{n}", kind.label());
-        let member = MemberProcess::spawn(self.cluster, kind, &name, &self.settings)
+        let settings = MemberSettings {
+            group_protocol: protocol,
+            ..self.settings.clone()
+        };
+        let member = MemberProcess::spawn(self.cluster, kind, &name, &settings)
             .unwrap_or_else(|e| panic!("starting {name}: {e:#}"));
         self.running.insert(name.clone(), member);
-        self.note(format!("start {name}"));
+        self.protocols.insert(name.clone(), protocol);
+        if protocol == self.settings.group_protocol {
+            self.note(format!("start {name}"));
+        } else {
+            self.note(format!("start {name} (group.protocol {protocol:?})"));
+        }
         name
+    }
+
+    /// Whether the group is one of the consumer protocol now: the run's protocol is, or some running
+    /// member speaks it (a classic group is converted when the first such member joins, and converted
+    /// back, under the `bidirectional` migration policy, when the last one left).
+    fn consumer_group(&self) -> bool {
+        self.settings.group_protocol == GroupProtocol::Consumer
+            || self.protocols.values().any(|p| *p == GroupProtocol::Consumer)
+    }
+
+    /// The group's type as its coordinator lists it (ListGroups v5+: `classic` or `consumer`).
+    pub fn group_type(&mut self) -> Option<String> {
+        let t = self
+            .runtime
+            .block_on(self.observer.group_type())
+            .unwrap_or_else(|e| panic!("listing groups: {e:#}"));
+        self.note(format!("group type (ListGroups): {t:?}"));
+        t
     }
 
     /// Produces `count` records now.
@@ -351,6 +390,7 @@ impl Run {
     /// Clean leave (SIGTERM: revoke, commit, LeaveGroup).
     pub fn leave(&mut self, name: &str) {
         let mut member = self.running.remove(name).expect("running member");
+        self.protocols.remove(name);
         member
             .terminate(Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{e:#}"));
@@ -362,6 +402,7 @@ impl Run {
     /// cannot have moved yet (the session has not expired).
     pub fn kill(&mut self, name: &str) {
         let mut member = self.running.remove(name).expect("running member");
+        self.protocols.remove(name);
         member.kill().unwrap();
         let committed = self.runtime.block_on(self.observer.committed()).unwrap();
         self.committed_at_kill.insert(name.to_owned(), committed.offsets);
@@ -372,9 +413,11 @@ impl Run {
     /// Waits until the group is Stable with exactly `expected` (client ids) as members and every
     /// partition assigned to one of them (so a cooperative follow-up rebalance is done too). Under the
     /// consumer protocol the view is ConsumerGroupDescribe's (Stable: every member reached its target
-    /// assignment), and every member must also report owning just what the broker lists for it.
+    /// assignment), and every member must also report owning just what the broker lists for it. That
+    /// holds for a group mixing classic and consumer-protocol members too (an online upgrade): it is a
+    /// consumer-protocol group, which ConsumerGroupDescribe describes with its classic members.
     pub fn wait_stable(&mut self, expected: &[&str]) -> GroupView {
-        let consumer_protocol = self.settings.group_protocol == GroupProtocol::Consumer;
+        let consumer_protocol = self.consumer_group();
         let deadline = Instant::now() + SETTLE;
         let mut want: Vec<&str> = expected.to_vec();
         want.sort_unstable();
@@ -413,7 +456,13 @@ impl Run {
                         let layout: Vec<String> = view
                             .members
                             .iter()
-                            .map(|m| format!("{} {:?}", m.client_id, m.partitions))
+                            .map(|m| {
+                                let kind = match m.upgraded {
+                                    Some(false) => " (classic)",
+                                    _ => "",
+                                };
+                                format!("{}{kind} {:?}", m.client_id, m.partitions)
+                            })
                             .collect();
                         self.note(format!("stable ({}): {}", view.protocol, layout.join(", ")));
                         return view;
