@@ -84,6 +84,10 @@ impl DockerBroker {
             ("share.coordinator.state.topic.min.isr", "1".to_owned()),
             ("group.initial.rebalance.delay.ms", "0".to_owned()),
             ("group.min.session.timeout.ms", "1000".to_owned()),
+            ("group.consumer.session.timeout.ms", "10000".to_owned()),
+            ("group.consumer.min.session.timeout.ms", "6000".to_owned()),
+            ("group.consumer.heartbeat.interval.ms", "2000".to_owned()),
+            ("group.consumer.min.heartbeat.interval.ms", "1000".to_owned()),
             ("auto.create.topics.enable", "false".to_owned()),
             ("num.partitions", "1".to_owned()),
         ]

@@ -173,6 +173,10 @@ impl JvmCluster {
                  share.coordinator.state.topic.num.partitions=3\n\
                  group.initial.rebalance.delay.ms=0\n\
                  group.min.session.timeout.ms=1000\n\
+                 group.consumer.session.timeout.ms=10000\n\
+                 group.consumer.min.session.timeout.ms=6000\n\
+                 group.consumer.heartbeat.interval.ms=2000\n\
+                 group.consumer.min.heartbeat.interval.ms=1000\n\
                  log.cleaner.dedupe.buffer.size=33554432\n\
                  num.recovery.threads.per.data.dir=1\n",
                 data = data_dir.display(),

@@ -4,8 +4,8 @@
 //! broker computing the assignment (its default assignor), while members join, leave cleanly and are
 //! killed, and records are produced throughout (in the background). The protocol has no group leader;
 //! the broker gives a partition to its next owner only once the previous owner acknowledged revoking it
-//! or its session expired (the broker's `group.consumer.session.timeout.ms`, 45 s by default, which
-//! bounds how fast a killed member's partitions move).
+//! or its session expired (the broker's `group.consumer.session.timeout.ms`: 45 s by default, 10 s in
+//! the test harness's brokers; it bounds how fast a killed member's partitions move).
 //!
 //! The script waits after each step until the group settled: ConsumerGroupDescribe (DescribeGroups does
 //! not describe these groups) says Stable (every member reached its target assignment) with exactly the
