@@ -110,6 +110,12 @@ async fn pattern_subscription(protocol: &str) {
     }
     let state = c.group_state().unwrap();
     assert!(state.generation > 0, "{protocol}: {state:?}");
+
+    // Another pattern replaces the subscription.
+    c.subscribe_pattern("pay.*").unwrap();
+    poll_until_assigned(&mut c, &mut got, &set(&[("payments", 0)])).await;
+    got.poll_count(&mut c, &tp("payments", 0), 3).await;
+    got.assert_exact(&tp("payments", 0), 0..3);
     c.close().await;
 }
 

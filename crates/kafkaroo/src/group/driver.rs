@@ -29,6 +29,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
     let mut metadata_at = Instant::now();
     let mut metadata_topics: Vec<String> = Vec::new();
     let mut metadata_busy = false;
+    let mut refresh_pending = false;
     let max_age = group
         .engine()
         .config
@@ -102,8 +103,11 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
         }
         let now = Instant::now();
         let wanted = !topics.is_empty() || pattern.is_some();
-        if !metadata_busy && wanted && (now >= metadata_at || topics != metadata_topics || refresh_now) {
+        // A refresh asked for while one is under way (a new pattern) follows it.
+        refresh_pending |= refresh_now;
+        if !metadata_busy && wanted && (now >= metadata_at || topics != metadata_topics || refresh_pending) {
             metadata_busy = true;
+            refresh_pending = false;
             metadata_topics = topics.clone();
             let client = client.clone();
             tasks.spawn(async move {
@@ -112,7 +116,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 let refresh = client.refresh_metadata(if pattern.is_some() { None } else { Some(&names) });
                 match refresh.await {
                     Ok(m) => Done::Metadata(Some(TopicsInfo {
-                        matched: pattern.map(|p| p.matching(&m)),
+                        matched: pattern.map(|p| (p.as_str().to_owned(), p.matching(&m))),
                         counts: m
                             .topics
                             .iter()
@@ -167,8 +171,8 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                         metadata_busy = false;
                         metadata_at = Instant::now() + if info.is_some() { max_age } else { Duration::from_millis(500) };
                         if let Some(mut info) = info {
-                            if let Some(matched) = info.matched.take() {
-                                inner.pattern_matched(matched, Instant::now());
+                            if let Some((pattern, matched)) = info.matched.take() {
+                                inner.pattern_matched(&pattern, matched, Instant::now());
                             }
                             inner.member.metadata_changed(&info, Instant::now());
                         }

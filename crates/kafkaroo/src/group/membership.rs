@@ -50,8 +50,8 @@ pub(crate) enum AnyResponse {
 pub(crate) struct TopicsInfo {
     pub(crate) counts: PartitionCounts,
     pub(crate) names: BTreeMap<Uuid, String>,
-    /// With a pattern subscription: the topics that matched it.
-    pub(crate) matched: Option<BTreeSet<String>>,
+    /// With a pattern subscription: the pattern the refresh matched against, and the topics that matched.
+    pub(crate) matched: Option<(String, BTreeSet<String>)>,
 }
 
 /// The inputs and outputs the driver, the callbacks and the commits use.

@@ -133,10 +133,12 @@ impl Inner {
         self.matched.clear();
     }
 
-    /// A metadata refresh matched `topics`: they become the subscription if they changed (none:
-    /// the member leaves until a topic matches again).
-    pub(super) fn pattern_matched(&mut self, topics: BTreeSet<String>, now: Instant) {
-        if self.pattern.is_none() || topics == self.matched {
+    /// A metadata refresh matched `topics` against `pattern`: they become the subscription if they
+    /// changed (none: the member leaves until a topic matches again). A refresh that matched a pattern
+    /// the application has since replaced is ignored (the refresh for the new one follows).
+    pub(super) fn pattern_matched(&mut self, pattern: &str, topics: BTreeSet<String>, now: Instant) {
+        let current = self.pattern.as_ref().map(TopicPattern::as_str);
+        if current != Some(pattern) || topics == self.matched {
             return;
         }
         if let Some(pattern) = &self.pattern {
