@@ -6,33 +6,20 @@
 //! attempts, group); the committed offsets reach the end of every partition; a restarted member of
 //! the same group gets nothing again.
 
+#![cfg(feature = "producer")]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use kafkaroo::patterns::{DeadLetters, FailureHandling, RetryPolicy, Verdict, headers};
+use kafkaroo::patterns::{DeadLetters, FailureHandling, RetryPolicy, headers};
 use kafkaroo::producer::{Producer, ProducerConfig};
 use kafkaroo::{Consumer, ConsumerConfig, TopicPartition};
 use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
 
 const PARTITIONS: i32 = 3;
 const PER_PARTITION: usize = 12;
-
-#[derive(Debug)]
-enum Failure {
-    Poison(String),
-    Transient(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Poison(v) => write!(f, "cannot parse {v}"),
-            Self::Transient(v) => write!(f, "downstream unavailable for {v}"),
-        }
-    }
-}
 
 /// Record `i` of partition `p`: every 4th is poison, every 5th flaky, every 7th hopeless.
 fn value(p: i32, i: usize) -> String {
@@ -83,16 +70,12 @@ fn poison_and_exhausted_records_reach_the_dead_letter_topic_and_nothing_is_lost(
             ProducerConfig::from_properties([("bootstrap.servers", cluster.bootstrap())]).unwrap();
         let producer = Producer::new(producer_config).await.unwrap();
         let dead_letters = DeadLetters::new(producer, dlt.clone(), Some(group.clone()));
-        let classify = |f: &Failure| match f {
-            Failure::Poison(_) => Verdict::DeadLetter,
-            Failure::Transient(_) => Verdict::Retry,
-        };
         let policy = RetryPolicy {
             max_attempts: 3,
             backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(200),
         };
-        let mut handling = FailureHandling::new(dead_letters, classify, policy);
+        let mut handling = FailureHandling::new(dead_letters, common::classify, policy);
 
         let mut consumer = Consumer::new(member_config(cluster, &group)).await.unwrap();
         consumer.subscribe([topic.as_str()]).unwrap();
@@ -118,9 +101,9 @@ fn poison_and_exhausted_records_reach_the_dead_letter_topic_and_nothing_is_lost(
                     let n = tries.entry(v.clone()).or_default();
                     *n += 1;
                     match v.split('-').next().unwrap() {
-                        "poison" => Err(Failure::Poison(v)),
-                        "hopeless" => Err(Failure::Transient(v)),
-                        "flaky" if *n < 3 => Err(Failure::Transient(v)),
+                        "poison" => Err(common::Failure::Poison(v)),
+                        "hopeless" => Err(common::Failure::Transient(v)),
+                        "flaky" if *n < 3 => Err(common::Failure::Transient(v)),
                         _ => {
                             processed.entry(record.partition()).or_default().push(v);
                             Ok(())
@@ -171,53 +154,13 @@ fn poison_and_exhausted_records_reach_the_dead_letter_topic_and_nothing_is_lost(
             .await;
         consumer.close().await;
 
-        // The dead letters, read back.
-        let reader_config = ConsumerConfig::builder()
-            .bootstrap_servers(cluster.bootstrap())
-            .auto_offset_reset(kafkaroo::AutoOffsetReset::Earliest)
-            .build()
-            .unwrap();
-        let mut reader = Consumer::new(reader_config).await.unwrap();
-        reader.assign([TopicPartition::new(&dlt, 0)]).unwrap();
-        let mut letters = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while letters.len() < expected_dead {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} dead letters of {expected_dead}",
-                letters.len()
-            );
-            for r in reader.poll(Duration::from_millis(100)).await.unwrap().iter() {
-                let h: Vec<(String, String)> = r
-                    .headers()
-                    .map(|h| {
-                        (
-                            h.key_str().unwrap().to_owned(),
-                            String::from_utf8_lossy(h.value().unwrap_or_default()).into_owned(),
-                        )
-                    })
-                    .collect();
-                letters.push((
-                    String::from_utf8(r.value().unwrap().to_vec()).unwrap(),
-                    r.key().map(<[u8]>::to_vec),
-                    h,
-                ));
-            }
-        }
-        assert_eq!(
-            reader.lag(&TopicPartition::new(&dlt, 0)),
-            Some(0),
-            "no dead letter twice"
-        );
+        // The dead letters, read back (no more than expected: none twice).
+        let letters = common::read_back(cluster.bootstrap(), &dlt, expected_dead).await;
         let mut seen = BTreeSet::new();
         for (v, key, h) in &letters {
             assert!(seen.insert(v.clone()), "{v} dead-lettered twice");
             let get = |name: &str| h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            let (p, i): (i32, usize) = {
-                let mut parts = v.split('-').skip(1);
-                let p = parts.next().unwrap().trim_start_matches('p').parse().unwrap();
-                (p, parts.next().unwrap().parse().unwrap())
-            };
+            let (p, i) = common::place(v);
             assert_eq!(
                 h[0],
                 ("trace".to_owned(), "t-1".to_owned()),

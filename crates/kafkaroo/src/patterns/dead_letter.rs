@@ -1,5 +1,7 @@
 //! Dead letters: a record processing gave up on, written to a dead-letter topic as it was (key, value,
-//! headers in order) with headers saying where it came from and why it failed.
+//! headers in order) with headers saying where it came from and why it failed. A record from a retry
+//! topic keeps its application headers but not the `kafkaroo.retry.*` ones, and its dead letter names
+//! the topic, partition and offset it was consumed from first.
 
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -7,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafkaroo_producer::{Producer, ProducerRecord, RecordMetadata};
 
+use super::retry_headers;
 use crate::record::ConsumerRecord;
 
 /// The headers a dead letter carries after the original record's own (values are UTF-8 text).
@@ -69,36 +72,87 @@ impl DeadLetters {
         error_class: &str,
         attempts: u32,
     ) -> Result<RecordMetadata, kafkaroo_producer::Error> {
-        let failed_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let text = [
-            (headers::ORIGINAL_TOPIC, record.topic().to_owned()),
-            (headers::ORIGINAL_PARTITION, record.partition().to_string()),
-            (headers::ORIGINAL_OFFSET, record.offset().to_string()),
-            (headers::ORIGINAL_TIMESTAMP, record.timestamp().to_string()),
+        self.send_from(record, &Origin::of(record), error, error_class, attempts)
+            .await
+    }
+
+    /// [`send`](Self::send) for a record first consumed at `origin` (a retry topic's record: its
+    /// dead letter names the topic, partition and offset it failed at first).
+    pub(crate) async fn send_from<E: Display + ?Sized>(
+        &self,
+        record: &ConsumerRecord,
+        origin: &Origin,
+        error: &E,
+        error_class: &str,
+        attempts: u32,
+    ) -> Result<RecordMetadata, kafkaroo_producer::Error> {
+        let mut text = vec![
+            (headers::ORIGINAL_TOPIC, origin.topic.clone()),
+            (headers::ORIGINAL_PARTITION, origin.partition.to_string()),
+            (headers::ORIGINAL_OFFSET, origin.offset.to_string()),
+            (headers::ORIGINAL_TIMESTAMP, origin.timestamp.to_string()),
             (headers::ERROR_CLASS, error_class.to_owned()),
             (headers::ERROR_MESSAGE, error.to_string()),
             (headers::ATTEMPTS, attempts.to_string()),
-            (headers::FAILED_AT, failed_at.to_string()),
+            (headers::FAILED_AT, now_ms().to_string()),
         ];
-        // The original headers first, in order (a key that is not UTF-8 is kept, lossily).
-        let original: Vec<(Cow<'_, str>, Option<&[u8]>)> = record
-            .headers()
-            .map(|h| (String::from_utf8_lossy(h.key()), h.value()))
-            .collect();
-        let mut all: Vec<(&str, Option<&[u8]>)> = original.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
-        all.extend(text.iter().map(|(k, v)| (*k, Some(v.as_bytes()))));
         if let Some(group) = &self.group {
-            all.push((headers::CONSUMER_GROUP, Some(group.as_bytes())));
+            text.push((headers::CONSUMER_GROUP, group.clone()));
         }
-        let mut out = ProducerRecord::new(&self.topic).headers(&all);
-        if let Some(key) = record.key() {
-            out = out.key(key);
-        }
-        if let Some(value) = record.value() {
-            out = out.value(value);
-        }
-        self.producer.send(out).await?.await
+        send_copy(&self.producer, &self.topic, record, &text).await
     }
+}
+
+/// Where a record was consumed first: its main topic's partition, offset and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+}
+
+impl Origin {
+    /// `record` itself.
+    pub(crate) fn of(record: &ConsumerRecord) -> Self {
+        Self {
+            topic: record.topic().to_owned(),
+            partition: record.partition(),
+            offset: record.offset(),
+            timestamp: record.timestamp(),
+        }
+    }
+}
+
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Writes a copy of `record` to `topic` (its key, value and headers in order, less the retry
+/// bookkeeping headers `kafkaroo.retry.*`, then `extra`) and resolves once the broker acknowledged it.
+pub(crate) async fn send_copy(
+    producer: &Producer,
+    topic: &str,
+    record: &ConsumerRecord,
+    extra: &[(&str, String)],
+) -> Result<RecordMetadata, kafkaroo_producer::Error> {
+    // The original headers first, in order (a key that is not UTF-8 is kept, lossily).
+    let original: Vec<(Cow<'_, str>, Option<&[u8]>)> = record
+        .headers()
+        .map(|h| (String::from_utf8_lossy(h.key()), h.value()))
+        .filter(|(k, _)| !k.starts_with(retry_headers::PREFIX))
+        .collect();
+    let mut all: Vec<(&str, Option<&[u8]>)> = original.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+    all.extend(extra.iter().map(|(k, v)| (*k, Some(v.as_bytes()))));
+    let mut out = ProducerRecord::new(topic).headers(&all);
+    if let Some(key) = record.key() {
+        out = out.key(key);
+    }
+    if let Some(value) = record.value() {
+        out = out.value(value);
+    }
+    producer.send(out).await?.await
 }

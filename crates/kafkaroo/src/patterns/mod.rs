@@ -1,30 +1,42 @@
-//! Failure handling as the seed articles do it, without a second client: a record whose processing
-//! fails is tried again in place after a backoff while it looks transient, and written to a
-//! dead-letter topic when it is poison or out of attempts. The application decides which is which
-//! ([`Classify`]).
+//! Failure handling as the seed articles do it: a record whose processing fails is tried again while
+//! the failure looks transient, and written to a dead-letter topic when it is poison or out of
+//! attempts. The application decides which is which ([`Classify`]). Two ways to try again:
 //!
-//! The rules [`FailureHandling::handle`] keeps:
+//! - [`FailureHandling`]: in place, after a backoff. Simple, and a key's records stay in order, but
+//!   the failing record's partition waits meanwhile.
+//! - [`RetryTopics`]: through retry topics (`<topic>.retry.1`, `.retry.2`, ...), each with its own
+//!   delay. The main partition goes on at once; a retried record may be processed after later records
+//!   of its key. Its rules are on [`RetryTopics`].
+//!
+//! The rules both keep:
 //! - An offset is stored (for [`Consumer::commit_stored`]) only once its record is dealt with:
-//!   processed, or dead-lettered **and acknowledged** by the broker. A crash consumes the record again;
-//!   nothing is skipped.
-//! - A partition's records are dealt with in order. A record to retry is sought back to and its
-//!   partition paused for the backoff (doubling per attempt); the records after it in the batch are
-//!   left for later, and other partitions go on meanwhile.
-//! - A dead letter that cannot be written is an error ([`PatternError::DeadLetter`]) and its record is
-//!   sought back to, so the next poll returns it again.
+//!   processed, or written to a retry topic or the dead-letter topic **and acknowledged** by the
+//!   broker. A crash consumes the record again; nothing is skipped.
+//! - A partition's records are dealt with in order. A record that must wait (a backoff, or a retry
+//!   record not due yet) is sought back to and its partition paused until then; the records after it
+//!   in the batch are left for later, and other partitions go on meanwhile. Both share one
+//!   pause-until/resume.
+//! - A dead letter or retry record that cannot be written is an error ([`PatternError::DeadLetter`],
+//!   [`PatternError::RetryTopic`]) and its record is sought back to, so the next poll returns it again.
 //!
-//! Call [`FailureHandling::resume_due`] before every poll (it resumes partitions whose backoff passed)
-//! and commit with [`Consumer::commit_stored`] (with `enable.auto.commit=false`).
+//! Call `resume_due` before every poll (it resumes partitions whose wait is over) and commit with
+//! [`Consumer::commit_stored`] (with `enable.auto.commit=false`).
 //!
-//! Not here yet: retry topics with delays (`topic.retry.N`), schema-registry deserialisers.
+//! Not here yet: in-place retries before a retry topic, schema-registry deserialisers.
 
 mod dead_letter;
+mod pauses;
+mod retry_topics;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 pub use dead_letter::{DeadLetters, headers};
+pub use retry_topics::{RetryTopics, retry_headers, retry_topic};
+
+use dead_letter::Origin;
+use pauses::Pauses;
 
 use crate::consumer::Consumer;
 use crate::error::Error;
@@ -90,8 +102,11 @@ pub struct Handled {
     pub processed: usize,
     /// Records written to the dead-letter topic (and acknowledged).
     pub dead_lettered: usize,
-    /// Records that failed and wait for another attempt.
+    /// Records that failed and wait for another attempt (with [`RetryTopics`]: written to a retry
+    /// topic and acknowledged).
     pub retrying: usize,
+    /// With [`RetryTopics`]: retry records not due yet, their partitions paused until they are.
+    pub delayed: usize,
 }
 
 /// A failure of the pattern itself (not of the application's processing).
@@ -111,6 +126,18 @@ pub enum PatternError {
         /// The producer's error.
         source: kafkaroo_producer::Error,
     },
+    /// A retry record could not be written; its record was sought back to and comes again.
+    #[error("writing {partition} offset {offset} to the retry topic {topic} failed: {source}")]
+    RetryTopic {
+        /// The record's partition.
+        partition: TopicPartition,
+        /// The record's offset.
+        offset: i64,
+        /// The retry topic.
+        topic: String,
+        /// The producer's error.
+        source: kafkaroo_producer::Error,
+    },
 }
 
 /// In-place retries with backoff, then dead letters. See the [module docs](self).
@@ -122,7 +149,7 @@ pub struct FailureHandling<C> {
     /// The record of each partition that failed last, and its failed attempts so far.
     attempts: HashMap<TopicPartition, (i64, u32)>,
     /// Partitions paused for a backoff, and when they are due.
-    waiting: BTreeMap<TopicPartition, Instant>,
+    waiting: Pauses,
 }
 
 impl<C> FailureHandling<C> {
@@ -133,7 +160,7 @@ impl<C> FailureHandling<C> {
             classify,
             policy,
             attempts: HashMap::new(),
-            waiting: BTreeMap::new(),
+            waiting: Pauses::default(),
         }
     }
 
@@ -146,27 +173,13 @@ impl<C> FailureHandling<C> {
     /// rebalance took them: their new owner starts from the committed offset). Call before each poll.
     pub fn resume_due(&mut self, consumer: &mut Consumer) -> Result<(), Error> {
         let assigned = consumer.assignment();
-        self.waiting.retain(|tp, _| assigned.contains(tp));
         self.attempts.retain(|tp, _| assigned.contains(tp));
-        let now = Instant::now();
-        let due: Vec<TopicPartition> = self
-            .waiting
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        if !due.is_empty() {
-            consumer.resume(&due)?;
-            for tp in &due {
-                self.waiting.remove(tp);
-            }
-        }
-        Ok(())
+        self.waiting.resume_due(consumer)
     }
 
     /// When the next paused partition is due (poll no longer than until then).
     pub fn next_due(&self) -> Option<Instant> {
-        self.waiting.values().min().copied()
+        self.waiting.next_due()
     }
 
     /// Partitions waiting for a retry.
@@ -189,7 +202,7 @@ impl<C> FailureHandling<C> {
     {
         let mut handled = Handled::default();
         for (tp, records) in batch.partitions() {
-            if self.waiting.contains_key(tp) {
+            if self.waiting.contains(tp) {
                 continue; // sought back: these records come again
             }
             for record in records {
@@ -210,23 +223,13 @@ impl<C> FailureHandling<C> {
                 if verdict == Verdict::Retry && attempt < self.policy.max_attempts {
                     tracing::debug!(partition = %tp, offset = record.offset(), attempt, %error, "processing failed; retrying after the backoff");
                     self.attempts.insert(tp.clone(), (record.offset(), attempt));
-                    consumer.seek(tp, record.offset())?;
-                    consumer.pause(std::slice::from_ref(tp))?;
-                    self.waiting
-                        .insert(tp.clone(), Instant::now() + self.policy.wait_after(attempt));
+                    let at = Instant::now() + self.policy.wait_after(attempt);
+                    self.waiting.pause_until(consumer, tp, record.offset(), at)?;
                     handled.retrying += 1;
                     break;
                 }
-                let class = std::any::type_name::<E>();
-                if let Err(source) = self.dead_letters.send(record, &error, class, attempt).await {
-                    consumer.seek(tp, record.offset())?;
-                    return Err(PatternError::DeadLetter {
-                        partition: tp.clone(),
-                        offset: record.offset(),
-                        source,
-                    });
-                }
-                tracing::warn!(partition = %tp, offset = record.offset(), attempt, %error, topic = self.dead_letters.topic(), "record dead-lettered");
+                let origin = Origin::of(record);
+                dead_letter(&self.dead_letters, consumer, record, &origin, &error, attempt).await?;
                 consumer.store_offset(record)?;
                 self.attempts.remove(tp);
                 handled.dead_lettered += 1;
@@ -234,6 +237,33 @@ impl<C> FailureHandling<C> {
         }
         Ok(handled)
     }
+}
+
+/// Writes `record`'s dead letter (the record first consumed at `origin`) and waits for the broker's
+/// acknowledgement; if that fails, seeks back to the record so the next poll returns it.
+async fn dead_letter<E: Display>(
+    dead_letters: &DeadLetters,
+    consumer: &mut Consumer,
+    record: &ConsumerRecord,
+    origin: &Origin,
+    error: &E,
+    attempt: u32,
+) -> Result<(), PatternError> {
+    let class = std::any::type_name::<E>();
+    let partition = TopicPartition::new(record.topic(), record.partition());
+    if let Err(source) = dead_letters
+        .send_from(record, origin, error, class, attempt)
+        .await
+    {
+        consumer.seek(&partition, record.offset())?;
+        return Err(PatternError::DeadLetter {
+            partition,
+            offset: record.offset(),
+            source,
+        });
+    }
+    tracing::warn!(%partition, offset = record.offset(), attempt, %error, topic = dead_letters.topic(), "record dead-lettered");
+    Ok(())
 }
 
 #[cfg(test)]

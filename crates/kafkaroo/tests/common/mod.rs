@@ -57,3 +57,81 @@ pub fn produce(cluster: &Cluster, topic: &str, partitions: i32, per_partition: u
             .unwrap();
     }
 }
+
+/// A record's headers as text (keys must be UTF-8; values lossily, null as empty).
+pub fn text_headers(r: &kafkaroo::ConsumerRecord) -> Vec<(String, String)> {
+    r.headers()
+        .map(|h| {
+            (
+                h.key_str().unwrap().to_owned(),
+                String::from_utf8_lossy(h.value().unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A record read back: value (UTF-8), key, headers as text.
+pub type ReadBack = (String, Option<Vec<u8>>, Vec<(String, String)>);
+
+/// Reads partition 0 of `topic` from the beginning until `count` records came (within 20 s), and
+/// checks there are no more.
+pub async fn read_back(bootstrap: &str, topic: &str, count: usize) -> Vec<ReadBack> {
+    let config = ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .build()
+        .unwrap();
+    let mut reader = kafkaroo::Consumer::new(config).await.unwrap();
+    let tp = kafkaroo::TopicPartition::new(topic, 0);
+    reader.assign([tp.clone()]).unwrap();
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while records.len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} records of {count} in {topic}",
+            records.len()
+        );
+        for r in reader.poll(Duration::from_millis(100)).await.unwrap().iter() {
+            let value = String::from_utf8(r.value().unwrap().to_vec()).unwrap();
+            records.push((value, r.key().map(<[u8]>::to_vec), text_headers(r)));
+        }
+    }
+    assert_eq!(reader.lag(&tp), Some(0), "more than {count} records in {topic}");
+    reader.close().await;
+    records
+}
+
+/// A processing failure in the `patterns` tests.
+#[derive(Debug)]
+pub enum Failure {
+    /// Will never succeed.
+    Poison(String),
+    /// May succeed later.
+    Transient(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Poison(v) => write!(f, "cannot parse {v}"),
+            Self::Transient(v) => write!(f, "downstream unavailable for {v}"),
+        }
+    }
+}
+
+/// Poison is dead-lettered, transient failures retried.
+#[cfg(feature = "producer")]
+pub fn classify(f: &Failure) -> kafkaroo::patterns::Verdict {
+    match f {
+        Failure::Poison(_) => kafkaroo::patterns::Verdict::DeadLetter,
+        Failure::Transient(_) => kafkaroo::patterns::Verdict::Retry,
+    }
+}
+
+/// The partition and index of a `patterns` test value `kind-p<partition>-<index>`.
+pub fn place(v: &str) -> (i32, usize) {
+    let mut parts = v.split('-').skip(1);
+    let p = parts.next().unwrap().trim_start_matches('p').parse().unwrap();
+    (p, parts.next().unwrap().parse().unwrap())
+}
