@@ -10,10 +10,10 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use kafkaroo::patterns::{DeadLetters, FailureHandling, RetryPolicy, headers};
+use kafkaroo::patterns::{DeadLetters, FailureHandling, RetryPolicy};
 use kafkaroo::producer::{Producer, ProducerConfig};
 use kafkaroo::{Consumer, ConsumerConfig, TopicPartition};
 use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
@@ -156,31 +156,7 @@ fn poison_and_exhausted_records_reach_the_dead_letter_topic_and_nothing_is_lost(
 
         // The dead letters, read back (no more than expected: none twice).
         let letters = common::read_back(cluster.bootstrap(), &dlt, expected_dead).await;
-        let mut seen = BTreeSet::new();
-        for (v, key, h) in &letters {
-            assert!(seen.insert(v.clone()), "{v} dead-lettered twice");
-            let get = |name: &str| h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            let (p, i) = common::place(v);
-            assert_eq!(
-                h[0],
-                ("trace".to_owned(), "t-1".to_owned()),
-                "original header first: {h:?}"
-            );
-            assert_eq!(key.as_deref(), Some(format!("k{i}").as_bytes()));
-            assert_eq!(get(headers::ORIGINAL_TOPIC).as_deref(), Some(topic.as_str()));
-            assert_eq!(get(headers::ORIGINAL_PARTITION), Some(p.to_string()));
-            assert_eq!(get(headers::ORIGINAL_OFFSET), Some(i.to_string()));
-            assert_eq!(get(headers::CONSUMER_GROUP).as_deref(), Some(group.as_str()));
-            assert!(
-                get(headers::ERROR_CLASS).is_some_and(|c| c.ends_with("Failure")),
-                "{h:?}"
-            );
-            let attempts = if v.starts_with("poison") { "1" } else { "3" };
-            assert_eq!(get(headers::ATTEMPTS).as_deref(), Some(attempts), "{v}");
-            let message = get(headers::ERROR_MESSAGE).unwrap();
-            assert!(message.contains(v.as_str()), "{message}");
-        }
-        assert_eq!(seen.len(), expected_dead);
+        common::check_dead_letters(&letters, &topic, &group, expected_dead);
 
         // A restarted member of the group starts at the committed end: nothing comes again.
         let mut again = Consumer::new(member_config(cluster, &group)).await.unwrap();

@@ -11,10 +11,10 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kafkaroo::patterns::{DeadLetters, RetryTopics, headers, retry_headers};
+use kafkaroo::patterns::{DeadLetters, RetryTopics, retry_headers};
 use kafkaroo::producer::{Producer, ProducerConfig};
 use kafkaroo::{Consumer, ConsumerConfig, TopicPartition};
 use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
@@ -41,10 +41,6 @@ fn value(p: i32, i: usize) -> String {
 
 fn kind(v: &str) -> &str {
     v.split('-').next().unwrap()
-}
-
-fn get(h: &[(String, String)], name: &str) -> Option<String> {
-    h.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
 fn now_ms() -> i64 {
@@ -139,16 +135,25 @@ fn retry_topics_delay_retries_without_blocking_and_dead_letter_the_rest() {
                     }
                     assert_eq!(h[0], ("trace".to_owned(), "t-1".to_owned()), "{v}: {h:?}");
                     if stage > 0 {
-                        let due: i64 = get(&h, retry_headers::DUE).unwrap().parse().unwrap();
+                        let due: i64 = common::header(&h, retry_headers::DUE).unwrap().parse().unwrap();
                         assert!(at >= due, "{v} processed at {at}, due at {due}");
                         let (p, i) = common::place(&v);
-                        assert_eq!(get(&h, retry_headers::ATTEMPT), Some((stage + 1).to_string()));
                         assert_eq!(
-                            get(&h, retry_headers::ORIGINAL_TOPIC).as_deref(),
+                            common::header(&h, retry_headers::ATTEMPT),
+                            Some((stage + 1).to_string())
+                        );
+                        assert_eq!(
+                            common::header(&h, retry_headers::ORIGINAL_TOPIC).as_deref(),
                             Some(topic.as_str())
                         );
-                        assert_eq!(get(&h, retry_headers::ORIGINAL_PARTITION), Some(p.to_string()));
-                        assert_eq!(get(&h, retry_headers::ORIGINAL_OFFSET), Some(i.to_string()));
+                        assert_eq!(
+                            common::header(&h, retry_headers::ORIGINAL_PARTITION),
+                            Some(p.to_string())
+                        );
+                        assert_eq!(
+                            common::header(&h, retry_headers::ORIGINAL_OFFSET),
+                            Some(i.to_string())
+                        );
                         assert_eq!(record.key(), Some(format!("k{i}").as_bytes()));
                         let n = h
                             .iter()
@@ -223,37 +228,6 @@ fn retry_topics_delay_retries_without_blocking_and_dead_letter_the_rest() {
 
         // The dead letters, read back (no more than expected: none twice).
         let letters = common::read_back(cluster.bootstrap(), &dlt, expected_dead).await;
-        let mut seen = BTreeSet::new();
-        for (v, key, h) in &letters {
-            assert!(seen.insert(v.clone()), "{v} dead-lettered twice");
-            let (p, i) = common::place(v);
-            assert!(matches!(kind(v), "poison" | "hopeless"), "{v}");
-            assert_eq!(
-                h[0],
-                ("trace".to_owned(), "t-1".to_owned()),
-                "original header first: {h:?}"
-            );
-            assert!(
-                h.iter().all(|(k, _)| !k.starts_with(retry_headers::PREFIX)),
-                "no retry headers in a dead letter: {h:?}"
-            );
-            assert_eq!(key.as_deref(), Some(format!("k{i}").as_bytes()));
-            assert_eq!(
-                get(h, headers::ORIGINAL_TOPIC).as_deref(),
-                Some(topic.as_str()),
-                "{v}"
-            );
-            assert_eq!(get(h, headers::ORIGINAL_PARTITION), Some(p.to_string()), "{v}");
-            assert_eq!(get(h, headers::ORIGINAL_OFFSET), Some(i.to_string()), "{v}");
-            assert_eq!(get(h, headers::CONSUMER_GROUP).as_deref(), Some(group.as_str()));
-            assert!(
-                get(h, headers::ERROR_CLASS).is_some_and(|c| c.ends_with("Failure")),
-                "{h:?}"
-            );
-            let attempts = if kind(v) == "poison" { "1" } else { "3" };
-            assert_eq!(get(h, headers::ATTEMPTS).as_deref(), Some(attempts), "{v}");
-            assert!(get(h, headers::ERROR_MESSAGE).unwrap().contains(v.as_str()));
-        }
-        assert_eq!(seen.len(), expected_dead);
+        common::check_dead_letters(&letters, &topic, &group, expected_dead);
     });
 }

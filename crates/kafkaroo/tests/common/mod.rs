@@ -135,3 +135,50 @@ pub fn place(v: &str) -> (i32, usize) {
     let p = parts.next().unwrap().trim_start_matches('p').parse().unwrap();
     (p, parts.next().unwrap().parse().unwrap())
 }
+
+/// The last value of header `name`.
+pub fn header(h: &[(String, String)], name: &str) -> Option<String> {
+    h.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+/// Checks the dead letters of a `patterns` test read back from its topic: `count` of them, each once,
+/// each a poison (tried once) or hopeless (tried three times) record of `topic` (values
+/// `kind-p<partition>-<index>`, keys `k<index>`, a first header `trace: t-1`) with its original headers
+/// first, no `kafkaroo.retry.*` ones, and the failure headers naming its place in `topic`.
+#[cfg(feature = "producer")]
+pub fn check_dead_letters(letters: &[ReadBack], topic: &str, group: &str, count: usize) {
+    use kafkaroo::patterns::{headers, retry_headers};
+    let mut seen = std::collections::BTreeSet::new();
+    for (v, key, h) in letters {
+        assert!(seen.insert(v.clone()), "{v} dead-lettered twice");
+        let (p, i) = place(v);
+        let get = |name: &str| header(h, name);
+        let attempts = match v.split('-').next() {
+            Some("poison") => "1",
+            Some("hopeless") => "3",
+            _ => panic!("{v} dead-lettered"),
+        };
+        assert_eq!(
+            h[0],
+            ("trace".to_owned(), "t-1".to_owned()),
+            "original header first: {h:?}"
+        );
+        assert!(
+            h.iter().all(|(k, _)| !k.starts_with(retry_headers::PREFIX)),
+            "no retry headers in a dead letter: {h:?}"
+        );
+        assert_eq!(key.as_deref(), Some(format!("k{i}").as_bytes()));
+        assert_eq!(get(headers::ORIGINAL_TOPIC).as_deref(), Some(topic), "{v}");
+        assert_eq!(get(headers::ORIGINAL_PARTITION), Some(p.to_string()), "{v}");
+        assert_eq!(get(headers::ORIGINAL_OFFSET), Some(i.to_string()), "{v}");
+        assert_eq!(get(headers::CONSUMER_GROUP).as_deref(), Some(group));
+        assert!(
+            get(headers::ERROR_CLASS).is_some_and(|c| c.ends_with("Failure")),
+            "{h:?}"
+        );
+        assert_eq!(get(headers::ATTEMPTS).as_deref(), Some(attempts), "{v}");
+        let message = get(headers::ERROR_MESSAGE).unwrap();
+        assert!(message.contains(v.as_str()), "{message}");
+    }
+    assert_eq!(seen.len(), count);
+}
