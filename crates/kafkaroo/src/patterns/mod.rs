@@ -105,7 +105,8 @@ pub struct Handled {
     /// Records that failed and wait for another attempt (with [`RetryTopics`]: written to a retry
     /// topic and acknowledged).
     pub retrying: usize,
-    /// With [`RetryTopics`]: retry records not due yet, their partitions paused until they are.
+    /// With [`RetryTopics`]: how often a retry partition was paused because its next record was not
+    /// due yet.
     pub delayed: usize,
 }
 

@@ -8,7 +8,7 @@ use super::dead_letter::{Origin, now_ms, send_copy};
 use super::{Classify, DeadLetters, Handled, PatternError, Pauses, Verdict, dead_letter};
 use crate::consumer::Consumer;
 use crate::error::Error;
-use crate::record::{ConsumerRecord, PollBatch};
+use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
 
 /// The headers a retry record carries after the original record's own (values are UTF-8 text, numbers
 /// decimal). A record moving on to the next retry topic or the dead-letter topic drops the ones it
@@ -216,33 +216,9 @@ impl<C> RetryTopics<C> {
             }
             let (main, stage) = stage_of(&tp.topic, stages);
             for record in records {
-                let origin = if stage == 0 {
-                    Origin::of(record)
-                } else {
-                    let decoded = decode(record.headers().map(|h| (h.key(), h.value())));
-                    match decoded.due {
-                        Ok(due) => {
-                            let wait = due.saturating_sub(now_ms());
-                            if wait > 0 {
-                                let wait = Duration::from_millis(wait as u64).min(self.delays[stage - 1]);
-                                self.waiting.pause_until(
-                                    consumer,
-                                    tp,
-                                    record.offset(),
-                                    Instant::now() + wait,
-                                )?;
-                                handled.delayed += 1;
-                                break;
-                            }
-                        }
-                        Err(why) => {
-                            tracing::warn!(partition = %tp, offset = record.offset(), %why, "retry record without a due time; processing it now");
-                        }
-                    }
-                    decoded.origin.unwrap_or_else(|| {
-                        tracing::warn!(partition = %tp, offset = record.offset(), "retry record without its original topic, partition, offset and timestamp; naming this one");
-                        Origin::of(record)
-                    })
+                let Some(origin) = self.origin_if_due(consumer, tp, stage, record)? else {
+                    handled.delayed += 1;
+                    break; // sought back and paused until it is due
                 };
                 let error = match process(record).await {
                     Ok(()) => {
@@ -280,6 +256,40 @@ impl<C> RetryTopics<C> {
             }
         }
         Ok(handled)
+    }
+
+    /// Where `record` (of retry stage `stage`, 0 for a main topic) was consumed first, if it is due;
+    /// if it is not, seeks back to it and pauses its partition until it is, and returns `None`.
+    fn origin_if_due(
+        &mut self,
+        consumer: &mut Consumer,
+        tp: &TopicPartition,
+        stage: usize,
+        record: &ConsumerRecord,
+    ) -> Result<Option<Origin>, Error> {
+        if stage == 0 {
+            return Ok(Some(Origin::of(record)));
+        }
+        let decoded = decode(record.headers().map(|h| (h.key(), h.value())));
+        match decoded.due {
+            Ok(due) => {
+                let wait = due.saturating_sub(now_ms());
+                if wait > 0 {
+                    // Never longer than this topic's delay, against a writer's clock ahead of ours.
+                    let wait = Duration::from_millis(wait as u64).min(self.delays[stage - 1]);
+                    let at = Instant::now() + wait;
+                    self.waiting.pause_until(consumer, tp, record.offset(), at)?;
+                    return Ok(None);
+                }
+            }
+            Err(why) => {
+                tracing::warn!(partition = %tp, offset = record.offset(), %why, "retry record without a due time; processing it now");
+            }
+        }
+        Ok(Some(decoded.origin.unwrap_or_else(|| {
+            tracing::warn!(partition = %tp, offset = record.offset(), "retry record without its original topic, partition, offset and timestamp; naming this one");
+            Origin::of(record)
+        })))
     }
 }
 
