@@ -7,23 +7,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafkaroo_wire::ErrorCode;
-use kafkaroo_wire::messages::find_coordinator_response::Coordinator as CoordinatorEntry;
 use kafkaroo_wire::messages::leave_group_response::MemberResponse;
 use kafkaroo_wire::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafkaroo_wire::messages::{
-    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatResponse, JoinGroupRequest,
-    LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, TopicName,
+    FindCoordinatorRequest, GroupId, HeartbeatResponse, JoinGroupRequest, LeaveGroupRequest,
+    LeaveGroupResponse, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+    TopicName,
 };
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::coordinator::{Committed, FetchedOffset, JoinAnswer, JoinInput, Reply, SyncAnswer, SyncInput};
 use crate::group_wire::{
-    commit_answer, error_response, join_response, offset_fetch_queries, sb, sync_response,
+    commit_answer, error_response, find_coordinator_response, join_response, offset_fetch_queries, sb,
+    sync_response,
 };
 use crate::messages::{Request, Response};
 use crate::state::{Inner, State};
@@ -129,28 +129,7 @@ fn find_coordinator(st: &State, r: &FindCoordinatorRequest, version: i16) -> Res
         Some((n, addr)) => (ErrorCode::NONE, n, addr.ip().to_string(), i32::from(addr.port())),
         None => (ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, String::new(), -1),
     };
-    let mut resp = FindCoordinatorResponse::default();
-    if version >= 4 {
-        resp.coordinators = r
-            .coordinator_keys
-            .iter()
-            .map(|k| {
-                CoordinatorEntry::default()
-                    .with_key(k.clone())
-                    .with_node_id(BrokerId(node_id))
-                    .with_host(sb(&host))
-                    .with_port(port)
-                    .with_error_code(code.0)
-            })
-            .collect();
-    } else {
-        resp = resp
-            .with_error_code(code.0)
-            .with_node_id(BrokerId(node_id))
-            .with_host(sb(&host))
-            .with_port(port);
-    }
-    Response::FindCoordinator(resp)
+    Response::FindCoordinator(find_coordinator_response(r, version, code, node_id, &host, port))
 }
 
 fn join_input(r: &JoinGroupRequest, version: i16, client_id: &str) -> JoinInput {

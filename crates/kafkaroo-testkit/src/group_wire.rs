@@ -11,8 +11,9 @@ use kafkaroo_wire::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use kafkaroo_wire::messages::{
-    BrokerId, FindCoordinatorResponse, GroupId, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupResponse,
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatResponse, JoinGroupResponse,
+    LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    SyncGroupResponse,
 };
 use kafkaroo_wire::{ErrorCode, StrBytes};
 
@@ -115,30 +116,43 @@ pub(crate) fn offset_fetch_queries(r: &OffsetFetchRequest, version: i16) -> Vec<
     }
 }
 
+/// FindCoordinator's answer at `version`: one entry per key asked for (v4+), else the top-level fields.
+pub(crate) fn find_coordinator_response(
+    r: &FindCoordinatorRequest,
+    version: i16,
+    code: ErrorCode,
+    node_id: i32,
+    host: &str,
+    port: i32,
+) -> FindCoordinatorResponse {
+    let resp = FindCoordinatorResponse::default();
+    if version < 4 {
+        return resp
+            .with_error_code(code.0)
+            .with_node_id(BrokerId(node_id))
+            .with_host(sb(host))
+            .with_port(port);
+    }
+    let coordinators = r
+        .coordinator_keys
+        .iter()
+        .map(|k| {
+            CoordinatorEntry::default()
+                .with_key(k.clone())
+                .with_node_id(BrokerId(node_id))
+                .with_host(sb(host))
+                .with_port(port)
+                .with_error_code(code.0)
+        })
+        .collect();
+    resp.with_coordinators(coordinators)
+}
+
 /// The answer to a group request that failed as a whole with `code`; `None` for other APIs.
 pub(crate) fn error_response(request: &Request, version: i16, code: ErrorCode) -> Option<Response> {
     Some(match request {
         Request::FindCoordinator(r) => {
-            let mut resp = FindCoordinatorResponse::default();
-            if version >= 4 {
-                resp.coordinators = r
-                    .coordinator_keys
-                    .iter()
-                    .map(|k| {
-                        CoordinatorEntry::default()
-                            .with_key(k.clone())
-                            .with_node_id(BrokerId(-1))
-                            .with_port(-1)
-                            .with_error_code(code.0)
-                    })
-                    .collect();
-            } else {
-                resp = resp
-                    .with_error_code(code.0)
-                    .with_node_id(BrokerId(-1))
-                    .with_port(-1);
-            }
-            Response::FindCoordinator(resp)
+            Response::FindCoordinator(find_coordinator_response(r, version, code, -1, "", -1))
         }
         Request::JoinGroup(r) => Response::JoinGroup(join_response(
             JoinAnswer::error_for(code, r.member_id.as_str()),
