@@ -285,10 +285,7 @@ impl Consumer {
     /// [`committed_lag`](Consumer::committed_lag).
     pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
         let st = self.shared.lock();
-        let p = st.partitions.get(tp)?;
-        let end = p.log_end(self.shared.config.isolation_level);
-        let pos = p.position()?;
-        (end >= 0).then(|| (end - pos).max(0))
+        st.partitions.get(tp)?.lag(self.shared.config.isolation_level)
     }
 
     /// How many records of each of `partitions` the group has not committed yet: from the committed

@@ -83,15 +83,13 @@ pub(crate) fn snapshot(shared: &Shared, group: Option<(GroupState, u64)>) -> Sta
             .iter()
             .map(|(tp, p)| {
                 let (low, high, last_stable) = p.watermarks();
-                let end = p.log_end(isolation);
-                let position = p.position();
                 PartitionStatistics {
                     partition: tp.clone(),
-                    position,
+                    position: p.position(),
                     log_start_offset: low,
                     high_watermark: high,
                     last_stable_offset: last_stable,
-                    lag: position.filter(|_| end >= 0).map(|pos| (end - pos).max(0)),
+                    lag: p.lag(isolation),
                     paused: p.is_paused(),
                 }
             })

@@ -207,6 +207,14 @@ impl PartitionState {
         }
     }
 
+    /// Records from the position to [`log_end`](Self::log_end) (`Consumer::lag`); `None` while either
+    /// is unknown.
+    pub(crate) fn lag(&self, isolation: IsolationLevel) -> Option<i64> {
+        let end = self.log_end(isolation);
+        let position = self.position?;
+        (end >= 0).then(|| (end - position).max(0))
+    }
+
     /// The next offset the application has not been given, ignoring `recv`'s queue: the first held
     /// record, else the position; with the leader epoch a commit carries.
     pub(crate) fn delivered_position(&self) -> Option<(i64, Option<i32>)> {

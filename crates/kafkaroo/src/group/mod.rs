@@ -148,10 +148,10 @@ impl Inner {
                 "topics matching the subscription pattern changed"
             );
         }
-        self.matched = topics.clone();
-        if let Err(e) = self.member.subscribe(topics.into_iter().collect(), now) {
+        if let Err(e) = self.member.subscribe(topics.iter().cloned().collect(), now) {
             tracing::warn!(error = %e, "subscribing to the topics the pattern matched failed");
         }
+        self.matched = topics;
     }
 }
 
