@@ -88,6 +88,7 @@ impl DockerBroker {
             ("group.consumer.min.session.timeout.ms", "6000".to_owned()),
             ("group.consumer.heartbeat.interval.ms", "2000".to_owned()),
             ("group.consumer.min.heartbeat.interval.ms", "1000".to_owned()),
+            ("group.consumer.regex.refresh.interval.ms", "10000".to_owned()),
             ("auto.create.topics.enable", "false".to_owned()),
             ("num.partitions", "1".to_owned()),
         ]

@@ -177,6 +177,7 @@ impl JvmCluster {
                  group.consumer.min.session.timeout.ms=6000\n\
                  group.consumer.heartbeat.interval.ms=2000\n\
                  group.consumer.min.heartbeat.interval.ms=1000\n\
+                 group.consumer.regex.refresh.interval.ms=10000\n\
                  log.cleaner.dedupe.buffer.size=33554432\n\
                  num.recovery.threads.per.data.dir=1\n",
                 data = data_dir.display(),

@@ -79,6 +79,18 @@ fn delivered(t: &Timeline) -> usize {
         .len()
 }
 
+/// The first error `poll` returns (within [`WAIT`]); it must be fatal.
+async fn fatal_error(c: &mut Consumer) -> kafkaroo::Error {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no error from poll");
+        if let Err(e) = c.poll(Duration::from_millis(100)).await {
+            assert!(e.is_fatal(), "{e:?}");
+            return e;
+        }
+    }
+}
+
 fn stable_with(c: &Consumer, n: usize) -> bool {
     c.group_state().is_some_and(|s| s.state == MemberState::Stable) && c.assignment().len() == n
 }
@@ -137,14 +149,7 @@ fn kafkaroo_members_share_a_topic_with_the_consumer_protocol() {
         runtime.block_on(async {
             let t: Timeline = Arc::default();
             let mut c = member(cluster, &group, &topic, 'a', &t).await;
-            let deadline = Instant::now() + WAIT;
-            let error = loop {
-                assert!(Instant::now() < deadline, "no error from poll on Kafka {version}");
-                if let Err(e) = c.poll(Duration::from_millis(100)).await {
-                    break e;
-                }
-            };
-            assert!(error.is_fatal(), "{error:?}");
+            let error = fatal_error(&mut c).await;
             assert!(error.to_string().contains("group.protocol=classic"), "{error}");
         });
         println!(
@@ -214,5 +219,120 @@ fn kafkaroo_members_share_a_topic_with_the_consumer_protocol() {
             let got = committed.get(p).cloned().flatten().map(|o| o.offset);
             assert_eq!(got, next.get(p).copied(), "committed offset of {p}");
         }
+    });
+}
+
+/// Polls `c` until its assignment is `expected` and every partition in `counts` delivered that many
+/// records (recorded in `got` as offsets per partition); returns how long it took.
+async fn poll_until_assigned_and_read(
+    c: &mut Consumer,
+    got: &mut BTreeMap<TopicPartition, Vec<i64>>,
+    expected: &BTreeSet<TopicPartition>,
+    counts: &BTreeMap<TopicPartition, usize>,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let assigned: BTreeSet<TopicPartition> = c.assignment().into_iter().collect();
+        let read = counts.iter().all(|(tp, n)| got.get(tp).map_or(0, Vec::len) >= *n);
+        if assigned == *expected && read {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "assignment {assigned:?}, expected {expected:?}; read {got:?}; {:?}",
+            c.group_state()
+        );
+        let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
+        for (tp, records) in batch.partitions() {
+            got.entry(tp.clone())
+                .or_default()
+                .extend(records.iter().map(|r| r.offset()));
+        }
+    }
+}
+
+/// `subscribe_broker_regex` on Kafka 4.x: the coordinator resolves the expression (RE2/J, whole
+/// names), assigns the matching topics' partitions and only their records arrive; a matching topic
+/// created later joins the assignment once the coordinator resolves the expression again (the test
+/// brokers set `group.consumer.regex.refresh.interval.ms` to its minimum, 10 s); an expression the
+/// coordinator cannot compile stops the member with INVALID_REGULAR_EXPRESSION.
+#[test]
+fn the_coordinator_resolves_a_regex_subscription() {
+    let cluster = Cluster::shared();
+    let version = cluster.version().to_owned();
+    if version.starts_with("3.") {
+        println!(
+            "SKIPPED: Kafka {version} has no consumer group protocol (ConsumerGroupHeartbeat v1 carries the regex)"
+        );
+        return;
+    }
+    let prefix = cluster.unique_topic("rx");
+    let topic = |suffix: &str| format!("{prefix}-{suffix}");
+    let tp = |suffix: &str, p: i32| TopicPartition::new(topic(suffix), p);
+    for (suffix, partitions) in [("orders", 2), ("payments", 1), ("audit", 1)] {
+        cluster
+            .create_topic(&topic(suffix), partitions, 1, &[])
+            .expect("topic created");
+    }
+    let produce = |suffix: &str, partition: i32, n: usize| {
+        let records = (0..n)
+            .map(|i| TestRecord::new(format!("k{i}"), format!("v{i}")))
+            .collect();
+        cluster
+            .produce(&ProduceRequest::new(topic(suffix), records).partition(partition))
+            .expect("records produced");
+    };
+    for (suffix, partition) in [("orders", 0), ("orders", 1), ("payments", 0), ("audit", 0)] {
+        produce(suffix, partition, 10);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let group = format!("kip848-regex-{}", fastrand::u32(..));
+        let mut c = Consumer::new(config(cluster, &group))
+            .await
+            .expect("consumer connects");
+        c.subscribe_broker_regex(&format!("{prefix}-(orders|payments).*"))
+            .expect("subscribe");
+        let mut got = BTreeMap::new();
+        let first: BTreeSet<TopicPartition> = [tp("orders", 0), tp("orders", 1), tp("payments", 0)].into();
+        let counts = first.iter().map(|p| (p.clone(), 10)).collect();
+        let took = poll_until_assigned_and_read(&mut c, &mut got, &first, &counts).await;
+        println!("regex resolved and the matching topics read in {took:?}");
+        for p in &first {
+            assert_eq!(
+                got[p],
+                (0..10).collect::<Vec<i64>>(),
+                "{p}: each record once, in order"
+            );
+        }
+        assert!(
+            !got.contains_key(&tp("audit", 0)),
+            "audit does not match: {got:?}"
+        );
+
+        cluster
+            .create_topic(&topic("orders-late"), 1, 1, &[])
+            .expect("topic created");
+        produce("orders-late", 0, 5);
+        let mut second = first.clone();
+        second.insert(tp("orders-late", 0));
+        let counts = [(tp("orders-late", 0), 5)].into();
+        let took = poll_until_assigned_and_read(&mut c, &mut got, &second, &counts).await;
+        println!("a new matching topic joined and was read in {took:?}");
+        assert_eq!(got[&tp("orders-late", 0)], (0..5).collect::<Vec<i64>>());
+        assert!(!got.contains_key(&tp("audit", 0)));
+        c.close().await;
+
+        let mut bad = Consumer::new(config(cluster, &format!("{group}-bad")))
+            .await
+            .expect("consumer connects");
+        bad.subscribe_broker_regex("orders-(")
+            .expect("checked by the coordinator");
+        let error = fatal_error(&mut bad).await;
+        let text = error.to_string();
+        assert!(
+            text.contains("INVALID_REGULAR_EXPRESSION") && text.contains("orders-("),
+            "{text}"
+        );
     });
 }

@@ -1,7 +1,9 @@
-//! `Consumer::subscribe_pattern` with both group protocols against the in-process cluster: the
-//! topics whose whole name matches are assigned and only their records delivered; a topic created
-//! later joins the subscription on a metadata refresh and its records arrive; a deleted one leaves
-//! it; an invalid expression is a configuration error.
+//! `Consumer::subscribe_pattern` with both group protocols, and `subscribe_broker_regex` (resolved by
+//! the KIP-848 coordinator), against the in-process cluster: the topics whose whole name matches are
+//! assigned and only their records delivered; a topic created later joins the subscription (on a
+//! metadata refresh, or when the coordinator resolves the regex again) and its records arrive; a
+//! deleted one leaves it; an invalid expression is a configuration error, or the coordinator's
+//! INVALID_REGULAR_EXPRESSION.
 
 mod common;
 
@@ -47,7 +49,21 @@ async fn poll_until_assigned(c: &mut Consumer, got: &mut Delivered, expected: &B
     }
 }
 
-async fn pattern_subscription(protocol: &str) {
+/// Who matches the expression.
+#[derive(Clone, Copy, PartialEq)]
+enum Matcher {
+    Client,
+    Coordinator,
+}
+
+fn subscribe(c: &mut Consumer, matcher: Matcher, expression: &str) {
+    match matcher {
+        Matcher::Client => c.subscribe_pattern(expression).unwrap(),
+        Matcher::Coordinator => c.subscribe_broker_regex(expression).unwrap(),
+    }
+}
+
+async fn pattern_subscription(protocol: &str, matcher: Matcher) {
     let cluster = cluster().await;
     for (topic, partition) in [
         ("orders-eu", 0),
@@ -60,7 +76,7 @@ async fn pattern_subscription(protocol: &str) {
     }
     let mut c = Consumer::new(
         config(&cluster)
-            .group_id(format!("pattern-{protocol}"))
+            .group_id(format!("pattern-{protocol}-{}", matcher as u8))
             .set("group.protocol", protocol)
             .and_then(|b| b.set("metadata.max.age.ms", "100"))
             .unwrap()
@@ -69,7 +85,7 @@ async fn pattern_subscription(protocol: &str) {
     )
     .await
     .unwrap();
-    c.subscribe_pattern("orders-.*").unwrap();
+    subscribe(&mut c, matcher, "orders-.*");
 
     let mut got = Delivered::default();
     let first = set(&[("orders-eu", 0), ("orders-eu", 1), ("orders-us", 0)]);
@@ -112,7 +128,7 @@ async fn pattern_subscription(protocol: &str) {
     assert!(state.generation > 0, "{protocol}: {state:?}");
 
     // Another pattern replaces the subscription.
-    c.subscribe_pattern("pay.*").unwrap();
+    subscribe(&mut c, matcher, "pay.*");
     poll_until_assigned(&mut c, &mut got, &set(&[("payments", 0)])).await;
     got.poll_count(&mut c, &tp("payments", 0), 3).await;
     got.assert_exact(&tp("payments", 0), 0..3);
@@ -121,12 +137,57 @@ async fn pattern_subscription(protocol: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classic_members_follow_the_topics_a_pattern_matches() {
-    pattern_subscription("classic").await;
+    pattern_subscription("classic", Matcher::Client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_protocol_members_follow_the_topics_a_pattern_matches() {
-    pattern_subscription("consumer").await;
+    pattern_subscription("consumer", Matcher::Client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_protocol_members_follow_the_topics_the_coordinators_regex_matches() {
+    pattern_subscription("consumer", Matcher::Coordinator).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regex_the_coordinator_refuses_stops_the_member_with_its_error() {
+    let cluster = cluster().await;
+    let config = config(&cluster)
+        .group_id("bad-broker-regex")
+        .set("group.protocol", "consumer")
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut c = Consumer::new(config).await.unwrap();
+    // Not checked on the client: the coordinator's syntax (RE2/J) is the one that counts.
+    c.subscribe_broker_regex("orders-(").unwrap();
+    let deadline = Instant::now() + WAIT;
+    let err = loop {
+        assert!(Instant::now() < deadline, "no error from poll");
+        match c.poll(Duration::from_millis(50)).await {
+            Ok(batch) => assert!(batch.is_empty(), "records without a subscription"),
+            Err(e) => break e,
+        }
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("INVALID_REGULAR_EXPRESSION") && text.contains("orders-("),
+        "{text}"
+    );
+    assert!(c.assignment().is_empty());
+}
+
+#[tokio::test]
+async fn a_coordinator_regex_needs_the_consumer_protocol() {
+    let cluster = cluster().await;
+    let mut c = Consumer::new(config(&cluster).group_id("classic-regex").build().unwrap())
+        .await
+        .unwrap();
+    let err = c.subscribe_broker_regex("orders-.*").unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("group.protocol=consumer"), "{err}");
+    assert!(c.group_state().is_none(), "nothing joined");
 }
 
 #[tokio::test]

@@ -732,15 +732,55 @@ impl Consumer {
         )
     }
 
+    /// Joins the consumer group `group.id` subscribed to every topic whose whole name matches the
+    /// regular expression `regex`, resolved by the group coordinator (KIP-848's
+    /// `subscribed_topic_regex`; Java's `subscribe(SubscriptionPattern)`), replacing a previous
+    /// subscription. The syntax is the broker's, RE2/J; the coordinator matches new and deleted
+    /// topics every `group.consumer.regex.refresh.interval.ms` (a broker setting) and every member
+    /// of the group subscribed to the same expression shares its resolution. Needs
+    /// `group.protocol=consumer` and Kafka 4.0+ ([`Error::Config`] otherwise; a broker offering only
+    /// ConsumerGroupHeartbeat v0 stops the member with an error saying so). An expression the
+    /// coordinator cannot compile stops the member with INVALID_REGULAR_EXPRESSION, reported by the
+    /// next `poll`. Internal topics never match.
+    pub fn subscribe_broker_regex(&mut self, regex: &str) -> Result<(), Error> {
+        self.subscribe_inner(Subscription::BrokerRegex(regex.to_owned()), None)
+    }
+
+    /// Like [`subscribe_broker_regex`](Consumer::subscribe_broker_regex), with a [`RebalanceListener`].
+    pub fn subscribe_broker_regex_with_listener(
+        &mut self,
+        regex: &str,
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<(), Error> {
+        self.subscribe_inner(
+            Subscription::BrokerRegex(regex.to_owned()),
+            Some(Box::new(listener)),
+        )
+    }
+
     fn subscribe_inner(
         &mut self,
         subscription: Subscription,
         listener: Option<Box<dyn RebalanceListener>>,
     ) -> Result<(), Error> {
-        let (topics, pattern) = match subscription {
-            Subscription::Topics(topics) => (topics, None),
+        let (topics, pattern, regex) = match subscription {
+            Subscription::Topics(topics) => (topics, None, None),
             // The topics come from the next metadata refresh.
-            Subscription::Pattern(pattern) => (Vec::new(), Some(pattern)),
+            Subscription::Pattern(pattern) => (Vec::new(), Some(pattern), None),
+            Subscription::BrokerRegex(regex) => {
+                if self.shared.config.group_protocol != crate::GroupProtocol::Consumer {
+                    return Err(Error::Config(format!(
+                        "subscribe_broker_regex({regex:?}) needs group.protocol=consumer (KIP-848): \
+                         with the classic protocol, subscribe_pattern matches topic names on the client"
+                    )));
+                }
+                if regex.is_empty() {
+                    return Err(Error::Config(
+                        "subscribe_broker_regex: the regular expression is empty".into(),
+                    ));
+                }
+                (Vec::new(), None, Some(regex))
+            }
         };
         let config = &self.shared.config;
         let group_id = config
@@ -760,7 +800,12 @@ impl Consumer {
         if let Some(g) = &self.group {
             g.set_listener(listener);
             let mut inner = g.lock();
-            if pattern.is_none() {
+            if let Some(regex) = &regex {
+                inner
+                    .member
+                    .subscribe_regex(regex, now)
+                    .map_err(Error::from_group)?;
+            } else if pattern.is_none() {
                 inner.member.subscribe(topics, now).map_err(Error::from_group)?;
             } // else the next metadata refresh replaces the subscription with the matching topics
 
@@ -778,7 +823,9 @@ impl Consumer {
                 Box::new(group::Kip848::from_config(config, &group_id, now).map_err(Error::from_group)?)
             }
         };
-        if !topics.is_empty() {
+        if let Some(regex) = &regex {
+            member.subscribe_regex(regex, now).map_err(Error::from_group)?;
+        } else if !topics.is_empty() {
             member.subscribe(topics, now).map_err(Error::from_group)?;
         }
         let shared = Arc::new(GroupShared::new(member, listener, self.shared.clone()));

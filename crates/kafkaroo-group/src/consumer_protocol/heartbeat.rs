@@ -23,6 +23,8 @@ pub(super) const API: &str = "ConsumerGroupHeartbeat";
 pub(super) struct SentFields {
     rebalance_timeout_ms: Option<i32>,
     topics: Option<BTreeSet<String>>,
+    /// The regular expression last sent (`None`: none sent since joining, or cleared).
+    regex: Option<String>,
     server_assignor: Option<String>,
     rack_id: Option<String>,
     owned: Option<Vec<TopicIdPartitions>>,
@@ -86,6 +88,16 @@ impl ConsumerGroupMember {
             Phase::PrepareLeaving => None,
             _ => changed(&mut sent.topics, &self.topics).map(|t| t.into_iter().collect()),
         };
+        // Sent when it differs from what the coordinator has: when joining only if there is one, and
+        // the empty string when it was replaced by topic names.
+        let subscribed_topic_regex = match self.phase {
+            Phase::PrepareLeaving => None,
+            _ if sent.regex == self.regex => None,
+            _ => {
+                sent.regex.clone_from(&self.regex);
+                Some(self.regex.clone().unwrap_or_default())
+            }
+        };
         let server_assignor = match &self.config.server_assignor {
             Some(a) => changed(&mut sent.server_assignor, a),
             None => None,
@@ -103,6 +115,7 @@ impl ConsumerGroupMember {
             rack_id,
             rebalance_timeout_ms,
             subscribed_topic_names,
+            subscribed_topic_regex,
             server_assignor,
             topic_partitions,
         }
@@ -248,6 +261,10 @@ impl ConsumerGroupMember {
             },
             codes::UNSUPPORTED_VERSION => GroupError::ConsumerProtocolUnsupported { message },
             codes::INVALID_REQUEST => GroupError::InvalidRequest { api: API, message },
+            codes::INVALID_REGULAR_EXPRESSION => GroupError::InvalidRegularExpression {
+                regex: self.regex.clone().unwrap_or_default(),
+                message,
+            },
             codes::GROUP_MAX_SIZE_REACHED => GroupError::GroupMaxSizeReached,
             codes::GROUP_AUTHORIZATION_FAILED => GroupError::GroupAuthorizationFailed {
                 group_id: self.config.group_id.clone(),

@@ -61,6 +61,8 @@ pub struct HeartbeatRequest {
     pub rebalance_timeout_ms: i32,
     /// The subscribed topics, sorted, when changed.
     pub subscribed_topic_names: Option<Vec<String>>,
+    /// The broker-side regular expression, when changed; the empty string clears it (v1+).
+    pub subscribed_topic_regex: Option<String>,
     /// `group.remote.assignor`, when changed.
     pub server_assignor: Option<String>,
     /// The partitions the member owns (its acknowledgement of reconciled assignments), when changed.

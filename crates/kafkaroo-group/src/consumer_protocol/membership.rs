@@ -184,6 +184,7 @@ impl ConsumerGroupMember {
             rack_id: None,
             rebalance_timeout_ms: -1,
             subscribed_topic_names: None,
+            subscribed_topic_regex: None,
             server_assignor: None,
             topic_partitions: None,
         };
@@ -224,11 +225,13 @@ impl ConsumerGroupMember {
         if plan.is_some_and(|p| p.closing) {
             self.phase = Phase::Closed;
             self.topics.clear();
+            self.regex = None;
         } else if plan.is_some_and(|p| p.rejoin) {
             self.start_join("subscribed again while leaving");
         } else {
             self.phase = Phase::Unsubscribed;
             self.topics.clear();
+            self.regex = None;
         }
     }
 }

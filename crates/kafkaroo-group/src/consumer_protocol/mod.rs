@@ -46,7 +46,17 @@
 //! Commits and committed-offset fetches (OffsetCommit/OffsetFetch with the member epoch) are the
 //! driver's for now: [`ConsumerGroupMember::member_epoch`] and [`ConsumerGroupMember::member_id`] give
 //! what they carry. No local session expiry: the session timeout is the broker's and unknown to the
-//! member (Java's consumer has none either). Regular-expression subscriptions are not sent yet.
+//! member (Java's consumer has none either).
+//!
+//! # Regular-expression subscriptions
+//!
+//! [`ConsumerGroupMember::subscribe_regex`] sends the expression in `subscribed_topic_regex`
+//! (ConsumerGroupHeartbeat v1, Kafka 4.0+) with an empty topic list; the coordinator resolves it (RE2/J
+//! syntax, whole names, refreshed every `group.consumer.regex.refresh.interval.ms`) and assigns
+//! partitions of the matching topics, whose ids the caller resolves with a metadata refresh of all
+//! topics ([`ConsumerGroupMember::unresolved_topic_ids`]). As for the other fields, the regex is sent
+//! when joining and when it changes; replacing it by topic names sends the empty string, which is how
+//! the protocol clears it (Java's consumer does the same).
 //!
 //! # Layout
 //!
@@ -131,6 +141,8 @@ pub struct ConsumerGroupMember {
     rng: u64,
 
     topics: BTreeSet<String>,
+    /// The broker-side regular expression subscribed to, instead of `topics`.
+    regex: Option<String>,
     coordinator: Option<i32>,
     find_attempts: u32,
 
@@ -172,6 +184,7 @@ impl ConsumerGroupMember {
             now,
             next_request: 0,
             topics: BTreeSet::new(),
+            regex: None,
             coordinator: None,
             find_attempts: 0,
             phase: Phase::Unsubscribed,
@@ -238,9 +251,18 @@ impl ConsumerGroupMember {
         self.reconciler.unresolved_topic_ids()
     }
 
-    /// The subscribed topics, sorted.
+    /// The subscribed topics, sorted (empty with a regular expression).
     pub fn subscription(&self) -> Vec<String> {
         self.topics.iter().cloned().collect()
+    }
+
+    /// The broker-side regular expression subscribed to, if any.
+    pub fn subscription_regex(&self) -> Option<&str> {
+        self.regex.as_deref()
+    }
+
+    fn subscribed(&self) -> bool {
+        !self.topics.is_empty() || self.regex.is_some()
     }
 
     /// The coordinator's node id, if known.
@@ -273,18 +295,37 @@ impl ConsumerGroupMember {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let topics: BTreeSet<String> = topics.into_iter().map(Into::into).collect();
+        self.set_subscription(topics, None, now)
+    }
+
+    /// Subscribes to the topics whose whole name matches `regex`, resolved by the coordinator (RE2/J
+    /// syntax; see the [module docs](self#regular-expression-subscriptions)), replacing the previous
+    /// subscription. An expression the coordinator refuses stops the member with
+    /// [`GroupError::InvalidRegularExpression`]. An empty expression is [`leave`](Self::leave).
+    pub fn subscribe_regex(&mut self, regex: &str, now: Instant) -> Result<(), GroupError> {
+        let regex = (!regex.is_empty()).then(|| regex.to_owned());
+        self.set_subscription(BTreeSet::new(), regex, now)
+    }
+
+    fn set_subscription(
+        &mut self,
+        topics: BTreeSet<String>,
+        regex: Option<String>,
+        now: Instant,
+    ) -> Result<(), GroupError> {
         self.advance(now);
         match self.phase {
             Phase::Fatal => return Err(self.fatal.clone().unwrap_or(GroupError::Closed)),
             Phase::Closed => return Err(GroupError::Closed),
             _ => {}
         }
-        let topics: BTreeSet<String> = topics.into_iter().map(Into::into).collect();
-        if topics.is_empty() {
+        if topics.is_empty() && regex.is_none() {
             self.leave(now);
             return Ok(());
         }
         self.topics = topics;
+        self.regex = regex;
         match (self.phase, &mut self.leave) {
             (Phase::Unsubscribed, _) => self.start_join("subscribed"),
             (Phase::PrepareLeaving | Phase::Leaving, Some(plan)) => plan.rejoin = true,
@@ -316,7 +357,7 @@ impl ConsumerGroupMember {
             .set(Timer::MaxPoll, now + self.config.max_poll_interval);
         if self.phase == Phase::Stale {
             self.phase = Phase::Unsubscribed;
-            if !self.topics.is_empty() {
+            if self.subscribed() {
                 self.start_join("rejoining after max.poll.interval.ms was exceeded");
             }
         }

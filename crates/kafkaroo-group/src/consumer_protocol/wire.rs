@@ -2,7 +2,7 @@
 //! driver (the facade, a test) only encodes and decodes frames.
 //!
 //! ConsumerGroupHeartbeat v0 and v1 carry the same fields except `subscribed_topic_regex` (v1), which
-//! the member does not send; v1 (KIP-1082) requires the client-generated member id the member always
+//! the member sends only with a regular-expression subscription (the driver refuses it on v0); v1 (KIP-1082) requires the client-generated member id the member always
 //! sends. FindCoordinator names the group in `key` before v4 and in `coordinator_keys` from v4.
 
 use kafkaroo_wire::messages::consumer_group_heartbeat_request::TopicPartitions as WireOwned;
@@ -18,7 +18,8 @@ fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
 
-/// The ConsumerGroupHeartbeat request message for `request` (the same for versions 0 and 1).
+/// The ConsumerGroupHeartbeat request message for `request` (the same for versions 0 and 1, but for
+/// the regular expression, which only v1 can carry).
 pub fn heartbeat_request(request: &HeartbeatRequest) -> ConsumerGroupHeartbeatRequest {
     ConsumerGroupHeartbeatRequest::default()
         .with_group_id(GroupId(sb(&request.group_id)))
@@ -33,6 +34,7 @@ pub fn heartbeat_request(request: &HeartbeatRequest) -> ConsumerGroupHeartbeatRe
                 .as_ref()
                 .map(|names| names.iter().map(|n| TopicName(sb(n))).collect()),
         )
+        .with_subscribed_topic_regex(request.subscribed_topic_regex.as_deref().map(sb))
         .with_server_assignor(request.server_assignor.as_deref().map(sb))
         .with_topic_partitions(request.topic_partitions.as_ref().map(|owned| {
             owned
@@ -125,6 +127,7 @@ mod tests {
             rack_id: Some("rack-a".into()),
             rebalance_timeout_ms: 300_000,
             subscribed_topic_names: Some(vec!["a".into(), "b".into()]),
+            subscribed_topic_regex: None,
             server_assignor: Some("range".into()),
             topic_partitions: Some(vec![TopicIdPartitions {
                 topic_id: Uuid::from_u128(7),
@@ -160,6 +163,25 @@ mod tests {
             }
         }
         assert_eq!(Req::VERSIONS.max, 1, "a new version: check its fields here");
+    }
+
+    #[test]
+    fn a_regex_travels_in_v1_and_v0_cannot_carry_it() {
+        for regex in ["topic-.*", ""] {
+            let request = HeartbeatRequest {
+                subscribed_topic_names: Some(vec![]),
+                subscribed_topic_regex: Some(regex.into()),
+                ..full_request()
+            };
+            let back = round_trip(&heartbeat_request(&request), 1);
+            assert_eq!(back.subscribed_topic_regex.as_deref(), Some(regex));
+            assert_eq!(back.subscribed_topic_names, Some(vec![]));
+            let mut buf = BytesMut::new();
+            assert!(
+                heartbeat_request(&request).encode(&mut buf, 0).is_err(),
+                "v0 has no field for the regex: encoding must fail rather than drop it"
+            );
+        }
     }
 
     #[test]

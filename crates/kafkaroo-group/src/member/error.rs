@@ -56,6 +56,8 @@ pub mod codes {
     pub const UNRELEASED_INSTANCE_ID: i16 = 111;
     /// UNSUPPORTED_ASSIGNOR (KIP-848).
     pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
+    /// INVALID_REGULAR_EXPRESSION (KIP-848).
+    pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
 }
 
 /// A group membership or commit error.
@@ -211,6 +213,19 @@ pub enum GroupError {
         /// The broker's error message, if any.
         message: Option<String>,
     },
+    /// INVALID_REGULAR_EXPRESSION (128, KIP-848): the coordinator cannot compile the subscribed
+    /// regular expression (RE2/J syntax). Fatal until the application subscribes to another one.
+    #[error(
+        "the group coordinator refused the subscribed regular expression {regex:?} \
+         (INVALID_REGULAR_EXPRESSION{}): it must be RE2/J syntax matching whole topic names",
+        .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+    )]
+    InvalidRegularExpression {
+        /// The expression sent.
+        regex: String,
+        /// The broker's error message, if any.
+        message: Option<String>,
+    },
     /// INVALID_REQUEST (42): the broker refused the request as malformed. Fatal.
     #[error("the broker refused {api} as invalid (INVALID_REQUEST){}",
         .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
@@ -265,6 +280,7 @@ impl GroupError {
             Self::UnsupportedAssignor { .. } => UNSUPPORTED_ASSIGNOR,
             Self::ConsumerProtocolUnsupported { .. } => UNSUPPORTED_VERSION,
             Self::InvalidRequest { .. } => INVALID_REQUEST,
+            Self::InvalidRegularExpression { .. } => INVALID_REGULAR_EXPRESSION,
             Self::Unexpected { code, .. } => *code,
             Self::CommitTimedOut { last } => return last.code(),
             _ => return None,
@@ -301,6 +317,7 @@ impl GroupError {
                 | Self::UnsupportedAssignor { .. }
                 | Self::ConsumerProtocolUnsupported { .. }
                 | Self::InvalidRequest { .. }
+                | Self::InvalidRegularExpression { .. }
                 | Self::Unexpected { .. }
         ) || matches!(self, Self::Broker { code, .. } if *code == codes::UNSUPPORTED_VERSION || *code == codes::INVALID_GROUP_ID)
     }

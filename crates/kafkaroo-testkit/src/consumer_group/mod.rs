@@ -63,7 +63,11 @@ struct Member {
     epoch: i32,
     previous_epoch: i32,
     rebalance_timeout: Duration,
+    /// What the member is subscribed to: `names`, plus the topics `regex` matches (refreshed with
+    /// every target computation, not on an interval as the real coordinator does).
     topics: BTreeSet<String>,
+    names: BTreeSet<String>,
+    regex: Option<regex_lite::Regex>,
     assignor: Option<String>,
     /// What the member may own now (what its answers list).
     assigned: BTreeSet<Tp>,
@@ -136,6 +140,14 @@ pub(crate) fn heartbeat(
     if let Err(message) = validate(r, version) {
         return error(ErrorCode::INVALID_REQUEST, &message);
     }
+    if let Some(Err(message)) = r
+        .subscribed_topic_regex
+        .as_deref()
+        .filter(|rx| !rx.is_empty())
+        .map(whole_name_regex)
+    {
+        return error(ErrorCode::INVALID_REGULAR_EXPRESSION, &message);
+    }
     if let Some(a) = r.server_assignor.as_deref().filter(|a| !ASSIGNORS.contains(a)) {
         return error(
             ErrorCode::UNSUPPORTED_ASSIGNOR,
@@ -190,6 +202,13 @@ pub(crate) fn heartbeat(
     response
         .with_member_epoch(member.epoch)
         .with_assignment(assignment)
+}
+
+/// `source` compiled to match whole topic names (the real coordinator uses RE2/J; regex-lite's
+/// syntax is close to it).
+fn whole_name_regex(source: &str) -> Result<regex_lite::Regex, String> {
+    regex_lite::Regex::new(&format!("^(?:{source})$"))
+        .map_err(|e| format!("SubscribedTopicRegex {source:?} is invalid: {e}"))
 }
 
 /// The broker's request checks (INVALID_REQUEST otherwise).
@@ -295,6 +314,8 @@ impl Group {
                 previous_epoch: -1,
                 rebalance_timeout: Duration::ZERO,
                 topics: BTreeSet::new(),
+                names: BTreeSet::new(),
+                regex: None,
                 assignor: None,
                 assigned: BTreeSet::new(),
                 revoking: BTreeSet::new(),
@@ -351,9 +372,16 @@ impl Group {
         }
         let mut changed = false;
         if let Some(names) = &r.subscribed_topic_names {
-            let topics: BTreeSet<String> = names.iter().map(|n| n.0.to_string()).collect();
-            changed = topics != m.topics;
-            m.topics = topics;
+            let names: BTreeSet<String> = names.iter().map(|n| n.0.to_string()).collect();
+            changed = names != m.names;
+            m.names = names;
+        }
+        if let Some(source) = r.subscribed_topic_regex.as_deref() {
+            let regex = (!source.is_empty())
+                .then(|| whole_name_regex(source))
+                .and_then(Result::ok);
+            changed |= regex.as_ref().map(|r| r.as_str()) != m.regex.as_ref().map(|r| r.as_str());
+            m.regex = regex;
         }
         if changed {
             self.bump();
@@ -362,6 +390,12 @@ impl Group {
 
     /// A new target assignment when the group changed or the subscribed topics did.
     fn refresh_target(&mut self, topics: &Topics) {
+        for m in self.members.values_mut() {
+            let matched = topics
+                .keys()
+                .filter(|t| !t.starts_with("__") && m.regex.as_ref().is_some_and(|r| r.is_match(t)));
+            m.topics = m.names.iter().chain(matched).cloned().collect();
+        }
         let subscribed: BTreeSet<&String> = self.members.values().flat_map(|m| &m.topics).collect();
         let relevant: Topics = topics
             .iter()

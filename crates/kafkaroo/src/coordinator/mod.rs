@@ -95,6 +95,21 @@ pub(crate) async fn execute_consumer(
             });
         }
     };
+    if v < 1 && hb.subscribed_topic_regex.is_some() {
+        // ConsumerGroupHeartbeat v0 (Kafka 3.7-3.9's early access) has no field for it.
+        return cp::Response::Heartbeat(cp::HeartbeatResponse {
+            error_code: ErrorCode::UNSUPPORTED_VERSION.0,
+            error_message: Some(
+                "subscribe_broker_regex needs ConsumerGroupHeartbeat v1 (Kafka 4.0+) and this broker \
+                 offers v0; subscribe_pattern matches topic names on the client instead"
+                    .into(),
+            ),
+            member_id: None,
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        });
+    }
     let req = cp::wire::heartbeat_request(hb);
     match conn.send_version(&req, v, timeout).await {
         Ok(r) => cp::Response::Heartbeat(cp::wire::heartbeat_response(&r)),

@@ -28,6 +28,8 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
     let mut requests: HashMap<tokio::task::Id, RequestId> = HashMap::new();
     let mut metadata_at = Instant::now();
     let mut metadata_topics: Vec<String> = Vec::new();
+    // Topic ids of an assignment a refresh was already started for (refreshed again only on change).
+    let mut asked_unresolved: Vec<kafkaroo_wire::Uuid> = Vec::new();
     let mut metadata_busy = false;
     let mut refresh_pending = false;
     let max_age = group
@@ -37,7 +39,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
         .min(Duration::from_secs(30));
     loop {
         let wake = group.wake.notified();
-        let (transmits, deadline, closed, topics, pattern, refresh_now) = {
+        let (transmits, deadline, closed, topics, pattern, all_topics, refresh_now) = {
             let mut inner = group.lock();
             let now = Instant::now();
             if inner.member.poll_timeout().is_some_and(|t| t <= now) {
@@ -55,13 +57,21 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 }
             }
             group.apply_events(&mut inner);
+            let unresolved = inner.member.unresolved_topics();
+            let new_ids = !unresolved.is_empty() && unresolved != asked_unresolved;
+            if new_ids {
+                asked_unresolved = unresolved;
+            }
             (
                 transmits,
                 inner.member.poll_timeout(),
                 inner.closed,
                 inner.member.metadata_topics(),
                 inner.pattern.clone(),
-                std::mem::take(&mut inner.refresh_metadata),
+                // A client-side pattern, the coordinator's regex and unnamed assigned topic ids all
+                // need every topic's metadata.
+                inner.pattern.is_some() || inner.member.subscription_regex().is_some() || new_ids,
+                std::mem::take(&mut inner.refresh_metadata) || new_ids,
             )
         };
         if closed {
@@ -102,7 +112,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
             requests.insert(task.id(), id);
         }
         let now = Instant::now();
-        let wanted = !topics.is_empty() || pattern.is_some();
+        let wanted = !topics.is_empty() || all_topics;
         // A refresh asked for while one is under way (a new pattern) follows it.
         refresh_pending |= refresh_now;
         if !metadata_busy && wanted && (now >= metadata_at || topics != metadata_topics || refresh_pending) {
@@ -112,8 +122,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
             let client = client.clone();
             tasks.spawn(async move {
                 let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-                // A pattern is matched against every topic.
-                let refresh = client.refresh_metadata(if pattern.is_some() { None } else { Some(&names) });
+                let refresh = client.refresh_metadata(if all_topics { None } else { Some(&names) });
                 match refresh.await {
                     Ok(m) => Done::Metadata(Some(TopicsInfo {
                         matched: pattern.map(|p| (p.as_str().to_owned(), p.matching(&m))),

@@ -413,9 +413,21 @@ impl Membership for Kip848 {
     fn metadata_topics(&self) -> Vec<String> {
         self.member.subscription()
     }
+    fn unresolved_topics(&self) -> Vec<Uuid> {
+        self.member.unresolved_topic_ids()
+    }
+    fn subscription_regex(&self) -> Option<&str> {
+        self.member.subscription_regex()
+    }
     fn subscribe(&mut self, topics: Vec<String>, now: Instant) -> Result<(), GroupError> {
         self.now = self.now.max(now);
         let r = self.member.subscribe(topics, now);
+        self.pull_events();
+        r
+    }
+    fn subscribe_regex(&mut self, regex: &str, now: Instant) -> Result<(), GroupError> {
+        self.now = self.now.max(now);
+        let r = self.member.subscribe_regex(regex, now);
         self.pull_events();
         r
     }

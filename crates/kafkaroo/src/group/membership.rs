@@ -68,7 +68,24 @@ pub(crate) trait Membership: Send {
     /// The topics whose metadata the member needs.
     fn metadata_topics(&self) -> Vec<String>;
 
+    /// Topic ids of an assignment that no metadata named yet: the driver refreshes all topics.
+    fn unresolved_topics(&self) -> Vec<Uuid> {
+        Vec::new()
+    }
+    /// The broker-side regular expression subscribed to (KIP-848), if any: metadata refreshes then
+    /// cover all topics, since the coordinator may assign any of them.
+    fn subscription_regex(&self) -> Option<&str> {
+        None
+    }
+
     fn subscribe(&mut self, topics: Vec<String>, now: Instant) -> Result<(), GroupError>;
+    /// Subscribes by a regular expression the coordinator resolves (KIP-848 only).
+    fn subscribe_regex(&mut self, regex: &str, now: Instant) -> Result<(), GroupError> {
+        let _ = (regex, now);
+        Err(GroupError::Protocol(
+            "regular expressions resolved by the coordinator need group.protocol=consumer".into(),
+        ))
+    }
     fn poll_called(&mut self, now: Instant);
     fn close(&mut self, mode: CloseMode, now: Instant);
     fn handle_timeout(&mut self, now: Instant);

@@ -14,6 +14,8 @@ use crate::error::Error;
 pub(crate) enum Subscription {
     Topics(Vec<String>),
     Pattern(TopicPattern),
+    /// A regular expression the KIP-848 coordinator resolves (`subscribed_topic_regex`).
+    BrokerRegex(String),
 }
 
 impl Subscription {

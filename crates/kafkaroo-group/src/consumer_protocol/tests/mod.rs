@@ -2,6 +2,7 @@
 //! every error branch. `prop.rs` holds the property test.
 
 mod prop;
+mod regex;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -154,6 +155,7 @@ fn joining_sends_every_field_then_only_what_changed() {
             rack_id: Some("rack-a".into()),
             rebalance_timeout_ms: 300_000,
             subscribed_topic_names: Some(vec!["a".into(), "b".into()]),
+            subscribed_topic_regex: None,
             server_assignor: Some("range".into()),
             topic_partitions: Some(vec![]),
         }
