@@ -16,6 +16,7 @@
 pub mod client;
 mod connection;
 mod error;
+mod instruments;
 pub mod metadata;
 pub mod properties;
 pub mod security;

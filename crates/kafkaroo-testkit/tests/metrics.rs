@@ -326,6 +326,15 @@ fn a_member_reports_its_rebalances_assigned_partitions_and_commit_latency() {
         let client = [("messaging.client.id", "member-metrics")];
         assert_eq!(m.counter(REBALANCES, &client), 1);
         assert_eq!(m.gauge(ASSIGNED, &client), Some(3.0));
+        let state = |s: &str| {
+            let labels = [("messaging.client.id", "member-metrics"), ("state", s)];
+            m.gauge("messaging.kafka.consumer.member.state", &labels)
+        };
+        assert_eq!((state("Stable"), state("Joining")), (Some(1.0), Some(0.0)));
+        assert_eq!(
+            m.gauge("messaging.kafka.consumer.member.generation", &client),
+            Some(f64::from(c.group_state().unwrap().generation))
+        );
         let rebalance = histogram(&all, REBALANCE_DURATION, "member-metrics");
         assert_eq!(rebalance.len(), 1, "one rebalance: {rebalance:?}");
         assert!(
@@ -341,6 +350,196 @@ fn a_member_reports_its_rebalances_assigned_partitions_and_commit_latency() {
             Some(0.0),
             "nothing assigned after leaving"
         );
+        assert_eq!((state("Stable"), state("Unjoined")), (Some(0.0), Some(1.0)));
         assert_eq!(m.counter(REBALANCES, &client), 1);
+    });
+}
+
+/// The series of one partition of client `client`.
+fn partition_labels<'a>(client: &'a str, topic: &'a str, partition: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("messaging.client.id", client),
+        ("messaging.destination.name", topic),
+        ("messaging.destination.partition.id", partition),
+    ]
+}
+
+#[test]
+fn partitions_count_what_poll_hands_out_and_how_old_it_was_and_connections_are_counted() {
+    with_recorder(|m| async move {
+        let cluster = cluster(2).await;
+        produce(&cluster, "t", 0, 30);
+        produce(&cluster, "t", 1, 12);
+        let (t0, t1) = (tp("t", 0), tp("t", 1));
+        let config = common::config(&cluster)
+            .client_id("partitions")
+            .max_poll_records(7);
+        let mut c = common::consumer(config, &[t0.clone(), t1.clone()]).await;
+        // What the application got: records, key and value bytes, and the last timestamp, per partition.
+        let mut got: std::collections::BTreeMap<TopicPartition, (u64, u64, i64)> = Default::default();
+        let deadline = Instant::now() + WAIT;
+        while got.get(&t0).map(|g| g.0) != Some(30) || got.get(&t1).map(|g| g.0) != Some(12) {
+            assert!(Instant::now() < deadline, "not every record arrived: {got:?}");
+            let batch = c.poll(Duration::from_millis(50)).await.unwrap();
+            for (tp, records) in batch.partitions() {
+                let entry = got.entry(tp.clone()).or_default();
+                for r in records {
+                    entry.0 += 1;
+                    entry.1 += (r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len)) as u64;
+                    entry.2 = r.timestamp();
+                }
+            }
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        for (tp, (records, bytes, last_ts)) in &got {
+            let p = tp.partition.to_string();
+            let labels = partition_labels("partitions", &tp.topic, &p);
+            assert_eq!(
+                m.counter("messaging.kafka.consumer.partition.consumed.messages", &labels),
+                *records,
+                "{tp}"
+            );
+            assert_eq!(
+                m.counter("messaging.kafka.consumer.partition.consumed.bytes", &labels),
+                *bytes,
+                "{tp}"
+            );
+            // Caught up now, so the gauge went back to 0; the age it showed is checked below.
+            assert_eq!(m.lag("partitions", tp), Some(0.0), "{tp}");
+            let age = (now_ms - last_ts) as f64 / 1000.0;
+            assert!(
+                age >= 0.0,
+                "{tp}: record timestamps come from the past: {last_ts}"
+            );
+        }
+        assert_eq!(
+            m.counter(
+                "messaging.client.consumed.messages",
+                &[("messaging.client.id", "partitions")]
+            ),
+            42
+        );
+
+        // Records left behind a poll: the gauge shows the age of the last one handed out (the fake
+        // broker stamps records with a fixed time in the past), until the partition is caught up.
+        produce(&cluster, "t", 0, 20);
+        let labels = partition_labels("partitions", "t", "0");
+        let mut aged = None;
+        let deadline = Instant::now() + WAIT;
+        while aged.is_none() {
+            assert!(Instant::now() < deadline, "the new records never arrived");
+            let batch = c.poll(Duration::from_millis(50)).await.unwrap();
+            if let Some((_, records)) = batch.partitions().find(|(tp, _)| **tp == t0) {
+                let ts = records.last().unwrap().timestamp();
+                assert!(c.lag(&t0).unwrap() > 0, "max.poll.records 7 leaves some of 20");
+                let gauge = m.gauge("messaging.kafka.consumer.lag.seconds", &labels);
+                aged = Some((ts, gauge.expect("the lag in seconds of t-0")));
+            }
+        }
+        let (ts, gauge) = aged.unwrap();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let expected = (now_ms - ts) as f64 / 1000.0;
+        assert!(
+            gauge > 0.0 && gauge <= expected && expected - gauge < 5.0,
+            "lag.seconds {gauge}, the record was {expected} s old when checked"
+        );
+        let mut d = Delivered::default();
+        d.poll_settled_for(&mut c, &cluster, &[&t0]).await;
+        assert_eq!(c.lag(&t0), Some(0));
+        assert_eq!(
+            m.gauge("messaging.kafka.consumer.lag.seconds", &labels),
+            Some(0.0),
+            "caught up: nothing waits"
+        );
+
+        // Connections: open while the consumer runs, with request latencies per API; none after close.
+        let client = [("messaging.client.id", "partitions")];
+        assert!(m.counter("messaging.kafka.connection.opened", &client) >= 1);
+        let open = m.gauge(
+            "messaging.kafka.connection.count",
+            &[("messaging.client.id", "partitions")],
+        );
+        assert!(open.is_some_and(|n| n >= 1.0), "open connections: {open:?}");
+        let all = m.read();
+        let fetches: Vec<_> = all
+            .iter()
+            .filter(|(k, _)| {
+                k.kind() == MetricKind::Histogram
+                    && k.key().name() == "messaging.kafka.request.duration"
+                    && has_labels(
+                        k.key(),
+                        &[
+                            ("messaging.client.id", "partitions"),
+                            ("messaging.kafka.api", "Fetch"),
+                        ],
+                    )
+            })
+            .collect();
+        assert_eq!(
+            fetches.len(),
+            1,
+            "one Fetch latency series per broker: {fetches:?}"
+        );
+        c.close().await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let opened = m.counter("messaging.kafka.connection.opened", &client);
+            let closed = m.counter("messaging.kafka.connection.closed", &client);
+            let open = m.gauge("messaging.kafka.connection.count", &client);
+            if opened == closed && open == Some(0.0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "after close: opened {opened}, closed {closed}, open {open:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+#[test]
+fn fetches_that_wait_for_the_memory_budget_are_counted_with_how_long_they_waited() {
+    with_recorder(|m| async move {
+        let cluster = cluster(2).await;
+        for p in 0..2 {
+            cluster.produce("t", p, vec![vec![b'x'; 16 * 1024]; 3]).unwrap();
+        }
+        // The smallest budget: one partition's buffered records keep the other's next fetch waiting.
+        let config = common::config(&cluster)
+            .client_id("budget")
+            .max_poll_records(1)
+            .memory_budget_bytes(64 * 1024)
+            .set("max.partition.fetch.bytes", "65536")
+            .unwrap();
+        let mut c = common::consumer(config, &[tp("t", 0), tp("t", 1)]).await;
+        let mut d = Delivered::default();
+        d.poll_until(&mut c, "every record", |d| {
+            d.count(&tp("t", 0)) == 3 && d.count(&tp("t", 1)) == 3
+        })
+        .await;
+        d.poll_settled_for(&mut c, &cluster, &[&tp("t", 0), &tp("t", 1)])
+            .await;
+        let all = m.read();
+        let client = [("messaging.client.id", "budget")];
+        let waits = m.counter("messaging.kafka.consumer.memory.waits", &client);
+        let durations = histogram(&all, "messaging.kafka.consumer.memory.wait.duration", "budget");
+        assert!(waits >= 1, "no fetch waited for the budget");
+        assert_eq!(
+            durations.len() as u64,
+            waits,
+            "one duration per wait: {durations:?}"
+        );
+        assert!(
+            durations.iter().all(|s| *s >= 0.0 && *s < WAIT.as_secs_f64()),
+            "{durations:?}"
+        );
+        c.close().await;
     });
 }

@@ -18,6 +18,14 @@
 //! | `messaging.kafka.consumer.rebalance.duration` | histogram, seconds | | from leaving a stable generation (or starting to join) until stable again: how long the member's fetching of moved partitions could be held up |
 //! | `messaging.kafka.consumer.assigned.partitions` | gauge, partitions | | partitions the group assigned to this member now (0 after it left) |
 //! | `messaging.kafka.consumer.commit.duration` | histogram, seconds | | one OffsetCommit request, from sending to its answer |
+//! | `messaging.kafka.consumer.lag.seconds` | gauge, seconds | topic, partition | per assigned partition: the age (now − record timestamp) of the last record `poll` handed out while records were still waiting behind it; **0** when caught up (nothing waits) and when the partition leaves the assignment. Updated as `poll` hands records out |
+//! | `messaging.kafka.consumer.partition.consumed.messages` | counter, records | topic, partition | records of the partition handed to the application |
+//! | `messaging.kafka.consumer.partition.consumed.bytes` | counter, bytes | topic, partition | their key and value bytes |
+//! | `messaging.kafka.consumer.partition.errors` | counter, errors | topic, partition, `error.type` | errors that stopped the partition (`corrupt_record`, or the Kafka error's name, e.g. `TOPIC_AUTHORIZATION_FAILED`) |
+//! | `messaging.kafka.consumer.memory.waits` | counter, waits | | times fetching stopped because `memory.budget.bytes` was spent |
+//! | `messaging.kafka.consumer.memory.wait.duration` | histogram, seconds | | how long each of those waits lasted |
+//! | `messaging.kafka.consumer.member.state` | gauge | `state` | 1 for the member's current state (`Unjoined`, `FindingCoordinator`, `Joining`, `Syncing`, `Stable`, `Revoking`, `Leaving`, `Lost`, `Fatal`), 0 for the others |
+//! | `messaging.kafka.consumer.member.generation` | gauge | | the generation (classic) or member epoch (`group.protocol=consumer`) |
 //! | `messaging.kafka.consumer.commit.failures` | counter, commits | `error.type` | every commit that failed: refused before it was sent (`not_owned`, `not_member`, `REBALANCE_IN_PROGRESS`, `closed`...) or answered with an error (Kafka's error name, e.g. `OFFSET_METADATA_TOO_LARGE`, `UNKNOWN_MEMBER_ID`; `timeout` when a retried commit ran out of time). One per commit, whatever the number of partitions |
 //!
 //! The lag gauge of a partition is not unregistered when the partition leaves (the facade has no
@@ -25,6 +33,10 @@
 //! real value. To drop such series from a Prometheus scrape, give the exporter an idle timeout for
 //! gauges (`PrometheusBuilder::idle_timeout(MetricKindMask::GAUGE, ...)`). Java's consumer removes
 //! its `records-lag` metric instead.
+//!
+//! Connection metrics (open connections, connections made and closed, request latency and throttle
+//! time per API and broker, responses that did not decode) come from kafkaroo-net (its
+//! `instruments` module; the same labels plus `server.address`).
 //!
 //! Tracing spans are listed in the crate docs (lib.rs, "Tracing").
 
@@ -51,6 +63,63 @@ pub(crate) const REBALANCE_DURATION: &str = "messaging.kafka.consumer.rebalance.
 pub(crate) const ASSIGNED_PARTITIONS: &str = "messaging.kafka.consumer.assigned.partitions";
 /// `metrics` histogram: OffsetCommit request latency, seconds.
 pub(crate) const COMMIT_DURATION: &str = "messaging.kafka.consumer.commit.duration";
+/// `metrics` gauge: age of the last record handed out per partition, seconds.
+pub(crate) const CONSUMER_LAG_SECONDS: &str = "messaging.kafka.consumer.lag.seconds";
+/// `metrics` counter: records handed out per partition.
+pub(crate) const PARTITION_CONSUMED: &str = "messaging.kafka.consumer.partition.consumed.messages";
+/// `metrics` counter: key and value bytes handed out per partition.
+pub(crate) const PARTITION_CONSUMED_BYTES: &str = "messaging.kafka.consumer.partition.consumed.bytes";
+/// `metrics` counter: errors that stopped a partition, by `error.type`.
+pub(crate) const PARTITION_ERRORS: &str = "messaging.kafka.consumer.partition.errors";
+/// `metrics` counter: times fetching waited for the memory budget.
+pub(crate) const MEMORY_WAITS: &str = "messaging.kafka.consumer.memory.waits";
+/// `metrics` histogram: how long each such wait lasted, seconds.
+pub(crate) const MEMORY_WAIT_DURATION: &str = "messaging.kafka.consumer.memory.wait.duration";
+/// `metrics` gauge: 1 for the member's current state (label `state`), 0 for the others.
+pub(crate) const MEMBER_STATE: &str = "messaging.kafka.consumer.member.state";
+/// `metrics` gauge: the member's generation (member epoch with the consumer protocol).
+pub(crate) const MEMBER_GENERATION: &str = "messaging.kafka.consumer.member.generation";
+
+/// The `state` label of the member state gauge (the states' names as `GroupState` prints them).
+#[cfg(feature = "metrics")]
+fn state_label(state: kafkaroo_group::MemberState) -> &'static str {
+    use kafkaroo_group::MemberState as S;
+    match state {
+        S::Unjoined => "Unjoined",
+        S::FindingCoordinator => "FindingCoordinator",
+        S::Joining => "Joining",
+        S::Syncing => "Syncing",
+        S::Stable => "Stable",
+        S::Revoking => "Revoking",
+        S::Leaving => "Leaving",
+        S::Lost => "Lost",
+        S::Fatal => "Fatal",
+    }
+}
+
+/// Every member state, for the state gauge's one-hot series.
+#[cfg(feature = "metrics")]
+const MEMBER_STATES: [kafkaroo_group::MemberState; 9] = {
+    use kafkaroo_group::MemberState as S;
+    [
+        S::Unjoined,
+        S::FindingCoordinator,
+        S::Joining,
+        S::Syncing,
+        S::Stable,
+        S::Revoking,
+        S::Leaving,
+        S::Lost,
+        S::Fatal,
+    ]
+};
+
+/// Milliseconds since the Unix epoch: the wall clock record timestamps are compared with.
+pub(crate) fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 const SYSTEM: &str = "messaging.system";
 const CLIENT_ID: &str = "messaging.client.id";
@@ -146,20 +215,61 @@ impl Telemetry {
         }
     }
 
-    /// The lag gauge of one partition (registered at its first value).
-    pub(crate) fn partition(&self, topic: &str, partition: i32) -> PartitionLag {
+    /// One partition's series (registered at its first value).
+    pub(crate) fn partition(&self, topic: &str, partition: i32) -> PartitionMetrics {
         #[cfg(feature = "metrics")]
         {
-            PartitionLag {
+            PartitionMetrics {
                 labels: Some(Box::new((self.client_id.clone(), topic.to_owned(), partition))),
-                gauge: None,
+                series: None,
             }
         }
         #[cfg(not(feature = "metrics"))]
         {
-            let _ = (topic, partition);
-            PartitionLag {}
+            let _ = (
+                topic,
+                partition,
+                CONSUMER_LAG_SECONDS,
+                PARTITION_CONSUMED,
+                PARTITION_CONSUMED_BYTES,
+                PARTITION_ERRORS,
+            );
+            PartitionMetrics {}
         }
+    }
+
+    /// Fetching waited for the memory budget (`memory.budget.bytes`) for `waited`.
+    pub(crate) fn memory_waited(&self, waited: std::time::Duration) {
+        #[cfg(feature = "metrics")]
+        {
+            metrics::counter!(MEMORY_WAITS, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
+                .increment(1);
+            metrics::histogram!(MEMORY_WAIT_DURATION, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
+                .record(waited.as_secs_f64());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (waited, MEMORY_WAITS, MEMORY_WAIT_DURATION);
+    }
+
+    /// The member's state and generation (member epoch with `group.protocol=consumer`) now.
+    pub(crate) fn member_state(&self, state: kafkaroo_group::MemberState, generation: i32) {
+        #[cfg(feature = "metrics")]
+        {
+            metrics::gauge!(MEMBER_GENERATION, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
+                .set(f64::from(generation));
+            for s in MEMBER_STATES {
+                let value = if s == state { 1.0 } else { 0.0 };
+                metrics::gauge!(
+                    MEMBER_STATE,
+                    SYSTEM => "kafka",
+                    CLIENT_ID => self.client_id.clone(),
+                    "state" => state_label(s)
+                )
+                .set(value);
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (state, generation, MEMBER_GENERATION, MEMBER_STATE);
     }
 
     /// Records a failed commit: one per commit, `error_type` says why (see the module's table).
@@ -277,55 +387,116 @@ impl std::fmt::Debug for MemoryGauge {
     }
 }
 
-/// A partition's lag gauge. Registered at its first value, so a partition whose watermark is not known
-/// yet has no series; set to 0 when dropped (the partition left the assignment) or [`clear`]ed.
+/// One partition's series: lag in records and seconds, records and bytes handed out, errors that
+/// stopped it. Registered at the first value, so a partition whose watermark is not known yet has no
+/// series; the gauges read 0 when it is dropped (the partition left the assignment) or [`clear`]ed.
 ///
-/// [`clear`]: PartitionLag::clear
-pub(crate) struct PartitionLag {
-    /// Client id, topic, partition: the labels, until the gauge is registered.
+/// [`clear`]: PartitionMetrics::clear
+pub(crate) struct PartitionMetrics {
+    /// Client id, topic, partition: the labels, until the series are registered.
     #[cfg(feature = "metrics")]
     labels: Option<Box<(SharedString, String, i32)>>,
     #[cfg(feature = "metrics")]
-    gauge: Option<Gauge>,
+    series: Option<Box<PartitionSeries>>,
 }
 
-impl PartitionLag {
+#[cfg(feature = "metrics")]
+struct PartitionSeries {
+    labels: Vec<metrics::Label>,
+    lag: Gauge,
+    lag_seconds: Gauge,
+    delivered: Counter,
+    delivered_bytes: Counter,
+}
+
+impl PartitionMetrics {
+    #[cfg(feature = "metrics")]
+    fn series(&mut self) -> Option<&PartitionSeries> {
+        if self.series.is_none() {
+            let (client_id, topic, partition) = *self.labels.take()?;
+            let labels = vec![
+                metrics::Label::new(SYSTEM, "kafka"),
+                metrics::Label::new(CLIENT_ID, client_id),
+                metrics::Label::new("messaging.destination.name", topic),
+                metrics::Label::new("messaging.destination.partition.id", partition.to_string()),
+            ];
+            self.series = Some(Box::new(PartitionSeries {
+                lag: metrics::gauge!(CONSUMER_LAG, labels.clone()),
+                lag_seconds: metrics::gauge!(CONSUMER_LAG_SECONDS, labels.clone()),
+                delivered: metrics::counter!(PARTITION_CONSUMED, labels.clone()),
+                delivered_bytes: metrics::counter!(PARTITION_CONSUMED_BYTES, labels.clone()),
+                labels,
+            }));
+        }
+        self.series.as_deref()
+    }
+
     /// Sets the lag (records).
     pub(crate) fn set(&mut self, lag: i64) {
         #[cfg(feature = "metrics")]
-        {
-            if self.gauge.is_none() {
-                let Some(labels) = self.labels.take() else { return };
-                let (client_id, topic, partition) = *labels;
-                self.gauge = Some(metrics::gauge!(
-                    CONSUMER_LAG,
-                    SYSTEM => "kafka",
-                    CLIENT_ID => client_id,
-                    "messaging.destination.name" => topic,
-                    "messaging.destination.partition.id" => partition.to_string()
-                ));
-            }
-            if let Some(g) = &self.gauge {
-                g.set(lag.max(0) as f64);
-            }
+        if let Some(s) = self.series() {
+            s.lag.set(lag.max(0) as f64);
         }
         #[cfg(not(feature = "metrics"))]
         let _ = lag;
     }
 
-    /// The partition is no longer this consumer's: the gauge reads 0 and is not updated any more.
+    /// `poll` handed out `records` of the partition at `now_ms` (Unix ms): counts them and their key
+    /// and value bytes, and sets the lag in seconds to the age of the last one (its timestamp's
+    /// distance from now; 0 for a timestamp in the future).
+    pub(crate) fn delivered(&mut self, records: &[crate::ConsumerRecord], now_ms: i64) {
+        #[cfg(feature = "metrics")]
+        {
+            let Some(last) = records.last() else { return };
+            let Some(s) = self.series() else { return };
+            let bytes: usize = records
+                .iter()
+                .map(|r| r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len))
+                .sum();
+            s.delivered.increment(records.len() as u64);
+            s.delivered_bytes.increment(bytes as u64);
+            s.lag_seconds
+                .set((now_ms - last.timestamp()).max(0) as f64 / 1000.0);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (records, now_ms);
+    }
+
+    /// Caught up (lag 0): nothing waits, so no record is late.
+    pub(crate) fn caught_up(&mut self) {
+        #[cfg(feature = "metrics")]
+        if let Some(s) = self.series() {
+            s.lag_seconds.set(0.0);
+        }
+    }
+
+    /// The partition stopped with an error (`error_type`: a corrupt record, an authorization
+    /// failure...): counted until the application seeks.
+    pub(crate) fn stopped(&mut self, error_type: &'static str) {
+        #[cfg(feature = "metrics")]
+        if let Some(s) = self.series() {
+            let mut labels = s.labels.clone();
+            labels.push(metrics::Label::new("error.type", error_type));
+            metrics::counter!(PARTITION_ERRORS, labels).increment(1);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = error_type;
+    }
+
+    /// The partition is no longer this consumer's: the gauges read 0 and are not updated any more.
     pub(crate) fn clear(&mut self) {
         #[cfg(feature = "metrics")]
         {
             self.labels = None;
-            if let Some(g) = self.gauge.take() {
-                g.set(0.0);
+            if let Some(s) = self.series.take() {
+                s.lag.set(0.0);
+                s.lag_seconds.set(0.0);
             }
         }
     }
 }
 
-impl Drop for PartitionLag {
+impl Drop for PartitionMetrics {
     fn drop(&mut self) {
         self.clear();
     }

@@ -53,6 +53,10 @@ struct RunArgs {
     /// Clients, in the order of the first run; later runs alternate the order.
     #[arg(long, value_delimiter = ',', default_value = "kafkaroo,java")]
     clients: Vec<Client>,
+    /// Group protocols: `classic` (cooperative-sticky, chosen by the members) and/or `consumer`
+    /// (KIP-848: the broker assigns with its default `uniform` assignor); each client runs with each.
+    #[arg(long, value_delimiter = ',', default_value = "classic")]
+    protocols: Vec<Protocol>,
     /// Runs per client.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -84,6 +88,21 @@ struct RunArgs {
 enum Client {
     Kafkaroo,
     Java,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    Classic,
+    Consumer,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Consumer => "consumer",
+        }
+    }
 }
 
 impl Client {
@@ -130,7 +149,8 @@ fn parse_properties(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// The settings both clients run with (Java property names); the assignor and protocol come per client.
+/// The settings both clients run with (Java property names); the protocol's own settings and the
+/// assignor come per protocol and client.
 fn common_properties(bootstrap: &str, group: &str, client_id: &str) -> Vec<String> {
     [
         ("bootstrap.servers", bootstrap),
@@ -139,8 +159,6 @@ fn common_properties(bootstrap: &str, group: &str, client_id: &str) -> Vec<Strin
         ("auto.offset.reset", "latest"),
         ("enable.auto.commit", "true"),
         ("auto.commit.interval.ms", "5000"),
-        ("session.timeout.ms", "45000"),
-        ("heartbeat.interval.ms", "3000"),
         ("max.poll.interval.ms", "300000"),
         ("max.poll.records", "500"),
         ("fetch.min.bytes", "1"),
@@ -194,9 +212,13 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         if run % 2 == 0 {
             order.reverse();
         }
-        for client in order {
-            let dir = out_dir.join(format!("run{run}-{}", client.name()));
-            measure_once(&setup, args, client, &dir)?;
+        for (protocol, client) in args
+            .protocols
+            .iter()
+            .flat_map(|&p| order.iter().map(move |&c| (p, c)))
+        {
+            let dir = out_dir.join(format!("run{run}-{}-{}", client.name(), protocol.name()));
+            measure_once(&setup, args, client, protocol, &dir)?;
             let (meta, report) = analyze_dir(&dir)?;
             eprint!("{}", report.details());
             rows.push(table_row(&format!("{run}"), &meta, &report));
@@ -272,26 +294,39 @@ impl Process {
 fn start_member(
     setup: &Setup,
     client: Client,
+    protocol: Protocol,
     topic: &str,
-    group: &str,
     k: usize,
     dir: &Path,
 ) -> anyhow::Result<Process> {
     let name = format!("member-{k}");
-    let mut properties = common_properties(setup.cluster.bootstrap(), group, &name);
+    // The group is named after the topic (one per run).
+    let mut properties = common_properties(setup.cluster.bootstrap(), topic, &name);
+    if protocol == Protocol::Classic {
+        // With the consumer protocol the broker owns session, heartbeat and assignor (Java refuses
+        // these properties there).
+        properties.extend([
+            "session.timeout.ms=45000".into(),
+            "heartbeat.interval.ms=3000".into(),
+        ]);
+    }
+    properties.push(format!("group.protocol={}", protocol.name()));
     let mut cmd = match client {
         Client::Kafkaroo => {
-            properties.push("partition.assignment.strategy=cooperative-sticky".into());
+            if protocol == Protocol::Classic {
+                properties.push("partition.assignment.strategy=cooperative-sticky".into());
+            }
             let mut cmd = Command::new(std::env::current_exe()?);
             cmd.arg("member").arg(topic);
             cmd
         }
         Client::Java => {
-            properties.push(
-                "partition.assignment.strategy=org.apache.kafka.clients.consumer.CooperativeStickyAssignor"
-                    .into(),
-            );
-            properties.push("group.protocol=classic".into());
+            if protocol == Protocol::Classic {
+                properties.push(
+                    "partition.assignment.strategy=org.apache.kafka.clients.consumer.CooperativeStickyAssignor"
+                        .into(),
+                );
+            }
             let classes = setup
                 .java_classes
                 .as_ref()
@@ -362,7 +397,13 @@ fn start_producer(cluster: &Cluster, topic: &str, rate: u32) -> anyhow::Result<P
 }
 
 /// One run of one client: 3 members, steady state, a 4th joins; logs and meta.txt go to `dir`.
-fn measure_once(setup: &Setup, args: &RunArgs, client: Client, dir: &Path) -> anyhow::Result<()> {
+fn measure_once(
+    setup: &Setup,
+    args: &RunArgs,
+    client: Client,
+    protocol: Protocol,
+    dir: &Path,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let cluster = &setup.cluster;
     let topic = cluster.unique_topic(&format!("rebalance-{}", client.name()));
@@ -371,7 +412,7 @@ fn measure_once(setup: &Setup, args: &RunArgs, client: Client, dir: &Path) -> an
     let producer = start_producer(cluster, &topic, args.rate)?;
     let mut members = Vec::new();
     for k in 1..=INITIAL_MEMBERS {
-        members.push(start_member(setup, client, &topic, &topic, k, dir)?);
+        members.push(start_member(setup, client, protocol, &topic, k, dir)?);
     }
     wait_for_output(dir, INITIAL_MEMBERS, Duration::from_secs(180), |logs| {
         let all_assigned = logs.iter().all(|log| log.lines().any(|l| l.starts_with("A ")));
@@ -396,7 +437,7 @@ fn measure_once(setup: &Setup, args: &RunArgs, client: Client, dir: &Path) -> an
     members.push(start_member(
         setup,
         client,
-        &topic,
+        protocol,
         &topic,
         INITIAL_MEMBERS + 1,
         dir,
@@ -418,8 +459,9 @@ fn measure_once(setup: &Setup, args: &RunArgs, client: Client, dir: &Path) -> an
     producer.stop(Duration::ZERO)?;
     let load = load_at_join.split_whitespace().next().unwrap_or("?");
     let meta = format!(
-        "client={}\nrate={}\nbaseline_secs={}\nmargin_ms={}\nstop_us={stop_us}\nload={load}\n",
+        "client={} {}\nrate={}\nbaseline_secs={}\nmargin_ms={}\nstop_us={stop_us}\nload={load}\n",
         client.name(),
+        protocol.name(),
         args.rate,
         args.baseline_secs,
         args.margin_ms

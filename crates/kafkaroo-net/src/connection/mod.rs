@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use tracing::{debug, trace, warn};
 
 use crate::error::{Error, Result};
+use crate::instruments::ConnectionInstruments;
 use crate::security::SecurityConfig;
 use crate::throttle::Throttled;
 use crate::transport::{ReadHalf, WriteHalf};
@@ -83,6 +84,7 @@ struct State {
 
 struct Shared {
     addr: String,
+    instruments: ConnectionInstruments,
     state: Mutex<State>,
     closed: Notify,
     /// Woken when a re-authentication ends, for the requests it held back.
@@ -107,6 +109,7 @@ impl Shared {
             state.poisoned = Some(error.clone());
             std::mem::take(&mut state.in_flight)
         };
+        self.instruments.closed();
         for (_, p) in pending {
             let _ = p.reply.send(Err(error.clone()));
         }
@@ -127,6 +130,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.shared.instruments.closed();
         for t in self.tasks.get_mut().unwrap_or_else(|e| e.into_inner()).iter() {
             t.abort();
         }
@@ -139,6 +143,8 @@ impl Drop for Inner {
 pub struct PendingResponse<R> {
     conn: Connection,
     version: i16,
+    /// When the request was handed to the writer (the request duration metric).
+    sent: Instant,
     reply: oneshot::Receiver<Result<Bytes>>,
     request: std::marker::PhantomData<fn() -> R>,
 }
@@ -156,7 +162,10 @@ where
     /// Waits for the response, at most the connection's request timeout from now.
     pub async fn response(self) -> Result<R::Response> {
         let timeout = self.conn.inner.config.request_timeout;
-        let frame = self.conn.await_reply(R::KEY, self.reply, timeout).await?;
+        let frame = self
+            .conn
+            .await_reply(R::KEY, self.sent, self.reply, timeout)
+            .await?;
         self.conn.decode_frame::<R>(self.version, frame)
     }
 }
@@ -233,6 +242,7 @@ impl Connection {
     ) -> Self {
         let shared = Arc::new(Shared {
             addr: addr.to_owned(),
+            instruments: ConnectionInstruments::opened(&config.client_id, addr),
             state: Mutex::new(State::default()),
             closed: Notify::new(),
             reauthenticated: Notify::new(),
@@ -379,7 +389,7 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Bytes> {
         let reply_rx = self.hand_to_writer(request, version).await?;
-        self.await_reply(R::KEY, reply_rx, timeout).await
+        self.await_reply(R::KEY, Instant::now(), reply_rx, timeout).await
     }
 
     /// Hands `request` to the writer (after any throttle delay or re-authentication) and returns its
@@ -396,6 +406,7 @@ impl Connection {
         Ok(PendingResponse {
             conn: self.clone(),
             version,
+            sent: Instant::now(),
             reply,
             request: std::marker::PhantomData,
         })
@@ -427,8 +438,13 @@ impl Connection {
         let reply_rx = self
             .enqueue(request, version, true)?
             .expect("authentication requests are never held back");
-        self.await_reply(R::KEY, reply_rx, self.inner.config.request_timeout)
-            .await
+        self.await_reply(
+            R::KEY,
+            Instant::now(),
+            reply_rx,
+            self.inner.config.request_timeout,
+        )
+        .await
     }
 
     /// Encodes `request` and hands it to the writer; `None` when it must wait for a re-authentication
@@ -477,11 +493,18 @@ impl Connection {
     async fn await_reply(
         &self,
         key: i16,
+        sent: Instant,
         reply_rx: oneshot::Receiver<Result<Bytes>>,
         timeout: Duration,
     ) -> Result<Bytes> {
         match tokio::time::timeout(timeout, reply_rx).await {
-            Ok(Ok(result)) => result,
+            Ok(Ok(result)) => {
+                if result.is_ok() {
+                    let api = kafkaroo_wire::api_name(key);
+                    self.inner.shared.instruments.answered(api, sent.elapsed());
+                }
+                result
+            }
             Ok(Err(_)) => Err(self.poison_error()),
             Err(_) => {
                 let api = kafkaroo_wire::api_name(key);
@@ -533,10 +556,14 @@ impl Connection {
     {
         match kafkaroo_wire::decode_response::<R>(version, frame) {
             Ok((_, response)) => {
-                self.note_throttle(response.throttle_time_ms());
+                self.note_throttle(R::KEY, response.throttle_time_ms());
                 Ok(response)
             }
             Err(source) => {
+                self.inner
+                    .shared
+                    .instruments
+                    .decode_failed(kafkaroo_wire::api_name(R::KEY));
                 let error = Error::Decode {
                     addr: self.addr().to_owned(),
                     source,
@@ -560,8 +587,10 @@ impl Connection {
 
     /// KIP-219: a throttled broker answers immediately and expects the client to hold back its next
     /// request for `throttle_time_ms`.
-    fn note_throttle(&self, throttle_ms: i32) {
+    fn note_throttle(&self, key: i16, throttle_ms: i32) {
         if throttle_ms > 0 {
+            let api = kafkaroo_wire::api_name(key);
+            self.inner.shared.instruments.throttled(api, throttle_ms);
             debug!(server.address = %self.addr(), throttle_ms, "broker throttled us");
             let until = Instant::now() + Duration::from_millis(throttle_ms as u64);
             let mut state = self.inner.shared.lock();

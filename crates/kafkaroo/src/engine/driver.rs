@@ -51,6 +51,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: Client) {
         metadata_failures: 0,
         last_metadata: None,
         resolving: BTreeMap::new(),
+        budget_wait_since: None,
     };
     driver.run().await;
 }
@@ -69,6 +70,8 @@ struct Driver {
     /// Partitions with a ListOffsets or OffsetForLeaderEpoch in flight, with the partition version it
     /// was sent for: a seek meanwhile makes the partition plannable again at once.
     resolving: BTreeMap<TopicPartition, u64>,
+    /// Since when a fetch waits for the memory budget (the memory wait metrics).
+    budget_wait_since: Option<Instant>,
 }
 
 impl Driver {
@@ -188,6 +191,7 @@ impl Driver {
             let (per_fetch, min) =
                 plan::fetch_reservation(self.shared.budget.limit(), config.fetch_max_bytes, max_partition);
             let Some(reservation) = self.shared.budget.try_reserve(per_fetch, min) else {
+                self.budget_wait_since.get_or_insert(now);
                 trace!(
                     budget_available = self.shared.budget.available(),
                     budget = self.shared.budget.limit(),
@@ -202,6 +206,11 @@ impl Driver {
                 }
                 return;
             };
+            if let Some(since) = self.budget_wait_since.take() {
+                shared
+                    .telemetry
+                    .memory_waited(now.saturating_duration_since(since));
+            }
             let max_bytes = reservation.bytes() as i32;
             let fetch_plan = self.fetch_plan(broker, parts, max_bytes);
             plan::mark_in_flight(&mut st, &fetch_plan);

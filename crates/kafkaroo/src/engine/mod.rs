@@ -179,6 +179,7 @@ impl EngineState {
     /// Stops `tp` (until a seek) and queues `error` for `poll`.
     pub(crate) fn fail(&mut self, tp: &TopicPartition, error: Error) {
         if let Some(p) = self.partitions.get_mut(tp) {
+            p.report_stopped(&error);
             p.stop();
         }
         warn!(messaging.destination.name = %tp.topic, messaging.destination.partition.id = tp.partition, %error, "partition stopped");

@@ -25,7 +25,7 @@ use crate::config::{AutoOffsetReset, IsolationLevel};
 use crate::error::Error;
 use crate::record::{ConsumerRecord, TopicPartition};
 use crate::session::SessionPartition;
-use crate::telemetry::{PartitionLag, Telemetry};
+use crate::telemetry::{PartitionMetrics, Telemetry};
 
 /// Data fetched for a partition and not yet handed to the application.
 pub(crate) struct Buffered {
@@ -75,8 +75,9 @@ pub(crate) struct PartitionState {
     /// Records `recv` had taken out of a poll batch when the partition was paused: handed out first
     /// after `resume`. The position is past them (see [`PartitionState::delivered_position`]).
     held: VecDeque<ConsumerRecord>,
-    /// The lag metric (0 once this state is dropped: the partition left the assignment).
-    lag: PartitionLag,
+    /// The partition's series: lag, records handed out, errors (the gauges read 0 once this state
+    /// is dropped: the partition left the assignment).
+    metrics: PartitionMetrics,
 }
 
 /// What the fetch planner may do with a partition now.
@@ -150,7 +151,7 @@ impl PartitionState {
             topic_id: None,
             fetch_size: None,
             held: VecDeque::new(),
-            lag: telemetry.partition(&tp.topic, tp.partition),
+            metrics: telemetry.partition(&tp.topic, tp.partition),
         }
     }
 
@@ -265,13 +266,25 @@ impl PartitionState {
     pub(crate) fn report_lag(&mut self, isolation: IsolationLevel) {
         let end = self.log_end(isolation);
         if let Some(position) = self.position.filter(|_| end >= 0) {
-            self.lag.set(end - position);
+            self.metrics.set(end - position);
+            if end <= position {
+                self.metrics.caught_up();
+            }
         }
     }
 
-    /// The consumer closes: the lag metric reads 0 and stops.
+    /// The partition stopped with `error` (see [`State::fail`](super::State::fail)).
+    pub(super) fn report_stopped(&mut self, error: &Error) {
+        let error_type = match error {
+            Error::CorruptRecord { .. } => "corrupt_record",
+            other => crate::telemetry::error_type(other),
+        };
+        self.metrics.stopped(error_type);
+    }
+
+    /// The consumer closes: the gauges read 0 and stop.
     pub(super) fn clear_metrics(&mut self) {
-        self.lag.clear();
+        self.metrics.clear();
     }
 
     // ----- the application: seek, pause, resume, committed offsets ------------------------------
@@ -648,7 +661,12 @@ impl PartitionState {
         isolation: IsolationLevel,
         out: &mut Vec<ConsumerRecord>,
     ) -> Result<(), Error> {
+        let handed_before = out.len();
         let result = self.drain_buffer(tp, budget, max, out);
+        if out.len() > handed_before {
+            self.metrics
+                .delivered(&out[handed_before..], crate::telemetry::unix_millis());
+        }
         self.report_lag(isolation);
         result
     }

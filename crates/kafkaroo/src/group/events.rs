@@ -28,6 +28,7 @@ impl GroupShared {
                         inner.rebalances += 1;
                         self.engine.telemetry.rebalanced(took);
                     }
+                    self.engine.telemetry.member_state(to, generation);
                     self.engine.telemetry.assigned(inner.member.assignment().len());
                 }
                 GroupEvent::Assigned {

@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Display;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafkaroo_producer::{Producer, ProducerRecord, RecordMetadata};
 
@@ -124,11 +123,9 @@ impl Origin {
     }
 }
 
-/// Milliseconds since the epoch.
+/// Milliseconds since the epoch (the wall clock record timestamps use).
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    crate::telemetry::unix_millis()
 }
 
 /// Writes a copy of `record` to `topic` (its key, value and headers in order, less the retry
