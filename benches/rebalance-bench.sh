@@ -4,6 +4,7 @@
 #
 # Environment:
 #   RUNS=3 RATE=3000 CLIENTS=kafkaroo,java   runs per client (alternating order), producer records/s
+#   PROTOCOLS=classic              group protocols to run each client with: classic and/or consumer (KIP-848)
 #   KAFKAROO_BOOTSTRAP=host:port   use a running broker instead of starting one
 #   KAFKAROO_KAFKA_VERSION=4.4.0   Kafka version (broker and tools jars, from scripts/fetch-kafka.sh's cache)
 #   BENCH_DATA_DIR=/dev/shm        where the started broker keeps its log
@@ -19,6 +20,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 RUNS=${RUNS:-3}
 RATE=${RATE:-3000}
 CLIENTS=${CLIENTS:-kafkaroo,java}
+PROTOCOLS=${PROTOCOLS:-classic}
 OUT=${OUT:-$ROOT/rebalance-results.md}
 OUT_DIR=${OUT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/rebalance-bench.XXXXXX")}
 
@@ -27,5 +29,5 @@ echo "## building (release)" >&2
 
 # The broker's data goes where TMPDIR points (tmpfs keeps disk I/O out); the logs stay in OUT_DIR.
 TMPDIR=${BENCH_DATA_DIR:-/dev/shm} "$TARGET/release/rebalance_pause" run \
-    --clients "$CLIENTS" --runs "$RUNS" --rate "$RATE" --out-dir "$OUT_DIR" --results "$OUT"
+    --clients "$CLIENTS" --protocols "$PROTOCOLS" --runs "$RUNS" --rate "$RATE" --out-dir "$OUT_DIR" --results "$OUT"
 echo "(table written to $OUT; member logs in $OUT_DIR; re-analyse with: $TARGET/release/rebalance_pause analyze $OUT_DIR/run*)" >&2
