@@ -109,7 +109,8 @@ pub(crate) struct ConsumeArgs {
     /// Balanced consumer group mode: join <group> and consume the topics given as arguments
     #[arg(short = 'G', value_name = "group")]
     group: Option<String>,
-    /// With -G: the topics to subscribe to
+    /// With -G: the topics to subscribe to, or one regular expression starting with ^ (kcat's
+    /// convention; with -X group.protocol=consumer the group coordinator resolves it)
     #[arg(value_name = "topic")]
     topics: Vec<String>,
 }
@@ -196,9 +197,13 @@ fn source(args: &ConsumeArgs, offsets: &OffsetSpec) -> anyhow::Result<Source> {
             "-G {group} needs the topics to subscribe to: kafkaroo consume -G {group} <topic>..."
         )));
     }
-    if let Some(bad) = topics.iter().find(|t| t.is_empty() || t.starts_with('^')) {
+    if topics.iter().any(String::is_empty) {
+        return Err(usage("empty topic names can't be subscribed to"));
+    }
+    if topics.len() > 1 && topics.iter().any(|t| t.starts_with('^')) {
         return Err(usage(format!(
-            "topic {bad:?}: empty names and regex subscriptions (^...) are not supported"
+            "-G {group}: give either topic names or one ^regex, not both ({})",
+            topics.join(" ")
         )));
     }
     if matches!(offsets.start, Start::Timestamp(_)) || offsets.stop_timestamp.is_some() {
@@ -739,21 +744,29 @@ async fn run_group(
     let mut commits = Commits::new(plan.commit, plan.commit_interval);
     let handle = consumer.commit_handle();
     let mut leaders: HashMap<TopicPartition, i32> = HashMap::new();
-    for topic in topics {
-        leaders.extend(topic_partitions(&consumer, topic).await?);
+    // kcat's (librdkafka's) convention: a topic starting with ^ is a regular expression.
+    let regex = topics.first().filter(|t| t.starts_with('^'));
+    if regex.is_none() {
+        for topic in topics {
+            leaders.extend(topic_partitions(&consumer, topic).await?);
+        }
     }
     let (tx, rebalances) = mpsc::channel();
-    consumer
-        .subscribe_with_listener(
-            topics.iter().cloned(),
-            FlushThenCommit {
-                events: tx,
-                out: shared.clone(),
-                handle: handle.clone(),
-                commit: plan.commit,
-            },
-        )
-        .with_context(|| format!("joining group {group}"))?;
+    let listener = FlushThenCommit {
+        events: tx,
+        out: shared.clone(),
+        handle: handle.clone(),
+        commit: plan.commit,
+    };
+    match regex {
+        // With the consumer protocol the coordinator resolves it (as librdkafka does with KIP-848).
+        Some(regex) if consumer.config().group_protocol == kafkaroo::GroupProtocol::Consumer => {
+            consumer.subscribe_broker_regex_with_listener(regex, listener)
+        }
+        Some(regex) => consumer.subscribe_pattern_with_listener(regex, listener),
+        None => consumer.subscribe_with_listener(topics.iter().cloned(), listener),
+    }
+    .with_context(|| format!("joining group {group}"))?;
     info!(plan, "Waiting for group rebalance");
     let mut interrupts = Interrupts::install()?;
     let mut at_eof: HashSet<TopicPartition> = HashSet::new();

@@ -350,8 +350,8 @@ fn errors_have_a_status_and_one_clear_line() {
         (&["-G", "g", "-p", "0", "t"], "-p cannot be used with -G"),
         (&["-G", "g", "-o", "s@5", "t"], "timestamps can't be used with -G"),
         (
-            &["-G", "g", "^t.*"],
-            "regex subscriptions (^...) are not supported",
+            &["-G", "g", "^t.*", "t"],
+            "give either topic names or one ^regex, not both",
         ),
     ];
     for (args, expected) in usage_errors {

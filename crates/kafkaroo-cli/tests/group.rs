@@ -772,3 +772,65 @@ fn describe_shows_a_consumer_protocol_group_like_java() {
         assert!(!out.is_empty(), "each member consumed its partitions: {log}");
     }
 }
+
+/// kcat's convention: `-G group ^regex` subscribes to the matching topics, matched by the client with
+/// the classic protocol and by the coordinator with `group.protocol=consumer` (Kafka 4.x).
+#[test]
+fn a_caret_topic_subscribes_by_regular_expression() {
+    let prefix = cluster().unique_topic("cli-rx");
+    for suffix in ["a", "b", "other-c"] {
+        let topic = format!("{prefix}-{suffix}");
+        cluster().create_topic(&topic, 1, 1, &[]).unwrap();
+        produce(&topic, 1, 2);
+    }
+    let mut protocols = vec!["classic"];
+    if cluster().version().starts_with("4.") {
+        protocols.push("consumer");
+    }
+    for protocol in protocols {
+        let group = cluster().unique_topic(&format!("cli-rx-{protocol}"));
+        let regex = format!("^{prefix}-[ab]");
+        let b = cluster().bootstrap();
+        let args = [
+            "consume",
+            "-b",
+            b,
+            "-G",
+            &group,
+            "-X",
+            "auto.offset.reset=earliest",
+            "-X",
+            &format!("group.protocol={protocol}"),
+            "-c",
+            "4",
+            "-f",
+            "%t %o\\n",
+            &regex,
+        ];
+        let r = kafkaroo(&args);
+        assert_ok(&r, protocol);
+        let stdout = String::from_utf8_lossy(&r.stdout);
+        let got: BTreeSet<&str> = stdout.lines().collect();
+        let want: BTreeSet<String> = ["a", "b"]
+            .iter()
+            .flat_map(|s| {
+                let prefix = &prefix;
+                (0..2).map(move |o| format!("{prefix}-{s} {o}"))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            want.iter().map(String::as_str).collect(),
+            "{protocol}: {}",
+            r.stderr
+        );
+    }
+    let b = cluster().bootstrap();
+    let r = kafkaroo(&["consume", "-b", b, "-G", "g", "^x", "y"]);
+    assert_eq!(r.status, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("either topic names or one ^regex"),
+        "{}",
+        r.stderr
+    );
+}
