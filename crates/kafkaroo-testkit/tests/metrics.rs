@@ -407,6 +407,11 @@ fn partitions_count_what_poll_hands_out_and_how_old_it_was_and_connections_are_c
                 *bytes,
                 "{tp}"
             );
+            let fetched = m.counter("messaging.kafka.consumer.partition.fetched.bytes", &labels);
+            assert!(
+                fetched > *bytes,
+                "{tp}: batches carry more than keys and values: {fetched}"
+            );
             // Caught up now, so the gauge went back to 0; the age it showed is checked below.
             assert_eq!(m.lag("partitions", tp), Some(0.0), "{tp}");
             let age = (now_ms - last_ts) as f64 / 1000.0;

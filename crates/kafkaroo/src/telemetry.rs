@@ -21,6 +21,7 @@
 //! | `messaging.kafka.consumer.lag.seconds` | gauge, seconds | topic, partition | per assigned partition: the age (now − record timestamp) of the last record `poll` handed out while records were still waiting behind it; **0** when caught up (nothing waits) and when the partition leaves the assignment. Updated as `poll` hands records out |
 //! | `messaging.kafka.consumer.partition.consumed.messages` | counter, records | topic, partition | records of the partition handed to the application |
 //! | `messaging.kafka.consumer.partition.consumed.bytes` | counter, bytes | topic, partition | their key and value bytes |
+//! | `messaging.kafka.consumer.partition.fetched.bytes` | counter, bytes | topic, partition | record batch bytes fetch responses brought for the partition (compressed, as on the wire; the sum over partitions is at most `messaging.kafka.fetch.bytes`) |
 //! | `messaging.kafka.consumer.partition.errors` | counter, errors | topic, partition, `error.type` | errors that stopped the partition (`corrupt_record`, or the Kafka error's name, e.g. `TOPIC_AUTHORIZATION_FAILED`) |
 //! | `messaging.kafka.consumer.memory.waits` | counter, waits | | times fetching stopped because `memory.budget.bytes` was spent |
 //! | `messaging.kafka.consumer.memory.wait.duration` | histogram, seconds | | how long each of those waits lasted |
@@ -69,6 +70,8 @@ pub(crate) const CONSUMER_LAG_SECONDS: &str = "messaging.kafka.consumer.lag.seco
 pub(crate) const PARTITION_CONSUMED: &str = "messaging.kafka.consumer.partition.consumed.messages";
 /// `metrics` counter: key and value bytes handed out per partition.
 pub(crate) const PARTITION_CONSUMED_BYTES: &str = "messaging.kafka.consumer.partition.consumed.bytes";
+/// `metrics` counter: record batch bytes fetched per partition.
+pub(crate) const PARTITION_FETCHED_BYTES: &str = "messaging.kafka.consumer.partition.fetched.bytes";
 /// `metrics` counter: errors that stopped a partition, by `error.type`.
 pub(crate) const PARTITION_ERRORS: &str = "messaging.kafka.consumer.partition.errors";
 /// `metrics` counter: times fetching waited for the memory budget.
@@ -232,6 +235,7 @@ impl Telemetry {
                 CONSUMER_LAG_SECONDS,
                 PARTITION_CONSUMED,
                 PARTITION_CONSUMED_BYTES,
+                PARTITION_FETCHED_BYTES,
                 PARTITION_ERRORS,
             );
             PartitionMetrics {}
@@ -407,6 +411,7 @@ struct PartitionSeries {
     lag_seconds: Gauge,
     delivered: Counter,
     delivered_bytes: Counter,
+    fetched_bytes: Counter,
 }
 
 impl PartitionMetrics {
@@ -425,6 +430,7 @@ impl PartitionMetrics {
                 lag_seconds: metrics::gauge!(CONSUMER_LAG_SECONDS, labels.clone()),
                 delivered: metrics::counter!(PARTITION_CONSUMED, labels.clone()),
                 delivered_bytes: metrics::counter!(PARTITION_CONSUMED_BYTES, labels.clone()),
+                fetched_bytes: metrics::counter!(PARTITION_FETCHED_BYTES, labels.clone()),
                 labels,
             }));
         }
@@ -460,6 +466,16 @@ impl PartitionMetrics {
         }
         #[cfg(not(feature = "metrics"))]
         let _ = (records, now_ms);
+    }
+
+    /// A fetch response brought `bytes` of record batches (compressed, as on the wire).
+    pub(crate) fn fetched(&mut self, bytes: usize) {
+        #[cfg(feature = "metrics")]
+        if let Some(s) = self.series() {
+            s.fetched_bytes.increment(bytes as u64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = bytes;
     }
 
     /// Caught up (lag 0): nothing waits, so no record is late.

@@ -249,6 +249,7 @@ fn apply_partition(
             let aborted = part.aborted_transactions.unwrap_or_default();
             AbortedTransactionFilter::new(aborted.iter().map(|a| (a.producer_id.0, a.first_offset)))
         });
+        p.report_fetched(records.len());
         p.buffer(Buffered {
             reader: BatchReader::new(records, cx.decode),
             current: None,

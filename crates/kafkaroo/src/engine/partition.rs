@@ -273,6 +273,11 @@ impl PartitionState {
         }
     }
 
+    /// A fetch response brought `bytes` of record batches for the partition.
+    pub(super) fn report_fetched(&mut self, bytes: usize) {
+        self.metrics.fetched(bytes);
+    }
+
     /// The partition stopped with `error` (see [`State::fail`](super::State::fail)).
     pub(super) fn report_stopped(&mut self, error: &Error) {
         let error_type = match error {
