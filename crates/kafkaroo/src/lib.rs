@@ -118,6 +118,7 @@ pub use rustls;
 #[cfg(feature = "producer")]
 pub use kafkaroo_producer as producer;
 mod budget;
+mod client_metrics;
 mod commit;
 mod config;
 mod consumer;
