@@ -145,8 +145,8 @@ impl Writer {
         self.bytes(field, v.as_bytes());
     }
 
-    fn message(&mut self, field: u32, body: impl FnOnce(&mut Writer)) {
-        let mut inner = Writer::default();
+    fn message(&mut self, field: u32, body: impl FnOnce(&mut Self)) {
+        let mut inner = Self::default();
         body(&mut inner);
         self.bytes(field, &inner.buf);
     }

@@ -34,19 +34,19 @@ pub(crate) enum Selector {
 impl Selector {
     pub(crate) fn from_requested(requested: &[String]) -> Self {
         if requested.is_empty() {
-            Selector::None
+            Self::None
         } else if requested.iter().any(|p| p.is_empty() || p == "*") {
-            Selector::All
+            Self::All
         } else {
-            Selector::Prefixes(requested.to_vec())
+            Self::Prefixes(requested.to_vec())
         }
     }
 
     pub(crate) fn matches(&self, name: &str) -> bool {
         match self {
-            Selector::None => false,
-            Selector::All => true,
-            Selector::Prefixes(p) => p.iter().any(|p| name.starts_with(p.as_str())),
+            Self::None => false,
+            Self::All => true,
+            Self::Prefixes(p) => p.iter().any(|p| name.starts_with(p.as_str())),
         }
     }
 }
