@@ -23,21 +23,27 @@ pub(crate) const ASSIGNED_PARTITIONS: &str = "org.apache.kafka.consumer.coordina
 /// `consumer-coordinator-metrics` `rebalance-total`: rebalances completed.
 pub(crate) const REBALANCE_TOTAL: &str = "org.apache.kafka.consumer.coordinator.rebalance.total";
 
-/// The points of `stats` the selector asks for. Counters are cumulative, or with `delta` the change
-/// since `previous` (the cumulative values of the last push, updated here).
+/// Counter totals as of a push the broker accepted: the base of the next deltas.
+pub(crate) type Totals = HashMap<&'static str, f64>;
+
+/// The points of `stats` the selector asks for, and the counters' totals. Counters are cumulative,
+/// or with `delta` the change since `previous` (the totals of the last accepted push; the caller
+/// keeps the returned totals only once the broker accepted the push, so a lost push loses no counts).
 pub(crate) fn points(
     stats: &Statistics,
     selector: &Selector,
     delta: bool,
-    previous: &mut HashMap<&'static str, f64>,
-) -> Vec<Point> {
+    previous: &Totals,
+) -> (Vec<Point>, Totals) {
     let mut out = Vec::new();
+    let mut totals = Totals::new();
     let mut counter = |name: &'static str, total: u64| {
         if !selector.matches(name) {
             return;
         }
         let total = total as f64;
-        let last = previous.insert(name, total);
+        totals.insert(name, total);
+        let last = previous.get(name).copied();
         let value = if delta { total - last.unwrap_or(0.0) } else { total };
         out.push(Point {
             name: name.to_owned(),
@@ -82,7 +88,7 @@ pub(crate) fn points(
             ));
         }
     }
-    out
+    (out, totals)
 }
 
 /// The resource attributes KIP-714 asks the client to add: `client_rack`, `group_id`,
@@ -159,7 +165,7 @@ mod tests {
 
     #[test]
     fn all_metrics_carry_java_names_and_values() {
-        let points = points(&stats(), &Selector::All, false, &mut HashMap::new());
+        let (points, _) = points(&stats(), &Selector::All, false, &Totals::new());
         assert_eq!(named(&points, RECORDS_CONSUMED_TOTAL)[0].value, 12.0);
         assert_eq!(named(&points, FETCH_TOTAL)[0].value, 3.0);
         assert_eq!(named(&points, REBALANCE_TOTAL)[0].value, 2.0);
@@ -185,13 +191,19 @@ mod tests {
     #[test]
     fn prefixes_select_and_delta_subtracts_the_last_push() {
         let selector = Selector::Prefixes(vec!["org.apache.kafka.consumer.fetch.manager.records.c".into()]);
-        let mut previous = HashMap::new();
-        let first = points(&stats(), &selector, true, &mut previous);
+        let (first, accepted) = points(&stats(), &selector, true, &Totals::new());
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].value, 12.0);
         let mut later = stats();
         later.records_consumed = 20;
-        assert_eq!(points(&later, &selector, true, &mut previous)[0].value, 8.0);
-        assert!(points(&stats(), &Selector::None, false, &mut previous).is_empty());
+        let (second, _lost) = points(&later, &selector, true, &accepted);
+        assert_eq!(second[0].value, 8.0);
+        later.records_consumed = 25;
+        let (third, _) = points(&later, &selector, true, &accepted);
+        assert_eq!(
+            third[0].value, 13.0,
+            "a push the broker did not accept counts again"
+        );
+        assert!(points(&stats(), &Selector::None, false, &accepted).0.is_empty());
     }
 }

@@ -13,7 +13,6 @@ mod otlp;
 mod schedule;
 mod wire;
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -79,8 +78,8 @@ struct Pusher {
     shared: Arc<Shared>,
     client: Client,
     group: Arc<OnceLock<Arc<GroupShared>>>,
-    /// Counter values of the last push (delta temporality).
-    previous: HashMap<&'static str, f64>,
+    /// Counter totals of the last accepted push (delta temporality).
+    previous: collect::Totals,
     /// The consumer's creation: start of cumulative counters.
     created: SystemTime,
     /// Start of delta counters.
@@ -100,7 +99,7 @@ async fn run(
         shared,
         client,
         group,
-        previous: HashMap::new(),
+        previous: collect::Totals::new(),
         created,
         last_push: created,
     };
@@ -112,9 +111,13 @@ async fn run(
                 match wire::get_subscriptions(&pusher.client, schedule.client_instance_id()).await {
                     Outcome::Unsupported => schedule.on_unsupported(),
                     Outcome::Answer(answer) => {
-                        if let Ok(s) = &answer {
-                            tracing::debug!(subscription_id = s.subscription_id, push_interval = ?s.push_interval,
-                                requested = ?s.selector, "client metrics subscription");
+                        match &answer {
+                            Ok(s) => tracing::debug!(subscription_id = s.subscription_id,
+                                push_interval = ?s.push_interval, requested = ?s.selector, "client metrics subscription"),
+                            Err(Some(code)) => {
+                                tracing::debug!(error = %code, "client metrics: GetTelemetrySubscriptions failed")
+                            }
+                            Err(None) => {}
                         }
                         schedule.on_subscription(Instant::now(), answer, fastrand::f64());
                     }
@@ -173,7 +176,7 @@ impl Pusher {
         let group = self.group.get().map(|g| g.statistics());
         let stats = crate::statistics::snapshot(&self.shared, group);
         let delta = subscription.delta_temporality;
-        let points = collect::points(&stats, &subscription.selector, delta, &mut self.previous);
+        let (points, totals) = collect::points(&stats, &subscription.selector, delta, &self.previous);
         let config = &self.shared.config;
         let resource = collect::resource(
             &stats,
@@ -206,24 +209,26 @@ impl Pusher {
                 "client metrics: per-partition lag left out to fit TelemetryMaxBytes"
             );
         }
-        self.last_push = time;
-        wire::push(
+        let outcome = wire::push(
             &self.client,
             schedule.client_instance_id(),
             subscription.subscription_id,
             terminating,
             Bytes::from(metrics),
         )
-        .await
+        .await;
+        if let Outcome::Answer(Ok(())) = outcome {
+            self.previous = totals;
+            self.last_push = time;
+        }
+        outcome
     }
 }
 
+/// A push failure after which pushing goes on (a refusal is logged once, when the task stops).
 fn log_push_error(code: ErrorCode) {
     match code {
-        ErrorCode::INVALID_REQUEST | ErrorCode::INVALID_RECORD => tracing::error!(
-            error = %code,
-            "client metrics push refused; pushing stops for this consumer (a kafkaroo bug: please report it)"
-        ),
+        ErrorCode::INVALID_REQUEST | ErrorCode::INVALID_RECORD => {}
         ErrorCode::TELEMETRY_TOO_LARGE => {
             tracing::warn!(error = %code, "client metrics push too large for the broker; trying again next interval")
         }
