@@ -80,8 +80,9 @@
 //! | `org.apache.kafka.consumer.coordinator.rebalance.total` | monotonic sum | group members: rebalances completed |
 //!
 //! Resource attributes: `client_rack`, `group_id`, `group_instance_id`, `group_member_id` when set
-//! (the broker adds the client id, instance id, address and principal). Payloads are sent
-//! uncompressed (always accepted). UNKNOWN_SUBSCRIPTION_ID and UNSUPPORTED_COMPRESSION_TYPE fetch the
+//! (the broker adds the client id, instance id, address and principal). Payloads are compressed
+//! with the first of the broker's accepted codecs this build has (zstd on 4.x brokers), else sent
+//! uncompressed, which every broker accepts. UNKNOWN_SUBSCRIPTION_ID and UNSUPPORTED_COMPRESSION_TYPE fetch the
 //! subscription again at once; INVALID_REQUEST and INVALID_RECORD stop pushing (logged as an error);
 //! other failures wait for the next interval. Code: `src/client_metrics/`.
 //!

@@ -149,6 +149,12 @@ async fn subscribe_client_metrics(client: &Client) {
             .await
             .unwrap();
         if !answer.requested_metrics.is_empty() {
+            // The consumer compresses with the first of these (zstd on 4.x): the exporter parsing the
+            // pushes below shows the broker could decompress them.
+            eprintln!(
+                "accepted compression types: {:?}",
+                answer.accepted_compression_types
+            );
             return;
         }
         assert!(

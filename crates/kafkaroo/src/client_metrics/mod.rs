@@ -209,11 +209,13 @@ impl Pusher {
                 "client metrics: per-partition lag left out to fit TelemetryMaxBytes"
             );
         }
+        let (compression, metrics) = wire::compress(&subscription.accepted_compression_types, metrics);
         let outcome = wire::push(
             &self.client,
             schedule.client_instance_id(),
             subscription.subscription_id,
             terminating,
+            compression,
             Bytes::from(metrics),
         )
         .await;

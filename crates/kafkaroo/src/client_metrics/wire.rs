@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use kafkaroo_net::Client;
+use kafkaroo_records::{Compression, compress_into};
 use kafkaroo_wire::messages::{GetTelemetrySubscriptionsRequest, PushTelemetryRequest};
 use kafkaroo_wire::{ErrorCode, Uuid, VersionError};
 
@@ -16,8 +17,24 @@ pub(crate) enum Outcome<T> {
     Unsupported,
 }
 
-/// Compression type NONE: always accepted (kafkaroo has no compressors outside the producer).
-pub(crate) const COMPRESSION_NONE: i8 = 0;
+/// `metrics` compressed with the first codec of the broker's list (in its order of preference, as
+/// Java reads it) that this build has (the `compression-*` features); uncompressed (compression type
+/// 0, which every broker accepts) when none is, or when `none` comes first.
+pub(crate) fn compress(accepted: &[i8], metrics: Vec<u8>) -> (i8, Vec<u8>) {
+    for &id in accepted {
+        let Some(codec) = u8::try_from(id).ok().and_then(Compression::from_id) else {
+            continue;
+        };
+        if codec == Compression::None {
+            break;
+        }
+        let mut out = Vec::with_capacity(metrics.len() / 2);
+        if compress_into(codec, &metrics, &mut out).is_ok() {
+            return (id, out);
+        }
+    }
+    (0, metrics)
+}
 
 pub(crate) async fn get_subscriptions(client: &Client, client_instance_id: Uuid) -> Outcome<Subscription> {
     let request = GetTelemetrySubscriptionsRequest::default().with_client_instance_id(client_instance_id);
@@ -48,13 +65,14 @@ pub(crate) async fn push(
     client_instance_id: Uuid,
     subscription_id: i32,
     terminating: bool,
+    compression_type: i8,
     metrics: Bytes,
 ) -> Outcome<()> {
     let request = PushTelemetryRequest::default()
         .with_client_instance_id(client_instance_id)
         .with_subscription_id(subscription_id)
         .with_terminating(terminating)
-        .with_compression_type(COMPRESSION_NONE)
+        .with_compression_type(compression_type)
         .with_metrics(metrics);
     match send(client, &request).await {
         Ok(r) if r.error_code == 0 => Outcome::Answer(Ok(())),
@@ -83,5 +101,27 @@ where
             tracing::debug!(error = %e, "client metrics request failed");
             Err(Outcome::Answer(Err(None)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_follows_the_brokers_preference_and_falls_back_to_none() {
+        let data = b"org.apache.kafka.consumer.fetch.manager.records.lag ".repeat(20);
+        let (id, out) = compress(&[4, 3, 1, 2], data.clone());
+        assert_eq!(id, 4, "zstd first");
+        assert!(out.len() < data.len());
+        let back = kafkaroo_records::decompress(Compression::Zstd, &out, 1 << 20, 0).unwrap();
+        assert_eq!(back.as_ref(), &data[..]);
+        assert_eq!(compress(&[9, 1], data.clone()).0, 1, "an unknown id is skipped");
+        assert_eq!(
+            compress(&[0, 4], data.clone()),
+            (0, data.clone()),
+            "none preferred"
+        );
+        assert_eq!(compress(&[], data.clone()), (0, data));
     }
 }
