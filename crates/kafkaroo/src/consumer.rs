@@ -371,6 +371,14 @@ impl Consumer {
         crate::statistics::snapshot(&self.shared, self.group.as_ref().map(|g| g.statistics()))
     }
 
+    /// The client instance id a broker assigned to this consumer for KIP-714 metrics push, in Kafka's
+    /// text form (what broker-side exporters label its metrics with, as Java's
+    /// `KafkaConsumer::clientInstanceId` returns it). `None` with `enable.metrics.push=false`, before
+    /// the first GetTelemetrySubscriptions answer, and with brokers that offer no telemetry.
+    pub fn client_instance_id(&self) -> Option<String> {
+        self.client_metrics.as_ref()?.client_instance_id()
+    }
+
     /// Waits up to `timeout` for records and returns those available, at most `max.poll.records`,
     /// grouped by partition. Returns an empty batch on timeout. A fatal per-partition error (corrupt
     /// batch, authorization, `auto.offset.reset=none`) is returned once, naming the partition and

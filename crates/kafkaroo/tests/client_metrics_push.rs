@@ -309,6 +309,7 @@ fn a_consumer_pushes_its_statistics_to_a_subscribed_broker_and_a_terminating_pus
     check_against(&pushes, &consumer.statistics());
     assert_eq!(consumer.statistics().records_consumed, stats.records_consumed);
 
+    let instance_id = consumer.client_instance_id();
     rt.block_on(consumer.close());
     let pushes = read_pushes(&dump);
     let last = pushes.last().unwrap();
@@ -321,6 +322,11 @@ fn a_consumer_pushes_its_statistics_to_a_subscribed_broker_and_a_terminating_pus
     assert!(
         pushes.iter().all(|p| p.instance == first[0].instance),
         "one client instance id"
+    );
+    assert_eq!(
+        instance_id.as_deref(),
+        Some(first[0].instance.as_str()),
+        "Consumer::client_instance_id is the id the broker saw"
     );
     assert_ne!(
         first[0].instance, "AAAAAAAAAAAAAAAAAAAAAA",
@@ -354,6 +360,7 @@ fn without_a_telemetry_reporter_the_broker_offers_no_push_and_the_consumer_runs_
         consumer.subscribe([topic.as_str()]).unwrap();
         consume(&mut consumer, 20).await;
         assert_eq!(consumer.statistics().records_consumed, 20);
+        assert_eq!(consumer.client_instance_id(), None, "no broker assigned one");
         consumer.close().await;
     });
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use kafkaroo_net::Client;
-use kafkaroo_wire::ErrorCode;
+use kafkaroo_wire::{ErrorCode, Uuid};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -30,6 +30,8 @@ use wire::Outcome;
 /// The running push task of one consumer.
 pub(crate) struct ClientMetrics {
     group: Arc<OnceLock<Arc<GroupShared>>>,
+    /// The client instance id, once a broker assigned it.
+    instance_id: Arc<OnceLock<Uuid>>,
     close: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -37,13 +39,22 @@ pub(crate) struct ClientMetrics {
 impl ClientMetrics {
     pub(crate) fn start(shared: Arc<Shared>, client: Client) -> Self {
         let group = Arc::new(OnceLock::new());
+        let instance_id = Arc::new(OnceLock::new());
         let (close, closed) = oneshot::channel();
-        let task = tokio::spawn(run(shared, client, group.clone(), closed));
+        let pusher = Pusher::new(shared, client, group.clone(), instance_id.clone());
+        let task = tokio::spawn(run(pusher, closed));
         Self {
             group,
+            instance_id,
             close: Some(close),
             task: Some(task),
         }
+    }
+
+    /// The client instance id the broker assigned, in Kafka's text form (as Java's `Uuid` prints it
+    /// and broker-side exporters label the metrics).
+    pub(crate) fn client_instance_id(&self) -> Option<String> {
+        self.instance_id.get().map(|id| kafka_uuid_text(*id))
     }
 
     /// From `subscribe` on, the pushed metrics include the group's.
@@ -78,6 +89,7 @@ struct Pusher {
     shared: Arc<Shared>,
     client: Client,
     group: Arc<OnceLock<Arc<GroupShared>>>,
+    instance_id: Arc<OnceLock<Uuid>>,
     /// Counter totals of the last accepted push (delta temporality).
     previous: collect::Totals,
     /// The consumer's creation: start of cumulative counters.
@@ -86,23 +98,7 @@ struct Pusher {
     last_push: SystemTime,
 }
 
-async fn run(
-    shared: Arc<Shared>,
-    client: Client,
-    group: Arc<OnceLock<Arc<GroupShared>>>,
-    mut closed: oneshot::Receiver<()>,
-) {
-    let created = SystemTime::now()
-        .checked_sub(shared.telemetry.created.elapsed())
-        .unwrap_or_else(SystemTime::now);
-    let mut pusher = Pusher {
-        shared,
-        client,
-        group,
-        previous: collect::Totals::new(),
-        created,
-        last_push: created,
-    };
+async fn run(mut pusher: Pusher, mut closed: oneshot::Receiver<()>) {
     let mut schedule = PushSchedule::new(Instant::now());
     let mut closing = false;
     loop {
@@ -120,6 +116,9 @@ async fn run(
                             Err(None) => {}
                         }
                         schedule.on_subscription(Instant::now(), answer, fastrand::f64());
+                        if !schedule.client_instance_id().is_nil() {
+                            let _ = pusher.instance_id.set(schedule.client_instance_id());
+                        }
                     }
                 }
             }
@@ -167,6 +166,26 @@ async fn run(
 }
 
 impl Pusher {
+    fn new(
+        shared: Arc<Shared>,
+        client: Client,
+        group: Arc<OnceLock<Arc<GroupShared>>>,
+        instance_id: Arc<OnceLock<Uuid>>,
+    ) -> Self {
+        let created = SystemTime::now()
+            .checked_sub(shared.telemetry.created.elapsed())
+            .unwrap_or_else(SystemTime::now);
+        Self {
+            shared,
+            client,
+            group,
+            instance_id,
+            previous: collect::Totals::new(),
+            created,
+            last_push: created,
+        }
+    }
+
     async fn push(
         &mut self,
         schedule: &PushSchedule,
@@ -235,5 +254,35 @@ fn log_push_error(code: ErrorCode) {
             tracing::warn!(error = %code, "client metrics push too large for the broker; trying again next interval")
         }
         _ => tracing::debug!(error = %code, "client metrics push failed"),
+    }
+}
+
+/// A UUID as Kafka writes it: URL-safe base64 of its 16 bytes, without padding (22 characters).
+fn kafka_uuid_text(id: Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_text_is_kafkas_url_safe_base64_without_padding() {
+        assert_eq!(kafka_uuid_text(Uuid::nil()), "AAAAAAAAAAAAAAAAAAAAAA");
+        // Java: new Uuid(0xfbffffffffffffffL, 0x0123456789abcdefL).toString()
+        let id = Uuid::from_u128(0xfbff_ffff_ffff_ffff_0123_4567_89ab_cdef);
+        assert_eq!(kafka_uuid_text(id), "-_________8BI0VniavN7w");
     }
 }
