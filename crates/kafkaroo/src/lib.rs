@@ -66,6 +66,8 @@
 //! `metric.reporters`, and a subscription (`kafka-client-metrics.sh --alter --name NAME --metrics
 //! org.apache.kafka.consumer. --interval 60000`). A broker without a reporter does not offer the APIs
 //! and nothing is sent; a subscription with no metrics is asked for again each interval.
+//! [`Consumer::client_instance_id`] is the id the broker assigned (what its exporter labels the
+//! metrics with).
 //!
 //! Pushed, under Java's names when a requested prefix matches, with values from
 //! [`Consumer::statistics`] (counters cumulative, or deltas when the broker asks, as it does by default):
