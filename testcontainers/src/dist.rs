@@ -181,22 +181,30 @@ impl KafkaDist {
     /// The Java helper compiled into a jar (a jar, not a directory, so that class data sharing works),
     /// built at most once per process and source version.
     pub(crate) fn helper_jar(&self) -> Result<PathBuf> {
+        self.compile_jar(HELPER_CLASS, HELPER_SOURCE)
+    }
+
+    /// `source`, the Java class `class` (no package), compiled against the tools' and (same version)
+    /// the broker's jars into a jar in the cache: built at most once per process and source version.
+    /// For test helpers such as a broker-side metrics reporter (`ClusterOptions::extra_classpath`).
+    pub fn compile_jar(&self, class: &str, source: &str) -> Result<PathBuf> {
         static BUILT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+        let name = if class == HELPER_CLASS { "helper" } else { class };
         let jar = self
             .dir
-            .join(format!("helper-{:016x}.jar", fnv1a(HELPER_SOURCE.as_bytes())));
+            .join(format!("{name}-{:016x}.jar", fnv1a(source.as_bytes())));
         let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
         if built.contains(&jar) {
             return Ok(jar);
         }
         if !jar.exists() {
-            self.build_helper_jar(&jar)?;
+            self.build_jar(&jar, class, source)?;
         }
         built.push(jar.clone());
         Ok(jar)
     }
 
-    fn build_helper_jar(&self, jar: &Path) -> Result<()> {
+    fn build_jar(&self, jar: &Path, class: &str, source_text: &str) -> Result<()> {
         let work = self.dir.join(format!(
             "helper-tmp-{}-{}",
             std::process::id(),
@@ -204,8 +212,8 @@ impl KafkaDist {
         ));
         let result = (|| {
             std::fs::create_dir_all(&work).context(|| format!("creating {}", work.display()))?;
-            let source = work.join(format!("{HELPER_CLASS}.java"));
-            std::fs::write(&source, HELPER_SOURCE).context(|| format!("writing {}", source.display()))?;
+            let source = work.join(format!("{class}.java"));
+            std::fs::write(&source, source_text).context(|| format!("writing {}", source.display()))?;
             let classes = work.join("classes");
             let out = Command::new(jdk_tool("javac")?)
                 .arg("-nowarn")

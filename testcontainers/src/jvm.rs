@@ -82,6 +82,8 @@ impl Running {
 
 pub(crate) struct JvmCluster {
     dist: KafkaDist,
+    /// The brokers' classpath: the distribution's jars and `ClusterOptions::extra_classpath`.
+    classpath: String,
     pub(crate) nodes: Vec<NodeSpec>,
     running: Mutex<Vec<Option<Running>>>,
     log_args: Vec<String>,
@@ -91,22 +93,20 @@ pub(crate) struct JvmCluster {
     pub(crate) timeout: Duration,
 }
 
-/// A broker property: name and value.
-pub(crate) type Property = (String, String);
-
 impl JvmCluster {
-    /// Writes the configs, formats the storage and starts `count` nodes under `dir`, each with the
-    /// `PLAINTEXT` and `CONTROLLER` listeners plus `extra_listeners`. `configs`: the properties of every
-    /// node, then those of each node by index.
+    /// Writes the configs, formats the storage and starts `options.nodes` nodes under `dir`, each with
+    /// the `PLAINTEXT` and `CONTROLLER` listeners plus `extra_listeners`: `options.broker_configs` on
+    /// every node, then `options.node_configs` by index; `options.extra_classpath` after the jars.
     pub(crate) fn start(
         dist: KafkaDist,
-        count: usize,
+        options: &crate::ClusterOptions,
         extra_listeners: &[ExtraListener],
-        configs: (&[Property], &[Vec<Property>]),
-        full_jit: bool,
         dir: &Path,
         timeout: Duration,
     ) -> Result<Self> {
+        let count = options.nodes;
+        let configs = (&options.broker_configs, &options.node_configs);
+        let (extra_classpath, full_jit) = (&options.extra_classpath, options.full_jit);
         let java = dist::java()?;
         // Per node: the PLAINTEXT port, the CONTROLLER port, then one per extra listener.
         let stride = 2 + extra_listeners.len();
@@ -254,7 +254,12 @@ impl JvmCluster {
             return Err(e);
         }
 
+        let broker_classpath = std::iter::once(dist.broker_classpath())
+            .chain(extra_classpath.iter().map(|p| p.display().to_string()))
+            .collect::<Vec<_>>()
+            .join(":");
         let cluster = Self {
+            classpath: broker_classpath,
             running: Mutex::new((0..count).map(|_| None).collect()),
             dist,
             nodes,
@@ -295,9 +300,9 @@ impl JvmCluster {
         let log2 = log
             .try_clone()
             .context(|| format!("opening {}", node.log.display()))?;
-        let classpath = self.dist.broker_classpath();
+        let classpath = &self.classpath;
         let claimed = self.cds_claimed.load(Ordering::SeqCst);
-        let cds = Cds::new(&self.dist, &classpath, "kafka.Kafka", !claimed);
+        let cds = Cds::new(&self.dist, classpath, "kafka.Kafka", !claimed);
         let recording = matches!(cds, Cds::Create { .. }) && !self.cds_claimed.swap(true, Ordering::SeqCst);
         let cds = if matches!(cds, Cds::Create { .. }) && !recording {
             Cds::Off
@@ -309,7 +314,7 @@ impl JvmCluster {
             .args(cds.args())
             .args(&self.log_args)
             .arg("-cp")
-            .arg(&classpath)
+            .arg(classpath)
             .arg("kafka.Kafka")
             .arg(&node.config)
             .stdin(Stdio::null())

@@ -86,6 +86,9 @@ pub struct ClusterOptions {
     /// Full JIT (C2) for the brokers, for benchmarks: slower start. By default brokers run C1 only,
     /// which starts faster and is plenty for functional tests. `KAFKAROO_BROKER_JVM_OPTS` overrides both.
     pub full_jit: bool,
+    /// Jars appended to the brokers' classpath (e.g. a metrics reporter compiled with
+    /// [`KafkaDist::compile_jar`]). Such a cluster runs as local JVMs, never in Docker or external.
+    pub extra_classpath: Vec<PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -96,6 +99,7 @@ impl Default for ClusterOptions {
             broker_configs: Vec::new(),
             node_configs: Vec::new(),
             full_jit: false,
+            extra_classpath: Vec::new(),
         }
     }
 }
@@ -189,6 +193,7 @@ impl Cluster {
         if options.nodes == 1
             && options.broker_configs.is_empty()
             && options.node_configs.iter().all(Vec::is_empty)
+            && options.extra_classpath.is_empty()
             && let Some(bootstrap) = env_bootstrap()
         {
             return Self::external(&bootstrap, &version);
@@ -205,7 +210,7 @@ impl Cluster {
         }
         let dir = util::temp_dir("kafkaroo")?;
         let janitor = janitor(&dir)?;
-        let docker = options.nodes == 1 && docker::available();
+        let docker = options.nodes == 1 && options.extra_classpath.is_empty() && docker::available();
         Self::start_in(dir, janitor, version, &options, docker, &[])
     }
 
@@ -234,17 +239,7 @@ impl Cluster {
             })
         } else {
             KafkaDist::get(&version)
-                .and_then(|dist| {
-                    jvm::JvmCluster::start(
-                        dist,
-                        options.nodes,
-                        extra_listeners,
-                        (&options.broker_configs, &options.node_configs),
-                        options.full_jit,
-                        &dir,
-                        timeout,
-                    )
-                })
+                .and_then(|dist| jvm::JvmCluster::start(dist, options, extra_listeners, &dir, timeout))
                 .map(|cluster| {
                     let bootstrap = cluster
                         .nodes

@@ -320,6 +320,7 @@ impl SecuredCluster {
             broker_configs,
             node_configs: Vec::new(),
             full_jit: options.full_jit,
+            extra_classpath: Vec::new(),
         };
         let listeners = [
             (SASL_SSL, "SASL_SSL"),

@@ -44,6 +44,9 @@ throttled!(
     DescribeClusterResponse,
     DeleteGroupsResponse,
     OffsetDeleteResponse,
+    GetTelemetrySubscriptionsResponse,
+    PushTelemetryResponse,
+    IncrementalAlterConfigsResponse,
 );
 
 /// SASL responses carry no throttle time.

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::budget::MemoryBudget;
+use crate::client_metrics::ClientMetrics;
 use crate::commit::{CommitHandle, Committer, OffsetAndMetadata, PendingCommit};
 use crate::config::ConsumerConfig;
 use crate::control;
@@ -63,6 +64,8 @@ pub struct Consumer {
     /// With a `group.id` and no `subscribe`: committed start positions and commits of `assign`ed
     /// partitions.
     standalone: Option<Arc<Standalone>>,
+    /// KIP-714 metrics push (`enable.metrics.push`).
+    client_metrics: Option<ClientMetrics>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -92,6 +95,10 @@ impl Consumer {
             telemetry,
         });
         let driver = tokio::spawn(engine::run(shared.clone(), client.clone()));
+        let client_metrics = shared
+            .config
+            .enable_metrics_push
+            .then(|| ClientMetrics::start(shared.clone(), client.clone()));
         let standalone = shared
             .config
             .group_id
@@ -109,6 +116,7 @@ impl Consumer {
             },
             standalone,
             statistics_due: None,
+            client_metrics,
         })
     }
 
@@ -361,6 +369,14 @@ impl Consumer {
     /// own interval, or set `statistics.interval.ms` to have `poll` log it.
     pub fn statistics(&self) -> crate::Statistics {
         crate::statistics::snapshot(&self.shared, self.group.as_ref().map(|g| g.statistics()))
+    }
+
+    /// The client instance id a broker assigned to this consumer for KIP-714 metrics push, in Kafka's
+    /// text form (what broker-side exporters label its metrics with, as Java's
+    /// `KafkaConsumer::clientInstanceId` returns it). `None` with `enable.metrics.push=false`, before
+    /// the first GetTelemetrySubscriptions answer, and with brokers that offer no telemetry.
+    pub fn client_instance_id(&self) -> Option<String> {
+        self.client_metrics.as_ref()?.client_instance_id()
     }
 
     /// Waits up to `timeout` for records and returns those available, at most `max.poll.records`,
@@ -832,6 +848,9 @@ impl Consumer {
         shared.lock().set_pattern(pattern);
         self.group_driver = Some(tokio::spawn(group::run(shared.clone(), self.client.clone())));
         let _ = self.commit_handle.group.set(shared.clone() as Arc<dyn Committer>);
+        if let Some(m) = &self.client_metrics {
+            m.set_group(shared.clone());
+        }
         self.group = Some(shared);
         Ok(())
     }
@@ -940,6 +959,11 @@ impl Consumer {
             if let Some(d) = self.group_driver.take() {
                 d.abort();
             }
+        }
+        // KIP-714: the terminating push, with the final values, while connections are still up.
+        if let Some(m) = self.client_metrics.take() {
+            m.close(self.shared.config.request_timeout.min(Duration::from_secs(5)))
+                .await;
         }
         self.shared.lock().close();
         self.wake();

@@ -54,6 +54,40 @@
 //! `docs/grafana/kafkaroo-consumer.json` is a Grafana dashboard for them. Install the recorder before creating consumers. Names, units and labels:
 //! the table at the top of `src/telemetry.rs`.
 //!
+//! # Client metrics push (KIP-714)
+//!
+//! As Java's clients (3.7+), a consumer pushes its metrics to the cluster when the operator asks for
+//! them, so a broker-side exporter shows kafkaroo consumers next to Java ones: `enable.metrics.push`
+//! (default `true`) starts a task that asks one broker for the subscription (GetTelemetrySubscriptions)
+//! and, when it requests metrics, pushes them (PushTelemetry) as OTLP `MetricsData` every
+//! `interval.ms` of the subscription, the first push after a random 0.5-1.5 intervals, and one last
+//! push with `terminating=true` on [`Consumer::close`]. Operators turn it on broker-side: a metrics
+//! reporter implementing `ClientTelemetryExporterProvider` (4.2+; `ClientTelemetry` before) in
+//! `metric.reporters`, and a subscription (`kafka-client-metrics.sh --alter --name NAME --metrics
+//! org.apache.kafka.consumer. --interval 60000`). A broker without a reporter does not offer the APIs
+//! and nothing is sent; a subscription with no metrics is asked for again each interval.
+//! [`Consumer::client_instance_id`] is the id the broker assigned (what its exporter labels the
+//! metrics with).
+//!
+//! Pushed, under Java's names when a requested prefix matches, with values from
+//! [`Consumer::statistics`] (counters cumulative, or deltas when the broker asks, as it does by default):
+//!
+//! | Name | OTLP kind | What |
+//! |---|---|---|
+//! | `org.apache.kafka.consumer.fetch.manager.records.consumed.total` | monotonic sum | records handed out by `poll`/`recv` |
+//! | `org.apache.kafka.consumer.fetch.manager.fetch.total` | monotonic sum | fetch responses received |
+//! | `org.apache.kafka.consumer.fetch.manager.records.lag` | gauge, attributes `topic`, `partition` | per assigned partition, as [`Consumer::lag`] (left out when the payload would exceed the broker's `TelemetryMaxBytes`) |
+//! | `org.apache.kafka.consumer.fetch.manager.records.lag.max` | gauge | the largest of those now (Java's is the largest over its sample window) |
+//! | `org.apache.kafka.consumer.coordinator.assigned.partitions` | gauge | group members: partitions assigned |
+//! | `org.apache.kafka.consumer.coordinator.rebalance.total` | monotonic sum | group members: rebalances completed |
+//!
+//! Resource attributes: `client_rack`, `group_id`, `group_instance_id`, `group_member_id` when set
+//! (the broker adds the client id, instance id, address and principal). Payloads are compressed
+//! with the first of the broker's accepted codecs this build has (zstd on 4.x brokers), else sent
+//! uncompressed, which every broker accepts. UNKNOWN_SUBSCRIPTION_ID and UNSUPPORTED_COMPRESSION_TYPE fetch the
+//! subscription again at once; INVALID_REQUEST and INVALID_RECORD stop pushing (logged as an error);
+//! other failures wait for the next interval. Code: `src/client_metrics/`.
+//!
 //! # Tracing
 //!
 //! Through [`tracing`](https://docs.rs/tracing) (a `tracing-opentelemetry` layer exports them):
@@ -118,6 +152,7 @@ pub use rustls;
 #[cfg(feature = "producer")]
 pub use kafkaroo_producer as producer;
 mod budget;
+mod client_metrics;
 mod commit;
 mod config;
 mod consumer;

@@ -60,13 +60,6 @@ pub(crate) const FOREIGN: &[(&str, Treatment)] = &[
         ),
     ),
     (
-        "enable.metrics.push",
-        AcceptOnly(
-            &["false"],
-            "kafkaroo does not push client metrics to brokers (KIP-714)",
-        ),
-    ),
-    (
         "enable.partition.eof",
         Refuse(
             "kafkaroo has no end-of-partition events: Consumer::lag(tp) == Some(0) tells that a partition is caught up",

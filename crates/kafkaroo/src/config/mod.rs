@@ -110,6 +110,9 @@ pub struct ConsumerConfig {
     /// `statistics.interval.ms`: how often `poll` logs [`Consumer::statistics`](crate::Consumer::statistics)
     /// as JSON (a `tracing` event of target `kafkaroo::statistics`); zero (the default) never.
     pub statistics_interval: Duration,
+    /// `enable.metrics.push` (default true, as in Java): push the consumer's metrics to brokers that
+    /// subscribe to them (KIP-714, GetTelemetrySubscriptions/PushTelemetry).
+    pub enable_metrics_push: bool,
     /// `receive.message.max.bytes`: largest response frame accepted.
     pub max_frame_size: usize,
     /// `client.rack`.
@@ -169,6 +172,7 @@ impl Default for ConsumerConfig {
             retry_backoff_max: Duration::from_secs(1),
             metadata_max_age: Duration::from_secs(300),
             statistics_interval: Duration::ZERO,
+            enable_metrics_push: true,
             max_frame_size: kafkaroo_wire::DEFAULT_MAX_FRAME_SIZE,
             client_rack: None,
             group_instance_id: None,
@@ -382,6 +386,11 @@ impl ConsumerConfigBuilder {
         self.config.check_crcs = check;
         self
     }
+    /// `enable.metrics.push`: KIP-714 client metrics push, on by default.
+    pub fn enable_metrics_push(mut self, enabled: bool) -> Self {
+        self.config.enable_metrics_push = enabled;
+        self
+    }
     /// Incremental fetch sessions (KIP-227), on by default.
     pub fn fetch_sessions(mut self, enabled: bool) -> Self {
         self.config.fetch_sessions = enabled;
@@ -457,6 +466,7 @@ impl ConsumerConfigBuilder {
             "retry.backoff.ms" => c.retry_backoff = parse_ms(key, value)?,
             "retry.backoff.max.ms" => c.retry_backoff_max = parse_ms(key, value)?,
             "statistics.interval.ms" => c.statistics_interval = parse_ms(key, value)?,
+            "enable.metrics.push" => c.enable_metrics_push = parse_bool(key, value)?,
             "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
                 c.metadata_max_age = parse_ms(key, value)?
             }
