@@ -130,6 +130,8 @@ mod group;
 pub mod patterns;
 mod record;
 mod retry;
+#[cfg(feature = "schema-registry")]
+pub mod schema;
 mod session;
 mod standalone;
 mod statistics;
