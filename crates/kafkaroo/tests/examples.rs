@@ -40,7 +40,9 @@ fn example_bin(name: &str) -> PathBuf {
         cmd.args(["build", "--quiet", "--manifest-path"])
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
         for example in EXAMPLES {
-            cmd.args(["--example", example]);
+            if example != "order_service" || cfg!(feature = "schema-registry") {
+                cmd.args(["--example", example]);
+            }
         }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
@@ -435,6 +437,7 @@ fn lag_monitor_reports_both_lags_reaching_zero() {
     assert_eq!(committed(&group), (0..2).map(|p| (p, 200)).collect(), "committed");
 }
 
+#[cfg(feature = "schema-registry")]
 /// What order `i` of a partition is: every 6th (from 1) has an unknown schema id, every 6th (from 4)
 /// is not in the wire format, every 5th (from 2) is a flaky customer's; the rest are good.
 fn order_kind(i: i64) -> &'static str {
@@ -446,6 +449,7 @@ fn order_kind(i: i64) -> &'static str {
     }
 }
 
+#[cfg(feature = "schema-registry")]
 /// Orders `from..to` of each of `partitions` partitions, framed for the registry at `url`.
 fn produce_orders(topic: &str, url: &str, partitions: i32, (from, to): (i64, i64)) {
     use common::registry::{Framed, ORDER_AVRO, order, produce_all};
@@ -470,6 +474,7 @@ fn produce_orders(topic: &str, url: &str, partitions: i32, (from, to): (i64, i64
     });
 }
 
+#[cfg(feature = "schema-registry")]
 #[test]
 fn order_service_dead_letters_poison_retries_flaky_and_repeats_nothing_after_a_restart() {
     let cluster = cluster();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use kafkaroo::{AutoOffsetReset, ConsumerConfig};
 use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
 
+#[cfg(feature = "schema-registry")]
 pub mod registry;
 
 /// Tracing to the test output (`RUST_LOG`), once per process.
