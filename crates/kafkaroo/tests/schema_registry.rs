@@ -419,3 +419,48 @@ fn poison_records_reach_the_dead_letter_topic_and_a_flaky_registry_is_retried() 
         assert_eq!(places.len(), poison);
     });
 }
+
+#[test]
+fn the_registry_is_reached_over_tls_with_the_schema_registry_ssl_properties() {
+    common::init_tracing();
+    let dir = std::env::temp_dir().join(format!("kafkaroo-sr-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    if let Err(e) = kafkaroo_testcontainers::generate_test_certificates(&dir) {
+        // The certificates are made with the openssl CLI.
+        eprintln!("SKIPPED: no test certificates: {e}");
+        return;
+    }
+    let server = Registry::start_tls(&dir.join("broker-keystore.pem"));
+    let id = server.add("JSON", ORDER_JSON);
+    let value = frame(id, br#"{"id":1,"customer":"c"}"#);
+    let ca = dir.join("ca.pem").display().to_string();
+    common::runtime().block_on(async {
+        let trusted = SchemaRegistry::new(
+            RegistryConfig::from_properties([
+                ("schema.registry.url", server.url()),
+                ("schema.registry.ssl.ca.location", ca.as_str()),
+            ])
+            .unwrap(),
+        );
+        let record = JsonDeserializer::new(trusted).deserialize(&value).await.unwrap();
+        assert_eq!(record, json!({"id": 1, "customer": "c"}));
+        // Without the CA the certificate is not trusted: a configuration error, not a retry.
+        let untrusted = SchemaRegistry::new(
+            RegistryConfig::from_properties([
+                ("schema.registry.url", server.url()),
+                (
+                    "schema.registry.ssl.ca.location",
+                    dir.join("untrusted-ca.pem").to_str().unwrap(),
+                ),
+            ])
+            .unwrap(),
+        );
+        let e = JsonDeserializer::new(untrusted)
+            .deserialize(&value)
+            .await
+            .unwrap_err();
+        assert!(e.is_fatal() && e.to_string().contains("TLS"), "{e}");
+    });
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -37,10 +37,34 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Over TLS with the certificate chain and key of the PEM file `keystore` (an `https://` URL).
+    pub fn start_tls(keystore: &std::path::Path) -> Self {
+        use kafkaroo::rustls::pki_types::pem::PemObject;
+        use kafkaroo::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(keystore)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(keystore).unwrap();
+        let config =
+            kafkaroo::rustls::ServerConfig::builder_with_provider(kafkaroo::security::crypto_provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap();
+        Self::start_with(Some(Arc::new(config)))
+    }
+
+    fn start_with(tls: Option<Arc<kafkaroo::rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let thread = {
             let (state, stop) = (state.clone(), stop.clone());
             std::thread::spawn(move || {
@@ -48,14 +72,19 @@ impl Registry {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    if let Ok(stream) = stream {
-                        let _ = serve(stream, &state);
-                    }
+                    let Ok(stream) = stream else { continue };
+                    let _ = match &tls {
+                        None => serve(stream, &state),
+                        Some(config) => match kafkaroo::rustls::ServerConnection::new(config.clone()) {
+                            Ok(conn) => serve(kafkaroo::rustls::StreamOwned::new(conn, stream), &state),
+                            Err(_) => continue,
+                        },
+                    };
                 }
             })
         };
         Self {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             state,
             stop,
             thread: Some(thread),
@@ -114,8 +143,8 @@ fn add(state: &mut State, schema_type: &str, text: &str) -> u32 {
 }
 
 /// Answers one request and closes the connection.
-fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
+fn serve(stream: impl Read + Write, state: &Mutex<State>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut content_length = 0;
@@ -139,7 +168,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut parts = request_line.split(' ');
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, answer, chunked) = answer(&mut state.lock().unwrap(), method, path, &body, authorization);
-    let mut out = stream;
+    let out = reader.get_mut();
     let reason = if status == 200 { "OK" } else { "Error" };
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nConnection: close\r\n"
