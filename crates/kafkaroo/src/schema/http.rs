@@ -214,6 +214,11 @@ async fn read_line<R: tokio::io::AsyncRead + Unpin>(r: &mut BufReader<R>) -> Res
         .read_until(b'\n', &mut line)
         .await
         .map_err(cut_off)?;
+    if n as u64 == MAX_LINE && line.last() != Some(&b'\n') {
+        return Err(HttpError::Malformed(format!(
+            "a header line over {MAX_LINE} bytes"
+        )));
+    }
     if n == 0 || line.last() != Some(&b'\n') {
         return Err(HttpError::Unreachable(
             "the connection closed in the middle of the answer".into(),

@@ -244,7 +244,15 @@ impl SchemaRegistry {
             .entry(id)
             .or_default()
             .clone();
-        cell.get_or_try_init(|| self.fetch(id)).await.cloned()
+        let result = cell.get_or_try_init(|| self.fetch(id)).await.cloned();
+        if result.is_err() {
+            // Not kept for an id that failed (records with random ids must not grow the map).
+            let mut by_id = self.inner.by_id.lock().unwrap_or_else(|p| p.into_inner());
+            if by_id.get(&id).is_some_and(|c| c.get().is_none()) {
+                by_id.remove(&id);
+            }
+        }
+        result
     }
 
     async fn fetch(&self, id: u32) -> Result<Arc<RegisteredSchema>, SchemaError> {
@@ -476,6 +484,23 @@ mod tests {
             .contains("USER_INFO")
         );
         assert!(err(&[("schema.registry.url", "ftp://a")]).contains("http://"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_lookup_is_neither_cached_nor_kept() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let registry =
+            SchemaRegistry::new(RegistryConfig::from_properties([("schema.registry.url", url)]).unwrap());
+        for id in 1..=3 {
+            let e = registry.schema_by_id(id).await.unwrap_err();
+            assert!(e.is_retriable(), "{e}");
+        }
+        assert!(registry.inner.by_id.lock().unwrap().is_empty());
     }
 
     #[test]
