@@ -18,6 +18,7 @@
 //! | `messaging.kafka.consumer.rebalance.duration` | histogram, seconds | | from leaving a stable generation (or starting to join) until stable again: how long the member's fetching of moved partitions could be held up |
 //! | `messaging.kafka.consumer.assigned.partitions` | gauge, partitions | | partitions the group assigned to this member now (0 after it left) |
 //! | `messaging.kafka.consumer.commit.duration` | histogram, seconds | | one OffsetCommit request, from sending to its answer |
+//! | `messaging.kafka.schema_registry.requests` | counter, requests | `http.request.method`, `outcome` (`ok`, `error` for an HTTP error answer, `unreachable`, `malformed`) | with the `schema-registry` feature: requests to the schema registry, one per URL tried. Schemas are cached by id, so this stays near the number of schema ids seen; no `messaging.client.id` |
 //! | `messaging.kafka.consumer.commit.failures` | counter, commits | `error.type` | every commit that failed: refused before it was sent (`not_owned`, `not_member`, `REBALANCE_IN_PROGRESS`, `closed`...) or answered with an error (Kafka's error name, e.g. `OFFSET_METADATA_TOO_LARGE`, `UNKNOWN_MEMBER_ID`; `timeout` when a retried commit ran out of time). One per commit, whatever the number of partitions |
 //!
 //! The lag gauge of a partition is not unregistered when the partition leaves (the facade has no
@@ -51,6 +52,9 @@ pub(crate) const REBALANCE_DURATION: &str = "messaging.kafka.consumer.rebalance.
 pub(crate) const ASSIGNED_PARTITIONS: &str = "messaging.kafka.consumer.assigned.partitions";
 /// `metrics` histogram: OffsetCommit request latency, seconds.
 pub(crate) const COMMIT_DURATION: &str = "messaging.kafka.consumer.commit.duration";
+/// `metrics` counter: schema-registry requests, labelled with the method and outcome.
+#[cfg(all(feature = "schema-registry", feature = "metrics"))]
+pub(crate) const SCHEMA_REGISTRY_REQUESTS: &str = "messaging.kafka.schema_registry.requests";
 
 const SYSTEM: &str = "messaging.system";
 const CLIENT_ID: &str = "messaging.client.id";

@@ -368,6 +368,7 @@ impl SchemaRegistry {
                 config.request_timeout,
             )
             .await;
+            count_request(method, &result);
             match result {
                 Ok(response) => return Ok((endpoint.url.clone(), Answer::of(response))),
                 Err(HttpError::Unreachable(reason)) => {
@@ -390,6 +391,26 @@ impl SchemaRegistry {
         }
         Err(last.expect("at least one endpoint"))
     }
+}
+
+/// Counts a request in `messaging.kafka.schema_registry.requests`.
+fn count_request(method: &str, result: &Result<http::Response, HttpError>) {
+    let outcome = match result {
+        Ok(response) if (200..300).contains(&response.status) => "ok",
+        Ok(_) => "error",
+        Err(HttpError::Unreachable(_) | HttpError::Tls(_)) => "unreachable",
+        Err(HttpError::Malformed(_)) => "malformed",
+    };
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        crate::telemetry::SCHEMA_REGISTRY_REQUESTS,
+        "messaging.system" => "kafka",
+        "http.request.method" => method.to_owned(),
+        "outcome" => outcome,
+    )
+    .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (method, outcome);
 }
 
 /// A registry answer: success with its JSON, or its error.
@@ -501,6 +522,78 @@ mod tests {
             assert!(e.is_retriable(), "{e}");
         }
         assert!(registry.inner.by_id.lock().unwrap().is_empty());
+    }
+
+    /// Records every counter registration: name and labels.
+    #[cfg(feature = "metrics")]
+    #[derive(Default)]
+    struct Registrations(Mutex<Vec<Registration>>);
+
+    /// A counter's name and labels.
+    #[cfg(feature = "metrics")]
+    type Registration = (String, Vec<(String, String)>);
+
+    #[cfg(feature = "metrics")]
+    impl metrics::Recorder for Registrations {
+        fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+            let labels = key
+                .labels()
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect();
+            self.0.lock().unwrap().push((key.name().to_owned(), labels));
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn each_request_is_counted_with_its_outcome() {
+        let recorder = Registrations::default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let props = [("schema.registry.url", format!("http://127.0.0.1:{port}"))];
+        let registry = SchemaRegistry::new(RegistryConfig::from_properties(props).unwrap());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || runtime.block_on(registry.schema_by_id(1))).unwrap_err();
+        let seen = recorder.0.lock().unwrap();
+        let labels = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            *seen,
+            [(
+                crate::telemetry::SCHEMA_REGISTRY_REQUESTS.to_owned(),
+                labels(&[
+                    ("messaging.system", "kafka"),
+                    ("http.request.method", "GET"),
+                    ("outcome", "unreachable")
+                ])
+            )]
+        );
     }
 
     #[test]
