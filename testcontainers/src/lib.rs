@@ -53,6 +53,9 @@ pub use secured::{
     SaslMechanism, SecuredCluster, SecuredOptions, UNTRUSTED_CERT_PRINCIPAL,
 };
 pub use segments::BatchInfo;
+/// The secured broker's certificates (`ca.pem`, `broker.pem` for `127.0.0.1`, `broker-keystore.pem`...), made
+/// in a directory with the `openssl` CLI, for other TLS servers of the tests.
+pub use tls::generate as generate_test_certificates;
 pub use util::{log_tail, unique_topic};
 pub use wire::{BrokerInfo, Metadata, PartitionInfo, TopicInfo};
 

@@ -224,7 +224,7 @@ fn client(openssl: &Path, dir: &Path, principal: &str, alg: KeyAlg, ca: &str) ->
 }
 
 /// Makes every file described in the module documentation in `dir` (which must exist).
-pub(crate) fn generate(dir: &Path) -> Result<()> {
+pub fn generate(dir: &Path) -> Result<()> {
     let openssl = openssl()?;
     let openssl = openssl.as_path();
     // The two CAs first, then every leaf in parallel (RSA key generation dominates).

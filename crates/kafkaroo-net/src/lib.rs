@@ -32,3 +32,4 @@ pub use kafkaroo_wire::backoff::{Backoff, BackoffConfig};
 pub use metadata::{BrokerInfo, Metadata, PartitionMetadata, TopicMetadata};
 pub use security::{SecurityConfig, SecurityOptions, SecurityProtocol};
 pub use throttle::Throttled;
+pub use transport::{ReadHalf, WriteHalf, open as open_stream};

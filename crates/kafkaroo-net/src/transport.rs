@@ -15,9 +15,9 @@ use crate::security::tls::explain_tls_io_error;
 const TLS_READ_BUFFER: usize = 256 * 1024;
 
 /// What the reader task reads from.
-pub(crate) type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 /// What the writer task writes to.
-pub(crate) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Splits an established TCP stream.
 pub(crate) fn split_tcp(stream: TcpStream) -> (ReadHalf, WriteHalf) {
@@ -26,8 +26,9 @@ pub(crate) fn split_tcp(stream: TcpStream) -> (ReadHalf, WriteHalf) {
 }
 
 /// Opens TCP to `addr` and, with a TLS configuration, completes the TLS handshake (SNI and the hostname
-/// check use the host part of `addr`), all within `timeout`.
-pub(crate) async fn open(
+/// check use the host part of `addr`), all within `timeout`. Public for other TCP clients that share the
+/// consumer's TLS setup (the schema-registry client of the `kafkaroo` crate).
+pub async fn open(
     addr: &str,
     tls: Option<&Arc<rustls::ClientConfig>>,
     timeout: Duration,

@@ -102,6 +102,14 @@
 //!
 //! [`TraceParent::of`] reads the W3C `traceparent` header a producer wrote, so
 //! the application can continue the producer's trace for each record.
+//!
+//! # Schema registry
+//!
+//! With the `schema-registry` feature (off by default), `kafkaroo::schema` reads and writes records in
+//! the Confluent wire format (Avro and JSON Schema) through a registry client that caches schemas by
+//! id; its errors say whether a record is poison, the registry is unreachable, or the configuration is
+//! wrong, ready for [`patterns::FailureHandling`](crate::patterns). `examples/order_service.rs` puts
+//! them together.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -165,6 +173,8 @@ mod group;
 pub mod patterns;
 mod record;
 mod retry;
+#[cfg(feature = "schema-registry")]
+pub mod schema;
 mod session;
 mod standalone;
 mod statistics;

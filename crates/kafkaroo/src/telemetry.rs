@@ -27,6 +27,7 @@
 //! | `messaging.kafka.consumer.memory.wait.duration` | histogram, seconds | | how long each of those waits lasted |
 //! | `messaging.kafka.consumer.member.state` | gauge | `state` | 1 for the member's current state (`Unjoined`, `FindingCoordinator`, `Joining`, `Syncing`, `Stable`, `Revoking`, `Leaving`, `Lost`, `Fatal`), 0 for the others |
 //! | `messaging.kafka.consumer.member.generation` | gauge | | the generation (classic) or member epoch (`group.protocol=consumer`) |
+//! | `messaging.kafka.schema_registry.requests` | counter, requests | `http.request.method`, `outcome` (`ok`, `error` for an HTTP error answer, `unreachable`, `malformed`) | with the `schema-registry` feature: requests to the schema registry, one per URL tried. Schemas are cached by id, so this stays near the number of schema ids seen; no `messaging.client.id` |
 //! | `messaging.kafka.consumer.commit.failures` | counter, commits | `error.type` | every commit that failed: refused before it was sent (`not_owned`, `not_member`, `REBALANCE_IN_PROGRESS`, `closed`...) or answered with an error (Kafka's error name, e.g. `OFFSET_METADATA_TOO_LARGE`, `UNKNOWN_MEMBER_ID`; `timeout` when a retried commit ran out of time). One per commit, whatever the number of partitions |
 //!
 //! The lag gauge of a partition is not unregistered when the partition leaves (the facade has no
@@ -123,6 +124,9 @@ pub(crate) fn unix_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+/// `metrics` counter: schema-registry requests, labelled with the method and outcome.
+#[cfg(all(feature = "schema-registry", feature = "metrics"))]
+pub(crate) const SCHEMA_REGISTRY_REQUESTS: &str = "messaging.kafka.schema_registry.requests";
 
 const SYSTEM: &str = "messaging.system";
 const CLIENT_ID: &str = "messaging.client.id";

@@ -14,13 +14,14 @@ use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
 
 mod common;
 
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 7] = [
     "commit_after_processing",
     "commit_on_revoke",
     "graceful_shutdown",
     "backpressure_workers",
     "poison_records",
     "lag_monitor",
+    "order_service",
 ];
 
 fn cluster() -> &'static Cluster {
@@ -39,7 +40,9 @@ fn example_bin(name: &str) -> PathBuf {
         cmd.args(["build", "--quiet", "--manifest-path"])
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
         for example in EXAMPLES {
-            cmd.args(["--example", example]);
+            if example != "order_service" || cfg!(feature = "schema-registry") {
+                cmd.args(["--example", example]);
+            }
         }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
@@ -432,6 +435,142 @@ fn lag_monitor_reports_both_lags_reaching_zero() {
         );
     }
     assert_eq!(committed(&group), (0..2).map(|p| (p, 200)).collect(), "committed");
+}
+
+#[cfg(feature = "schema-registry")]
+/// What order `i` of a partition is: every 6th (from 1) has an unknown schema id, every 6th (from 4)
+/// is not in the wire format, every 5th (from 2) is a flaky customer's; the rest are good.
+fn order_kind(i: i64) -> &'static str {
+    match (i % 6, i % 5) {
+        (1, _) => "unknown-id",
+        (4, _) => "not-framed",
+        (_, 2) => "flaky",
+        _ => "good",
+    }
+}
+
+#[cfg(feature = "schema-registry")]
+/// Orders `from..to` of each of `partitions` partitions, framed for the registry at `url`.
+fn produce_orders(topic: &str, url: &str, partitions: i32, (from, to): (i64, i64)) {
+    use common::registry::{Framed, ORDER_AVRO, order, produce_all};
+    use kafkaroo::schema::{AvroSerializer, RegistryConfig, SchemaRegistry, frame, topic_value_subject};
+    common::runtime().block_on(async {
+        let registry =
+            SchemaRegistry::new(RegistryConfig::from_properties([("schema.registry.url", url)]).unwrap());
+        let serializer = AvroSerializer::new(registry, topic_value_subject(topic), ORDER_AVRO).unwrap();
+        let mut records: Vec<Framed> = Vec::new();
+        for p in 0..partitions {
+            for i in from..to {
+                let value = match order_kind(i) {
+                    "unknown-id" => frame(4242, b"\x02\x02"),
+                    "not-framed" => format!("order {i}").into_bytes(),
+                    kind => serializer.serialize(order(i, kind)).await.unwrap(),
+                };
+                let headers = vec![("source".to_owned(), b"shop".to_vec())];
+                records.push((p, format!("order-{i}").into_bytes(), value, headers));
+            }
+        }
+        produce_all(cluster().bootstrap(), topic, &records).await;
+    });
+}
+
+#[cfg(feature = "schema-registry")]
+#[test]
+fn order_service_dead_letters_poison_retries_flaky_and_repeats_nothing_after_a_restart() {
+    let cluster = cluster();
+    let registry = common::registry::Registry::start();
+    let topic = cluster.unique_topic("ex-orders");
+    let group = format!("{topic}-group");
+    let dlt = format!("{topic}.dlt");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    cluster.create_topic(&dlt, 1, 1, &[]).unwrap();
+    let env = [
+        ("SCHEMA_REGISTRY_URL", registry.url()),
+        ("MAX_ATTEMPTS", "4"),
+        ("RETRY_BACKOFF_MS", "100"),
+        ("IDLE_EXIT_MS", "1500"),
+    ];
+    // The service's first schema lookup gets a 503: retried, not dead-lettered.
+    produce_orders(&topic, registry.url(), 2, (0, 15));
+    registry.fail_next_gets(1);
+    let mut a = Run::start("order_service", "a", &topic, &group, &env);
+    a.wait_success(Duration::from_secs(40));
+    // More orders, then a clean restart of the service.
+    produce_orders(&topic, registry.url(), 2, (15, 30));
+    let mut b = Run::start("order_service", "b", &topic, &group, &env);
+    b.wait_success(Duration::from_secs(40));
+
+    // Every good and flaky order processed exactly once, in order, across both runs.
+    let mut processed = a.processed();
+    processed.extend(b.processed());
+    let mut expected = all_offsets(2, 30);
+    for offsets in expected.values_mut() {
+        offsets.retain(|o| matches!(order_kind(*o), "good" | "flaky"));
+    }
+    assert_eq!(by_partition(&processed), expected, "processed");
+    assert!(
+        a.processed().iter().all(|(_, o)| *o < 15) && b.processed().iter().all(|(_, o)| *o >= 15),
+        "the restarted service started where the first stopped"
+    );
+    let flaky = expected
+        .values()
+        .flatten()
+        .filter(|o| order_kind(**o) == "flaky")
+        .count();
+    let log = format!("{}{}", a.log(), b.log());
+    let downstream = log
+        .lines()
+        .filter(|l| l.starts_with("downstream failure"))
+        .count();
+    assert_eq!(
+        downstream,
+        2 * flaky,
+        "each flaky order failed twice, then succeeded:\n{log}"
+    );
+    assert_eq!(
+        registry.gets(1),
+        3,
+        "a 503 and one lookup per run (then the cache)"
+    );
+    assert_eq!(committed(&group), (0..2).map(|p| (p, 30)).collect(), "committed");
+
+    // Every poison order in the dead-letter topic once, with its headers.
+    let poison = 2
+        * (0..30)
+            .filter(|i| matches!(order_kind(*i), "unknown-id" | "not-framed"))
+            .count();
+    let letters = common::runtime().block_on(common::read_raw(
+        cluster.bootstrap(),
+        &[kafkaroo::TopicPartition::new(&dlt, 0)],
+        poison,
+    ));
+    let mut places = BTreeSet::new();
+    for (_, _, key, _, h) in &letters {
+        use kafkaroo::patterns::headers;
+        let get = |name: &str| common::header(h, name).unwrap_or_default();
+        let offset: i64 = get(headers::ORIGINAL_OFFSET).parse().unwrap();
+        let partition: i32 = get(headers::ORIGINAL_PARTITION).parse().unwrap();
+        assert!(
+            places.insert((partition, offset)),
+            "{partition}/{offset} dead-lettered twice"
+        );
+        assert_eq!(key.as_deref(), Some(format!("order-{offset}").as_bytes()));
+        assert_eq!(
+            h[0],
+            ("source".to_owned(), "shop".to_owned()),
+            "original header first"
+        );
+        assert_eq!(get(headers::ORIGINAL_TOPIC), topic);
+        assert_eq!(get(headers::CONSUMER_GROUP), group);
+        assert_eq!(get(headers::ATTEMPTS), "1");
+        let message = get(headers::ERROR_MESSAGE);
+        let want = match order_kind(offset) {
+            "unknown-id" => "schema id 4242 is not registered",
+            "not-framed" => "not the magic byte",
+            kind => panic!("a {kind} order dead-lettered: {message}"),
+        };
+        assert!(message.contains(want), "{message}");
+    }
 }
 
 #[test]

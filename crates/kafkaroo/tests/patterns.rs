@@ -86,36 +86,27 @@ fn poison_and_exhausted_records_reach_the_dead_letter_topic_and_nothing_is_lost(
             .filter(|v| v.starts_with("good") || v.starts_with("flaky"))
             .count();
         let expected_dead = PARTITIONS as usize * PER_PARTITION - expected_processed;
-        let (mut done, mut dead) = (0, 0);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while done < expected_processed || dead < expected_dead || handling.waiting() > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "processed {done}/{expected_processed}, dead {dead}/{expected_dead}"
-            );
-            handling.resume_due(&mut consumer).unwrap();
-            let batch = consumer.poll(Duration::from_millis(50)).await.unwrap();
-            let handled = handling
-                .handle(&mut consumer, &batch, async |record| {
-                    let v = String::from_utf8(record.value().unwrap().to_vec()).unwrap();
-                    let n = tries.entry(v.clone()).or_default();
-                    *n += 1;
-                    match v.split('-').next().unwrap() {
-                        "poison" => Err(common::Failure::Poison(v)),
-                        "hopeless" => Err(common::Failure::Transient(v)),
-                        "flaky" if *n < 3 => Err(common::Failure::Transient(v)),
-                        _ => {
-                            processed.entry(record.partition()).or_default().push(v);
-                            Ok(())
-                        }
+        common::handle_until(
+            &mut handling,
+            &mut consumer,
+            (expected_processed, expected_dead),
+            Duration::from_secs(60),
+            async |record| {
+                let v = String::from_utf8(record.value().unwrap().to_vec()).unwrap();
+                let n = tries.entry(v.clone()).or_default();
+                *n += 1;
+                match v.split('-').next().unwrap() {
+                    "poison" => Err(common::Failure::Poison(v)),
+                    "hopeless" => Err(common::Failure::Transient(v)),
+                    "flaky" if *n < 3 => Err(common::Failure::Transient(v)),
+                    _ => {
+                        processed.entry(record.partition()).or_default().push(v);
+                        Ok(())
                     }
-                })
-                .await
-                .unwrap();
-            done += handled.processed;
-            dead += handled.dead_lettered;
-            consumer.commit_stored().await.unwrap();
-        }
+                }
+            },
+        )
+        .await;
 
         // Each processed once, in order per partition.
         for p in 0..PARTITIONS {
@@ -138,15 +129,7 @@ fn poison_and_exhausted_records_reach_the_dead_letter_topic_and_nothing_is_lost(
             };
             assert_eq!(*n, want, "{v}");
         }
-        let parts: Vec<TopicPartition> = (0..PARTITIONS).map(|p| TopicPartition::new(&topic, p)).collect();
-        let committed = consumer.committed(&parts).await.unwrap();
-        for tp in &parts {
-            assert_eq!(
-                committed[tp].as_ref().map(|o| o.offset),
-                Some(PER_PARTITION as i64),
-                "{tp}"
-            );
-        }
+        common::assert_committed(&consumer, &topic, PARTITIONS, PER_PARTITION as i64).await;
         handling
             .dead_letters()
             .producer()
@@ -159,6 +142,7 @@ fn poison_and_exhausted_records_reach_the_dead_letter_topic_and_nothing_is_lost(
         common::check_dead_letters(&letters, &topic, &group, expected_dead);
 
         // A restarted member of the group starts at the committed end: nothing comes again.
+        let parts: Vec<TopicPartition> = (0..PARTITIONS).map(|p| TopicPartition::new(&topic, p)).collect();
         let mut again = Consumer::new(member_config(cluster, &group)).await.unwrap();
         again.subscribe([topic.as_str()]).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

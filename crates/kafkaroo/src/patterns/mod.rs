@@ -22,7 +22,10 @@
 //! Call `resume_due` before every poll (it resumes partitions whose wait is over) and commit with
 //! [`Consumer::commit_stored`] (with `enable.auto.commit=false`).
 //!
-//! Not here yet: in-place retries before a retry topic, schema-registry deserialisers.
+//! Records in the Confluent schema-registry wire format: `kafkaroo::schema` (feature `schema-registry`),
+//! whose errors classify themselves with `SchemaError::verdict`.
+//!
+//! Not here yet: in-place retries before a retry topic.
 
 mod dead_letter;
 mod pauses;

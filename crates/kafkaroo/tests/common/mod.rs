@@ -6,6 +6,9 @@ use std::time::Duration;
 use kafkaroo::{AutoOffsetReset, ConsumerConfig};
 use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
 
+#[cfg(feature = "schema-registry")]
+pub mod registry;
+
 /// Tracing to the test output (`RUST_LOG`), once per process.
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -76,30 +79,11 @@ pub type ReadBack = (String, Option<Vec<u8>>, Vec<(String, String)>);
 /// Reads partition 0 of `topic` from the beginning until `count` records came (within 20 s), and
 /// checks there are no more.
 pub async fn read_back(bootstrap: &str, topic: &str, count: usize) -> Vec<ReadBack> {
-    let config = ConsumerConfig::builder()
-        .bootstrap_servers(bootstrap)
-        .auto_offset_reset(AutoOffsetReset::Earliest)
-        .build()
-        .unwrap();
-    let mut reader = kafkaroo::Consumer::new(config).await.unwrap();
-    let tp = kafkaroo::TopicPartition::new(topic, 0);
-    reader.assign([tp.clone()]).unwrap();
-    let mut records = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while records.len() < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} records of {count} in {topic}",
-            records.len()
-        );
-        for r in reader.poll(Duration::from_millis(100)).await.unwrap().iter() {
-            let value = String::from_utf8(r.value().unwrap().to_vec()).unwrap();
-            records.push((value, r.key().map(<[u8]>::to_vec), text_headers(r)));
-        }
-    }
-    assert_eq!(reader.lag(&tp), Some(0), "more than {count} records in {topic}");
-    reader.close().await;
-    records
+    read_raw(bootstrap, &[kafkaroo::TopicPartition::new(topic, 0)], count)
+        .await
+        .into_iter()
+        .map(|(_, _, key, value, headers)| (String::from_utf8(value.unwrap()).unwrap(), key, headers))
+        .collect()
 }
 
 /// A processing failure in the `patterns` tests.
@@ -181,4 +165,96 @@ pub fn check_dead_letters(letters: &[ReadBack], topic: &str, group: &str, count:
         assert!(message.contains(v.as_str()), "{message}");
     }
     assert_eq!(seen.len(), count);
+}
+
+/// Polls and runs `process` through `handling` (committing after each batch) until `processed` records
+/// were processed and `dead` dead-lettered, and none waits for a retry; fails after `within`.
+#[cfg(feature = "producer")]
+pub async fn handle_until<E, C>(
+    handling: &mut kafkaroo::patterns::FailureHandling<C>,
+    consumer: &mut kafkaroo::Consumer,
+    (processed, dead): (usize, usize),
+    within: Duration,
+    mut process: impl AsyncFnMut(&kafkaroo::ConsumerRecord) -> Result<(), E>,
+) where
+    E: std::fmt::Display,
+    C: kafkaroo::patterns::Classify<E>,
+{
+    let (mut done, mut dead_lettered) = (0, 0);
+    let deadline = tokio::time::Instant::now() + within;
+    while done < processed || dead_lettered < dead || handling.waiting() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "processed {done}/{processed}, dead {dead_lettered}/{dead}"
+        );
+        handling.resume_due(consumer).unwrap();
+        let batch = consumer.poll(Duration::from_millis(50)).await.unwrap();
+        let handled = handling.handle(consumer, &batch, &mut process).await.unwrap();
+        done += handled.processed;
+        dead_lettered += handled.dead_lettered;
+        consumer.commit_stored().await.unwrap();
+    }
+}
+
+/// A record read back whole: topic, partition, key, value, headers as text.
+pub type Raw = (
+    String,
+    i32,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, String)>,
+);
+
+/// Reads `partitions` from the beginning until `count` records came (within 20 s), and checks there
+/// are no more.
+pub async fn read_raw(bootstrap: &str, partitions: &[kafkaroo::TopicPartition], count: usize) -> Vec<Raw> {
+    let config = ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .build()
+        .unwrap();
+    let mut reader = kafkaroo::Consumer::new(config).await.unwrap();
+    reader.assign(partitions.iter().cloned()).unwrap();
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while records.len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} records of {count} in {partitions:?}",
+            records.len()
+        );
+        for r in reader.poll(Duration::from_millis(100)).await.unwrap().iter() {
+            records.push((
+                r.topic().to_owned(),
+                r.partition(),
+                r.key().map(<[u8]>::to_vec),
+                r.value().map(<[u8]>::to_vec),
+                text_headers(r),
+            ));
+        }
+    }
+    for tp in partitions {
+        assert_eq!(
+            reader.lag(tp),
+            Some(0),
+            "more than {count} records in {partitions:?}"
+        );
+    }
+    reader.close().await;
+    records
+}
+
+/// Checks the group committed `offset` for partitions `0..partitions` of `topic`.
+pub async fn assert_committed(consumer: &kafkaroo::Consumer, topic: &str, partitions: i32, offset: i64) {
+    let parts: Vec<kafkaroo::TopicPartition> = (0..partitions)
+        .map(|p| kafkaroo::TopicPartition::new(topic, p))
+        .collect();
+    let committed = consumer.committed(&parts).await.unwrap();
+    for tp in &parts {
+        assert_eq!(
+            committed[tp].as_ref().map(|o| o.offset),
+            Some(offset),
+            "{tp} committed"
+        );
+    }
 }
