@@ -25,7 +25,7 @@ mod sans_io;
 
 pub use assignor::{
     AssignError, Assignments, Assignor, CooperativeStickyAssignor, PartitionCounts, RangeAssignor,
-    RebalanceProtocol, RoundRobinAssignor, StickyAssignor, explain, withhold_transfers,
+    RebalanceProtocol, ReplicaRacks, RoundRobinAssignor, StickyAssignor, explain, withhold_transfers,
 };
 pub use consumer_protocol::{ConsumerGroupMember, ConsumerMemberConfig};
 pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig, MemberState};

@@ -31,6 +31,7 @@ fn scenario(topics: &[(&str, i32)], members: Vec<Member>) -> Scenario {
     Scenario {
         topics: topics.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
         members,
+        ..Scenario::default()
     }
 }
 

@@ -26,6 +26,7 @@ fn scenario(owned_a: &[(&str, i32)], owned_b: &[(&str, i32)]) -> Scenario {
             member("A", &["t", "u"], 3, owned_a),
             member("B", &["t"], 3, owned_b),
         ],
+        ..Scenario::default()
     }
 }
 

@@ -45,6 +45,7 @@ fn big(members: usize, topics: usize, partitions: i32, identical: bool) -> Scena
     Scenario {
         topics: counts,
         members: ms,
+        ..Scenario::default()
     }
 }
 
