@@ -81,7 +81,10 @@
 //!   rebalance (Java has the same gap).
 //! - Commits are serialized (one OffsetCommit in flight). The driver must close the connection when a
 //!   request times out, so that a timed-out commit cannot land after its retry or a newer commit.
-//! - Not handled here: auto-commit scheduling, regex subscriptions, rack-aware assignment, throttling
+//! - Rack-aware assignment (KIP-881): the leader hands the replica racks given to
+//!   [`GroupMember::metadata_with_racks_changed`] to [`Assignor::assign_with_racks`]; with `client.rack`
+//!   set it also rejoins when those racks change for a topic of the group.
+//! - Not handled here: auto-commit scheduling, regex subscriptions, throttling
 //!   (`throttle_time_ms`), KIP-848 (`ConsumerGroupHeartbeat`), a deadline for [`GroupMember::close`].
 //!
 //! # Layout
