@@ -1,8 +1,10 @@
 //! Runs Java's assignors (kafka-clients, via tests/java/AssignorHarness.java) and ours on the same ~200
 //! random groups each and compares: `range` and `roundrobin` must be identical; `sticky` and
 //! `cooperative-sticky` must be at least as balanced as Java's and, at equal balance, move no more
-//! partitions. Also re-runs tests/java/GoldenBytes.java and checks tests/data/golden.txt is what Java
-//! produces.
+//! partitions. The same with random member and replica racks (KIP-881): `range` and `roundrobin` identical
+//! (400 and 200 groups); `sticky` and `cooperative-sticky` (300 groups each) at least as balanced, and at
+//! equal balance moving fewer partitions or, moving as many, at least as rack-local. Also re-runs
+//! tests/java/GoldenBytes.java and checks tests/data/golden.txt is what Java produces.
 //!
 //! Needs `javac`/`java` and the kafka-clients jar cached by `testcontainers/scripts/fetch-kafka.sh 4.4.0`.
 //! Without them the tests print why and pass.

@@ -284,12 +284,14 @@ pub fn withhold_transfers(
 }
 
 /// Renders the input of a rebalance and the assignor's result, for debugging ("rebalance explainability"):
-/// every member's ids, subscription, claimed ownership with its generation and source, stale and
-/// conflicting claims, then the assignment with what each member keeps, gains and loses.
+/// the topics with their replica racks, every member's ids, rack, subscription, claimed ownership with its
+/// generation and source, stale and conflicting claims, then the assignment (with racks, as the leader
+/// computes it) with what each member keeps, gains and loses.
 pub fn explain(
     assignor: &dyn Assignor,
     members: &[MemberSubscription],
     partitions_per_topic: &PartitionCounts,
+    replica_racks: &ReplicaRacks,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "assignor {} ({:?})", assignor.name(), assignor.protocol());
@@ -298,6 +300,24 @@ pub fn explain(
         .map(|(t, n)| format!("{t}[{n}]"))
         .collect();
     let _ = writeln!(out, "topics: {}", topics.join(" "));
+    for (topic, per_partition) in replica_racks {
+        let racks: Vec<String> = per_partition
+            .iter()
+            .enumerate()
+            .map(|(p, racks)| {
+                let names: Vec<&str> = racks.iter().map(String::as_str).collect();
+                format!(
+                    "{p}={}",
+                    if names.is_empty() {
+                        "-".into()
+                    } else {
+                        names.join(",")
+                    }
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "replica racks {topic}: {}", racks.join(" "));
+    }
     let mut sorted: Vec<&MemberSubscription> = members.iter().collect();
     sorted.sort_by(|a, b| member_order(a, b));
     for m in &sorted {
@@ -337,7 +357,7 @@ pub fn explain(
             "conflict: {tp} claimed by several members at the same generation"
         );
     }
-    match assignor.assign(members, partitions_per_topic) {
+    match assignor.assign_with_racks(members, partitions_per_topic, replica_racks) {
         Err(e) => {
             let _ = writeln!(out, "error: {e}");
         }

@@ -49,7 +49,15 @@
 //! `tests/scale.rs`).
 //!
 //! Compared with Java's assignors on the same random groups (`tests/java_compare.rs`), the result is never
-//! less balanced and, at equal balance, never moves more partitions.
+//! less balanced and, at equal balance, never moves more partitions. With racks: never less balanced; at
+//! equal balance it moves fewer partitions or, moving as many, has at least as many rack-local ones (over
+//! 300 groups where racks matter about a third of the time: 1416 rack-local partitions vs Java's 1387 for
+//! `sticky`). Java sometimes moves a rack-matching partition for locality; we never do. With racks,
+//! `cooperative-sticky` may need a third rebalance (1 group in 300; Java: 27), because the locality step
+//! can reach a different optimum once withheld partitions are unowned.
+//!
+//! Cost with racks: the maximum flow and the minimum-cost flow grow with partitions × members (debug
+//! build: 60 members, 400 partitions ~0.9 s; see `tests/scale.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
