@@ -1,7 +1,7 @@
 //! The rack-aware steps of the sticky assignors (KIP-881): which member is local to which partition, the
 //! maximum rack-local fill for identical subscriptions, and the final locality improvement.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::{State, member_rack, partition_racks, use_rack_aware};
 use crate::assignor::rack::ReplicaRacks;
@@ -65,30 +65,27 @@ impl State {
             .filter(|&p| self.holder[p].is_none())
             .collect();
         let at_max = (0..members).filter(|&m| self.load[m] > min).count();
-        // Nodes: source, partitions, members, extras, sink.
-        let (source, first_member) = (0, 1 + unassigned.len());
-        let extras = first_member + members;
-        let sink = extras + 1;
-        let mut flow = Flow::new(sink + 1);
+        let mut net = Network::new(self, unassigned.len(), 1);
+        let (extras, sink) = (net.extra(0), net.sink);
         for (i, &p) in unassigned.iter().enumerate() {
-            flow.edge(source, 1 + i, 1, 0);
-            for m in 0..members {
-                if self.local(m, p) {
-                    flow.edge(1 + i, first_member + m, 1, 0);
+            net.flow.edge(net.source, net.item(i), 1, 0);
+            for g in 0..net.groups.len() {
+                if self.local(net.groups[g][0], p) {
+                    net.flow.edge(net.item(i), net.group(g), 1, 0);
                 }
             }
         }
         for m in 0..members {
-            flow.edge(first_member + m, sink, min.saturating_sub(self.load[m]), 0);
+            let node = net.member(m);
+            net.flow.edge(node, sink, min.saturating_sub(self.load[m]), 0);
             if self.load[m] <= min {
-                flow.edge(first_member + m, extras, 1, 0);
+                net.flow.edge(node, extras, 1, 0);
             }
         }
-        flow.edge(extras, sink, extra.saturating_sub(at_max), 0);
-        flow.run(source, sink);
-        for (i, &p) in unassigned.iter().enumerate() {
-            if let Some(node) = flow.used_target(1 + i) {
-                self.give(p, node - first_member);
+        net.flow.edge(extras, sink, extra.saturating_sub(at_max), 0);
+        for (i, m) in net.solve().into_iter().enumerate() {
+            if let Some(m) = m {
+                self.give(unassigned[i], m);
             }
         }
     }
@@ -150,32 +147,136 @@ impl State {
         // moved owned partition outweighs everything else.
         let n = pool.len() as i64 + 1;
         let (non_local, moved) = (n, n * n + n);
-        let (source, first_member) = (0, 1 + pool.len());
-        let sink = first_member + members;
-        let mut flow = Flow::new(sink + 1);
+        let mut net = Network::new(self, pool.len(), 0);
         for (i, &p) in pool.iter().enumerate() {
-            flow.edge(source, 1 + i, 1, 0);
-            for &m in &self.subscribers[self.partitions[p].0] {
-                let away = self.prev[p].is_some_and(|o| o != m);
-                let cost = i64::from(away && !self.prev_mismatched[p]) * moved
-                    + i64::from(!self.local(m, p)) * non_local
-                    + i64::from(away && self.prev_mismatched[p]);
-                flow.edge(1 + i, first_member + m, 1, cost);
+            net.flow.edge(net.source, net.item(i), 1, 0);
+            let t = self.partitions[p].0;
+            // Through a group: a member other than the previous owner (the direct edge below is cheaper
+            // for the owner itself).
+            let away = match self.prev[p] {
+                None => 0,
+                Some(_) if self.prev_mismatched[p] => 1,
+                Some(_) => moved,
+            };
+            for g in 0..net.groups.len() {
+                let any = net.groups[g][0];
+                if self.subs[any].binary_search(&t).is_ok() {
+                    let cost = away + i64::from(!self.local(any, p)) * non_local;
+                    net.flow.edge(net.item(i), net.group(g), 1, cost);
+                }
+            }
+            if let Some(owner) = self.prev[p] {
+                let cost = i64::from(!self.local(owner, p)) * non_local;
+                net.flow.edge(net.item(i), net.member(owner), 1, cost);
             }
         }
         for (m, &r) in room.iter().enumerate() {
-            flow.edge(first_member + m, sink, r, 0);
+            net.flow.edge(net.member(m), net.sink, r, 0);
         }
-        flow.run(source, sink);
-        for (i, &p) in pool.iter().enumerate() {
-            let m = flow
-                .used_target(1 + i)
-                .expect("every pooled partition fits: the current assignment does")
-                - first_member;
-            if self.holder[p] != Some(m) {
-                self.give(p, m);
+        for (i, m) in net.solve().into_iter().enumerate() {
+            let m = m.expect("every pooled partition fits: the current assignment does");
+            if self.holder[pool[i]] != Some(m) {
+                self.give(pool[i], m);
             }
         }
+    }
+}
+
+/// A flow network from items (partitions) to members. Members with the same rack and the same
+/// subscriptions are interchangeable for rack matching, so items connect to such a *group* (a few nodes)
+/// rather than to each member (hundreds): nodes are source, items, groups, members, extra nodes, sink.
+struct Network {
+    flow: Flow,
+    source: usize,
+    sink: usize,
+    items: usize,
+    /// Per group: its members, in member order.
+    groups: Vec<Vec<usize>>,
+    members: usize,
+    /// (group, member, edge index, capacity) of every group → member edge.
+    spread: Vec<(usize, usize, usize, usize)>,
+}
+
+impl Network {
+    fn new(state: &State, items: usize, extras: usize) -> Self {
+        let racks = state.racks.as_ref().expect("rack-aware");
+        let mut index: BTreeMap<(Option<&str>, &[usize]), usize> = BTreeMap::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for m in 0..state.load.len() {
+            let key = (racks.member[m].as_deref(), state.subs[m].as_slice());
+            let g = *index.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(m);
+        }
+        let members = state.load.len();
+        let nodes = 1 + items + groups.len() + members + extras + 1;
+        let mut net = Self {
+            flow: Flow::new(nodes),
+            source: 0,
+            sink: nodes - 1,
+            items,
+            groups,
+            members,
+            spread: Vec::new(),
+        };
+        for g in 0..net.groups.len() {
+            for k in 0..net.groups[g].len() {
+                let m = net.groups[g][k];
+                let (from, to) = (net.group(g), net.member(m));
+                if let Some(e) = net.flow.edge(from, to, items, 0) {
+                    net.spread.push((g, m, e, items));
+                }
+            }
+        }
+        net
+    }
+
+    fn item(&self, i: usize) -> usize {
+        1 + i
+    }
+
+    fn group(&self, g: usize) -> usize {
+        1 + self.items + g
+    }
+
+    fn member(&self, m: usize) -> usize {
+        1 + self.items + self.groups.len() + m
+    }
+
+    fn extra(&self, k: usize) -> usize {
+        1 + self.items + self.groups.len() + self.members + k
+    }
+
+    /// Runs the flow and says which member each item goes to (`None`: no flow). Items that went to a
+    /// group are handed to its members in item order, as many to each as the flow sent it.
+    fn solve(mut self) -> Vec<Option<usize>> {
+        self.flow.run(self.source, self.sink);
+        let mut quota: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.groups.len()];
+        for &(g, m, e, capacity) in &self.spread {
+            let sent = capacity - self.flow.edges[e].capacity;
+            if sent > 0 {
+                quota[g].push((m, sent));
+            }
+        }
+        let first_member = self.member(0);
+        (0..self.items)
+            .map(|i| {
+                let node = self.flow.used_target(self.item(i))?;
+                if node >= first_member {
+                    return Some(node - first_member);
+                }
+                let list = &mut quota[node - self.group(0)];
+                let (m, left) = list.first_mut().expect("the flow reached a member");
+                let m = *m;
+                *left -= 1;
+                if *left == 0 {
+                    list.remove(0);
+                }
+                Some(m)
+            })
+            .collect()
     }
 }
 
@@ -202,11 +303,13 @@ impl Flow {
         }
     }
 
-    fn edge(&mut self, from: usize, to: usize, capacity: usize, cost: i64) {
+    /// Adds an edge and returns its index (none for capacity 0).
+    fn edge(&mut self, from: usize, to: usize, capacity: usize, cost: i64) -> Option<usize> {
         if capacity == 0 {
-            return;
+            return None;
         }
-        self.adjacent[from].push(self.edges.len());
+        let index = self.edges.len();
+        self.adjacent[from].push(index);
         self.edges.push(Edge { to, capacity, cost });
         self.adjacent[to].push(self.edges.len());
         self.edges.push(Edge {
@@ -214,6 +317,7 @@ impl Flow {
             capacity: 0,
             cost: -cost,
         });
+        Some(index)
     }
 
     /// Pushes one unit at a time along a cheapest path until none is left (the source edges have
