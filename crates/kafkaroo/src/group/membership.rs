@@ -214,3 +214,78 @@ impl Membership for GroupMember {
         Self::poll_timeout(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kafkaroo_wire::StrBytes;
+    use kafkaroo_wire::messages::MetadataResponse;
+    use kafkaroo_wire::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    use super::*;
+
+    /// Brokers `(id, rack)`; topic `t` with one partition per replica list.
+    fn metadata(brokers: &[(i32, Option<&str>)], replicas: &[&[i32]]) -> kafkaroo_net::Metadata {
+        let brokers = brokers
+            .iter()
+            .map(|&(id, rack)| {
+                MetadataResponseBroker::default()
+                    .with_node_id(id.into())
+                    .with_host(StrBytes::from_static_str("localhost"))
+                    .with_port(9092)
+                    .with_rack(rack.map(|r| StrBytes::from_string(r.to_owned())))
+            })
+            .collect();
+        let partitions = replicas
+            .iter()
+            .enumerate()
+            .map(|(p, rs)| {
+                MetadataResponsePartition::default()
+                    .with_partition_index(p as i32)
+                    .with_leader_id(rs[0].into())
+                    .with_replica_nodes(rs.iter().map(|&r| r.into()).collect())
+            })
+            .collect();
+        let topic = MetadataResponseTopic::default()
+            .with_name(Some(kafkaroo_wire::messages::TopicName(
+                StrBytes::from_static_str("t"),
+            )))
+            .with_partitions(partitions);
+        kafkaroo_net::Metadata::from_response(
+            &MetadataResponse::default()
+                .with_brokers(brokers)
+                .with_topics(vec![topic]),
+        )
+    }
+
+    fn racks(names: &[&[&str]]) -> Vec<BTreeSet<String>> {
+        names
+            .iter()
+            .map(|rs| rs.iter().map(|r| (*r).to_owned()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn replica_racks_remember_brokers_gone_offline() {
+        let mut known = BTreeMap::new();
+        let all = metadata(
+            &[(1, Some("a")), (2, Some("b")), (3, None)],
+            &[&[1, 2], &[2, 3], &[3]],
+        );
+        let expected = racks(&[&["a", "b"], &["b"], &[]]);
+        assert_eq!(replica_racks(&all, &mut known)["t"], expected);
+        // Broker 2 is offline, so missing from the broker list: its replicas keep rack b.
+        let without_2 = metadata(&[(1, Some("a")), (3, None)], &[&[1, 2], &[2, 3], &[3]]);
+        assert_eq!(replica_racks(&without_2, &mut known)["t"], expected);
+        // A broker that comes back without rack loses it; an empty rack counts as none.
+        let changed = metadata(
+            &[(1, Some("")), (2, None), (3, Some("c"))],
+            &[&[1, 2], &[2, 3], &[3]],
+        );
+        assert_eq!(
+            replica_racks(&changed, &mut known)["t"],
+            racks(&[&[], &["c"], &["c"]])
+        );
+    }
+}
