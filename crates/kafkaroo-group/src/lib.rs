@@ -8,8 +8,8 @@
 //!   [`Assignment`] (SyncGroup assignment, v0–v3), forward-compatible parsing, canonical encoding, and the
 //!   sticky assignors' user data formats.
 //! - [`assignor`]: the [`Assignor`] trait and the `range`, `roundrobin`, `sticky` and `cooperative-sticky`
-//!   assignors, ownership resolution by generation, the KIP-429 golden rule ([`withhold_transfers`]) and
-//!   [`explain`].
+//!   assignors (rack-aware, KIP-881: [`assignor::rack`]), ownership resolution by generation, the KIP-429
+//!   golden rule ([`withhold_transfers`]) and [`explain`].
 //! - [`member`]: the classic-protocol membership state machine ([`GroupMember`]): JoinGroup, SyncGroup,
 //!   Heartbeat, LeaveGroup, OffsetCommit and OffsetFetch, sans-IO (the caller passes `now`).
 //! - [`consumer_protocol`]: the KIP-848 consumer group protocol's member ([`ConsumerGroupMember`]):
@@ -25,7 +25,7 @@ mod sans_io;
 
 pub use assignor::{
     AssignError, Assignments, Assignor, CooperativeStickyAssignor, PartitionCounts, RangeAssignor,
-    RebalanceProtocol, RoundRobinAssignor, StickyAssignor, explain, withhold_transfers,
+    RebalanceProtocol, ReplicaRacks, RoundRobinAssignor, StickyAssignor, explain, withhold_transfers,
 };
 pub use consumer_protocol::{ConsumerGroupMember, ConsumerMemberConfig};
 pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig, MemberState};

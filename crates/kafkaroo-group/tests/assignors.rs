@@ -31,6 +31,7 @@ fn scenario(topics: &[(&str, i32)], members: Vec<Member>) -> Scenario {
     Scenario {
         topics: topics.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
         members,
+        ..Scenario::default()
     }
 }
 
@@ -358,13 +359,46 @@ fn explain_renders_inputs_and_result() {
         ],
     );
     let subs = s.subscriptions(&CooperativeStickyAssignor);
-    let text = explain(&CooperativeStickyAssignor, &subs, &s.topics);
+    let text = explain(
+        &CooperativeStickyAssignor,
+        &subs,
+        &s.topics,
+        &s.racks.replica_racks(),
+    );
     for needle in [
         "assignor cooperative-sticky (Cooperative)",
         "member A v3 rack=- topics=[t] generation=7 owned(owned_partitions)=[t:0/1/2/3]",
         "stale claim: Z claims t-3 at generation 6",
         "=> B (0): [] +[] -[]",
         "unassigned this round:",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn explain_shows_racks_and_the_rack_aware_result() {
+    let mut s = scenario(&[("t", 2)], vec![member("A", &["t"]), member("B", &["t"])]);
+    s.racks = common::Racks {
+        members: [
+            ("A".to_owned(), "r1".to_owned()),
+            ("B".to_owned(), "r0".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+        brokers: [(0, Some("r0".to_owned())), (1, Some("r1".to_owned()))]
+            .into_iter()
+            .collect(),
+        replicas: [("t".to_owned(), vec![vec![0], vec![1]])].into_iter().collect(),
+    };
+    let subs = s.subscriptions(&RangeAssignor);
+    let text = explain(&RangeAssignor, &subs, &s.topics, &s.racks.replica_racks());
+    // Without racks A (first in member order) would get t-0.
+    for needle in [
+        "replica racks t: 0=r0 1=r1",
+        "member A v3 rack=r1",
+        "=> A (1): [t:1]",
+        "=> B (1): [t:0]",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{Member, Scenario, check_golden_rule, check_valid, locally_balanced, tp};
+use common::{
+    Member, Racks, Scenario, check_golden_rule, check_valid, locally_balanced, rack_matches,
+    sticky_racks_matter, tp,
+};
 use kafkaroo_group::TopicPartition;
 use kafkaroo_group::assignor::Assignments;
 
@@ -26,6 +29,7 @@ fn scenario(owned_a: &[(&str, i32)], owned_b: &[(&str, i32)]) -> Scenario {
             member("A", &["t", "u"], 3, owned_a),
             member("B", &["t"], 3, owned_b),
         ],
+        ..Scenario::default()
     }
 }
 
@@ -105,4 +109,60 @@ fn local_balance_fires_when_one_partition_could_move_to_a_member_two_lighter() {
         &assignments(&[("t", 0), ("u", 0), ("u", 1)], &[("t", 1), ("t", 2), ("t", 3)]),
     )
     .unwrap();
+}
+
+/// The two-member scenario with racks: broker 0 in `ra` holds `t`, broker 1 in `rb` holds `u`; A is in
+/// `ra`, B in `rb`.
+fn rack_scenario() -> Scenario {
+    let mut s = scenario(&[], &[]);
+    s.racks = Racks {
+        members: [
+            ("A".to_owned(), "ra".to_owned()),
+            ("B".to_owned(), "rb".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+        brokers: [(0, Some("ra".to_owned())), (1, Some("rb".to_owned()))]
+            .into_iter()
+            .collect(),
+        replicas: [
+            ("t".to_owned(), vec![vec![0]; 4]),
+            ("u".to_owned(), vec![vec![1]; 2]),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    s
+}
+
+#[test]
+fn rack_matches_counts_only_partitions_in_their_members_rack() {
+    let mut s = rack_scenario();
+    // A's t partitions are local, its u partitions and all of B's (t, in ra) are not.
+    let mixed = assignments(&[("t", 0), ("t", 1), ("u", 0), ("u", 1)], &[("t", 2), ("t", 3)]);
+    assert_eq!(rack_matches(&s, &mixed), 2);
+    let local = assignments(&[("t", 0), ("t", 1), ("t", 2), ("t", 3), ("u", 0), ("u", 1)], &[]);
+    assert_eq!(rack_matches(&s, &local), 4);
+    // A member without (or with an empty) rack is local to nothing.
+    s.racks.members.insert("A".into(), String::new());
+    assert_eq!(rack_matches(&s, &local), 0);
+}
+
+#[test]
+fn racks_matter_only_when_they_can_change_something() {
+    let s = rack_scenario();
+    assert!(sticky_racks_matter(&s));
+    let mut no_member_racks = s.clone();
+    no_member_racks.racks.members.clear();
+    assert!(!sticky_racks_matter(&no_member_racks));
+    let mut disjoint = s.clone();
+    for rack in disjoint.racks.members.values_mut() {
+        *rack = "elsewhere".into();
+    }
+    assert!(!sticky_racks_matter(&disjoint));
+    let mut everywhere = s.clone();
+    for parts in everywhere.racks.replicas.values_mut() {
+        parts.iter_mut().for_each(|p| *p = vec![0, 1]);
+    }
+    assert!(!sticky_racks_matter(&everywhere));
 }

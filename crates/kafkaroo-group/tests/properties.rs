@@ -75,7 +75,11 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
                     }
                 }
             }
-            Scenario { topics, members: ms }
+            Scenario {
+                topics,
+                members: ms,
+                ..Scenario::default()
+            }
         })
 }
 
@@ -156,7 +160,7 @@ proptest! {
         let topics: PartitionCounts = counts.iter().enumerate().map(|(i, &c)| (format!("t{i}"), c)).collect();
         let names: Vec<String> = topics.keys().cloned().collect();
         let member = |i: usize| Member { id: format!("m{i:02}"), instance: None, generation: -1, topics: names.clone(), owned: vec![] };
-        let before = Scenario { topics: topics.clone(), members: (0..old).map(member).collect() };
+        let before = Scenario { topics: topics.clone(), members: (0..old).map(member).collect(), ..Scenario::default() };
         let balanced = before.assign(&RoundRobinAssignor);
         let mut after = before.followup(&balanced);
         after.members.extend((old..old + new).map(member));

@@ -9,17 +9,24 @@
 //!
 //! | name | protocol | what it does |
 //! |---|---|---|
-//! | [`RangeAssignor`] `range` | eager | per topic, contiguous ranges; identical to Java's (without racks) |
+//! | [`RangeAssignor`] `range` | eager | per topic, contiguous ranges; rack-aware; identical to Java's |
 //! | [`RoundRobinAssignor`] `roundrobin` | eager | all partitions sorted, dealt round robin; identical to Java's |
-//! | [`StickyAssignor`] `sticky` | eager | balanced, keeps previous ownership |
-//! | [`CooperativeStickyAssignor`] `cooperative-sticky` | cooperative | sticky, then [`withhold_transfers`] |
+//! | [`StickyAssignor`] `sticky` | eager | balanced, keeps previous ownership; rack-aware |
+//! | [`CooperativeStickyAssignor`] `cooperative-sticky` | cooperative | sticky, then [`withhold_transfers`]; rack-aware |
 //!
 //! Common rules:
 //!
 //! - A member subscribed to a topic missing from `partitions_per_topic` (or with 0 partitions) simply gets
 //!   nothing from it, as in Java; it is not an error.
 //! - Every member appears in the result, possibly with an empty list; partitions are sorted.
-//! - Rack-aware assignment (KIP-881) is not implemented: `rack_id` is carried but ignored.
+//!
+//! Rack-aware assignment (KIP-881): the leader passes the replica racks of every partition
+//! ([`ReplicaRacks`], from Metadata) to [`Assignor::assign_with_racks`]; members send their `client.rack`
+//! in the subscription's `rack_id`. `range`, `sticky` and `cooperative-sticky` then prefer giving a
+//! partition to a member in a rack holding one of its replicas, as Java's assignors do since Kafka 3.5
+//! (`roundrobin` ignores racks, as Java's does). When racks cannot make a difference (no member rack, no
+//! replica in a member's rack, or every partition on the same racks: [`rack`]) the result is exactly the
+//! assignment without racks.
 //!
 //! For cooperative assignors (including custom ones) the leader must apply the KIP-429 golden rule:
 //! [`withhold_transfers`] is that rule as a separate pure step. It is idempotent, so applying it after
@@ -33,10 +40,12 @@ use thiserror::Error;
 
 use crate::protocol::{MemberSubscription, OwnershipSource, TopicPartition};
 
+pub mod rack;
 mod range;
 mod roundrobin;
 mod sticky;
 
+pub use rack::ReplicaRacks;
 pub use range::RangeAssignor;
 pub use roundrobin::RoundRobinAssignor;
 pub use sticky::{CooperativeStickyAssignor, StickyAssignor};
@@ -106,12 +115,27 @@ pub trait Assignor: fmt::Debug + Send + Sync {
         None
     }
 
-    /// Computes the assignment (leader only).
+    /// Computes the assignment (leader only), without rack information. Implement this one or
+    /// [`assign_with_racks`](Self::assign_with_racks) (each defaults to the other).
     fn assign(
         &self,
         members: &[MemberSubscription],
         partitions_per_topic: &PartitionCounts,
-    ) -> Result<Assignments, AssignError>;
+    ) -> Result<Assignments, AssignError> {
+        self.assign_with_racks(members, partitions_per_topic, &ReplicaRacks::new())
+    }
+
+    /// Computes the assignment (leader only) knowing the racks of every partition's replicas (KIP-881).
+    /// Assignors that ignore racks implement only [`assign`](Self::assign).
+    fn assign_with_racks(
+        &self,
+        members: &[MemberSubscription],
+        partitions_per_topic: &PartitionCounts,
+        replica_racks: &ReplicaRacks,
+    ) -> Result<Assignments, AssignError> {
+        let _ = replica_racks;
+        self.assign(members, partitions_per_topic)
+    }
 }
 
 /// The order Java's `AbstractPartitionAssignor.MemberInfo` sorts members in: static members (with a
@@ -260,12 +284,14 @@ pub fn withhold_transfers(
 }
 
 /// Renders the input of a rebalance and the assignor's result, for debugging ("rebalance explainability"):
-/// every member's ids, subscription, claimed ownership with its generation and source, stale and
-/// conflicting claims, then the assignment with what each member keeps, gains and loses.
+/// the topics with their replica racks, every member's ids, rack, subscription, claimed ownership with its
+/// generation and source, stale and conflicting claims, then the assignment (with racks, as the leader
+/// computes it) with what each member keeps, gains and loses.
 pub fn explain(
     assignor: &dyn Assignor,
     members: &[MemberSubscription],
     partitions_per_topic: &PartitionCounts,
+    replica_racks: &ReplicaRacks,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "assignor {} ({:?})", assignor.name(), assignor.protocol());
@@ -274,6 +300,24 @@ pub fn explain(
         .map(|(t, n)| format!("{t}[{n}]"))
         .collect();
     let _ = writeln!(out, "topics: {}", topics.join(" "));
+    for (topic, per_partition) in replica_racks {
+        let racks: Vec<String> = per_partition
+            .iter()
+            .enumerate()
+            .map(|(p, racks)| {
+                let names: Vec<&str> = racks.iter().map(String::as_str).collect();
+                format!(
+                    "{p}={}",
+                    if names.is_empty() {
+                        "-".into()
+                    } else {
+                        names.join(",")
+                    }
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "replica racks {topic}: {}", racks.join(" "));
+    }
     let mut sorted: Vec<&MemberSubscription> = members.iter().collect();
     sorted.sort_by(|a, b| member_order(a, b));
     for m in &sorted {
@@ -313,7 +357,7 @@ pub fn explain(
             "conflict: {tp} claimed by several members at the same generation"
         );
     }
-    match assignor.assign(members, partitions_per_topic) {
+    match assignor.assign_with_racks(members, partitions_per_topic, replica_racks) {
         Err(e) => {
             let _ = writeln!(out, "error: {e}");
         }

@@ -14,7 +14,9 @@ use super::{
     GroupError, GroupEvent, GroupMember, InFlight, JoinAnswer, JoinParams, Phase, Request, Response,
     SyncParams, Target, Transmit, codes,
 };
-use crate::assignor::{Assignor, PartitionCounts, RebalanceProtocol, UserDataContext, withhold_transfers};
+use crate::assignor::{
+    Assignor, PartitionCounts, RebalanceProtocol, ReplicaRacks, UserDataContext, withhold_transfers,
+};
 use crate::protocol::{
     Assignment, DEFAULT_GENERATION, Subscription, TopicPartition, decode_group_subscriptions,
 };
@@ -194,15 +196,17 @@ impl GroupMember {
                 .flat_map(|m| m.subscription.topics.iter().cloned())
                 .collect();
             let counts = self.counts_for(&self.group_topics.clone());
+            let racks = self.racks_for(&self.group_topics);
+            let used = self.assigned_with_now(&self.group_topics);
             if r.skip_assignment {
                 // KIP-814: a static leader rejoining must not compute an assignment, but still watches
                 // metadata.
-                self.assigned_with = Some(counts);
+                self.assigned_with = Some(used);
             } else {
-                match self.compute_assignments(&*assignor, &members, &counts) {
+                match self.compute_assignments(&*assignor, &members, &counts, &racks) {
                     Ok((a, withheld)) => {
                         self.sync_assignments = a;
-                        self.assigned_with = Some(counts);
+                        self.assigned_with = Some(used);
                         if withheld > 0 {
                             // Rejoin right after the SyncGroup (see compute_assignments).
                             self.rejoin_reason = Some(
@@ -229,9 +233,10 @@ impl GroupMember {
         assignor: &dyn Assignor,
         members: &[crate::protocol::MemberSubscription],
         counts: &PartitionCounts,
+        racks: &ReplicaRacks,
     ) -> Result<(Vec<(String, Bytes)>, usize), GroupError> {
         let mut assignments = assignor
-            .assign(members, counts)
+            .assign_with_racks(members, counts, racks)
             .map_err(|e| GroupError::Assignor(e.to_string()))?;
         let mut unassigned = 0;
         if assignor.protocol() == RebalanceProtocol::Cooperative {
@@ -420,7 +425,7 @@ impl GroupMember {
         let mut pending_reason = self.rejoin_reason.take();
         if self.is_leader()
             && let Some(used) = &self.assigned_with
-            && *used != self.counts_for(&self.group_topics)
+            && *used != self.assigned_with_now(&self.group_topics)
         {
             // Metadata changed while the rebalance was completing.
             pending_reason.get_or_insert_with(|| "metadata changed during the rebalance".into());

@@ -81,7 +81,10 @@
 //!   rebalance (Java has the same gap).
 //! - Commits are serialized (one OffsetCommit in flight). The driver must close the connection when a
 //!   request times out, so that a timed-out commit cannot land after its retry or a newer commit.
-//! - Not handled here: auto-commit scheduling, regex subscriptions, rack-aware assignment, throttling
+//! - Rack-aware assignment (KIP-881): the leader hands the replica racks given to
+//!   [`GroupMember::metadata_with_racks_changed`] to [`Assignor::assign_with_racks`]; with `client.rack`
+//!   set it also rejoins when those racks change for a topic of the group.
+//! - Not handled here: auto-commit scheduling, regex subscriptions, throttling
 //!   (`throttle_time_ms`), KIP-848 (`ConsumerGroupHeartbeat`), a deadline for [`GroupMember::close`].
 //!
 //! # Layout
@@ -116,7 +119,7 @@ use tracing::{debug, info, trace};
 use self::commits::QueuedCommit;
 use self::membership::{LeavePlan, QueuedLeave};
 use self::timers::{Timer, TimerTable};
-use crate::assignor::{Assignor, PartitionCounts, RebalanceProtocol};
+use crate::assignor::{Assignor, PartitionCounts, RebalanceProtocol, ReplicaRacks};
 use crate::protocol::{DEFAULT_GENERATION, TopicPartition};
 
 pub use error::{GroupError, codes};
@@ -164,6 +167,14 @@ enum InFlight {
     OffsetFetch,
 }
 
+/// What the leader's last assignment depended on (of the group's topics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AssignedWith {
+    counts: PartitionCounts,
+    /// Replica racks; empty unless this member has `client.rack`.
+    racks: ReplicaRacks,
+}
+
 /// One consumer's membership in a classic consumer group. See the [module docs](self).
 #[derive(Debug)]
 pub struct GroupMember {
@@ -176,6 +187,8 @@ pub struct GroupMember {
 
     topics: BTreeSet<String>,
     metadata: PartitionCounts,
+    /// Replica racks of the topics in `metadata` (KIP-881), for the leader's assignor.
+    replica_racks: ReplicaRacks,
 
     coordinator: Option<i32>,
     find_attempts: u32,
@@ -188,8 +201,8 @@ pub struct GroupMember {
     rejoin_reason: Option<String>,
     join_attempts: u32,
     sync_assignments: Vec<(String, Bytes)>,
-    /// Leader only: the partition counts (of the group's topics) the last assignment used.
-    assigned_with: Option<PartitionCounts>,
+    /// Leader only: the metadata (of the group's topics) the last assignment used.
+    assigned_with: Option<AssignedWith>,
     group_topics: BTreeSet<String>,
 
     owned: BTreeSet<TopicPartition>,
@@ -241,6 +254,7 @@ impl GroupMember {
             rng,
             topics: BTreeSet::new(),
             metadata: PartitionCounts::new(),
+            replica_racks: ReplicaRacks::new(),
             coordinator: None,
             find_attempts: 0,
             member_id: String::new(),
@@ -398,22 +412,45 @@ impl GroupMember {
     /// Partition counts of topics changed (or were learned). The leader rejoins when a count of a topic
     /// in the group subscription differs from what its last assignment used.
     pub fn metadata_changed(&mut self, partitions: &PartitionCounts, now: Instant) {
+        self.metadata_with_racks_changed(partitions, &ReplicaRacks::new(), now);
+    }
+
+    /// Partition counts and replica racks (KIP-881) of topics changed (or were learned); a topic missing
+    /// from `racks` keeps the racks known before. The leader rejoins when a count of a topic in the group
+    /// subscription differs from what its last assignment used, or — only with `client.rack` set, as in
+    /// Java — when the replica racks of such a topic do.
+    pub fn metadata_with_racks_changed(
+        &mut self,
+        partitions: &PartitionCounts,
+        racks: &ReplicaRacks,
+        now: Instant,
+    ) {
         self.advance(now);
         for (topic, &count) in partitions {
             self.metadata.insert(topic.clone(), count);
+        }
+        for (topic, per_partition) in racks {
+            self.replica_racks.insert(topic.clone(), per_partition.clone());
         }
         if self.phase == Phase::Stable
             && self.is_leader()
             && let Some(used) = &self.assigned_with
         {
-            let current = self.counts_for(&self.group_topics.clone());
-            if &current != used {
+            let current = self.assigned_with_now(&self.group_topics);
+            if current.counts != used.counts {
                 info!(
                     messaging.consumer.group.name = %self.config.group_id,
                     generation_id = self.generation,
                     "partition counts changed; the leader rejoins"
                 );
                 self.request_rejoin("metadata changed: partition counts of subscribed topics");
+            } else if current.racks != used.racks {
+                info!(
+                    messaging.consumer.group.name = %self.config.group_id,
+                    generation_id = self.generation,
+                    "replica racks changed; the leader rejoins"
+                );
+                self.request_rejoin("metadata changed: replica racks of subscribed topics");
             }
         }
         self.finish();
@@ -663,6 +700,27 @@ impl GroupMember {
         topics
             .iter()
             .filter_map(|t| self.metadata.get(t).map(|&n| (t.clone(), n)))
+            .collect()
+    }
+
+    /// What an assignment for `topics` would depend on now. Without `client.rack` the racks are left
+    /// out, so that their changes trigger no rebalance (KIP-881); the assignor gets them anyway.
+    fn assigned_with_now(&self, topics: &BTreeSet<String>) -> AssignedWith {
+        AssignedWith {
+            counts: self.counts_for(topics),
+            racks: if self.config.rack_id.as_deref().is_some_and(|r| !r.is_empty()) {
+                self.racks_for(topics)
+            } else {
+                ReplicaRacks::new()
+            },
+        }
+    }
+
+    /// The replica racks of `topics`, for the assignor.
+    fn racks_for(&self, topics: &BTreeSet<String>) -> ReplicaRacks {
+        topics
+            .iter()
+            .filter_map(|t| self.replica_racks.get(t).map(|r| (t.clone(), r.clone())))
             .collect()
     }
 

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kafkaroo_group::assignor::{Assignments, Assignor, PartitionCounts, UserDataContext};
+use kafkaroo_group::assignor::rack::{partition_racks, use_rack_aware};
+use kafkaroo_group::assignor::{Assignments, Assignor, PartitionCounts, ReplicaRacks, UserDataContext};
 use kafkaroo_group::{MemberSubscription, Subscription, TopicPartition};
 
 /// One member as a test describes it.
@@ -22,6 +23,41 @@ pub struct Member {
 pub struct Scenario {
     pub topics: PartitionCounts,
     pub members: Vec<Member>,
+    /// Member and replica racks (KIP-881); empty = no rack anywhere.
+    pub racks: Racks,
+}
+
+/// Racks as a cluster describes them: brokers with their racks, partitions with their replicas' brokers,
+/// members with their `client.rack`.
+#[derive(Debug, Clone, Default)]
+pub struct Racks {
+    /// Member id → `client.rack` (may be empty, which means none).
+    pub members: BTreeMap<String, String>,
+    /// Broker id → its rack. A replica on a broker missing here has no rack (an offline broker).
+    pub brokers: BTreeMap<i32, Option<String>>,
+    /// Topic → per partition, the brokers holding a replica.
+    pub replicas: BTreeMap<String, Vec<Vec<i32>>>,
+}
+
+impl Racks {
+    /// What the leader derives from Metadata.
+    pub fn replica_racks(&self) -> ReplicaRacks {
+        self.replicas
+            .iter()
+            .map(|(t, parts)| {
+                let per: Vec<BTreeSet<String>> = parts
+                    .iter()
+                    .map(|brokers| {
+                        brokers
+                            .iter()
+                            .filter_map(|b| self.brokers.get(b).cloned().flatten())
+                            .collect()
+                    })
+                    .collect();
+                (t.clone(), per)
+            })
+            .collect()
+    }
 }
 
 pub fn tp(topic: &str, partition: i32) -> TopicPartition {
@@ -51,6 +87,7 @@ impl Scenario {
                     user_data,
                     owned_partitions: if eager_sticky { Vec::new() } else { m.owned.clone() },
                     generation_id: m.generation,
+                    rack_id: self.racks.members.get(&m.id).cloned(),
                     ..Subscription::default()
                 };
                 let decoded = Subscription::decode(sub.encode().unwrap()).unwrap();
@@ -63,15 +100,37 @@ impl Scenario {
 
     pub fn assign(&self, assignor: &dyn Assignor) -> Assignments {
         assignor
-            .assign(&self.subscriptions(assignor), &self.topics)
+            .assign_with_racks(
+                &self.subscriptions(assignor),
+                &self.topics,
+                &self.racks.replica_racks(),
+            )
             .unwrap()
     }
 
     /// The harness input for this scenario.
     pub fn to_java(&self, id: &str, assignor: &str) -> String {
         let mut s = format!("scenario {id} {assignor}\n");
+        for (b, rack) in &self.racks.brokers {
+            s += &format!("broker {b} {}\n", rack.as_deref().unwrap_or("-"));
+        }
         for (t, n) in &self.topics {
-            s += &format!("topic {t} {n}\n");
+            match self.racks.replicas.get(t) {
+                Some(parts) => {
+                    let replicas: Vec<String> = parts
+                        .iter()
+                        .map(|bs| {
+                            if bs.is_empty() {
+                                "-".to_owned()
+                            } else {
+                                bs.iter().map(i32::to_string).collect::<Vec<_>>().join("+")
+                            }
+                        })
+                        .collect();
+                    s += &format!("topic {t} {n} {}\n", replicas.join(","));
+                }
+                None => s += &format!("topic {t} {n}\n"),
+            }
         }
         for m in &self.members {
             let topics = if m.topics.is_empty() {
@@ -88,8 +147,13 @@ impl Scenario {
                     .collect::<Vec<_>>()
                     .join(",")
             };
+            let rack = match self.racks.members.get(&m.id).map(String::as_str) {
+                None => "-",
+                Some("") => "=",
+                Some(r) => r,
+            };
             s += &format!(
-                "member {} {} {} {topics} {owned}\n",
+                "member {} {} {} {topics} {owned} {rack}\n",
                 m.id,
                 m.instance.as_deref().unwrap_or("-"),
                 m.generation
@@ -398,5 +462,93 @@ pub fn random_scenario(
             }
         }
     }
-    Scenario { topics, members }
+    Scenario {
+        topics,
+        members,
+        racks: Racks::default(),
+    }
+}
+
+/// Adds random racks to `s`: up to 3 racks, brokers with or without rack, replication factor 1 to 3
+/// (sometimes on a broker the metadata does not list), members with or without (or with an empty, or an
+/// unknown) rack. Some groups get racks that cannot matter: no member rack, or every partition on every
+/// rack.
+pub fn random_racks(rng: &mut Rng, s: &mut Scenario) {
+    let n_racks = 1 + rng.below(3);
+    let rack = |rng: &mut Rng| format!("r{}", rng.below(n_racks));
+    let mut racks = Racks::default();
+    let n_brokers = 1 + rng.below(5) as i32;
+    for b in 0..n_brokers {
+        racks.brokers.insert(b, rng.chance(90).then(|| rack(rng)));
+    }
+    let everywhere = rng.chance(10);
+    for (t, &n) in &s.topics {
+        let parts = (0..n)
+            .map(|_| {
+                if everywhere {
+                    return (0..n_brokers).collect();
+                }
+                let rf = 1 + rng.below(3.min(n_brokers as usize));
+                let mut bs: Vec<i32> = Vec::new();
+                while bs.len() < rf {
+                    let b = rng.below(n_brokers as usize) as i32;
+                    if !bs.contains(&b) {
+                        bs.push(b);
+                    }
+                }
+                if rng.chance(3) {
+                    bs.push(99);
+                }
+                bs
+            })
+            .collect();
+        racks.replicas.insert(t.clone(), parts);
+    }
+    if !rng.chance(10) {
+        for m in &s.members {
+            let r = match rng.below(20) {
+                0..=5 => continue,
+                6 => String::new(),
+                7 => "elsewhere".to_owned(),
+                _ => rack(rng),
+            };
+            racks.members.insert(m.id.clone(), r);
+        }
+    }
+    s.racks = racks;
+}
+
+/// How many assigned partitions sit with a member whose rack holds one of their replicas (members
+/// without rack do not count).
+pub fn rack_matches(s: &Scenario, a: &Assignments) -> usize {
+    let replica_racks = s.racks.replica_racks();
+    a.iter()
+        .filter_map(|(m, ps)| {
+            let rack = s.racks.members.get(m).filter(|r| !r.is_empty())?;
+            Some(
+                ps.iter()
+                    .filter(|p| partition_racks(&replica_racks, &p.topic, p.partition).contains(rack))
+                    .count(),
+            )
+        })
+        .sum()
+}
+
+/// Whether the sticky assignors use racks for this group: the members' racks against the replica racks of
+/// every partition of every subscribed topic (Java's `AbstractStickyAssignor.RackInfo`).
+pub fn sticky_racks_matter(s: &Scenario) -> bool {
+    let members: BTreeSet<&str> = s
+        .racks
+        .members
+        .values()
+        .filter(|r| !r.is_empty())
+        .map(String::as_str)
+        .collect();
+    let replica_racks = s.racks.replica_racks();
+    let partitions: Vec<&BTreeSet<String>> = s
+        .assignable()
+        .iter()
+        .map(|p| partition_racks(&replica_racks, &p.topic, p.partition))
+        .collect();
+    use_rack_aware(&members, partitions.into_iter())
 }

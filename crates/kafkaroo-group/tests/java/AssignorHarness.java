@@ -10,9 +10,13 @@
 //
 // Input, one scenario after another (`-` = none):
 //   scenario <id> <range|roundrobin|sticky|cooperative-sticky>
-//   topic <name> <partition count>
+//   broker <node id> <rack|->                              (optional; default one broker 0 without rack)
+//   topic <name> <partition count> [<replica ids per partition: 0+1,2,...; - for none>]
 //   member <member id> <group instance id|-> <generation> <topic,topic|-> <owned topic:partition,...|->
+//          [<client.rack|-; = for the empty string>]
 //   end
+// A replica id without a `broker` line is an offline broker: a node without rack, as Java's metadata
+// shows it.
 // Output per scenario: `scenario <id>`, then `<member id> <topic:partition,...|->` per member, then `end`.
 //
 // Previous ownership reaches each assignor the way a Java consumer would send it: `sticky` gets it in
@@ -64,6 +68,7 @@ public class AssignorHarness {
     public static void main(String[] args) throws Exception {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
         Node node = new Node(0, "localhost", 9092);
+        Map<Integer, Node> brokers = new LinkedHashMap<>();
         String id = null;
         String assignorName = null;
         List<PartitionInfo> infos = new ArrayList<>();
@@ -79,17 +84,40 @@ public class AssignorHarness {
                     assignorName = f[2];
                     infos = new ArrayList<>();
                     subs = new LinkedHashMap<>();
+                    brokers = new LinkedHashMap<>();
                     break;
-                case "topic":
-                    for (int p = 0; p < Integer.parseInt(f[2]); p++)
-                        infos.add(new PartitionInfo(f[1], p, node, new Node[] {node}, new Node[] {node}));
+                case "broker": {
+                    int b = Integer.parseInt(f[1]);
+                    brokers.put(b, new Node(b, "localhost", 9092 + b, f[2].equals("-") ? null : f[2]));
                     break;
+                }
+                case "topic": {
+                    String[] replicas = f.length > 3 ? f[3].split(",") : null;
+                    for (int p = 0; p < Integer.parseInt(f[2]); p++) {
+                        Node[] nodes = new Node[] {node};
+                        if (replicas != null) {
+                            List<Node> list = new ArrayList<>();
+                            if (!replicas[p].equals("-"))
+                                for (String r : replicas[p].split("\\+")) {
+                                    int b = Integer.parseInt(r);
+                                    list.add(brokers.containsKey(b) ? brokers.get(b) : new Node(b, "", -1));
+                                }
+                            nodes = list.toArray(new Node[0]);
+                        }
+                        Node leader = nodes.length > 0 ? nodes[0] : Node.noNode();
+                        infos.add(new PartitionInfo(f[1], p, leader, nodes, nodes));
+                    }
+                    break;
+                }
                 case "member": {
                     String member = f[1];
                     Optional<String> instance = f[2].equals("-") ? Optional.empty() : Optional.of(f[2]);
                     int generation = Integer.parseInt(f[3]);
                     List<String> topics = split(f[4]);
                     List<TopicPartition> owned = partitions(f[5]);
+                    Optional<String> rack = Optional.empty();
+                    if (f.length > 6 && !f[6].equals("-"))
+                        rack = Optional.of(f[6].equals("=") ? "" : f[6]);
                     Subscription sub;
                     switch (assignorName) {
                         case "sticky": {
@@ -100,8 +128,7 @@ public class AssignorHarness {
                                     new ConsumerGroupMetadata("g", generation, member, instance));
                                 userData = a.subscriptionUserData(new HashSet<>(topics));
                             }
-                            sub = new Subscription(topics, userData, Collections.emptyList(), generation,
-                                Optional.empty());
+                            sub = new Subscription(topics, userData, Collections.emptyList(), generation, rack);
                             break;
                         }
                         case "cooperative-sticky": {
@@ -109,11 +136,11 @@ public class AssignorHarness {
                             a.onAssignment(new Assignment(owned),
                                 new ConsumerGroupMetadata("g", generation, member, instance));
                             sub = new Subscription(topics, a.subscriptionUserData(new HashSet<>(topics)), owned,
-                                generation, Optional.empty());
+                                generation, rack);
                             break;
                         }
                         default:
-                            sub = new Subscription(topics, null, owned, generation, Optional.empty());
+                            sub = new Subscription(topics, null, owned, generation, rack);
                     }
                     sub.setGroupInstanceId(instance);
                     subs.put(member, sub);
@@ -128,8 +155,9 @@ public class AssignorHarness {
                         case "cooperative-sticky": assignor = new CooperativeStickyAssignor(); break;
                         default: throw new IllegalArgumentException("unknown assignor " + assignorName);
                     }
-                    Cluster cluster = new Cluster("c", Collections.singletonList(node), infos,
-                        Collections.emptySet(), Collections.emptySet());
+                    List<Node> nodes = brokers.isEmpty() ? Collections.singletonList(node)
+                        : new ArrayList<>(brokers.values());
+                    Cluster cluster = new Cluster("c", nodes, infos, Collections.emptySet(), Collections.emptySet());
                     out.append("scenario ").append(id).append('\n');
                     try {
                         Map<String, Assignment> result =

@@ -2,7 +2,7 @@
 //! never waits behind a JoinGroup), feeds the answers back, and keeps the member's view of the
 //! subscribed topics' partition counts fresh.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,12 +12,13 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, debug, warn};
 
 use super::GroupShared;
-use super::membership::{AnyRequest, AnyResponse, TopicsInfo};
+use super::membership::{AnyRequest, AnyResponse, TopicsInfo, replica_racks};
 use crate::coordinator::{execute, execute_consumer, execute_member_offset_fetch};
 
 enum Done {
     Response(RequestId, AnyResponse),
-    Metadata(Option<TopicsInfo>),
+    /// The topics' info, and the metadata it came from (for the replica racks).
+    Metadata(Option<(TopicsInfo, Arc<kafkaroo_net::Metadata>)>),
 }
 
 /// The group driver: owns nothing but the shared state; runs until the member closed.
@@ -32,6 +33,8 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
     let mut asked_unresolved: Vec<kafkaroo_wire::Uuid> = Vec::new();
     let mut metadata_busy = false;
     let mut refresh_pending = false;
+    // Broker racks seen so far, so an offline broker's replicas keep their rack (KIP-881).
+    let mut broker_racks = BTreeMap::new();
     let max_age = group
         .engine()
         .config
@@ -124,21 +127,25 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                 let names: Vec<&str> = topics.iter().map(String::as_str).collect();
                 let refresh = client.refresh_metadata(if all_topics { None } else { Some(&names) });
                 match refresh.await {
-                    Ok(m) => Done::Metadata(Some(TopicsInfo {
-                        matched: pattern.map(|p| (p.as_str().to_owned(), p.matching(&m))),
-                        counts: m
-                            .topics
-                            .iter()
-                            .filter(|(_, t)| !t.partitions.is_empty())
-                            .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
-                            .collect(),
-                        names: m
-                            .topics
-                            .iter()
-                            .filter(|(_, t)| t.id != kafkaroo_wire::Uuid::nil())
-                            .map(|(n, t)| (t.id, n.clone()))
-                            .collect(),
-                    })),
+                    Ok(m) => Done::Metadata(Some((
+                        TopicsInfo {
+                            matched: pattern.map(|p| (p.as_str().to_owned(), p.matching(&m))),
+                            counts: m
+                                .topics
+                                .iter()
+                                .filter(|(_, t)| !t.partitions.is_empty())
+                                .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
+                                .collect(),
+                            names: m
+                                .topics
+                                .iter()
+                                .filter(|(_, t)| t.id != kafkaroo_wire::Uuid::nil())
+                                .map(|(n, t)| (t.id, n.clone()))
+                                .collect(),
+                            ..TopicsInfo::default()
+                        },
+                        m,
+                    ))),
                     Err(e) => {
                         debug!(error = %e, "group metadata refresh failed");
                         Done::Metadata(None)
@@ -179,7 +186,8 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                     Done::Metadata(info) => {
                         metadata_busy = false;
                         metadata_at = Instant::now() + if info.is_some() { max_age } else { Duration::from_millis(500) };
-                        if let Some(mut info) = info {
+                        if let Some((mut info, metadata)) = info {
+                            info.racks = replica_racks(&metadata, &mut broker_racks);
                             if let Some((pattern, matched)) = info.matched.take() {
                                 inner.pattern_matched(&pattern, matched, Instant::now());
                             }

@@ -10,7 +10,9 @@ use kafkaroo_group::consumer_protocol as cp;
 use kafkaroo_group::member::{
     CloseMode, CommitId, CommitKind, OffsetToCommit, Request, RequestId, Response, Transmit,
 };
-use kafkaroo_group::{GroupError, GroupEvent, GroupMember, MemberState, PartitionCounts, TopicPartition};
+use kafkaroo_group::{
+    GroupError, GroupEvent, GroupMember, MemberState, PartitionCounts, ReplicaRacks, TopicPartition,
+};
 use kafkaroo_wire::Uuid;
 
 /// A request of either protocol.
@@ -44,14 +46,56 @@ pub(crate) enum AnyResponse {
     Consumer(cp::Response),
 }
 
-/// What the metadata says about the subscribed topics: partition counts (classic assignors) and
-/// topic names by id (KIP-848 assignments name topics by id).
+/// What the metadata says about the subscribed topics: partition counts and replica racks (classic
+/// assignors) and topic names by id (KIP-848 assignments name topics by id).
 #[derive(Default)]
 pub(crate) struct TopicsInfo {
     pub(crate) counts: PartitionCounts,
+    /// The racks of each partition's replicas (KIP-881 rack-aware assignors).
+    pub(crate) racks: ReplicaRacks,
     pub(crate) names: BTreeMap<Uuid, String>,
     /// With a pattern subscription: the pattern the refresh matched against, and the topics that matched.
     pub(crate) matched: Option<(String, BTreeSet<String>)>,
+}
+
+/// The replica racks of every partition in `metadata`. `known` remembers broker racks across refreshes:
+/// a broker missing from this refresh (offline) keeps the rack it had, because KIP-881 counts the racks of
+/// all replicas, offline ones included, and a broker restart must not look like a rack change that makes
+/// the leader rebalance twice (KAFKA-20778).
+pub(crate) fn replica_racks(
+    metadata: &kafkaroo_net::Metadata,
+    known: &mut BTreeMap<i32, String>,
+) -> ReplicaRacks {
+    for (id, broker) in &metadata.brokers {
+        match &broker.rack {
+            Some(rack) if !rack.is_empty() => known.insert(*id, rack.clone()),
+            _ => known.remove(id),
+        };
+    }
+    metadata
+        .topics
+        .iter()
+        .filter(|(_, t)| !t.partitions.is_empty())
+        .map(|(name, t)| {
+            // Partition numbers are 0..n; a negative one (a broker bug) is left out.
+            let index = |p: i32| usize::try_from(p).ok();
+            let count = t
+                .partitions
+                .keys()
+                .filter_map(|&p| index(p))
+                .max()
+                .map_or(0, |p| p + 1);
+            let mut per_partition = vec![BTreeSet::new(); count];
+            for (p, partition) in t.partitions.iter().filter_map(|(&p, m)| Some((index(p)?, m))) {
+                per_partition[p] = partition
+                    .replicas
+                    .iter()
+                    .filter_map(|id| known.get(id).cloned())
+                    .collect();
+            }
+            (name.clone(), per_partition)
+        })
+        .collect()
 }
 
 /// The inputs and outputs the driver, the callbacks and the commits use.
@@ -146,7 +190,7 @@ impl Membership for GroupMember {
         Self::handle_timeout(self, now);
     }
     fn metadata_changed(&mut self, topics: &TopicsInfo, now: Instant) {
-        Self::metadata_changed(self, &topics.counts, now);
+        Self::metadata_with_racks_changed(self, &topics.counts, &topics.racks, now);
     }
     fn handle_response(&mut self, now: Instant, id: RequestId, response: AnyResponse) {
         let response = match response {
@@ -185,5 +229,80 @@ impl Membership for GroupMember {
     }
     fn poll_timeout(&self) -> Option<Instant> {
         Self::poll_timeout(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafkaroo_wire::StrBytes;
+    use kafkaroo_wire::messages::MetadataResponse;
+    use kafkaroo_wire::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    use super::*;
+
+    /// Brokers `(id, rack)`; topic `t` with one partition per replica list.
+    fn metadata(brokers: &[(i32, Option<&str>)], replicas: &[&[i32]]) -> kafkaroo_net::Metadata {
+        let brokers = brokers
+            .iter()
+            .map(|&(id, rack)| {
+                MetadataResponseBroker::default()
+                    .with_node_id(id.into())
+                    .with_host(StrBytes::from_static_str("localhost"))
+                    .with_port(9092)
+                    .with_rack(rack.map(|r| StrBytes::from_string(r.to_owned())))
+            })
+            .collect();
+        let partitions = replicas
+            .iter()
+            .enumerate()
+            .map(|(p, rs)| {
+                MetadataResponsePartition::default()
+                    .with_partition_index(p as i32)
+                    .with_leader_id(rs[0].into())
+                    .with_replica_nodes(rs.iter().map(|&r| r.into()).collect())
+            })
+            .collect();
+        let topic = MetadataResponseTopic::default()
+            .with_name(Some(kafkaroo_wire::messages::TopicName(
+                StrBytes::from_static_str("t"),
+            )))
+            .with_partitions(partitions);
+        kafkaroo_net::Metadata::from_response(
+            &MetadataResponse::default()
+                .with_brokers(brokers)
+                .with_topics(vec![topic]),
+        )
+    }
+
+    fn racks(names: &[&[&str]]) -> Vec<BTreeSet<String>> {
+        names
+            .iter()
+            .map(|rs| rs.iter().map(|r| (*r).to_owned()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn replica_racks_remember_brokers_gone_offline() {
+        let mut known = BTreeMap::new();
+        let all = metadata(
+            &[(1, Some("a")), (2, Some("b")), (3, None)],
+            &[&[1, 2], &[2, 3], &[3]],
+        );
+        let expected = racks(&[&["a", "b"], &["b"], &[]]);
+        assert_eq!(replica_racks(&all, &mut known)["t"], expected);
+        // Broker 2 is offline, so missing from the broker list: its replicas keep rack b.
+        let without_2 = metadata(&[(1, Some("a")), (3, None)], &[&[1, 2], &[2, 3], &[3]]);
+        assert_eq!(replica_racks(&without_2, &mut known)["t"], expected);
+        // A broker that comes back without rack loses it; an empty rack counts as none.
+        let changed = metadata(
+            &[(1, Some("")), (2, None), (3, Some("c"))],
+            &[&[1, 2], &[2, 3], &[3]],
+        );
+        assert_eq!(
+            replica_racks(&changed, &mut known)["t"],
+            racks(&[&[], &["c"], &["c"]])
+        );
     }
 }

@@ -366,6 +366,52 @@ fn leader_rejoins_when_partition_counts_change() {
     assert_eq!(assigned_sizes(&sim), vec![3, 3]);
 }
 
+/// `t` with 4 partitions: 0 and 1 have replicas in `low`, 2 and 3 in `high`.
+fn racks(low: &str, high: &str) -> crate::assignor::ReplicaRacks {
+    let set = |r: &str| [r.to_owned()].into_iter().collect();
+    [("t".to_owned(), vec![set(low), set(low), set(high), set(high)])]
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn leader_assigns_by_rack_and_rejoins_when_replica_racks_change() {
+    for cooperative in [false, true] {
+        let mut sim = Sim::new(&[("t", 4)]);
+        let in_rack = |seed, rack: &str| {
+            let mut c = config(seed, cooperative, None);
+            c.rack_id = Some(rack.to_owned());
+            c
+        };
+        let (a, b) = (in_rack(1, "ra"), in_rack(2, "rb"));
+        let (a, b) = (sim.add(a), sim.add(b));
+        sim.set_racks(&racks("rb", "ra"));
+        sim.run_until_stable(secs(60));
+        let generation = sim.coord.generation;
+        assert_eq!(sim.nodes[a].member.assignment(), vec![tp("t", 2), tp("t", 3)]);
+        assert_eq!(sim.nodes[b].member.assignment(), vec![tp("t", 0), tp("t", 1)]);
+        // Replicas moved: the leader (with client.rack) rebalances and the partitions follow.
+        sim.set_racks(&racks("ra", "rb"));
+        sim.run_until_stable(secs(60));
+        assert!(sim.coord.generation > generation, "cooperative {cooperative}");
+        assert_eq!(sim.nodes[a].member.assignment(), vec![tp("t", 0), tp("t", 1)]);
+        assert_eq!(sim.nodes[b].member.assignment(), vec![tp("t", 2), tp("t", 3)]);
+    }
+}
+
+#[test]
+fn replica_rack_changes_trigger_no_rebalance_without_client_rack() {
+    let mut sim = Sim::new(&[("t", 4)]);
+    sim.add(config(1, true, None));
+    sim.add(config(2, true, None));
+    sim.set_racks(&racks("ra", "rb"));
+    sim.run_until_stable(secs(60));
+    let generation = sim.coord.generation;
+    sim.set_racks(&racks("rb", "ra"));
+    sim.run_until_stable(secs(60));
+    assert_eq!(sim.coord.generation, generation);
+}
+
 #[test]
 fn commits_are_refused_for_partitions_not_owned() {
     let mut sim = Sim::new(&[("t", 4)]);

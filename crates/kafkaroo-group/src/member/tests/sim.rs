@@ -902,6 +902,14 @@ impl Sim {
         }
     }
 
+    /// New replica racks (KIP-881) reach every live member with the current partition counts.
+    pub(super) fn set_racks(&mut self, racks: &crate::assignor::ReplicaRacks) {
+        let now = self.now;
+        for n in self.nodes.iter_mut().filter(|n| n.alive) {
+            n.member.metadata_with_racks_changed(&self.topics, racks, now);
+        }
+    }
+
     pub(super) fn move_coordinator(&mut self) {
         let next = self.coord.node_id + 1;
         let replies = self.coord.move_to(self.now, next);
