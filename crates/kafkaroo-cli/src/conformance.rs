@@ -55,15 +55,18 @@ struct Plan {
 }
 
 fn plan(args: &ConformanceArgs) -> anyhow::Result<Plan> {
-    let mut props = Vec::new();
-    let mut producer = ProducerConfig::builder().bootstrap_servers(&args.brokers);
-    for prop in &args.props {
-        let (key, value) = crate::props::split(prop).map_err(|e| anyhow!(e))?;
-        producer = producer.set(key, value).map_err(|e| anyhow!("-X {key}: {e}"))?;
-        props.push((key, value));
-    }
+    let props = args
+        .props
+        .iter()
+        .map(|p| crate::props::split(p).map_err(|e| anyhow!(e)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // The suite's connections first: they refuse what is not a security property.
     let endpoint = Endpoint::secured(&args.brokers, &security_label(&props), props.iter().copied())
         .map_err(|e| anyhow!("-X: {e:#}"))?;
+    let mut producer = ProducerConfig::builder().bootstrap_servers(&args.brokers);
+    for (key, value) in props {
+        producer = producer.set(key, value).map_err(|e| anyhow!("-X {key}: {e}"))?;
+    }
     let producer = producer.build().map_err(|e| anyhow!("{e}"))?;
     Ok(Plan { endpoint, producer })
 }
@@ -82,7 +85,7 @@ fn security_label(props: &[(&str, &str)]) -> String {
         label.push(' ');
         label.push_str(
             get("sasl.mechanism")
-                .or(get("sasl.mechanisms"))
+                .or_else(|| get("sasl.mechanisms"))
                 .unwrap_or("GSSAPI"),
         );
         if let Some(user) = get("sasl.username") {
