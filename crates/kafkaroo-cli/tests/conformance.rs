@@ -1,6 +1,7 @@
 //! `kafkaroo conformance` against a real Kafka broker (the harness' `KAFKAROO_KAFKA_VERSION`) as a user
 //! runs it: only `-b` and `--json`, records written by kafkaroo's producer, the Kafka version unknown to
-//! the suite. And against an address where nothing listens: a clear error, a non-zero exit.
+//! the suite; over SASL_SSL with `-X` properties; and against an address where nothing listens: a clear
+//! error, a non-zero exit.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Run, run_command};
-use kafkaroo_testcontainers::Cluster;
+use kafkaroo_testcontainers::{Cluster, SecuredCluster};
 use serde_json::Value;
 
 /// Every API the suite checks, as its rows name them.
@@ -44,23 +45,7 @@ fn kafkaroo(args: &[&str], limit: Duration) -> Run {
 #[test]
 fn every_check_passes_against_real_kafka_and_the_json_matches_the_table() {
     let cluster = Cluster::shared();
-    let dir = cluster.dir().join("cli-conformance");
-    std::fs::create_dir_all(&dir).unwrap();
-    let json_path = dir.join("report.json");
-    let _ = std::fs::remove_file(&json_path);
-    let out = kafkaroo(
-        &["-b", cluster.bootstrap(), "--json", json_path.to_str().unwrap()],
-        Duration::from_secs(600),
-    );
-    let table = out.text();
-    println!("{table}");
-    assert_eq!(
-        out.status,
-        Some(0),
-        "kafkaroo conformance failed:\n{table}\n{}",
-        out.stderr
-    );
-    let json: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let (json, table) = passing_run(&["-b", cluster.bootstrap()], "plaintext");
 
     assert_eq!(json["broker"]["bootstrap"], cluster.bootstrap());
     assert_eq!(json["broker"]["security"], "PLAINTEXT");
@@ -131,6 +116,66 @@ fn every_check_passes_against_real_kafka_and_the_json_matches_the_table() {
         );
     }
     assert_eq!(lines[header + 2 + rows.len()], summary["line"].as_str().unwrap());
+}
+
+/// The JSON report of a run that must have passed, and its printed table.
+fn passing_run(args: &[&str], name: &str) -> (Value, String) {
+    let dir = Cluster::shared().dir().join("cli-conformance");
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join(format!("{name}.json"));
+    let _ = std::fs::remove_file(&json_path);
+    let mut full = args.to_vec();
+    full.extend(["--json", json_path.to_str().unwrap()]);
+    let out = kafkaroo(&full, Duration::from_secs(600));
+    let table = out.text();
+    println!("{table}");
+    assert_eq!(
+        out.status,
+        Some(0),
+        "kafkaroo conformance failed:\n{table}\n{}",
+        out.stderr
+    );
+    (
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap(),
+        table,
+    )
+}
+
+#[test]
+fn every_check_passes_over_sasl_ssl_with_x_properties() {
+    let cluster = SecuredCluster::shared();
+    let ca = cluster.ca_pem_path().display().to_string();
+    let password = SecuredCluster::password("admin").expect("admin's password");
+    let (json, _) = passing_run(
+        &[
+            "-b",
+            cluster.sasl_ssl_bootstrap(),
+            "-X",
+            "security.protocol=SASL_SSL",
+            "-X",
+            "sasl.mechanism=SCRAM-SHA-512",
+            "-X",
+            "sasl.username=admin",
+            "-X",
+            &format!("sasl.password={password}"),
+            "-X",
+            &format!("ssl.ca.location={ca}"),
+        ],
+        "sasl_ssl",
+    );
+    assert_eq!(json["broker"]["security"], "SASL_SSL SCRAM-SHA-512 as admin");
+    assert_eq!(json["summary"]["failed"], 0);
+    assert_eq!(json["summary"]["skipped"], 0);
+    let rows = json["rows"].as_array().unwrap();
+    for api in APIS {
+        assert!(rows.iter().any(|r| r["api"] == api), "no row for {api}");
+    }
+    // Records were written and read over TLS and SASL too.
+    assert!(
+        rows.iter()
+            .any(|r| r["api"] == "Fetch" && r["outcome"] == "passed"),
+        "no Fetch passed: {rows:?}"
+    );
 }
 
 #[test]

@@ -617,3 +617,47 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cgh(max: Option<i16>) -> BrokerVersions {
+        let fetch = (FetchRequest::KEY, 4, 17);
+        let cgh = max.map(|m| (ConsumerGroupHeartbeatRequest::KEY, 0, m));
+        BrokerVersions::from_ranges([Some(fetch), cgh].into_iter().flatten())
+    }
+
+    #[test]
+    fn kafka4_behaviour_is_read_from_consumer_group_heartbeat() {
+        assert!(kafka4_by_api_versions(&with_cgh(Some(1))));
+        assert!(!kafka4_by_api_versions(&with_cgh(Some(0))));
+        assert!(!kafka4_by_api_versions(&with_cgh(None)));
+        assert_eq!(
+            version_label(&with_cgh(Some(1))),
+            "unknown, 4.x-like by ApiVersions (ConsumerGroupHeartbeat v0..=1)"
+        );
+        assert_eq!(
+            version_label(&with_cgh(None)),
+            "unknown, pre-4 by ApiVersions (no ConsumerGroupHeartbeat)"
+        );
+    }
+
+    #[test]
+    fn the_json_report_has_every_row_and_the_offered_versions() {
+        let mut report = Report::new("4.4.0", "h:1", "");
+        report.offered = OfferedApi::list(&with_cgh(Some(1)));
+        report.push("Fetch", Some(4), Outcome::Passed("10 records".to_owned()));
+        report.push("ConsumerGroupHeartbeat", None, Outcome::Failed("boom".to_owned()));
+        let json = report.to_json();
+        assert_eq!(json["broker"]["security"], "PLAINTEXT");
+        assert_eq!(json["offered"][0]["name"], "Fetch");
+        assert_eq!(json["offered"][0]["max"], 17);
+        assert_eq!(json["rows"][0]["outcome"], "passed");
+        assert_eq!(json["rows"][0]["version"], 4);
+        assert_eq!(json["rows"][1]["version"], serde_json::Value::Null);
+        assert_eq!(json["rows"][1]["message"], "boom");
+        assert_eq!(json["summary"]["failed"], 1);
+        assert_eq!(json["summary"]["line"], report.summary());
+    }
+}
