@@ -87,7 +87,8 @@ pub struct Row {
 /// Every row of a run, with the broker it ran against.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// The Kafka version under test (`KAFKAROO_KAFKA_VERSION` for the harness' brokers).
+    /// The Kafka version under test as the fixture gave it, or what ApiVersions suggests (`unknown, 4.x-like
+    /// by ApiVersions (...)`).
     pub kafka_version: String,
     /// The bootstrap address.
     pub bootstrap: String,
