@@ -21,5 +21,5 @@ CC=false CXX=false cargo package --locked --allow-dirty \
   --config 'patch.crates-io.kafkaroo-kafka-protocol.path="vendor/kafka-protocol"' \
   --config 'patch.crates-io.kafkaroo-ruzstd.path="vendor/ruzstd"' \
   -p kafkaroo-group -p kafkaroo-sasl -p kafkaroo-wire -p kafkaroo-records -p kafkaroo-net \
-  -p kafkaroo -p kafkaroo-producer -p kafkaroo-testkit -p kafkaroo-testcontainers -p kafkaroo-cli
+  -p kafkaroo -p kafkaroo-producer -p kafkaroo-conformance -p kafkaroo-testkit -p kafkaroo-testcontainers -p kafkaroo-cli
 ls "$CARGO_TARGET_DIR/package/"*.crate

@@ -51,10 +51,12 @@ fn kafkaroo_brings_its_forks_not_the_crates_io_originals() {
             .map(|(_, v)| v.as_str())
             .collect()
     };
-    assert!(
-        !versions("kafkaroo").is_empty(),
-        "kafkaroo itself is missing from {packages:?}"
-    );
+    for ours in ["kafkaroo", "kafkaroo-conformance"] {
+        assert!(
+            !versions(ours).is_empty(),
+            "{ours} itself is missing from {packages:?}"
+        );
+    }
     for (fork, upstream) in [
         ("kafkaroo-kafka-protocol", "kafka-protocol"),
         ("kafkaroo-ruzstd", "ruzstd"),

@@ -2,8 +2,10 @@
 //!
 //! `kafkaroo consume` reads a topic with kcat's consume-mode flags (`-b -t -p -o -c -e -f -J -X -q -D -K
 //! -Z -u`), so scripts can switch from `kcat -C`; `kafkaroo produce` sends with kcat's produce-mode
-//! flags (`-b -t -p -k -K -H -z -l -T -X`).
+//! flags (`-b -t -p -k -K -H -z -l -T -X`); `kafkaroo conformance -b host:port` checks any broker against
+//! the protocol conformance suite (crates/kafkaroo-conformance).
 
+mod conformance;
 mod consume;
 mod demo;
 mod format;
@@ -37,6 +39,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run an in-process fake Kafka cluster in the foreground (kafkaroo-testkit) for trying things by hand.
     Mock(mock::MockArgs),
+    /// Check a broker against the Kafka protocol conformance suite; print the table, write a JSON report.
+    Conformance(conformance::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,5 +51,6 @@ fn main() -> ExitCode {
         Command::Group(args) => group::main(args),
         Command::Demo(args) => demo::main(args),
         Command::Mock(args) => mock::main(args),
+        Command::Conformance(args) => conformance::main(args),
     }
 }

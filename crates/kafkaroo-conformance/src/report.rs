@@ -1,7 +1,10 @@
-//! The result table.
+//! The result table, as text and as JSON.
 
 use std::fmt::Write as _;
 use std::time::Duration;
+
+use kafkaroo_wire::BrokerVersions;
+use serde_json::{Value, json};
 
 /// The result of one (API, version) check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,48 @@ impl Outcome {
             Self::Skipped(_) => "skipped",
         }
     }
+
+    /// What was observed, or why it failed or did not run.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Passed(m) | Self::Failed(m) | Self::NotOffered(m) | Self::Skipped(m) => m,
+        }
+    }
+
+    /// `passed`, `failed`, `not offered` or `skipped`: the outcome in the JSON report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Passed(_) => "passed",
+            Self::Failed(_) => "failed",
+            Self::NotOffered(_) => "not offered",
+            Self::Skipped(_) => "skipped",
+        }
+    }
+}
+
+/// One API the broker lists in ApiVersions, with its version range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedApi {
+    pub api_key: i16,
+    /// Its name (`Fetch`), or `Unknown` for a key kafka-protocol does not know.
+    pub name: String,
+    pub min: i16,
+    pub max: i16,
+}
+
+impl OfferedApi {
+    /// Every API in `versions`, by key.
+    pub fn list(versions: &BrokerVersions) -> Vec<Self> {
+        versions
+            .iter()
+            .map(|(key, r)| Self {
+                api_key: key,
+                name: kafkaroo_wire::api_name(key).to_owned(),
+                min: r.min,
+                max: r.max,
+            })
+            .collect()
+    }
 }
 
 /// One line of the table.
@@ -42,7 +87,8 @@ pub struct Row {
 /// Every row of a run, with the broker it ran against.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// The Kafka version under test (`KAFKAROO_KAFKA_VERSION` for the harness' brokers).
+    /// The Kafka version under test as the fixture gave it, or what ApiVersions suggests (`unknown, 4.x-like
+    /// by ApiVersions (...)`).
     pub kafka_version: String,
     /// The bootstrap address.
     pub bootstrap: String,
@@ -51,6 +97,8 @@ pub struct Report {
     pub security: String,
     /// The rows, in run order.
     pub rows: Vec<Row>,
+    /// What the bootstrap broker listed in ApiVersions.
+    pub offered: Vec<OfferedApi>,
     /// Free-form lines printed above the table (setup, cleanup).
     pub notes: Vec<String>,
     /// Wall time of the whole run.
@@ -64,6 +112,7 @@ impl Report {
             bootstrap: bootstrap.to_owned(),
             security: security.to_owned(),
             rows: Vec::new(),
+            offered: Vec::new(),
             notes: Vec::new(),
             elapsed: Duration::ZERO,
         }
@@ -186,5 +235,37 @@ impl Report {
         }
         let _ = writeln!(out, "{}", self.summary());
         out
+    }
+
+    /// The report as JSON: `broker` (bootstrap address, security, Kafka version), `offered` (ApiVersions:
+    /// `api_key`, `name`, `min`, `max`), `rows` (`api`, `version` or null, `outcome` as
+    /// [`Outcome::name`], `message`), `notes`, `summary` (the counts, `elapsed_s` and the summary line).
+    pub fn to_json(&self) -> Value {
+        let (passed, failed, not_offered, skipped) = self.counts();
+        json!({
+            "broker": {
+                "bootstrap": self.bootstrap,
+                "security": if self.security.is_empty() { "PLAINTEXT" } else { &self.security },
+                "kafka_version": self.kafka_version,
+            },
+            "offered": self.offered.iter().map(|a| json!({
+                "api_key": a.api_key, "name": a.name, "min": a.min, "max": a.max,
+            })).collect::<Vec<_>>(),
+            "rows": self.rows.iter().map(|r| json!({
+                "api": r.api,
+                "version": r.version,
+                "outcome": r.outcome.name(),
+                "message": r.outcome.message(),
+            })).collect::<Vec<_>>(),
+            "notes": self.notes,
+            "summary": {
+                "passed": passed,
+                "failed": failed,
+                "not_offered": not_offered,
+                "skipped": skipped,
+                "elapsed_s": self.elapsed.as_secs_f64(),
+                "line": self.summary(),
+            },
+        })
     }
 }

@@ -1,10 +1,23 @@
-//! The protocol conformance suite: every API the consumer uses, at every version both the broker under
-//! test and kafka-protocol speak, with assertions on what the broker answered.
+//! A Kafka protocol conformance suite: every API a consumer uses, at every version both the broker under
+//! test and kafka-protocol speak, with assertions on what the broker answered. It runs against any broker
+//! (Apache Kafka, Redpanda, MSK, kafkaroo-testkit's in-process cluster): `kafkaroo conformance -b
+//! host:port` (kafkaroo-cli) runs it from the command line; kafkaroo's own tests (tests/README.md) run
+//! it against the test harness' real brokers.
 //!
-//! [`run`] sets up its fixtures on the cluster (a 3-partition topic created with our own CreateTopics,
-//! records with known timestamps produced by Kafka's Java producer through the test harness), then walks
-//! each API's common version range and records one [`Row`] per (API, version). Every check builds its
-//! own groups and topics with a unique suffix, so one failure does not cascade into the next version.
+//! [`run`] sets up its fixtures (a 3-partition topic created with its own CreateTopics, 10 records with
+//! known timestamps written to partition 0 by the caller's [`Fixture`]), then walks each API's common
+//! version range and records one [`Row`] per (API, version) in a [`Report`]: a text table
+//! ([`Report::render`]) and a JSON document ([`Report::to_json`]). Every check builds its own groups and
+//! topics with a unique suffix (prefix `kr-conf-`), so one failure does not cascade into the next version.
+//!
+//! ```no_run
+//! # async fn example(fixture: impl kafkaroo_conformance::Fixture) -> anyhow::Result<()> {
+//! use kafkaroo_conformance::{Endpoint, run};
+//! let report = run(&fixture, Endpoint::plaintext("localhost:9092")).await?;
+//! println!("{}", report.render());
+//! assert!(report.failures().is_empty());
+//! # Ok(()) }
+//! ```
 
 mod cluster;
 mod data;
@@ -14,13 +27,13 @@ mod report;
 mod util;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use kafkaroo_net::{Client, ClientConfig, Connection, Purpose, SecurityConfig, SecurityOptions};
-use kafkaroo_testcontainers::{Cluster, ProduceRequest, TestRecord};
 use kafkaroo_wire::messages::create_topics_request::CreatableTopic;
 use kafkaroo_wire::messages::delete_topics_request::DeleteTopicState;
 use kafkaroo_wire::messages::{
@@ -32,7 +45,7 @@ use kafkaroo_wire::messages::{
 use kafkaroo_wire::protocol::Request;
 use kafkaroo_wire::{BrokerVersions, ErrorCode, Uuid, VersionError, VersionRange};
 
-pub use report::{Outcome, Report, Row};
+pub use report::{OfferedApi, Outcome, Report, Row};
 pub use util::{BatchHeader, parse_batch_headers};
 
 use util::{code, sb, tn};
@@ -51,7 +64,9 @@ pub(crate) struct Ctx {
     client: Client,
     /// The connection to the first bootstrap broker: its ApiVersions are the ranges under test.
     bootstrap_conn: Connection,
-    kafka_version: String,
+    /// Whether the broker behaves as Kafka 4 (see [`kafka4_by_api_versions`]): then ConsumerGroupHeartbeat
+    /// must be served.
+    kafka4: bool,
     suffix: String,
     counter: AtomicU32,
     /// The suite's topic: `PARTITIONS` partitions, `RECORDS` records in partition 0.
@@ -62,7 +77,7 @@ pub(crate) struct Ctx {
     topic_id_from_create: bool,
     /// Create time of record i of partition 0 is `base_ts + 1000 * i`.
     base_ts: i64,
-    /// Why the records could not be produced (Kafka's tools unavailable), if so.
+    /// Why the records could not be produced (the fixture could not write them), if so.
     no_records: Option<String>,
     /// Leader and leader epoch of partition 0 (epoch -1 when Metadata cannot say).
     leader: i32,
@@ -96,7 +111,7 @@ impl Ctx {
     }
 
     fn is_kafka4(&self) -> bool {
-        self.kafka_version.starts_with("4.")
+        self.kafka4
     }
 
     async fn leader_conn(&self) -> anyhow::Result<Connection> {
@@ -213,8 +228,8 @@ impl Ctx {
 }
 
 /// How the suite's own connections (its `Client` and the bootstrap `Connection`, so every checked
-/// request) reach the broker: a listener and its TLS and SASL settings. What the suite does through the
-/// harness (producing its records with the Java producer) uses the harness' listener regardless.
+/// request) reach the broker: a listener and its TLS and SASL settings. The [`Fixture`] writes the
+/// suite's records its own way (kafkaroo's tests: the Java producer on the harness' listener).
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     /// `host:port` of the listener.
@@ -226,10 +241,10 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The harness' listener without TLS or SASL (the plain suite).
-    pub fn plaintext(cluster: &Cluster) -> Self {
+    /// `bootstrap` without TLS or SASL.
+    pub fn plaintext(bootstrap: &str) -> Self {
         Self {
-            bootstrap: cluster.bootstrap().to_owned(),
+            bootstrap: bootstrap.to_owned(),
             security: SecurityConfig::default(),
             label: String::new(),
         }
@@ -255,21 +270,93 @@ impl Endpoint {
     }
 }
 
-/// Runs the suite against `cluster` (its PLAINTEXT listener) and returns the table.
-pub async fn run(cluster: &'static Cluster) -> anyhow::Result<Report> {
-    run_on(cluster, Endpoint::plaintext(cluster)).await
+/// One of the suite's records: written to partition 0 of the suite's topic, in order, with this create
+/// time (the checks of ListOffsets by timestamp and of Fetch rely on it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixtureRecord {
+    pub key: String,
+    pub value: String,
+    /// Create time, ms since the epoch.
+    pub timestamp: i64,
 }
 
-/// Runs the suite with its connections on `endpoint` (a listener of `cluster`, which still creates the
-/// records through its own listener) and returns the table.
-pub async fn run_on(cluster: &'static Cluster, endpoint: Endpoint) -> anyhow::Result<Report> {
+/// What [`Fixture::produce`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Produced {
+    /// Every record was written; the offsets they got, when the producer reports them (they must be
+    /// `0..10`, the topic being new), else empty.
+    Written(Vec<i64>),
+    /// The records could not be written, for this reason, and that is acceptable (e.g. an external
+    /// broker without Kafka's producer tools): the checks that read records are skipped, not failed.
+    Unavailable(String),
+}
+
+/// A boxed future, so that [`Fixture`] can be implemented without async traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the suite needs from its caller besides a listener.
+pub trait Fixture: Sync {
+    /// The broker's Kafka version when the caller knows it (the test harness does): the report shows it,
+    /// and `4.*` means ConsumerGroupHeartbeat must be served. `None` (any broker): the report says what
+    /// ApiVersions suggests, and ConsumerGroupHeartbeat v1+ listed means 4.x behaviour.
+    fn kafka_version(&self) -> Option<String>;
+
+    /// Writes `records` to partition 0 of `topic` (just created, 3 partitions), in order, with their
+    /// timestamps as create times. An `Err` stops the suite.
+    fn produce<'a>(
+        &'a self,
+        topic: &'a str,
+        records: &'a [FixtureRecord],
+    ) -> BoxFuture<'a, anyhow::Result<Produced>>;
+}
+
+/// Whether a broker offering `versions` behaves as Kafka 4 for the suite: it lists ConsumerGroupHeartbeat
+/// v1 or later (Kafka 4.0 serves v0..=1 with KIP-848 generally available; 3.x lists at most the early
+/// access v0, and only when enabled).
+pub fn kafka4_by_api_versions(versions: &BrokerVersions) -> bool {
+    versions
+        .range(ConsumerGroupHeartbeatRequest::KEY)
+        .is_some_and(|r| r.max >= 1)
+}
+
+/// How the report names a broker whose version the caller does not know.
+fn version_label(versions: &BrokerVersions) -> String {
+    let cgh = versions.range(ConsumerGroupHeartbeatRequest::KEY);
+    match cgh {
+        Some(r) if r.max >= 1 => format!(
+            "unknown, 4.x-like by ApiVersions (ConsumerGroupHeartbeat v{}..={})",
+            r.min, r.max
+        ),
+        Some(r) => format!(
+            "unknown, pre-4 by ApiVersions (ConsumerGroupHeartbeat v{}..={})",
+            r.min, r.max
+        ),
+        None => "unknown, pre-4 by ApiVersions (no ConsumerGroupHeartbeat)".to_owned(),
+    }
+}
+
+/// Runs the suite with its connections on `endpoint`, the records written by `fixture`, and returns the
+/// table. An `Err` when the suite cannot start (no connection, the topic cannot be created, the fixture
+/// failed); failed checks are rows of the report.
+pub async fn run<F: Fixture + ?Sized>(fixture: &F, endpoint: Endpoint) -> anyhow::Result<Report> {
     let started = Instant::now();
     let mut config = ClientConfig::new(&endpoint.bootstrap)?;
     config.connection.client_id = CLIENT_ID.to_owned();
     config.connection.security = endpoint.security.clone();
-    let client = Client::connect(config.clone()).await?;
+    let client = Client::connect(config.clone())
+        .await
+        .with_context(|| format!("connecting to {}", endpoint.bootstrap))?;
     let bootstrap_addr = config.bootstrap_servers[0].clone();
-    let bootstrap_conn = Connection::connect(&bootstrap_addr, None, config.connection.clone()).await?;
+    let bootstrap_conn = Connection::connect(&bootstrap_addr, None, config.connection.clone())
+        .await
+        .with_context(|| format!("connecting to {bootstrap_addr}"))?;
+    let (kafka_version, kafka4) = match fixture.kafka_version() {
+        Some(v) => (v.clone(), v.starts_with("4.")),
+        None => (
+            version_label(bootstrap_conn.versions()),
+            kafka4_by_api_versions(bootstrap_conn.versions()),
+        ),
+    };
     let suffix = format!("{:x}{:04x}", now_ms() % 0x1_0000_0000, fastrand::u16(..));
     let topic = format!("kr-conf-data-{suffix}");
     let base_ts = now_ms() - 600_000;
@@ -277,7 +364,7 @@ pub async fn run_on(cluster: &'static Cluster, endpoint: Endpoint) -> anyhow::Re
     let mut ctx = Ctx {
         client,
         bootstrap_conn,
-        kafka_version: cluster.version().to_owned(),
+        kafka4,
         suffix,
         counter: AtomicU32::new(0),
         topic: topic.clone(),
@@ -296,25 +383,24 @@ pub async fn run_on(cluster: &'static Cluster, endpoint: Endpoint) -> anyhow::Re
         .await
         .context("creating the suite's topic")?;
     ctx.topic_id_from_create = !created_id.is_nil();
-    let records: Vec<TestRecord> = (0..RECORDS)
-        .map(|i| TestRecord::new(format!("k{i}"), format!("value-{i}")).with_timestamp(base_ts + 1000 * i))
+    let records: Vec<FixtureRecord> = (0..RECORDS)
+        .map(|i| FixtureRecord {
+            key: format!("k{i}"),
+            value: format!("value-{i}"),
+            timestamp: base_ts + 1000 * i,
+        })
         .collect();
     let created_at = started.elapsed();
-    let req = ProduceRequest::new(topic.clone(), records).partition(0);
-    match tokio::task::spawn_blocking(move || cluster.produce(&req)).await? {
-        Ok(positions) => ensure!(
-            positions.is_empty()
-                || positions.iter().map(|p| p.offset).eq(0..RECORDS)
-                    && positions.iter().all(|p| p.partition == 0),
-            "the harness reports unexpected positions for the suite's records: {positions:?}"
+    match fixture
+        .produce(&topic, &records)
+        .await
+        .context("producing the suite's records")?
+    {
+        Produced::Written(offsets) => ensure!(
+            offsets.is_empty() || offsets.iter().copied().eq(0..RECORDS),
+            "the fixture reports unexpected offsets for the suite's records: {offsets:?}"
         ),
-        // Against an external broker without Kafka's tools, the checks that read records are skipped.
-        Err(e) if cluster.source() == kafkaroo_testcontainers::Source::External => {
-            ctx.no_records = Some(format!("no records: Kafka's producer tools failed: {e}"));
-        }
-        Err(e) => {
-            return Err(anyhow!(e).context("producing the suite's records with the harness' Java producer"));
-        }
+        Produced::Unavailable(why) => ctx.no_records = Some(format!("no records: {why}")),
     }
     let produced_at = started.elapsed();
     let md = ctx.metadata(&[&topic]).await?;
@@ -342,7 +428,8 @@ pub async fn run_on(cluster: &'static Cluster, endpoint: Endpoint) -> anyhow::Re
         .context("waiting for the group coordinator")?;
     let setup = started.elapsed();
 
-    let mut report = Report::new(cluster.version(), &endpoint.bootstrap, &endpoint.label);
+    let mut report = Report::new(&kafka_version, &endpoint.bootstrap, &endpoint.label);
+    report.offered = OfferedApi::list(ctx.versions());
     if let Some(why) = &ctx.no_records {
         report.note(why.clone());
     }
@@ -529,4 +616,48 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cgh(max: Option<i16>) -> BrokerVersions {
+        let fetch = (FetchRequest::KEY, 4, 17);
+        let cgh = max.map(|m| (ConsumerGroupHeartbeatRequest::KEY, 0, m));
+        BrokerVersions::from_ranges([Some(fetch), cgh].into_iter().flatten())
+    }
+
+    #[test]
+    fn kafka4_behaviour_is_read_from_consumer_group_heartbeat() {
+        assert!(kafka4_by_api_versions(&with_cgh(Some(1))));
+        assert!(!kafka4_by_api_versions(&with_cgh(Some(0))));
+        assert!(!kafka4_by_api_versions(&with_cgh(None)));
+        assert_eq!(
+            version_label(&with_cgh(Some(1))),
+            "unknown, 4.x-like by ApiVersions (ConsumerGroupHeartbeat v0..=1)"
+        );
+        assert_eq!(
+            version_label(&with_cgh(None)),
+            "unknown, pre-4 by ApiVersions (no ConsumerGroupHeartbeat)"
+        );
+    }
+
+    #[test]
+    fn the_json_report_has_every_row_and_the_offered_versions() {
+        let mut report = Report::new("4.4.0", "h:1", "");
+        report.offered = OfferedApi::list(&with_cgh(Some(1)));
+        report.push("Fetch", Some(4), Outcome::Passed("10 records".to_owned()));
+        report.push("ConsumerGroupHeartbeat", None, Outcome::Failed("boom".to_owned()));
+        let json = report.to_json();
+        assert_eq!(json["broker"]["security"], "PLAINTEXT");
+        assert_eq!(json["offered"][0]["name"], "Fetch");
+        assert_eq!(json["offered"][0]["max"], 17);
+        assert_eq!(json["rows"][0]["outcome"], "passed");
+        assert_eq!(json["rows"][0]["version"], 4);
+        assert_eq!(json["rows"][1]["version"], serde_json::Value::Null);
+        assert_eq!(json["rows"][1]["message"], "boom");
+        assert_eq!(json["summary"]["failed"], 1);
+        assert_eq!(json["summary"]["line"], report.summary());
+    }
 }
