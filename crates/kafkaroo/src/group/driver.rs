@@ -33,6 +33,10 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
     let mut asked_unresolved: Vec<kafkaroo_wire::Uuid> = Vec::new();
     let mut metadata_busy = false;
     let mut refresh_pending = false;
+    // The member's first requests wait for the first metadata refresh (or its failure): a leader that
+    // assigned before knowing the subscribed topics' partition counts would leave them out and
+    // rebalance again as soon as they arrive.
+    let mut awaiting_first_metadata = true;
     // Broker racks seen so far, so an offline broker's replicas keep their rack (KIP-881).
     let mut broker_racks = BTreeMap::new();
     let max_age = group
@@ -51,6 +55,9 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
             let mut transmits = Vec::new();
             loop {
                 group.apply_events(&mut inner);
+                if awaiting_first_metadata {
+                    break;
+                }
                 match inner.member.poll_transmit() {
                     Some(t) => {
                         let (api, partitions) = t.request.describe();
@@ -116,6 +123,11 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
         }
         let now = Instant::now();
         let wanted = !topics.is_empty() || all_topics;
+        if !wanted && awaiting_first_metadata {
+            // Nothing to look up (the member leaves or was never subscribed): nothing to wait for.
+            awaiting_first_metadata = false;
+            group.wake.notify_one();
+        }
         // A refresh asked for while one is under way (a new pattern) follows it.
         refresh_pending |= refresh_now;
         if !metadata_busy && wanted && (now >= metadata_at || topics != metadata_topics || refresh_pending) {
@@ -185,6 +197,7 @@ pub(crate) async fn run(group: Arc<GroupShared>, client: Client) {
                     Done::Response(id, response) => inner.member.handle_response(Instant::now(), id, response),
                     Done::Metadata(info) => {
                         metadata_busy = false;
+                        awaiting_first_metadata = false;
                         metadata_at = Instant::now() + if info.is_some() { max_age } else { Duration::from_millis(500) };
                         if let Some((mut info, metadata)) = info {
                             info.racks = replica_racks(&metadata, &mut broker_racks);
