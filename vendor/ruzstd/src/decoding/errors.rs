@@ -12,7 +12,11 @@ use std::error::Error as StdError;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum FrameDescriptorError {
-    InvalidFrameContentSizeFlag { got: u8 },
+    InvalidFrameContentSizeFlag {
+        got: u8,
+    },
+    /// kafkaroo: RFC 8878 3.1.1.1.1.4, a decoder must ensure the reserved bit is zero.
+    ReservedBitSet,
 }
 
 impl fmt::Display for FrameDescriptorError {
@@ -21,6 +25,10 @@ impl fmt::Display for FrameDescriptorError {
             Self::InvalidFrameContentSizeFlag { got } => write!(
                 f,
                 "Invalid Frame_Content_Size_Flag; Is: {got}, Should be one of: 0, 1, 2, 3"
+            ),
+            Self::ReservedBitSet => write!(
+                f,
+                "Frame_Header_Descriptor has its reserved bit (bit 3) set; it must be zero"
             ),
         }
     }
@@ -597,11 +605,33 @@ pub enum DecompressLiteralsError {
     HuffmanTableError(HuffmanTableError),
     HuffmanDecoderError(HuffmanDecoderError),
     UninitializedHuffmanTable,
-    MissingBytesForJumpHeader { got: usize },
-    MissingBytesForLiterals { got: usize, needed: usize },
-    ExtraPadding { skipped_bits: i32 },
-    BitstreamReadMismatch { read_til: isize, expected: isize },
-    DecodedLiteralCountMismatch { decoded: usize, expected: usize },
+    MissingBytesForJumpHeader {
+        got: usize,
+    },
+    MissingBytesForLiterals {
+        got: usize,
+        needed: usize,
+    },
+    ExtraPadding {
+        skipped_bits: i32,
+    },
+    BitstreamReadMismatch {
+        read_til: isize,
+        expected: isize,
+    },
+    DecodedLiteralCountMismatch {
+        decoded: usize,
+        expected: usize,
+    },
+    /// kafkaroo: a 4-stream section regenerates fewer than 6 bytes (RFC 8878 4.2.2 splits the size in four).
+    TooFewLiteralsForFourStreams {
+        got: usize,
+    },
+    /// kafkaroo: a Huffman stream holds more bits than its share of the literals needs.
+    StreamTooLong {
+        stream: usize,
+        literals: usize,
+    },
 }
 
 #[cfg(feature = "std")]
@@ -661,6 +691,18 @@ impl core::fmt::Display for DecompressLiteralsError {
                 write!(
                     f,
                     "Did not decode enough literals: {decoded}, Should have been: {expected}",
+                )
+            }
+            DecompressLiteralsError::TooFewLiteralsForFourStreams { got } => {
+                write!(
+                    f,
+                    "Literals section of {got} bytes declares 4 Huffman streams, which need at least 6 literals",
+                )
+            }
+            DecompressLiteralsError::StreamTooLong { stream, literals } => {
+                write!(
+                    f,
+                    "Huffman stream {stream} has bits left after its {literals} literals",
                 )
             }
         }
@@ -1039,6 +1081,10 @@ pub enum HuffmanTableError {
     MaxBitsTooHigh {
         got: u8,
     },
+    /// kafkaroo: fewer than two symbols of weight 1 (the longest code), which no complete tree has.
+    TooFewWeightOneSymbols {
+        got: usize,
+    },
 }
 
 #[cfg(feature = "std")]
@@ -1114,6 +1160,12 @@ impl core::fmt::Display for HuffmanTableError {
                     "max_bits derived from weights is: {} should be lower than: {}",
                     got,
                     crate::huff0::MAX_MAX_NUM_BITS,
+                )
+            }
+            HuffmanTableError::TooFewWeightOneSymbols { got } => {
+                write!(
+                    f,
+                    "Huffman weights give {got} symbols of weight 1 (the longest code), a complete tree has at least 2",
                 )
             }
         }

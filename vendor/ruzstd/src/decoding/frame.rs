@@ -29,6 +29,10 @@ pub fn read_frame_header(mut r: impl Read) -> Result<(FrameHeader, u8), ReadFram
     r.read_exact(&mut buf[0..1])
         .map_err(err::FrameDescriptorReadError)?;
     let desc = FrameDescriptor(buf[0]);
+    // kafkaroo: refused like libzstd does (upstream ignored the bit).
+    if desc.reserved_flag() {
+        return Err(FrameDescriptorError::ReservedBitSet.into());
+    }
 
     bytes_read += 1;
 
@@ -176,7 +180,6 @@ impl FrameDescriptor {
 
     /// This bit is reserved for some future feature, a compliant decoder **must ensure**
     /// that this value is set to zero.
-    #[expect(dead_code)]
     pub fn reserved_flag(&self) -> bool {
         ((self.0 >> 3) & 0x1) == 1
     }
