@@ -242,3 +242,24 @@ impl FrameDescriptor {
         }
     }
 }
+
+/// kafkaroo: the reserved bit check (vendor/README.md, item 7).
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_descriptor_bit_must_be_zero() {
+        // Magic, descriptor (single segment, 1-byte content size), content size 0.
+        let header = [0x28, 0xB5, 0x2F, 0xFD, 0x20, 0x00];
+        assert!(read_frame_header(&header[..]).is_ok());
+        let mut reserved = header;
+        reserved[4] |= 0x08;
+        assert!(matches!(
+            read_frame_header(&reserved[..]),
+            Err(ReadFrameHeaderError::InvalidFrameDescriptor(
+                FrameDescriptorError::ReservedBitSet
+            ))
+        ));
+    }
+}

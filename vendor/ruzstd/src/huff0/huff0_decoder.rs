@@ -561,3 +561,96 @@ fn highest_bit_set(x: u32) -> u32 {
     assert!(x > 0);
     u32::BITS - x.leading_zeros()
 }
+
+/// kafkaroo: the checks added for libzstd parity (vendor/README.md, item 7).
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    /// A tree description with directly represented weights (header byte 127 + count).
+    fn direct(weights: &[u8]) -> Vec<u8> {
+        let mut d = alloc::vec![127 + weights.len() as u8];
+        for pair in weights.chunks(2) {
+            d.push(pair[0] << 4 | pair.get(1).copied().unwrap_or(0));
+        }
+        d
+    }
+
+    #[test]
+    fn a_tree_needs_two_symbols_of_weight_one() {
+        // Weights [1] + implied 1: two 1-bit codes.
+        assert!(HuffmanTable::new().build_decoder(&direct(&[1])).is_ok());
+        // Weights [2] + implied 2: complete, but no code of the maximum length; libzstd refuses it.
+        let err = HuffmanTable::new()
+            .build_decoder(&direct(&[2]))
+            .unwrap_err();
+        assert!(
+            matches!(err, HuffmanTableError::TooFewWeightOneSymbols { got: 0 }),
+            "{err:?}"
+        );
+    }
+
+    /// Two symbols of weight 1 (the second implied): a 1-bit code, every bit one symbol.
+    fn one_bit_table() -> HuffmanTable {
+        let mut t = HuffmanTable::new();
+        t.build_decoder(&direct(&[1])).unwrap();
+        t
+    }
+
+    fn decode(
+        table: &HuffmanTable,
+        stream: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), DecompressLiteralsError> {
+        let mut br = BitReaderReversed::new(stream);
+        skip_padding(&mut br)?;
+        let (n, read_til) =
+            table
+                .decode_stream(&mut br, out)
+                .ok_or(DecompressLiteralsError::StreamTooLong {
+                    stream: 1,
+                    literals: out.len(),
+                })?;
+        check_stream_end(read_til, table.max_num_bits)?;
+        assert_eq!(n, out.len());
+        Ok(())
+    }
+
+    #[test]
+    fn a_stream_must_end_exactly() {
+        let table = one_bit_table();
+        // 0b0001_0110: padding, end mark, then 4 one-bit symbols.
+        assert!(decode(&table, &[0b0001_0110], &mut [0; 4]).is_ok());
+        assert!(matches!(
+            decode(&table, &[0b0001_0110], &mut [0; 3]),
+            Err(DecompressLiteralsError::StreamTooLong { .. })
+        ));
+        // Only padding: no symbols.
+        assert!(decode(&table, &[0b0000_0001], &mut []).is_ok());
+        assert!(decode(&table, &[0], &mut []).is_err());
+    }
+
+    #[test]
+    fn four_streams_split_the_literals_in_quarters() {
+        let table = one_bit_table();
+        // 6 literals: segments of 2, 2, 2 and 0.
+        let two = [0b0000_0110u8];
+        let none = [0b0000_0001u8];
+        let mut out = [0; 6];
+        assert!(table
+            .decode_4_streams([&two, &two, &two, &none], &mut out)
+            .is_ok());
+        // The same literals split 3, 1, 2, 0.
+        let three = [0b0000_1110u8];
+        let one = [0b0000_0010u8];
+        assert!(table
+            .decode_4_streams([&three, &one, &two, &none], &mut out)
+            .is_err());
+        // Fewer than 6 literals.
+        let mut out = [0; 5];
+        assert!(matches!(
+            table.decode_4_streams([&two, &two, &one, &none], &mut out),
+            Err(DecompressLiteralsError::TooFewLiteralsForFourStreams { got: 5 })
+        ));
+    }
+}
