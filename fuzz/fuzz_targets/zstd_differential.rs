@@ -18,8 +18,9 @@
 //!    end exactly), `no-checksum-decodes-differently` and `corrupt-with-checksum-decodes-differently`
 //!    (4 streams that do not split the literals as the format says, which libzstd decodes one way and
 //!    ruzstd decoded another; the second was exempt while it had a wrong checksum),
-//!    `reserved-descriptor-bit-accepted`. Empty input is refused by kafkaroo ("no zstd frame") and
-//!    not compared. Always fatal: a panic, output beyond the cap.
+//!    `reserved-descriptor-bit-accepted`, `literals-beyond-block-maximum-accepted` (a block's output
+//!    above the smaller of the window and 128 KiB). Empty input is refused by kafkaroo ("no zstd
+//!    frame") and not compared. Always fatal: a panic, output beyond the cap.
 //! 2. The input as content: libzstd compresses it (level, window, checksum and content-size flags taken
 //!    from its first bytes), and kafkaroo must decode that valid frame back to the input.
 

@@ -271,6 +271,11 @@ pub enum DecompressBlockError {
         max: usize,
         at_least: usize,
     },
+    /// kafkaroo: Block_Size above Block_Maximum_Size (the smaller of the window and 128 KiB).
+    BlockSizeTooLarge {
+        size: usize,
+        max: usize,
+    },
     DecompressLiteralsError(DecompressLiteralsError),
     LiteralsSectionParseError(LiteralsSectionParseError),
     SequencesHeaderParseError(SequencesHeaderParseError),
@@ -309,6 +314,12 @@ impl core::fmt::Display for DecompressBlockError {
             }
             DecompressBlockError::DecompressedSizeTooLarge { max, at_least } => {
                 write!(f, "Malformed block wanted to generate {at_least} bytes of decompressed content, maximun is: {max}")
+            }
+            DecompressBlockError::BlockSizeTooLarge { size, max } => {
+                write!(
+                    f,
+                    "Block_Size {size} exceeds Block_Maximum_Size {max} (the smaller of the window and 128 KiB)",
+                )
             }
             DecompressBlockError::DecompressLiteralsError(e) => write!(f, "{e:?}"),
             DecompressBlockError::LiteralsSectionParseError(e) => write!(f, "{e:?}"),
@@ -924,7 +935,14 @@ impl core::fmt::Display for LiteralsSectionType {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SequencesHeaderParseError {
-    NotEnoughBytes { need_at_least: u8, got: usize },
+    NotEnoughBytes {
+        need_at_least: u8,
+        got: usize,
+    },
+    /// kafkaroo: the reserved bits of Symbol_Compression_Modes are set.
+    ReservedModeBitsSet {
+        modes: u8,
+    },
 }
 
 #[cfg(feature = "std")]
@@ -937,6 +955,12 @@ impl core::fmt::Display for SequencesHeaderParseError {
                 write!(
                     f,
                     "source must have at least {need_at_least} bytes to parse header; got {got} bytes",
+                )
+            }
+            SequencesHeaderParseError::ReservedModeBitsSet { modes } => {
+                write!(
+                    f,
+                    "Symbol_Compression_Modes 0x{modes:02X} has its reserved bits (the lowest two) set; they must be zero",
                 )
             }
         }
