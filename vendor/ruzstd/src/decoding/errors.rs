@@ -417,8 +417,19 @@ impl From<DecompressBlockError> for DecodeBlockContentError {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DecodeBufferError {
-    NotEnoughBytesInDictionary { got: usize, need: usize },
-    OffsetTooBig { offset: usize, buf_len: usize },
+    NotEnoughBytesInDictionary {
+        got: usize,
+        need: usize,
+    },
+    OffsetTooBig {
+        offset: usize,
+        buf_len: usize,
+    },
+    /// kafkaroo: a match offset larger than the frame's window.
+    OffsetBeyondWindow {
+        offset: usize,
+        window_size: usize,
+    },
 }
 
 #[cfg(feature = "std")]
@@ -435,6 +446,15 @@ impl core::fmt::Display for DecodeBufferError {
             }
             DecodeBufferError::OffsetTooBig { offset, buf_len } => {
                 write!(f, "offset: {offset} bigger than buffer: {buf_len}",)
+            }
+            DecodeBufferError::OffsetBeyondWindow {
+                offset,
+                window_size,
+            } => {
+                write!(
+                    f,
+                    "offset: {offset} reaches beyond the window ({window_size} bytes)",
+                )
             }
         }
     }
