@@ -19,7 +19,8 @@ pub(crate) use self::pure::decompress;
 #[cfg(feature = "zstd-c")]
 pub(crate) use self::c::decompress;
 
-#[cfg(not(feature = "zstd-c"))]
+// Also compiled for the tests with `zstd-c`, which compare it with libzstd.
+#[cfg(any(not(feature = "zstd-c"), test))]
 mod pure {
     use std::cell::RefCell;
 
@@ -207,5 +208,42 @@ mod tests {
         // ruzstd itself accepts it: the refusal is ours.
         #[cfg(not(feature = "zstd-c"))]
         assert!(format!("{err:?}").contains("declares 6"), "{err:?}");
+    }
+
+    /// The pure-Rust decoder against libzstd (both present with `zstd-c`) on the inputs of the
+    /// `zstd_differential` fuzz target (fuzz/README.md), which only cargo-fuzz runs: what it accepts,
+    /// libzstd decodes to the same bytes. Frames whose checksum libzstd finds wrong are exempt, as in
+    /// the target.
+    #[cfg(feature = "zstd-c")]
+    #[test]
+    fn pure_rust_decoder_agrees_with_libzstd_on_the_differential_fuzz_inputs() {
+        use std::path::Path;
+
+        let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+        let mut compared = 0;
+        for dir in ["corpus/zstd_differential", "regressions/zstd_differential"] {
+            let dir = fuzz.join(dir);
+            let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            for entry in entries {
+                let path = entry.expect("dir entry").path();
+                let input = std::fs::read(&path).expect("read input");
+                let cap = crate::fuzzing::FUZZ_CAP;
+                match (
+                    super::pure::decompress(&input, cap),
+                    super::c::decompress(&input, cap),
+                ) {
+                    (Ok(ours), Ok(c)) => assert!(ours == c, "{}: other bytes than libzstd's", path.display()),
+                    (Ok(_), Err(e)) if format!("{e:?}").contains("checksum") => {}
+                    (Ok(ours), Err(e)) => panic!(
+                        "{}: accepted ({} bytes) what libzstd refuses: {e:?}",
+                        path.display(),
+                        ours.len()
+                    ),
+                    (Err(_), _) => {}
+                }
+                compared += 1;
+            }
+        }
+        assert!(compared > 4, "the fuzz inputs are missing ({compared} compared)");
     }
 }

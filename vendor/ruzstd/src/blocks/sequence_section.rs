@@ -162,7 +162,29 @@ impl SequencesHeader {
                 bytes_read += 4;
             }
         }
+        // kafkaroo: RFC 8878 3.1.1.3.2.1, the Symbol_Compression_Modes byte's reserved low bits
+        // must be zero; libzstd refuses the block otherwise.
+        if let Some(CompressionModes(modes)) = self.modes {
+            if self.num_sequences != 0 && modes & 3 != 0 {
+                return Err(SequencesHeaderParseError::ReservedModeBitsSet { modes });
+            }
+        }
 
         Ok(bytes_read)
+    }
+}
+
+/// kafkaroo: the reserved mode bits check (vendor/README.md, item 7).
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_mode_bits_must_be_zero() {
+        assert!(SequencesHeader::new().parse_from_header(&[1, 0x00]).is_ok());
+        assert!(matches!(
+            SequencesHeader::new().parse_from_header(&[1, 0x01]),
+            Err(SequencesHeaderParseError::ReservedModeBitsSet { modes: 0x01 })
+        ));
     }
 }

@@ -53,6 +53,15 @@ impl BlockDecoder {
         let max_block_len = (workspace.buffer.window_size).min(MAX_BLOCK_SIZE as usize);
         // raw and RLE blocks state their size, compressed ones are checked as they decode
         Self::check_decompressed_size(header.decompressed_size as usize, max_block_len)?;
+        // kafkaroo: Block_Size is bounded by Block_Maximum_Size too (an RLE block's is 1), as
+        // libzstd checks; upstream compared compressed blocks with 128 KiB only.
+        if header.content_size as usize > max_block_len {
+            return Err(DecompressBlockError::BlockSizeTooLarge {
+                size: header.content_size as usize,
+                max: max_block_len,
+            }
+            .into());
+        }
 
         let block_type = header.block_type;
         match block_type {
@@ -144,6 +153,10 @@ impl BlockDecoder {
                 remaining_bytes: raw.len(),
             });
         }
+
+        // kafkaroo: the literals alone may not exceed the block's maximum (libzstd checks this
+        // before decoding them; without sequences they were pushed unchecked).
+        Self::check_decompressed_size(section.regenerated_size as usize, max_block_decoded_len)?;
 
         let raw_literals = &raw[..upper_limit_for_literals];
         vprintln!("Slice for literals: {}", raw_literals.len());

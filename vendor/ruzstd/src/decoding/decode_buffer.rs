@@ -105,7 +105,14 @@ impl DecodeBuffer {
         offset: usize,
         match_length: usize,
     ) -> Result<(), DecodeBufferError> {
-        if offset > self.buffer.len() {
+        if offset > self.window_size {
+            // kafkaroo: RFC 8878 3.1.1.1.2, a decoder only keeps Window_Size bytes of history;
+            // upstream served any offset its buffer still covered, which libzstd may refuse.
+            Err(DecodeBufferError::OffsetBeyondWindow {
+                offset,
+                window_size: self.window_size,
+            })
+        } else if offset > self.buffer.len() {
             self.repeat_from_dict(offset, match_length)
         } else if offset == 0 {
             // Callers reject zero offsets first; never loop on one.

@@ -12,7 +12,11 @@ use std::error::Error as StdError;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum FrameDescriptorError {
-    InvalidFrameContentSizeFlag { got: u8 },
+    InvalidFrameContentSizeFlag {
+        got: u8,
+    },
+    /// kafkaroo: RFC 8878 3.1.1.1.1.4, a decoder must ensure the reserved bit is zero.
+    ReservedBitSet,
 }
 
 impl fmt::Display for FrameDescriptorError {
@@ -21,6 +25,10 @@ impl fmt::Display for FrameDescriptorError {
             Self::InvalidFrameContentSizeFlag { got } => write!(
                 f,
                 "Invalid Frame_Content_Size_Flag; Is: {got}, Should be one of: 0, 1, 2, 3"
+            ),
+            Self::ReservedBitSet => write!(
+                f,
+                "Frame_Header_Descriptor has its reserved bit (bit 3) set; it must be zero"
             ),
         }
     }
@@ -263,6 +271,11 @@ pub enum DecompressBlockError {
         max: usize,
         at_least: usize,
     },
+    /// kafkaroo: Block_Size above Block_Maximum_Size (the smaller of the window and 128 KiB).
+    BlockSizeTooLarge {
+        size: usize,
+        max: usize,
+    },
     DecompressLiteralsError(DecompressLiteralsError),
     LiteralsSectionParseError(LiteralsSectionParseError),
     SequencesHeaderParseError(SequencesHeaderParseError),
@@ -301,6 +314,12 @@ impl core::fmt::Display for DecompressBlockError {
             }
             DecompressBlockError::DecompressedSizeTooLarge { max, at_least } => {
                 write!(f, "Malformed block wanted to generate {at_least} bytes of decompressed content, maximun is: {max}")
+            }
+            DecompressBlockError::BlockSizeTooLarge { size, max } => {
+                write!(
+                    f,
+                    "Block_Size {size} exceeds Block_Maximum_Size {max} (the smaller of the window and 128 KiB)",
+                )
             }
             DecompressBlockError::DecompressLiteralsError(e) => write!(f, "{e:?}"),
             DecompressBlockError::LiteralsSectionParseError(e) => write!(f, "{e:?}"),
@@ -398,8 +417,19 @@ impl From<DecompressBlockError> for DecodeBlockContentError {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DecodeBufferError {
-    NotEnoughBytesInDictionary { got: usize, need: usize },
-    OffsetTooBig { offset: usize, buf_len: usize },
+    NotEnoughBytesInDictionary {
+        got: usize,
+        need: usize,
+    },
+    OffsetTooBig {
+        offset: usize,
+        buf_len: usize,
+    },
+    /// kafkaroo: a match offset larger than the frame's window.
+    OffsetBeyondWindow {
+        offset: usize,
+        window_size: usize,
+    },
 }
 
 #[cfg(feature = "std")]
@@ -416,6 +446,15 @@ impl core::fmt::Display for DecodeBufferError {
             }
             DecodeBufferError::OffsetTooBig { offset, buf_len } => {
                 write!(f, "offset: {offset} bigger than buffer: {buf_len}",)
+            }
+            DecodeBufferError::OffsetBeyondWindow {
+                offset,
+                window_size,
+            } => {
+                write!(
+                    f,
+                    "offset: {offset} reaches beyond the window ({window_size} bytes)",
+                )
             }
         }
     }
@@ -597,11 +636,33 @@ pub enum DecompressLiteralsError {
     HuffmanTableError(HuffmanTableError),
     HuffmanDecoderError(HuffmanDecoderError),
     UninitializedHuffmanTable,
-    MissingBytesForJumpHeader { got: usize },
-    MissingBytesForLiterals { got: usize, needed: usize },
-    ExtraPadding { skipped_bits: i32 },
-    BitstreamReadMismatch { read_til: isize, expected: isize },
-    DecodedLiteralCountMismatch { decoded: usize, expected: usize },
+    MissingBytesForJumpHeader {
+        got: usize,
+    },
+    MissingBytesForLiterals {
+        got: usize,
+        needed: usize,
+    },
+    ExtraPadding {
+        skipped_bits: i32,
+    },
+    BitstreamReadMismatch {
+        read_til: isize,
+        expected: isize,
+    },
+    DecodedLiteralCountMismatch {
+        decoded: usize,
+        expected: usize,
+    },
+    /// kafkaroo: a 4-stream section regenerates fewer than 6 bytes (RFC 8878 4.2.2 splits the size in four).
+    TooFewLiteralsForFourStreams {
+        got: usize,
+    },
+    /// kafkaroo: a Huffman stream holds more bits than its share of the literals needs.
+    StreamTooLong {
+        stream: usize,
+        literals: usize,
+    },
 }
 
 #[cfg(feature = "std")]
@@ -661,6 +722,18 @@ impl core::fmt::Display for DecompressLiteralsError {
                 write!(
                     f,
                     "Did not decode enough literals: {decoded}, Should have been: {expected}",
+                )
+            }
+            DecompressLiteralsError::TooFewLiteralsForFourStreams { got } => {
+                write!(
+                    f,
+                    "Literals section of {got} bytes declares 4 Huffman streams, which need at least 6 literals",
+                )
+            }
+            DecompressLiteralsError::StreamTooLong { stream, literals } => {
+                write!(
+                    f,
+                    "Huffman stream {stream} has bits left after its {literals} literals",
                 )
             }
         }
@@ -882,7 +955,14 @@ impl core::fmt::Display for LiteralsSectionType {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SequencesHeaderParseError {
-    NotEnoughBytes { need_at_least: u8, got: usize },
+    NotEnoughBytes {
+        need_at_least: u8,
+        got: usize,
+    },
+    /// kafkaroo: the reserved bits of Symbol_Compression_Modes are set.
+    ReservedModeBitsSet {
+        modes: u8,
+    },
 }
 
 #[cfg(feature = "std")]
@@ -895,6 +975,12 @@ impl core::fmt::Display for SequencesHeaderParseError {
                 write!(
                     f,
                     "source must have at least {need_at_least} bytes to parse header; got {got} bytes",
+                )
+            }
+            SequencesHeaderParseError::ReservedModeBitsSet { modes } => {
+                write!(
+                    f,
+                    "Symbol_Compression_Modes 0x{modes:02X} has its reserved bits (the lowest two) set; they must be zero",
                 )
             }
         }
@@ -1039,6 +1125,10 @@ pub enum HuffmanTableError {
     MaxBitsTooHigh {
         got: u8,
     },
+    /// kafkaroo: fewer than two symbols of weight 1 (the longest code), which no complete tree has.
+    TooFewWeightOneSymbols {
+        got: usize,
+    },
 }
 
 #[cfg(feature = "std")]
@@ -1114,6 +1204,12 @@ impl core::fmt::Display for HuffmanTableError {
                     "max_bits derived from weights is: {} should be lower than: {}",
                     got,
                     crate::huff0::MAX_MAX_NUM_BITS,
+                )
+            }
+            HuffmanTableError::TooFewWeightOneSymbols { got } => {
+                write!(
+                    f,
+                    "Huffman weights give {got} symbols of weight 1 (the longest code), a complete tree has at least 2",
                 )
             }
         }

@@ -29,6 +29,10 @@ pub fn read_frame_header(mut r: impl Read) -> Result<(FrameHeader, u8), ReadFram
     r.read_exact(&mut buf[0..1])
         .map_err(err::FrameDescriptorReadError)?;
     let desc = FrameDescriptor(buf[0]);
+    // kafkaroo: refused like libzstd does (upstream ignored the bit).
+    if desc.reserved_flag() {
+        return Err(FrameDescriptorError::ReservedBitSet.into());
+    }
 
     bytes_read += 1;
 
@@ -176,7 +180,6 @@ impl FrameDescriptor {
 
     /// This bit is reserved for some future feature, a compliant decoder **must ensure**
     /// that this value is set to zero.
-    #[expect(dead_code)]
     pub fn reserved_flag(&self) -> bool {
         ((self.0 >> 3) & 0x1) == 1
     }
@@ -237,5 +240,26 @@ impl FrameDescriptor {
             3 => Ok(4),
             other => Err(FrameDescriptorError::InvalidFrameContentSizeFlag { got: other }),
         }
+    }
+}
+
+/// kafkaroo: the reserved bit check (vendor/README.md, item 7).
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_descriptor_bit_must_be_zero() {
+        // Magic, descriptor (single segment, 1-byte content size), content size 0.
+        let header = [0x28, 0xB5, 0x2F, 0xFD, 0x20, 0x00];
+        assert!(read_frame_header(&header[..]).is_ok());
+        let mut reserved = header;
+        reserved[4] |= 0x08;
+        assert!(matches!(
+            read_frame_header(&reserved[..]),
+            Err(ReadFrameHeaderError::InvalidFrameDescriptor(
+                FrameDescriptorError::ReservedBitSet
+            ))
+        ));
     }
 }

@@ -5,6 +5,7 @@ use super::super::blocks::literals_section::{LiteralsSection, LiteralsSectionTyp
 use super::scratch::HuffmanScratch;
 use crate::bit_io::BitReaderReversed;
 use crate::decoding::errors::DecompressLiteralsError;
+use crate::huff0::{check_stream_end, skip_padding};
 use alloc::vec::Vec;
 
 /// Decode and decompress the provided literals section into `target`, returning the number of bytes read.
@@ -92,73 +93,28 @@ fn decompress_literals(
 
         let start = target.len();
         target.resize(start + section.regenerated_size as usize, 0);
-        // kafkaroo: well-formed streams decode interleaved; anything else takes the sequential
-        // path below, which reports upstream's errors.
-        if scratch
+        // kafkaroo: the streams decode interleaved and must split the literals as the format
+        // says (upstream decoded them one after another and accepted other splits).
+        scratch
             .table
-            .decode_4_streams([stream1, stream2, stream3, stream4], &mut target[start..])
-        {
-            return Ok(bytes_read + source.len() as u32);
-        }
-        let mut written = 0;
-        for stream in &[stream1, stream2, stream3, stream4] {
-            let mut br = BitReaderReversed::new(stream);
-            //skip the 0 padding at the end of the last byte of the bit stream and throw away the first 1 found
-            let mut skipped_bits = 0;
-            loop {
-                let val = br.get_bits(1);
-                skipped_bits += 1;
-                if val == 1 || skipped_bits > 8 {
-                    break;
-                }
-            }
-            if skipped_bits > 8 {
-                //if more than 7 bits are 0, this is not the correct end of the bitstream. Either a bug or corrupted data
-                return Err(DecompressLiteralsError::ExtraPadding { skipped_bits });
-            }
-            let (n, read_til) = scratch
-                .table
-                .decode_stream(&mut br, &mut target[start + written..])
-                .ok_or(DecompressLiteralsError::DecodedLiteralCountMismatch {
-                    decoded: target.len() + 1,
-                    expected: section.regenerated_size as usize,
-                })?;
-            written += n;
-            if read_til != -(scratch.table.max_num_bits as isize) {
-                return Err(DecompressLiteralsError::BitstreamReadMismatch {
-                    read_til,
-                    expected: -(scratch.table.max_num_bits as isize),
-                });
-            }
-        }
-        target.truncate(start + written);
-
+            .decode_4_streams([stream1, stream2, stream3, stream4], &mut target[start..])?;
         bytes_read += source.len() as u32;
     } else {
         //just decode the one stream
         assert!(num_streams == 1);
         let mut br = BitReaderReversed::new(source);
-        let mut skipped_bits = 0;
-        loop {
-            let val = br.get_bits(1);
-            skipped_bits += 1;
-            if val == 1 || skipped_bits > 8 {
-                break;
-            }
-        }
-        if skipped_bits > 8 {
-            //if more than 7 bits are 0, this is not the correct end of the bitstream. Either a bug or corrupted data
-            return Err(DecompressLiteralsError::ExtraPadding { skipped_bits });
-        }
+        skip_padding(&mut br)?;
         let start = target.len();
         target.resize(start + section.regenerated_size as usize, 0);
-        let (n, _) = scratch
+        let (n, read_til) = scratch
             .table
             .decode_stream(&mut br, &mut target[start..])
-            .ok_or(DecompressLiteralsError::DecodedLiteralCountMismatch {
-                decoded: target.len() + 1,
-                expected: section.regenerated_size as usize,
+            .ok_or(DecompressLiteralsError::StreamTooLong {
+                stream: 1,
+                literals: section.regenerated_size as usize,
             })?;
+        // kafkaroo: like a stream of a 4-stream section, the single stream must end exactly.
+        check_stream_end(read_til, scratch.table.max_num_bits)?;
         target.truncate(start + n);
         bytes_read += source.len() as u32;
     }

@@ -174,6 +174,15 @@ pub fn decode_and_execute_sequences(
     }
 
     if literals_used < literals.len() {
+        // kafkaroo: the literals after the last sequence count towards the block's size too.
+        produced += literals.len() - literals_used;
+        if produced > max_block_decoded_len {
+            return Err(ExecuteSequencesError::TooManyBytesGenerated {
+                max: max_block_decoded_len,
+                decoded: produced,
+            }
+            .into());
+        }
         buffer.push(&literals[literals_used..]);
     }
     Ok(())

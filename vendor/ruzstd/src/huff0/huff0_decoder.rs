@@ -1,7 +1,7 @@
 //! Utilities for decoding Huff0 encoded huffman data.
 
 use crate::bit_io::BitReaderReversed;
-use crate::decoding::errors::HuffmanTableError;
+use crate::decoding::errors::{DecompressLiteralsError, HuffmanTableError};
 use crate::fse::{FSEDecoder, FSETable};
 use alloc::vec::Vec;
 
@@ -79,21 +79,27 @@ pub struct HuffmanTable {
 
 impl HuffmanTable {
     /// Decodes the four streams of a 4-stream literals section into `out` (exactly the
-    /// regenerated size) with the streams interleaved, so their table lookups overlap. Returns
-    /// `false`, with `out` in an unspecified state, unless every stream has valid padding, ends
-    /// exactly, and the first three produce `(out.len() + 3) / 4` bytes each (what every
-    /// encoder writes); the caller then decodes sequentially, as upstream does.
+    /// regenerated size) with the streams interleaved, so their table lookups overlap. Each stream
+    /// must have valid padding, end exactly (no bits left over, none missing), and produce its
+    /// segment: `(out.len() + 3) / 4` bytes for the first three, the rest for the fourth
+    /// (RFC 8878 4.2.2: the regenerated size split into four). `out` is unspecified after an error.
     ///
-    /// kafkaroo addition, like the reference decoder's `HUF_decompress4X1`.
-    pub(crate) fn decode_4_streams(&self, streams: [&[u8]; 4], out: &mut [u8]) -> bool {
+    /// kafkaroo addition, like the reference decoder's `HUF_decompress4X1`, which refuses the same
+    /// streams; upstream decoded the streams one after another and accepted other splits.
+    pub(crate) fn decode_4_streams(
+        &self,
+        streams: [&[u8]; 4],
+        out: &mut [u8],
+    ) -> Result<(), DecompressLiteralsError> {
         let max_bits = self.max_num_bits;
         let decode = &self.decode[..];
         if max_bits == 0 || decode.len() != 1 << max_bits {
-            return false;
+            return Err(DecompressLiteralsError::UninitializedHuffmanTable);
         }
         let segment = (out.len() + 3) / 4;
-        if 3 * segment > out.len() {
-            return false;
+        if out.len() < 6 {
+            // Also what makes `3 * segment <= out.len()`.
+            return Err(DecompressLiteralsError::TooFewLiteralsForFourStreams { got: out.len() });
         }
         let ends = [segment, 2 * segment, 3 * segment, out.len()];
         let mut pos = [0, segment, 2 * segment, 3 * segment];
@@ -104,9 +110,7 @@ impl HuffmanTable {
             BitReaderReversed::new(streams[3]),
         ];
         for br in readers.iter_mut() {
-            if !skip_padding(br) {
-                return false;
-            }
+            skip_padding(br)?;
         }
         let per_refill = 56 / max_bits as usize;
         // Bits one round of `per_refill` symbols per stream can consume at most.
@@ -132,13 +136,22 @@ impl HuffmanTable {
         }
         // Each stream's tail, one at a time.
         for i in 0..4 {
-            match self.decode_stream(&mut readers[i], &mut out[pos[i]..ends[i]]) {
-                Some((n, read_til))
-                    if pos[i] + n == ends[i] && read_til == -(max_bits as isize) => {}
-                _ => return false,
+            let expected = ends[i] - i * segment;
+            let (n, read_til) = self
+                .decode_stream(&mut readers[i], &mut out[pos[i]..ends[i]])
+                .ok_or(DecompressLiteralsError::StreamTooLong {
+                    stream: i + 1,
+                    literals: expected,
+                })?;
+            check_stream_end(read_til, max_bits)?;
+            if pos[i] + n != ends[i] {
+                return Err(DecompressLiteralsError::DecodedLiteralCountMismatch {
+                    decoded: pos[i] + n - i * segment,
+                    expected,
+                });
             }
         }
-        true
+        Ok(())
     }
 
     /// Decodes one Huffman stream from `br` (positioned after the stream's padding) into `out`,
@@ -340,6 +353,12 @@ impl HuffmanTable {
                         });
                     }
                 }
+                // kafkaroo: the final states can push the count past 255 after the check above.
+                if self.weights.len() > 255 {
+                    return Err(err::TooManyWeights {
+                        got: self.weights.len(),
+                    });
+                }
             }
             // If the header byte is greater than or equal to 128,
             // weights are directly represented, where each weight is
@@ -416,6 +435,14 @@ impl HuffmanTable {
         }
 
         let last_weight = highest_bit_set(left_over) as u8;
+
+        // kafkaroo: the longest codes (weight 1) come in pairs, so a valid tree has at least two
+        // (RFC 8878 4.2.1.1: the prefix codes form a complete binary tree); libzstd refuses others.
+        let weight_one =
+            self.weights.iter().filter(|w| **w == 1).count() + usize::from(last_weight == 1);
+        if weight_one < 2 {
+            return Err(err::TooFewWeightOneSymbols { got: weight_one });
+        }
 
         for symbol in 0..self.weights.len() {
             let bits = if self.weights[symbol] > 0 {
@@ -501,15 +528,31 @@ pub struct Entry {
     num_bits: u8,
 }
 
-/// Skips a reversed stream's zero padding and its closing 1 bit; `false` if there are more than
-/// seven padding zeros.
-fn skip_padding(br: &mut BitReaderReversed<'_>) -> bool {
+/// Skips a reversed stream's zero padding and its closing 1 bit (RFC 8878 4.2.2: the last byte
+/// holds the end mark, so it cannot be 0); an error if there are more than seven padding zeros.
+pub(crate) fn skip_padding(br: &mut BitReaderReversed<'_>) -> Result<(), DecompressLiteralsError> {
     for _ in 0..8 {
         if br.get_bits(1) == 1 {
-            return true;
+            return Ok(());
         }
     }
-    false
+    Err(DecompressLiteralsError::ExtraPadding { skipped_bits: 9 })
+}
+
+/// A Huffman stream must end exactly: its last symbol uses its last bits (`read_til` as
+/// `HuffmanTable::decode_stream` reports it). libzstd refuses streams with bits left over or
+/// symbols completed with bits past the end.
+pub(crate) fn check_stream_end(
+    read_til: isize,
+    max_bits: u8,
+) -> Result<(), DecompressLiteralsError> {
+    if read_til != -(max_bits as isize) {
+        return Err(DecompressLiteralsError::BitstreamReadMismatch {
+            read_til,
+            expected: -(max_bits as isize),
+        });
+    }
+    Ok(())
 }
 
 /// Assert that the provided value is greater than zero, and returns the
@@ -517,4 +560,97 @@ fn skip_padding(br: &mut BitReaderReversed<'_>) -> bool {
 fn highest_bit_set(x: u32) -> u32 {
     assert!(x > 0);
     u32::BITS - x.leading_zeros()
+}
+
+/// kafkaroo: the checks added for libzstd parity (vendor/README.md, item 7).
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    /// A tree description with directly represented weights (header byte 127 + count).
+    fn direct(weights: &[u8]) -> Vec<u8> {
+        let mut d = alloc::vec![127 + weights.len() as u8];
+        for pair in weights.chunks(2) {
+            d.push(pair[0] << 4 | pair.get(1).copied().unwrap_or(0));
+        }
+        d
+    }
+
+    #[test]
+    fn a_tree_needs_two_symbols_of_weight_one() {
+        // Weights [1] + implied 1: two 1-bit codes.
+        assert!(HuffmanTable::new().build_decoder(&direct(&[1])).is_ok());
+        // Weights [2] + implied 2: complete, but no code of the maximum length; libzstd refuses it.
+        let err = HuffmanTable::new()
+            .build_decoder(&direct(&[2]))
+            .unwrap_err();
+        assert!(
+            matches!(err, HuffmanTableError::TooFewWeightOneSymbols { got: 0 }),
+            "{err:?}"
+        );
+    }
+
+    /// Two symbols of weight 1 (the second implied): a 1-bit code, every bit one symbol.
+    fn one_bit_table() -> HuffmanTable {
+        let mut t = HuffmanTable::new();
+        t.build_decoder(&direct(&[1])).unwrap();
+        t
+    }
+
+    fn decode(
+        table: &HuffmanTable,
+        stream: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), DecompressLiteralsError> {
+        let mut br = BitReaderReversed::new(stream);
+        skip_padding(&mut br)?;
+        let (n, read_til) =
+            table
+                .decode_stream(&mut br, out)
+                .ok_or(DecompressLiteralsError::StreamTooLong {
+                    stream: 1,
+                    literals: out.len(),
+                })?;
+        check_stream_end(read_til, table.max_num_bits)?;
+        assert_eq!(n, out.len());
+        Ok(())
+    }
+
+    #[test]
+    fn a_stream_must_end_exactly() {
+        let table = one_bit_table();
+        // 0b0001_0110: padding, end mark, then 4 one-bit symbols.
+        assert!(decode(&table, &[0b0001_0110], &mut [0; 4]).is_ok());
+        assert!(matches!(
+            decode(&table, &[0b0001_0110], &mut [0; 3]),
+            Err(DecompressLiteralsError::StreamTooLong { .. })
+        ));
+        // Only padding: no symbols.
+        assert!(decode(&table, &[0b0000_0001], &mut []).is_ok());
+        assert!(decode(&table, &[0], &mut []).is_err());
+    }
+
+    #[test]
+    fn four_streams_split_the_literals_in_quarters() {
+        let table = one_bit_table();
+        // 6 literals: segments of 2, 2, 2 and 0.
+        let two = [0b0000_0110u8];
+        let none = [0b0000_0001u8];
+        let mut out = [0; 6];
+        assert!(table
+            .decode_4_streams([&two, &two, &two, &none], &mut out)
+            .is_ok());
+        // The same literals split 3, 1, 2, 0.
+        let three = [0b0000_1110u8];
+        let one = [0b0000_0010u8];
+        assert!(table
+            .decode_4_streams([&three, &one, &two, &none], &mut out)
+            .is_err());
+        // Fewer than 6 literals.
+        let mut out = [0; 5];
+        assert!(matches!(
+            table.decode_4_streams([&two, &two, &one, &none], &mut out),
+            Err(DecompressLiteralsError::TooFewLiteralsForFourStreams { got: 5 })
+        ));
+    }
 }
