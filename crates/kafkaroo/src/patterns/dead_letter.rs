@@ -10,6 +10,7 @@ use kafkaroo_producer::{Producer, ProducerRecord, RecordMetadata};
 
 use super::retry_headers;
 use crate::record::ConsumerRecord;
+use crate::telemetry::unix_millis;
 
 /// The headers a dead letter carries after the original record's own (values are UTF-8 text).
 pub mod headers {
@@ -93,7 +94,7 @@ impl DeadLetters {
             (headers::ERROR_CLASS, error_class.to_owned()),
             (headers::ERROR_MESSAGE, error.to_string()),
             (headers::ATTEMPTS, attempts.to_string()),
-            (headers::FAILED_AT, now_ms().to_string()),
+            (headers::FAILED_AT, unix_millis().to_string()),
         ];
         if let Some(group) = &self.group {
             text.push((headers::CONSUMER_GROUP, group.clone()));
@@ -121,11 +122,6 @@ impl Origin {
             timestamp: record.timestamp(),
         }
     }
-}
-
-/// Milliseconds since the epoch (the wall clock record timestamps use).
-pub(crate) fn now_ms() -> i64 {
-    crate::telemetry::unix_millis()
 }
 
 /// Writes a copy of `record` to `topic` (its key, value and headers in order, less the retry

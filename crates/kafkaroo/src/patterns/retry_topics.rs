@@ -4,11 +4,12 @@
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
-use super::dead_letter::{Origin, now_ms, send_copy};
+use super::dead_letter::{Origin, send_copy};
 use super::{Classify, DeadLetters, Handled, PatternError, Pauses, Verdict, dead_letter};
 use crate::consumer::Consumer;
 use crate::error::Error;
 use crate::record::{ConsumerRecord, PollBatch, TopicPartition};
+use crate::telemetry::unix_millis;
 
 /// The headers a retry record carries after the original record's own (values are UTF-8 text, numbers
 /// decimal). A record moving on to the next retry topic or the dead-letter topic drops the ones it
@@ -232,7 +233,7 @@ impl<C> RetryTopics<C> {
                 match next(stage, stages, self.classify.classify(&error)) {
                     Next::Retry(to) => {
                         let topic = retry_topic(main, to);
-                        let due = now_ms().saturating_add(self.delays[to - 1].as_millis() as i64);
+                        let due = unix_millis().saturating_add(self.delays[to - 1].as_millis() as i64);
                         let headers = encode(&origin, attempt + 1, due, &error.to_string());
                         let sent = send_copy(self.dead_letters.producer(), &topic, record, &headers).await;
                         if let Err(source) = sent {
@@ -273,7 +274,7 @@ impl<C> RetryTopics<C> {
         let decoded = decode(record.headers().map(|h| (h.key(), h.value())));
         match decoded.due {
             Ok(due) => {
-                let wait = due.saturating_sub(now_ms());
+                let wait = due.saturating_sub(unix_millis());
                 if wait > 0 {
                     // Never longer than this topic's delay, against a writer's clock ahead of ours.
                     let wait = Duration::from_millis(wait as u64).min(self.delays[stage - 1]);
