@@ -10,6 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/package-check}"
 
+# `cargo package` for several crates "publishes" them to a temporary local registry and unpacks each into
+# $CARGO_HOME/registry/src/-<hash of that registry's path>/, and it reuses an unpacked crate of the same name
+# and version without looking at its contents. A machine that ran this script before from the same checkout
+# path would verify the crates of that earlier run (CI failed that way: errors against yesterday's
+# kafkaroo-group). Our crates are not on crates.io, so every unpacked copy of them is such a leftover.
+find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -mindepth 2 -maxdepth 2 -name 'kafkaroo-*' -exec rm -rf {} + 2>/dev/null || true
+
 # The record of changes against upstream is current.
 vendor/diff-upstream.sh --check
 
