@@ -8,6 +8,7 @@
 #   PROPS="-X batch.size=262144 -X linger.ms=20 -X enable.idempotence=true -X acks=all"
 #   KAFKAROO_BOOTSTRAP=host:port   use a running broker instead of starting one
 #   BENCH_DATA_DIR=/dev/shm        where the started broker keeps its log
+#   CLI_FEATURES=zstd-c            build `kafkaroo` with this feature (zstd-c: libzstd instead of ruzstd)
 set -euo pipefail
 RECORDS=${RECORDS:-1000000}
 PARTITIONS=${PARTITIONS:-6}
@@ -25,7 +26,7 @@ command -v kcat >/dev/null || die "kcat missing"
 CACHE=${KAFKAROO_CACHE_DIR:-$HOME/.cache/kafkaroo}/kafka-$VERSION
 CP="$CACHE/tools-libs/*:$CACHE/libs/*"
 
-(cd "$ROOT" && cargo build --release -p kafkaroo-cli --bin kafkaroo -p kafkaroo-testcontainers --bin kafkaroo-broker >&2)
+(cd "$ROOT" && cargo build --release -p kafkaroo-cli --bin kafkaroo ${CLI_FEATURES:+--features "kafkaroo-cli/$CLI_FEATURES"} -p kafkaroo-testcontainers --bin kafkaroo-broker >&2)
 cleanup() {
     if [ -n "${BROKER_PID:-}" ]; then
         eval "exec ${BROKER[1]}>&-" 2>/dev/null || true

@@ -8,7 +8,7 @@
 //!
 //! Codecs write what the Java producer writes, so every consumer reads them: gzip (one member),
 //! snappy in snappy-java's xerial framing with 32 KiB blocks, LZ4 frames with independent 64 KiB blocks
-//! and no checksums (the batch CRC covers the bytes), zstd frames from the pure-Rust encoder.
+//! and no checksums (the batch CRC covers the bytes), zstd frames from the pure-Rust encoder (libzstd's, level 3, with `zstd-c`).
 
 use crate::header::{BATCH_HEADER_LEN, Compression};
 use crate::varint::{varint_len, varlong_len, write_varint, write_varlong};
@@ -414,10 +414,8 @@ pub fn compress_into(codec: Compression, data: &[u8], out: &mut Vec<u8>) -> Resu
             Ok(())
         }
         #[cfg(feature = "compression-zstd")]
-        Compression::Zstd => {
-            ruzstd::encoding::compress(data, out, ruzstd::encoding::CompressionLevel::Fastest);
-            Ok(())
-        }
+        Compression::Zstd => crate::codec::zstd::compress(data, out)
+            .map_err(|reason| EncodeError::Compression { codec, reason }),
         #[allow(unreachable_patterns)]
         _ => Err(EncodeError::CompressionDisabled { codec }),
     }

@@ -1,5 +1,8 @@
 //! Zstandard. Pure-Rust ruzstd by default (the copy in `vendor/ruzstd`, patched for decode speed:
-//! see vendor/README.md); the C library with the `zstd-c` feature.
+//! see vendor/README.md); the C library with the `zstd-c` feature, for decoding and encoding.
+//!
+//! Encoding: ruzstd at its fastest level (its only fast one), libzstd at level 3, the level Java's
+//! producer (`compression.zstd.level`) and librdkafka use by default.
 //!
 //! Both stream-decode with the output cap, accept concatenated and skippable frames, and do not
 //! verify the optional content checksum (the batch CRC-32C covers the compressed bytes).
@@ -14,10 +17,10 @@ fn window_limit(cap: usize) -> u64 {
 }
 
 #[cfg(not(feature = "zstd-c"))]
-pub(crate) use self::pure::decompress;
+pub(crate) use self::pure::{compress, decompress};
 
 #[cfg(feature = "zstd-c")]
-pub(crate) use self::c::decompress;
+pub(crate) use self::c::{compress, decompress};
 
 // Also compiled for the tests with `zstd-c`, which compare it with libzstd.
 #[cfg(any(not(feature = "zstd-c"), test))]
@@ -33,6 +36,13 @@ mod pure {
         // Decoder state (window buffer, tables) is reused across batches: per-batch setup
         // dominates small batches otherwise.
         static DECODER: RefCell<Option<FrameDecoder>> = const { RefCell::new(None) };
+    }
+
+    /// Appends one frame holding `data` to `out`.
+    #[cfg_attr(feature = "zstd-c", allow(dead_code))]
+    pub(crate) fn compress(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        ruzstd::encoding::compress(data, out, ruzstd::encoding::CompressionLevel::Fastest);
+        Ok(())
     }
 
     pub(crate) fn decompress(input: &[u8], cap: usize) -> Result<Vec<u8>, CodecError> {
@@ -126,6 +136,37 @@ mod c {
 
     thread_local! {
         static DECODER: RefCell<Option<Decoder<'static>>> = const { RefCell::new(None) };
+        // Like the decoder: context setup would dominate small batches.
+        static ENCODER: RefCell<Option<zstd::zstd_safe::CCtx<'static>>> = const { RefCell::new(None) };
+    }
+
+    /// libzstd's default level, which Java's producer and librdkafka use too.
+    const LEVEL: i32 = 3;
+
+    /// Appends one frame holding `data` (its size declared) to `out`.
+    pub(crate) fn compress(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        use zstd::zstd_safe::{CCtx, compress_bound, get_error_name};
+
+        ENCODER.with(|cell| {
+            let mut fresh = None;
+            let mut slot = cell.try_borrow_mut();
+            let cctx = match slot.as_deref_mut() {
+                Ok(slot) => slot.get_or_insert_with(CCtx::create),
+                Err(_) => fresh.insert(CCtx::create()),
+            };
+            let start = out.len();
+            out.resize(start + compress_bound(data.len()), 0);
+            match cctx.compress(&mut out[start..], data, LEVEL) {
+                Ok(written) => {
+                    out.truncate(start + written);
+                    Ok(())
+                }
+                Err(code) => {
+                    out.truncate(start);
+                    Err(get_error_name(code).to_owned())
+                }
+            }
+        })
     }
 
     pub(crate) fn decompress(input: &[u8], cap: usize) -> Result<Vec<u8>, CodecError> {
@@ -248,5 +289,39 @@ mod tests {
             }
         }
         assert!(compared > 4, "the fuzz inputs are missing ({compared} compared)");
+    }
+
+    /// Each encoder's frames decode with the other decoder, appended after bytes already in the buffer.
+    #[cfg(feature = "zstd-c")]
+    #[test]
+    fn libzstd_and_ruzstd_frames_decode_with_either_decoder() {
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("order {} qty {}\n", i % 977, i % 13).into_bytes())
+            .collect();
+        type Compress = fn(&[u8], &mut Vec<u8>) -> Result<(), String>;
+        let encoders: [(&str, Compress); 2] =
+            [("libzstd", super::c::compress), ("ruzstd", super::pure::compress)];
+        for (name, compress) in encoders {
+            let mut out = b"prefix".to_vec();
+            compress(&data, &mut out).unwrap();
+            assert_eq!(&out[..6], b"prefix", "{name} overwrote what was in the buffer");
+            let frame = &out[6..];
+            assert!(
+                frame.len() < data.len() / 2,
+                "{name}: {} bytes from {}",
+                frame.len(),
+                data.len()
+            );
+            assert_eq!(
+                super::pure::decompress(frame, 8 << 20).unwrap(),
+                data,
+                "{name} -> ruzstd"
+            );
+            assert_eq!(
+                super::c::decompress(frame, 8 << 20).unwrap(),
+                data,
+                "{name} -> libzstd"
+            );
+        }
     }
 }
