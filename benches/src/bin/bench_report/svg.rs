@@ -56,22 +56,29 @@ pub(crate) fn nice_ceiling(max: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
-/// 1234567 -> "1.23M", 0.125 -> "0.125".
+/// 1234567 -> "1.23M", 0.125 -> "0.125", 2000000 -> "2M", 0 -> "0".
 pub(crate) fn short_number(v: f64) -> String {
     let a = v.abs();
-    if a >= 1e9 {
-        format!("{:.3}G", v / 1e9)
+    let (scaled, suffix, decimals) = if a >= 1e9 {
+        (v / 1e9, "G", 2)
     } else if a >= 1e6 {
-        format!("{:.3}M", v / 1e6)
+        (v / 1e6, "M", 2)
     } else if a >= 1e4 {
-        format!("{:.1}k", v / 1e3)
+        (v / 1e3, "k", 1)
     } else if a >= 100.0 {
-        format!("{v:.0}")
+        (v, "", 0)
     } else if a >= 1.0 {
-        format!("{v:.2}")
+        (v, "", 2)
     } else {
-        format!("{v:.3}")
-    }
+        (v, "", 3)
+    };
+    let text = format!("{scaled:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{suffix}")
 }
 
 /// The y axis: grid lines and labels at 5 steps from 0 to `top_value`.
@@ -137,6 +144,14 @@ pub(crate) fn bar_chart(bars: &Bars) -> String {
                 escape(&bars.unit),
                 g = escape(label),
                 s = escape(name),
+            );
+            // The value above the bar, small: the short bars next to a tall one stay readable.
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.2}" font-size="8" text-anchor="middle">{}</text>"#,
+                bx + (BAR_WIDTH - 2.0) / 2.0,
+                TOP + PLOT_HEIGHT - h - 3.0,
+                short_number(*value)
             );
         }
         let _ = write!(
@@ -245,6 +260,16 @@ mod tests {
         assert_eq!(nice_ceiling(10.0), 10.0);
         assert_eq!(nice_ceiling(1234.0), 2000.0);
         assert_eq!(nice_ceiling(0.31), 0.5);
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short_number(0.0), "0");
+        assert_eq!(short_number(2e6), "2M");
+        assert_eq!(short_number(1_234_567.0), "1.23M");
+        assert_eq!(short_number(400_000.0), "400k");
+        assert_eq!(short_number(0.125), "0.125");
+        assert_eq!(short_number(250.0), "250");
     }
 
     #[test]
