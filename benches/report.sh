@@ -4,7 +4,8 @@
 #
 #   benches/report.sh                 full sizes (10M records x 3 runs, 60 decode samples, 3 rebalance runs
 #                                     with both group protocols): about an hour on 2 cores
-#   QUICK=1 benches/report.sh         small sizes, a few minutes: checks the pipeline, numbers are rough
+#   QUICK=1 benches/report.sh         1M records x 1 run, 10 decode samples, 1 rebalance run (classic): a few
+#                                     minutes; checks the pipeline, the numbers are rough
 #
 # Environment (each overrides the QUICK or full default):
 #   OUT=target/bench-report/index.html   the page; the benchmarks' JSON, tables and logs go next to it
@@ -22,7 +23,7 @@ OUT=${OUT:-$TARGET/bench-report/index.html}
 DIR=$(dirname "$OUT")
 ONLY=${ONLY:-"consume decode rebalance"}
 if [ "${QUICK:-0}" = 1 ]; then
-    RECORDS=${RECORDS:-200000} RUNS=${RUNS:-1} CODECS=${CODECS:-"none lz4 zstd"}
+    RECORDS=${RECORDS:-1000000} RUNS=${RUNS:-1} CODECS=${CODECS:-"none lz4 zstd"}
     DECODE_ARGS=${DECODE_ARGS:-"--sample-count 10 --sample-size 1"}
     REBALANCE_RUNS=${REBALANCE_RUNS:-1} PROTOCOLS=${PROTOCOLS:-classic}
 else

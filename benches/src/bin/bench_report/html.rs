@@ -138,7 +138,7 @@ fn chart(h: &mut String, title: &str, svg: &str) {
 fn consume_section(h: &mut String, c: &Consume) {
     let _ = write!(
         h,
-        "<h2>Consume</h2>\n<p>{} records of {} bytes in {} partitions, read from the start to the end by one consumer at a time; median of {} run(s). CPU = user + sys of the process (<code>/usr/bin/time</code>).</p>\n",
+        "<h2>Consume</h2>\n<p>{} records of {} bytes in {} partitions, read from the start to the end by one consumer at a time; median of {} run(s). CPU = user + sys of the process (<code>/usr/bin/time</code>). ConsumerPerformance's numbers include the JVM's start-up; rskafka has no consumer groups and reads each partition directly (one fetch per partition).</p>\n",
         c.records, c.record_size, c.partitions, c.runs
     );
     let throughput = grouped(
