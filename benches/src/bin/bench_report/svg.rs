@@ -63,6 +63,8 @@ pub(crate) fn short_number(v: f64) -> String {
         (v / 1e9, "G", 2)
     } else if a >= 1e6 {
         (v / 1e6, "M", 2)
+    } else if a >= 1e5 {
+        (v / 1e3, "k", 0)
     } else if a >= 1e4 {
         (v / 1e3, "k", 1)
     } else if a >= 100.0 {
@@ -268,6 +270,8 @@ mod tests {
         assert_eq!(short_number(2e6), "2M");
         assert_eq!(short_number(1_234_567.0), "1.23M");
         assert_eq!(short_number(400_000.0), "400k");
+        assert_eq!(short_number(757_576.0), "758k");
+        assert_eq!(short_number(12_345.0), "12.3k");
         assert_eq!(short_number(0.125), "0.125");
         assert_eq!(short_number(250.0), "250");
     }
