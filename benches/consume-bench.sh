@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end consume benchmark: `kafkaroo consume` vs kcat (librdkafka) vs Kafka's ConsumerPerformance,
-# one at a time, against the same broker and topics. Run by hand (not in CI); see benches/README.md.
+# End-to-end consume benchmark: `kafkaroo consume` vs kcat (librdkafka) vs Kafka's ConsumerPerformance vs
+# rskafka (another pure-Rust client, benches/rskafka-consume), one at a time, against the same broker and topics. Run by hand (not in CI); see benches/README.md.
 #
 # Environment:
 #   RECORDS=10000000 RECORD_SIZE=100 PARTITIONS=12 RUNS=3 CODECS="none lz4"
@@ -9,6 +9,8 @@
 #   BENCH_DATA_DIR=/dev/shm        where the started broker keeps its log (tmpfs keeps disk I/O out)
 #   CARGO_TARGET_DIR               as usual
 #   OUT=bench-results.md           where the result table is written as well
+#   JSON_OUT=${OUT%.md}.json       the same results, machine-readable (benches/report.sh reads them)
+#   RSKAFKA=0                      leave out the rskafka row (it builds a separate crate with C codecs)
 #   BASELINE=path/to/kafkaroo      also time this build of `kafkaroo` (rows marked "baseline"), right
 #                                  after the current one in the same run: an A/B of a change
 #   TLS=1                          start a secured broker and time every consumer over SASL_SSL (PLAIN,
@@ -25,6 +27,8 @@ DATA_DIR=${BENCH_DATA_DIR:-/dev/shm}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${OUT:-$ROOT/bench-results.md}
+JSON_OUT=${JSON_OUT:-${OUT%.md}.json}
+RSKAFKA=${RSKAFKA:-1}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/consume-bench.XXXXXX")
 TIME=/usr/bin/time
 
@@ -50,6 +54,11 @@ kafka_tool() { "$JAVA" "${LOG4J[@]}" -cp "$CP" "$@"; }
 log "building (release)"
 (cd "$ROOT" && cargo build --release -p kafkaroo-cli --bin kafkaroo -p kafkaroo-testcontainers --bin kafkaroo-broker >&2)
 KAFKAROO=$TARGET/release/kafkaroo
+if [ "$RSKAFKA" = 1 ]; then
+    # Its own crate and lock file, outside the workspace (rskafka's lz4 and zstd codecs are C).
+    (cd "$ROOT/benches/rskafka-consume" && CARGO_TARGET_DIR=$TARGET cargo build --release --locked >&2)
+    RSKAFKA_CONSUME=$TARGET/release/rskafka-consume
+fi
 
 cleanup() {
     if [ -n "${BROKER_PID:-}" ]; then
@@ -111,10 +120,11 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 RESULTS=$WORK/results
 : >"$RESULTS"
 
-# measure <label> <codec> <command...>: RUNS runs, stdout to /dev/null; records the medians.
+# measure <client> <label> <codec> <command...>: RUNS runs, stdout to /dev/null; records the medians
+# (and every run's wall and CPU seconds, for the JSON).
 measure() {
-    local label=$1 codec=$2
-    shift 2
+    local client=$1 label=$2 codec=$3
+    shift 3
     local i
     : >"$WORK/runs"
     for i in $(seq 1 "$RUNS"); do
@@ -131,7 +141,10 @@ measure() {
     user=$(awk '{ print $2 }' "$WORK/runs" | median)
     sys=$(awk '{ print $3 }' "$WORK/runs" | median)
     rss=$(awk '{ print $4 }' "$WORK/runs" | median)
-    echo "$codec|$label|$wall|$cpu|$user|$sys|$rss" >>"$RESULTS"
+    local walls cpus
+    walls=$(awk '{ printf "%s%s", (NR > 1 ? "," : ""), $1 }' "$WORK/runs")
+    cpus=$(awk '{ printf "%s%s", (NR > 1 ? "," : ""), $2 + $3 }' "$WORK/runs")
+    echo "$codec|$label|$wall|$cpu|$user|$sys|$rss|$client|$walls|$cpus" >>"$RESULTS"
 }
 
 # count <label> <command...>: one run through `wc -l`, which must see every record.
@@ -142,6 +155,14 @@ count() {
     n=$("$@" 2>"$WORK/stderr" | wc -l)
     [ "$n" -eq "$RECORDS" ] || { cat "$WORK/stderr" >&2; die "$label printed $n lines, expected $RECORDS"; }
     echo "   $label: counted $n records" >&2
+}
+
+# count_rskafka <topic>: one run of rskafka-consume, whose summary line must count every record.
+count_rskafka() {
+    local n
+    n=$("$RSKAFKA_CONSUME" "$BOOTSTRAP" "$1" 2>"$WORK/stderr" | sed -n 's/^records=\([0-9]*\) .*/\1/p')
+    [ "$n" = "$RECORDS" ] || { cat "$WORK/stderr" >&2; die "rskafka-consume counted '$n' records, expected $RECORDS"; }
+    echo "   rskafka: counted $n records" >&2
 }
 
 for codec in $CODECS; do
@@ -161,26 +182,31 @@ for codec in $CODECS; do
         log "counting runs ($codec, $listener)"
         count "kafkaroo$tag" "$KAFKAROO" consume "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
         count "kcat$tag" kcat -C "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
+        # rskafka-consume is built without TLS: PLAINTEXT only.
+        [ "$RSKAFKA" = 1 ] && [ "$listener" = plaintext ] && count_rskafka "$topic"
 
         log "timed runs ($codec, $listener): $RUNS each, one consumer at a time"
-        measure "kafkaroo consume -e -q -f '%o\\n'$tag" "$codec" \
+        measure kafkaroo "kafkaroo consume -e -q -f '%o\\n'$tag" "$codec" \
             "$KAFKAROO" consume "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
         if [ -n "${BASELINE:-}" ]; then
-            measure "kafkaroo baseline -f '%o\\n'$tag" "$codec" \
+            measure baseline "kafkaroo baseline -f '%o\\n'$tag" "$codec" \
                 "$BASELINE" consume "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
         fi
-        measure "kcat -C -e -q -f '%o\\n'$tag" "$codec" \
+        measure kcat "kcat -C -e -q -f '%o\\n'$tag" "$codec" \
             kcat -C "${CONNECT[@]}" -t "$topic" -e -q -f '%o\n'
-        measure "kafkaroo consume -e -q (values)$tag" "$codec" \
+        measure kafkaroo "kafkaroo consume -e -q (values)$tag" "$codec" \
             "$KAFKAROO" consume "${CONNECT[@]}" -t "$topic" -e -q
         if [ -n "${BASELINE:-}" ]; then
-            measure "kafkaroo baseline (values)$tag" "$codec" \
+            measure baseline "kafkaroo baseline (values)$tag" "$codec" \
                 "$BASELINE" consume "${CONNECT[@]}" -t "$topic" -e -q
         fi
-        measure "kcat -C -e -q (values)$tag" "$codec" \
+        measure kcat "kcat -C -e -q (values)$tag" "$codec" \
             kcat -C "${CONNECT[@]}" -t "$topic" -e -q
+        if [ "$RSKAFKA" = 1 ] && [ "$listener" = plaintext ]; then
+            measure rskafka "rskafka fetch_records (values)" "$codec" "$RSKAFKA_CONSUME" "$BOOTSTRAP" "$topic"
+        fi
     done
-    measure "ConsumerPerformance" "$codec" \
+    measure java "ConsumerPerformance" "$codec" \
         "$JAVA" "${LOG4J[@]}" -cp "$CP" org.apache.kafka.tools.ConsumerPerformance \
         --bootstrap-server "$BOOTSTRAP" --topic "$topic" --messages "$RECORDS" --timeout 60000
 done
@@ -195,4 +221,27 @@ done
         printf "| %s | %s | %.2f | %.0f | %.2f | %.3f | %.0f |\n", $1, $2, $3, n / $3, $4, $4 / (n / 1e6), $7 / 1024
     }' "$RESULTS"
 } | tee "$OUT"
-echo "(written to $OUT)" >&2
+
+# The same rows as JSON (medians, and every run's wall and CPU seconds).
+json_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+{
+    echo "{"
+    echo "  \"benchmark\": \"consume\","
+    echo "  \"records\": $RECORDS, \"record_size\": $RECORD_SIZE, \"partitions\": $PARTITIONS, \"runs\": $RUNS,"
+    echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"cores\": $(nproc),"
+    echo "  \"kafka_version\": $(json_string "$VERSION"),"
+    echo "  \"broker\": $(json_string "${KAFKAROO_BOOTSTRAP:-started, data in $DATA_DIR}"),"
+    echo "  \"rows\": ["
+    first=1
+    while IFS='|' read -r codec label wall cpu user sys rss client walls cpus; do
+        [ "$first" = 1 ] || echo ","
+        first=0
+        printf '    {"codec": %s, "client": %s, "consumer": %s, "wall_s": %s, "cpu_s": %s, "user_s": %s, "sys_s": %s, "peak_rss_kib": %s, "wall_s_runs": [%s], "cpu_s_runs": [%s]}' \
+            "$(json_string "$codec")" "$(json_string "$client")" "$(json_string "$label")" \
+            "$wall" "$cpu" "$user" "$sys" "$rss" "$walls" "$cpus"
+    done <"$RESULTS"
+    echo
+    echo "  ]"
+    echo "}"
+} >"$JSON_OUT"
+echo "(written to $OUT and $JSON_OUT)" >&2

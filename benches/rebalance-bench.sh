@@ -10,6 +10,7 @@
 #   BENCH_DATA_DIR=/dev/shm        where the started broker keeps its log
 #   OUT_DIR=...                    where the members' logs are kept (default: a new directory in /tmp)
 #   OUT=rebalance-results.md       where the result table is written as well
+#   JSON_OUT=${OUT%.md}.json       the results as JSON, with every moved partition's pause
 #   RUST_LOG=kafkaroo=debug,kafkaroo_group=debug   the kafkaroo members' logs (member-N.log next to their output)
 #   REBALANCE_JAVA_LOG4J2=<file>   log4j2 configuration of the Java members (default: WARN to stderr)
 #   CARGO_TARGET_DIR               as usual
@@ -22,6 +23,7 @@ RATE=${RATE:-3000}
 CLIENTS=${CLIENTS:-kafkaroo,java}
 PROTOCOLS=${PROTOCOLS:-classic}
 OUT=${OUT:-$ROOT/rebalance-results.md}
+JSON_OUT=${JSON_OUT:-${OUT%.md}.json}
 OUT_DIR=${OUT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/rebalance-bench.XXXXXX")}
 
 echo "## building (release)" >&2
@@ -29,5 +31,6 @@ echo "## building (release)" >&2
 
 # The broker's data goes where TMPDIR points (tmpfs keeps disk I/O out); the logs stay in OUT_DIR.
 TMPDIR=${BENCH_DATA_DIR:-/dev/shm} "$TARGET/release/rebalance_pause" run \
-    --clients "$CLIENTS" --protocols "$PROTOCOLS" --runs "$RUNS" --rate "$RATE" --out-dir "$OUT_DIR" --results "$OUT"
-echo "(table written to $OUT; member logs in $OUT_DIR; re-analyse with: $TARGET/release/rebalance_pause analyze $OUT_DIR/run*)" >&2
+    --clients "$CLIENTS" --protocols "$PROTOCOLS" --runs "$RUNS" --rate "$RATE" --out-dir "$OUT_DIR" --results "$OUT" \
+    --results-json "$JSON_OUT"
+echo "(table written to $OUT, JSON to $JSON_OUT; member logs in $OUT_DIR; re-analyse with: $TARGET/release/rebalance_pause analyze $OUT_DIR/run*)" >&2

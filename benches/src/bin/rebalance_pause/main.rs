@@ -82,6 +82,9 @@ struct RunArgs {
     /// The result table is written here as well.
     #[arg(long)]
     results: Option<PathBuf>,
+    /// The results as JSON (every run's per-partition pauses; benches/report.sh plots them).
+    #[arg(long)]
+    results_json: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -207,6 +210,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         dist,
     };
     let mut rows = Vec::new();
+    let mut json_runs = Vec::new();
     for run in 1..=args.runs {
         let mut order = args.clients.clone();
         if run % 2 == 0 {
@@ -222,6 +226,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             let (meta, report) = analyze_dir(&dir)?;
             eprint!("{}", report.details());
             rows.push(table_row(&format!("{run}"), &meta, &report));
+            json_runs.push(json_run(run, client, protocol, &meta, &report));
         }
     }
     let table = render_table(args, &rows);
@@ -229,8 +234,44 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.results {
         std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
     }
+    if let Some(path) = &args.results_json {
+        let json = serde_json::json!({
+            "benchmark": "rebalance",
+            "partitions": PARTITIONS,
+            "initial_members": INITIAL_MEMBERS,
+            "rate": args.rate,
+            "baseline_secs": args.baseline_secs,
+            "settle_secs": args.settle_secs,
+            "margin_ms": args.margin_ms,
+            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "runs": json_runs,
+        });
+        let text = serde_json::to_string_pretty(&json)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
     eprintln!("## member logs kept in {}", out_dir.display());
     Ok(())
+}
+
+/// One run as JSON: the pause of every moved partition (the distribution the report plots) and the
+/// table's other columns.
+fn json_run(run: usize, client: Client, protocol: Protocol, meta: &Meta, r: &RunReport) -> serde_json::Value {
+    serde_json::json!({
+        "run": run,
+        "client": client.name(),
+        "protocol": protocol.name(),
+        "load": meta.get("load").ok().and_then(|l| l.parse::<f64>().ok()),
+        "rebalance_ms": r.rebalance_ms,
+        "generations": r.rounds,
+        "moved_pause_ms": r.moved_latencies(),
+        "moved_gap_ms": r.moved_gaps(),
+        "moved_never_resumed": r.moved.iter().filter(|p| p.never_resumed).count(),
+        "retained_max_latency_ms": r.retained.iter().map(|p| p.max_latency_ms).collect::<Vec<_>>(),
+        "retained_paused": r.retained_paused(),
+        "steady_latency_p99_ms": r.baseline_latency_p99_ms,
+        "steady_latency_max_ms": r.baseline_latency_max_ms,
+        "duplicates": r.duplicates,
+    })
 }
 
 /// Compiles benches/java/RebalanceMember.java against the Kafka tools' jars.
