@@ -7,7 +7,7 @@
 //!   partition new to the member, `retained` for one an eager rebalance revoked and gave back, none for
 //!   a partition a cooperative rebalance left in place;
 //! - the bytes buffered per partition: the fetched batches' bytes, lowered batch by batch as `poll`
-//!   hands them out, 0 once drained and once the partition is unassigned;
+//!   hands them out, 0 once drained, on a seek and once the partition is unassigned;
 //! - the lag from the committed offset: high watermark − committed offset, from the offset fetched on
 //!   assignment, after a commit, and after the watermark moved; 0 once the partition is gone.
 
@@ -256,7 +256,7 @@ fn buffered_bytes_are_the_batches_not_handed_out_yet() {
     with_recorder(|m| async move {
         let cluster = cluster(2, false).await;
         let sizes = append(&cluster, 0, 4, 10);
-        append(&cluster, 1, 2, 10);
+        let sizes1 = append(&cluster, 1, 2, 10);
         let (t0, t1) = (tp("t", 0), tp("t", 1));
         let config = common::config(&cluster)
             .client_id("buffered")
@@ -278,7 +278,19 @@ fn buffered_bytes_are_the_batches_not_handed_out_yet() {
             "one fetch of four batches"
         );
         assert_eq!(buffered("0"), Some(total as f64));
-        assert_eq!(buffered("1"), Some(m.counter(FETCHED, &labels("1")) as f64));
+        assert_eq!(buffered("1"), Some((sizes1[0] + sizes1[1]) as f64));
+
+        // A seek drops what t-1 buffered; fetched again from offset 10, its second batch is buffered.
+        c.seek(&t1, 10).unwrap();
+        assert_eq!(buffered("1"), Some(0.0), "seek");
+        while buffered("1") == Some(0.0) {
+            assert!(Instant::now() < deadline, "t-1 never fetched again");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(buffered("1"), Some(sizes1[1] as f64));
+        // t-1 leaves the assignment with data buffered: 0.
+        c.assign([t0.clone()]).unwrap();
+        assert_eq!(buffered("1"), Some(0.0), "unassigned");
 
         // Each poll hands out one batch of t-0 (max.poll.records 10): the gauge drops by its size.
         let mut d = Delivered::default();
@@ -293,12 +305,6 @@ fn buffered_bytes_are_the_batches_not_handed_out_yet() {
         }
         d.assert_exact(&t0, 0..40);
         assert_eq!(buffered("0"), Some(0.0), "drained");
-
-        // t-1 leaves the assignment with data buffered: 0.
-        let before = buffered("1");
-        c.assign([t0.clone()]).unwrap();
-        assert!(before.is_some(), "t-1 was fetched");
-        assert_eq!(buffered("1"), Some(0.0), "unassigned");
         c.close().await;
     });
 }
