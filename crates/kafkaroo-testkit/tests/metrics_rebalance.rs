@@ -10,6 +10,8 @@
 //!   hands them out, 0 once drained, on a seek and once the partition is unassigned;
 //! - the lag from the committed offset: high watermark − committed offset, from the offset fetched on
 //!   assignment, after a commit, and after the watermark moved; 0 once the partition is gone.
+//! - a cooperative rebalance that takes two of a paused member's four partitions: the two it gave up read
+//!   0 buffered bytes and 0 committed lag, the two it kept still read what was fetched and not committed.
 
 mod common;
 
@@ -357,5 +359,86 @@ fn committed_lag_is_the_high_watermark_minus_the_committed_offset() {
         assert_eq!(committed_lag("member"), Some(5.0));
         c.close().await;
         assert_eq!(committed_lag("member"), Some(0.0), "gone with the partition");
+    });
+}
+
+#[test]
+fn a_revoked_partition_reads_zero_buffered_bytes_and_committed_lag_and_a_kept_one_keeps_them() {
+    with_recorder(|m| async move {
+        let cluster = cluster(4, false).await;
+        let mut pauses = Pauses::default();
+        let mut a = Consumer::new(member(&cluster, "a", Some("cooperative-sticky")).build().unwrap())
+            .await
+            .unwrap();
+        a.subscribe(["t"]).unwrap();
+        settle(&cluster, &mut [(&mut a, 4)], &m, &mut pauses, &["a"]).await;
+        a.commit_sync(None).await.unwrap();
+        let all: Vec<_> = (0..4).map(|p| tp("t", p)).collect();
+        let names = ["0", "1", "2", "3"];
+        let labels = |p: &'static str| partition_labels("a", "t", p);
+        for p in names {
+            assert_eq!(m.gauge(COMMITTED_LAG, &labels(p)), Some(0.0), "t-{p} committed");
+            assert_eq!(m.gauge(BUFFERED, &labels(p)), Some(0.0), "t-{p} drained");
+        }
+
+        // Three more records each, fetched but not polled, then A pauses everything: they stay buffered.
+        let fetched_before: Vec<u64> = names.iter().map(|p| m.counter(FETCHED, &labels(p))).collect();
+        for p in 0..4 {
+            produce(&cluster, "t", p, 3);
+        }
+        let deadline = Instant::now() + WAIT;
+        while names
+            .iter()
+            .any(|p| m.gauge(COMMITTED_LAG, &labels(p)) != Some(3.0))
+        {
+            assert!(Instant::now() < deadline, "the new records were never fetched");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        a.pause(&all).unwrap();
+        let buffered: Vec<f64> = names
+            .iter()
+            .zip(&fetched_before)
+            .map(|(p, before)| {
+                let fetched = m.counter(FETCHED, &labels(p)) - before;
+                assert!(fetched > 0, "t-{p} fetched");
+                assert_eq!(
+                    m.gauge(BUFFERED, &labels(p)),
+                    Some(fetched as f64),
+                    "t-{p} buffered"
+                );
+                fetched as f64
+            })
+            .collect();
+
+        // B joins; A gives two partitions up with their data buffered and keeps two, still paused.
+        let mut b = Consumer::new(member(&cluster, "b", Some("cooperative-sticky")).build().unwrap())
+            .await
+            .unwrap();
+        b.subscribe(["t"]).unwrap();
+        let (mut da, mut db) = (Delivered::default(), Delivered::default());
+        while !(stable_with(&a, 2) && stable_with(&b, 2)) {
+            assert!(
+                Instant::now() < deadline,
+                "not settled: {:?}",
+                (a.group_state(), b.group_state())
+            );
+            da.poll_once(&mut a, Duration::from_millis(10)).await;
+            db.poll_once(&mut b, Duration::from_millis(10)).await;
+        }
+        assert!(all.iter().all(|tp| da.count(tp) == 0), "a is paused");
+        let kept = a.assignment();
+        for (p, (tp, bytes)) in all.iter().zip(&buffered).enumerate() {
+            let p = names[p];
+            if kept.contains(tp) {
+                assert_eq!(m.gauge(BUFFERED, &labels(p)), Some(*bytes), "kept t-{p}");
+                assert_eq!(m.gauge(COMMITTED_LAG, &labels(p)), Some(3.0), "kept t-{p}");
+            } else {
+                assert_eq!(m.gauge(BUFFERED, &labels(p)), Some(0.0), "revoked t-{p}");
+                assert_eq!(m.gauge(COMMITTED_LAG, &labels(p)), Some(0.0), "revoked t-{p}");
+            }
+        }
+        assert_eq!(kept.len(), 2);
+        a.close().await;
+        b.close().await;
     });
 }
