@@ -35,8 +35,9 @@
 //!
 //! The per-partition gauges (lag, lag in seconds, committed lag, buffered bytes) are not
 //! unregistered when the partition leaves (the facade has no way to): they read 0, so a sum or max
-//! over consumers stays right while the new owner reports the real value. To drop such series from a Prometheus scrape, give the exporter an idle timeout for
-//! gauges (`PrometheusBuilder::idle_timeout(MetricKindMask::GAUGE, ...)`). Java's consumer removes
+//! over consumers stays right while the new owner reports the real value. To drop such series from a
+//! Prometheus scrape, give the exporter an idle timeout for gauges
+//! (`PrometheusBuilder::idle_timeout(MetricKindMask::GAUGE, ...)`). Java's consumer removes
 //! its `records-lag` metric instead.
 //!
 //! Connection metrics (open connections, connections made and closed, request latency and throttle
