@@ -14,15 +14,20 @@ fn changes(h: &mut Harness) -> Vec<(MemberState, Option<RebalanceCause>)> {
         .collect()
 }
 
+/// Answers the (re)join heartbeat with `assignment` at `epoch`, then the acknowledgement.
+fn assigned(h: &mut Harness, epoch: i32, assignment: &[(u128, &[i32])]) {
+    let (id, _) = h.heartbeat().expect("the join heartbeat");
+    h.answer(id, ok(epoch, Some(assignment)));
+    let (id, _) = h.heartbeat().expect("the acknowledgement");
+    h.answer(id, ok(epoch + 1, None));
+}
+
 #[test]
 fn joining_is_the_cause_until_the_member_is_stable() {
     let mut h = Harness::new(config());
     h.m.subscribe(["a"], h.now).unwrap();
     h.find_coordinator();
-    let (id, _) = h.heartbeat().expect("the join heartbeat");
-    h.answer(id, ok(1, Some(&[(1, &[0, 1])])));
-    let (id, _) = h.heartbeat().expect("the acknowledgement");
-    h.answer(id, ok(2, None));
+    assigned(&mut h, 1, &[(1, &[0, 1])]);
     let seen = changes(&mut h);
     assert_eq!(
         seen.last(),
@@ -66,10 +71,7 @@ fn fenced_or_unknown_members_rejoin_for_that_cause() {
         h.advance(5000);
         let (id, _) = h.heartbeat().unwrap();
         h.answer(id, error(code));
-        let (id, _) = h.heartbeat().expect("rejoins at once");
-        h.answer(id, ok(3, Some(&[(1, &[0])])));
-        let (id, _) = h.heartbeat().expect("the acknowledgement");
-        h.answer(id, ok(4, None));
+        assigned(&mut h, 3, &[(1, &[0])]);
         let seen = changes(&mut h);
         assert_eq!(
             seen.first(),
