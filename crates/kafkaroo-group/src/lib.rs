@@ -21,6 +21,7 @@ pub mod assignor;
 pub mod consumer_protocol;
 pub mod member;
 pub mod protocol;
+mod rebalance;
 mod sans_io;
 
 pub use assignor::{
@@ -30,3 +31,4 @@ pub use assignor::{
 pub use consumer_protocol::{ConsumerGroupMember, ConsumerMemberConfig};
 pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig, MemberState};
 pub use protocol::{Assignment, MemberSubscription, ProtocolError, Subscription, TopicPartition};
+pub use rebalance::RebalanceCause;

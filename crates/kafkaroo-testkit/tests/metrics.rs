@@ -13,112 +13,22 @@
 
 mod common;
 
-use std::future::Future;
 use std::time::Duration;
 
+use common::recorder::{has_labels, histogram, partition_labels, with_recorder};
 use common::{Delivered, WAIT, produce, tp};
 use kafkaroo::{Consumer, Error, MemberState, OffsetAndMetadata, TopicPartition};
 use kafkaroo_testkit::{ApiKey, Cluster};
 use kafkaroo_wire::ErrorCode;
-use metrics::{Key, Label};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use metrics_util::{CompositeKey, MetricKind};
+use metrics_util::MetricKind;
 use tokio::time::Instant;
 
-const LAG: &str = "messaging.kafka.consumer.lag";
 const MEMORY: &str = "messaging.kafka.consumer.memory.used";
 const COMMIT_FAILURES: &str = "messaging.kafka.consumer.commit.failures";
 const REBALANCES: &str = "messaging.kafka.consumer.rebalances";
 const REBALANCE_DURATION: &str = "messaging.kafka.consumer.rebalance.duration";
 const ASSIGNED: &str = "messaging.kafka.consumer.assigned.partitions";
 const COMMIT_DURATION: &str = "messaging.kafka.consumer.commit.duration";
-
-/// Runs `test` with a recorder of its own.
-fn with_recorder<F: Future<Output = ()>>(test: impl FnOnce(Metrics) -> F) {
-    common::tracing();
-    let recorder = DebuggingRecorder::new();
-    let metrics = Metrics(recorder.snapshotter());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    metrics::with_local_recorder(&recorder, || rt.block_on(test(metrics)));
-}
-
-/// Reads what was recorded.
-struct Metrics(Snapshotter);
-
-impl Metrics {
-    /// Everything recorded so far. A snapshot of the debugging recorder takes the values out (counters
-    /// and gauges read 0 after it): they are put back at once, so that reading changes nothing.
-    fn read(&self) -> Vec<(CompositeKey, DebugValue)> {
-        let values: Vec<(CompositeKey, DebugValue)> = self
-            .0
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(k, _, _, v)| (k, v))
-            .collect();
-        metrics::with_recorder(|r| {
-            let meta = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
-            for (k, v) in &values {
-                match v {
-                    DebugValue::Counter(n) => r.register_counter(k.key(), &meta).increment(*n),
-                    DebugValue::Gauge(g) => r.register_gauge(k.key(), &meta).set(g.0),
-                    DebugValue::Histogram(_) => {}
-                }
-            }
-        });
-        values
-    }
-
-    fn find(&self, kind: MetricKind, name: &str, labels: &[(&str, &str)]) -> Vec<DebugValue> {
-        self.read()
-            .into_iter()
-            .filter(|(k, _)| k.kind() == kind && k.key().name() == name && has_labels(k.key(), labels))
-            .map(|(_, v)| v)
-            .collect()
-    }
-
-    /// The gauge with these labels (`None` if it was never set).
-    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        match self.find(MetricKind::Gauge, name, labels).as_slice() {
-            [] => None,
-            [DebugValue::Gauge(v)] => Some(v.0),
-            other => panic!("{name} {labels:?}: {other:?}"),
-        }
-    }
-
-    /// The sum of the counters with these labels.
-    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        self.find(MetricKind::Counter, name, labels)
-            .iter()
-            .map(|v| match v {
-                DebugValue::Counter(n) => *n,
-                other => panic!("{name}: {other:?}"),
-            })
-            .sum()
-    }
-
-    /// The lag gauge of `tp` of consumer `client`.
-    fn lag(&self, client: &str, tp: &TopicPartition) -> Option<f64> {
-        let partition = tp.partition.to_string();
-        self.gauge(
-            LAG,
-            &[
-                ("messaging.client.id", client),
-                ("messaging.destination.name", &tp.topic),
-                ("messaging.destination.partition.id", &partition),
-            ],
-        )
-    }
-}
-
-fn has_labels(key: &Key, labels: &[(&str, &str)]) -> bool {
-    labels
-        .iter()
-        .all(|(k, v)| key.labels().any(|l: &Label| l.key() == *k && l.value() == *v))
-}
 
 async fn cluster(partitions: i32) -> Cluster {
     Cluster::builder()
@@ -285,21 +195,6 @@ fn every_failed_commit_counts_with_its_reason() {
     });
 }
 
-/// The samples of histogram `name` of consumer `client` recorded since the last read.
-fn histogram(all: &[(CompositeKey, DebugValue)], name: &str, client: &str) -> Vec<f64> {
-    all.iter()
-        .filter(|(k, _)| {
-            k.kind() == MetricKind::Histogram
-                && k.key().name() == name
-                && has_labels(k.key(), &[("messaging.client.id", client)])
-        })
-        .flat_map(|(_, v)| match v {
-            DebugValue::Histogram(samples) => samples.iter().map(|s| s.0).collect::<Vec<_>>(),
-            other => panic!("{name}: {other:?}"),
-        })
-        .collect()
-}
-
 #[test]
 fn a_member_reports_its_rebalances_assigned_partitions_and_commit_latency() {
     with_recorder(|m| async move {
@@ -353,15 +248,6 @@ fn a_member_reports_its_rebalances_assigned_partitions_and_commit_latency() {
         assert_eq!((state("Stable"), state("Unjoined")), (Some(0.0), Some(1.0)));
         assert_eq!(m.counter(REBALANCES, &client), 1);
     });
-}
-
-/// The series of one partition of client `client`.
-fn partition_labels<'a>(client: &'a str, topic: &'a str, partition: &'a str) -> [(&'a str, &'a str); 3] {
-    [
-        ("messaging.client.id", client),
-        ("messaging.destination.name", topic),
-        ("messaging.destination.partition.id", partition),
-    ]
 }
 
 #[test]

@@ -84,6 +84,18 @@ fn value(text: &str, name: &str, client: &str, extra: &[(&str, &str)]) -> Option
         .map(|(_, _, v)| v)
 }
 
+/// The sum of the series of `name` for `client` (`None` if there is none).
+fn total(text: &str, name: &str, client: &str) -> Option<f64> {
+    let values: Vec<f64> = samples(text)
+        .into_iter()
+        .filter(|(n, labels, _)| {
+            n == name && labels.get("messaging_client_id").map(String::as_str) == Some(client)
+        })
+        .map(|(_, _, v)| v)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
 /// The lag gauge of partition `partition` of topic `t` for `client`.
 fn lag(text: &str, client: &str, partition: i32) -> Option<f64> {
     let p = partition.to_string();
@@ -210,8 +222,28 @@ async fn scrapes_during_a_rebalance_agree_with_the_members() {
         .await;
     assert!(refused.is_err(), "{refused:?}");
 
+    // Everything `a` consumed is committed: its lag from the committed offsets is 0.
+    a.commit_sync(None).await.expect("a commits");
+
     // The final scrape.
     let text = scrape(addr);
+    for kept in a.assignment() {
+        let p = kept.partition.to_string();
+        let labels = [
+            ("messaging_destination_name", "t"),
+            ("messaging_destination_partition_id", p.as_str()),
+        ];
+        assert_eq!(
+            value(
+                &text,
+                "messaging_kafka_consumer_committed_lag",
+                "scraped-a",
+                &labels
+            ),
+            Some(0.0),
+            "{kept}: {text}"
+        );
+    }
     let present: BTreeSet<String> = samples(&text).into_iter().map(|(n, _, _)| n).collect();
     for name in &wanted {
         assert!(
@@ -242,7 +274,7 @@ async fn scrapes_during_a_rebalance_agree_with_the_members() {
         let counted = c.statistics().group.expect("subscribed").rebalances as f64;
         assert!(counted >= 1.0);
         assert_eq!(
-            value(&text, "messaging_kafka_consumer_rebalances", client, &[]),
+            total(&text, "messaging_kafka_consumer_rebalances", client),
             Some(counted),
             "{client}: {text}"
         );

@@ -49,9 +49,12 @@
 //! [`metrics`](https://docs.rs/metrics) facade: records consumed, bytes fetched, the lag of each assigned
 //! partition (following the position as `poll` hands records out; 0 once the partition is no longer
 //! assigned), the bytes held against the memory budget (what [`Consumer::memory_used`] returns),
-//! failed commits by reason, and for a group member its rebalances (count and duration), assigned
-//! partitions and commit latency. `examples/prometheus.rs` serves them to Prometheus and
-//! `docs/grafana/kafkaroo-consumer.json` is a Grafana dashboard for them. Install the recorder before creating consumers. Names, units and labels:
+//! failed commits by reason, the bytes fetched and not handed out yet per partition, with a `group.id`
+//! the lag from the committed offset, and for a group member its rebalances (count by cause, and
+//! duration), how long each partition a rebalance moved was not fetched, assigned partitions and commit
+//! latency. `examples/prometheus.rs` serves them to Prometheus and `docs/grafana/kafkaroo-consumer.json`
+//! is a Grafana dashboard for them. Install the recorder before creating consumers. Names, units and
+//! labels:
 //! the table at the top of `src/telemetry.rs`.
 //!
 //! # Client metrics push (KIP-714)

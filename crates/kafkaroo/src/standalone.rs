@@ -164,18 +164,38 @@ async fn run(client: Client, group_id: String, engine: Arc<Shared>, mut jobs: mp
     while let Some(job) = jobs.recv().await {
         match job {
             Job::Commit { offsets, reply } => {
+                let sent: Vec<(TopicPartition, i64)> =
+                    offsets.iter().map(|o| (o.partition.clone(), o.offset)).collect();
                 let result =
                     coordinator::commit_outside_group(&client, &group_id, offsets, timeout, backoff).await;
-                if let Err((_, error_type)) = &result {
-                    engine.telemetry.commit_failed(error_type);
+                match &result {
+                    Ok(()) => set_committed(&engine, sent),
+                    Err((_, error_type)) => engine.telemetry.commit_failed(error_type),
                 }
                 let _ = reply.send(result.map_err(|(e, _)| e));
             }
             Job::StartPositions(partitions) => {
                 let tps: Vec<TopicPartition> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
                 let result = coordinator::fetch_committed(&client, &group_id, &tps, timeout, backoff).await;
+                if let Ok(committed) = &result {
+                    let known = committed
+                        .iter()
+                        .filter_map(|(tp, c)| Some((tp.clone(), c.as_ref()?.offset)));
+                    set_committed(&engine, known);
+                }
                 apply_start_positions(&engine, &partitions, result);
             }
+        }
+    }
+}
+
+/// The group's committed offsets of assigned partitions are `offsets` now (for the committed lag).
+fn set_committed(engine: &Shared, offsets: impl IntoIterator<Item = (TopicPartition, i64)>) {
+    let isolation = engine.config.isolation_level;
+    let mut st = engine.lock();
+    for (tp, offset) in offsets {
+        if let Some(p) = st.partitions.get_mut(&tp) {
+            p.set_committed(offset, isolation);
         }
     }
 }

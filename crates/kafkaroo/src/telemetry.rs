@@ -14,7 +14,7 @@
 //! | `messaging.kafka.fetch.bytes` | counter, bytes | | bytes of fetch responses received |
 //! | `messaging.kafka.consumer.lag` | gauge, records | `messaging.destination.name` (topic), `messaging.destination.partition.id` | per assigned partition: high watermark (last stable offset under `read_committed`) minus the position, the same number as [`Consumer::lag`](crate::Consumer::lag). Follows the position as `poll` hands records out and the watermark as fetches report it. Set to **0** when the partition leaves the assignment (revoked, lost, unassigned) and when the consumer closes |
 //! | `messaging.kafka.consumer.memory.used` | gauge, bytes | | bytes held against `memory.budget.bytes`: fetches in flight, buffered responses, records the application holds. Always what [`Consumer::memory_used`](crate::Consumer::memory_used) returns |
-//! | `messaging.kafka.consumer.rebalances` | counter, rebalances | | rebalances this member completed (each time it became stable in a new generation or member epoch) |
+//! | `messaging.kafka.consumer.rebalances` | counter, rebalances | `cause` | rebalances this member completed (each time it became stable again after a rebalance), by what started them as the member knows it: `joining` (subscribe), `subscription_changed`, `metadata_changed` (the leader saw partition counts or racks change), `coordinator_requested` (REBALANCE_IN_PROGRESS on a heartbeat or commit; with `group.protocol=consumer` a new assignment that takes partitions away), `member_fenced` (ILLEGAL_GENERATION, FENCED_MEMBER_EPOCH), `unknown_member`, `session_timeout` (no heartbeat acknowledged within `session.timeout.ms`), `poll_timeout` (rejoined after `max.poll.interval.ms` was exceeded), `coordinator_changed` (the coordinator moved while stable). The total is the sum over `cause`. With `group.protocol=consumer` an assignment that only adds partitions is no rebalance for this member (it stays stable; its new partitions still record a `gained` pause) |
 //! | `messaging.kafka.consumer.rebalance.duration` | histogram, seconds | | from leaving a stable generation (or starting to join) until stable again: how long the member's fetching of moved partitions could be held up |
 //! | `messaging.kafka.consumer.assigned.partitions` | gauge, partitions | | partitions the group assigned to this member now (0 after it left) |
 //! | `messaging.kafka.consumer.commit.duration` | histogram, seconds | | one OffsetCommit request, from sending to its answer |
@@ -22,6 +22,9 @@
 //! | `messaging.kafka.consumer.partition.consumed.messages` | counter, records | topic, partition | records of the partition handed to the application |
 //! | `messaging.kafka.consumer.partition.consumed.bytes` | counter, bytes | topic, partition | their key and value bytes |
 //! | `messaging.kafka.consumer.partition.fetched.bytes` | counter, bytes | topic, partition | record batch bytes fetch responses brought for the partition (compressed, as on the wire; the sum over partitions is at most `messaging.kafka.fetch.bytes`) |
+//! | `messaging.kafka.consumer.partition.pause.duration` | histogram, seconds | `assignment` (`retained`, `gained`) | one sample per partition a rebalance moved to (or stopped on) this member, when its first fetch after the rebalance is sent: for a partition the member had to give up and got back (`retained`: eager protocols revoke everything; also a partition lost and assigned again), from the revocation to that fetch; for a partition new to it (`gained`), from the moment this member learned of the rebalance (with `group.protocol=consumer`, the heartbeat answer that assigned it) to that fetch. For `gained` this is a lower bound: the previous owner may have stopped earlier, which this member cannot see. Partitions a cooperative rebalance left in place record nothing; a partition the application pauses in `on_assigned` counts until it is resumed and fetched |
+//! | `messaging.kafka.consumer.partition.buffered.bytes` | gauge, bytes | topic, partition | record batch bytes fetched for the partition and not handed out yet (as on the wire, compressed): set when a fetch response is buffered, lowered as `poll` moves past each batch, **0** once everything was handed out, on a seek, and when the partition leaves the assignment. Records `recv` already took out of the batches and queues for its next calls (at most `max.poll.records`) are not counted |
+//! | `messaging.kafka.consumer.committed.lag` | gauge, records | topic, partition | the end of the log as for `messaging.kafka.consumer.lag` (high watermark, or LSO under `read_committed`) minus the group's committed offset: what a restart from the committed offsets would have to read again. Updated when a commit of this consumer succeeds, when the committed offset is fetched on assignment, and when a fetch reports a new watermark; no value until the partition has a committed offset; **0** when the partition leaves the assignment |
 //! | `messaging.kafka.consumer.partition.errors` | counter, errors | topic, partition, `error.type` | errors that stopped the partition (`corrupt_record`, or the Kafka error's name, e.g. `TOPIC_AUTHORIZATION_FAILED`) |
 //! | `messaging.kafka.consumer.memory.waits` | counter, waits | | times fetching stopped because `memory.budget.bytes` was spent |
 //! | `messaging.kafka.consumer.memory.wait.duration` | histogram, seconds | | how long each of those waits lasted |
@@ -30,10 +33,11 @@
 //! | `messaging.kafka.schema_registry.requests` | counter, requests | `http.request.method`, `outcome` (`ok`, `error` for an HTTP error answer, `unreachable`, `malformed`) | with the `schema-registry` feature: requests to the schema registry, one per URL tried. Schemas are cached by id, so this stays near the number of schema ids seen; no `messaging.client.id` |
 //! | `messaging.kafka.consumer.commit.failures` | counter, commits | `error.type` | every commit that failed: refused before it was sent (`not_owned`, `not_member`, `REBALANCE_IN_PROGRESS`, `closed`...) or answered with an error (Kafka's error name, e.g. `OFFSET_METADATA_TOO_LARGE`, `UNKNOWN_MEMBER_ID`; `timeout` when a retried commit ran out of time). One per commit, whatever the number of partitions |
 //!
-//! The lag gauge of a partition is not unregistered when the partition leaves (the facade has no
-//! way to): it reads 0, so a sum or max over consumers stays right while the new owner reports the
-//! real value. To drop such series from a Prometheus scrape, give the exporter an idle timeout for
-//! gauges (`PrometheusBuilder::idle_timeout(MetricKindMask::GAUGE, ...)`). Java's consumer removes
+//! The per-partition gauges (lag, lag in seconds, committed lag, buffered bytes) are not
+//! unregistered when the partition leaves (the facade has no way to): they read 0, so a sum or max
+//! over consumers stays right while the new owner reports the real value. To drop such series from a
+//! Prometheus scrape, give the exporter an idle timeout for gauges
+//! (`PrometheusBuilder::idle_timeout(MetricKindMask::GAUGE, ...)`). Java's consumer removes
 //! its `records-lag` metric instead.
 //!
 //! Connection metrics (open connections, connections made and closed, request latency and throttle
@@ -73,6 +77,12 @@ pub(crate) const PARTITION_CONSUMED: &str = "messaging.kafka.consumer.partition.
 pub(crate) const PARTITION_CONSUMED_BYTES: &str = "messaging.kafka.consumer.partition.consumed.bytes";
 /// `metrics` counter: record batch bytes fetched per partition.
 pub(crate) const PARTITION_FETCHED_BYTES: &str = "messaging.kafka.consumer.partition.fetched.bytes";
+/// `metrics` histogram: how long a moved partition was not fetched around a rebalance, seconds.
+pub(crate) const PARTITION_PAUSE_DURATION: &str = "messaging.kafka.consumer.partition.pause.duration";
+/// `metrics` gauge: bytes fetched for a partition and not handed out yet.
+pub(crate) const PARTITION_BUFFERED_BYTES: &str = "messaging.kafka.consumer.partition.buffered.bytes";
+/// `metrics` gauge: records between a partition's committed offset and its high watermark (or LSO).
+pub(crate) const COMMITTED_LAG: &str = "messaging.kafka.consumer.committed.lag";
 /// `metrics` counter: errors that stopped a partition, by `error.type`.
 pub(crate) const PARTITION_ERRORS: &str = "messaging.kafka.consumer.partition.errors";
 /// `metrics` counter: times fetching waited for the memory budget.
@@ -241,6 +251,8 @@ impl Telemetry {
                 PARTITION_CONSUMED_BYTES,
                 PARTITION_FETCHED_BYTES,
                 PARTITION_ERRORS,
+                PARTITION_BUFFERED_BYTES,
+                COMMITTED_LAG,
             );
             PartitionMetrics {}
         }
@@ -297,17 +309,51 @@ impl Telemetry {
 }
 
 impl Telemetry {
-    /// The member became stable after a rebalance that took `duration`.
-    pub(crate) fn rebalanced(&self, duration: std::time::Duration) {
+    /// The member became stable after a rebalance that took `duration`, started for `cause` (as the
+    /// member reported it; `None` should not happen and counts as `unknown`).
+    pub(crate) fn rebalanced(
+        &self,
+        duration: std::time::Duration,
+        cause: Option<kafkaroo_group::RebalanceCause>,
+    ) {
         #[cfg(feature = "metrics")]
         {
-            metrics::counter!(REBALANCES, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
-                .increment(1);
+            let cause = cause.map_or("unknown", kafkaroo_group::RebalanceCause::as_str);
+            metrics::counter!(
+                REBALANCES,
+                SYSTEM => "kafka",
+                CLIENT_ID => self.client_id.clone(),
+                "cause" => cause
+            )
+            .increment(1);
             metrics::histogram!(REBALANCE_DURATION, SYSTEM => "kafka", CLIENT_ID => self.client_id.clone())
                 .record(duration.as_secs_f64());
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = (duration, REBALANCES, REBALANCE_DURATION);
+        let _ = (duration, cause, REBALANCES, REBALANCE_DURATION);
+    }
+
+    /// Starts timing a partition's pause around a rebalance, from `since`: `retained` for a partition
+    /// the member gave up and got back, else gained. Recorded by [`PauseTimer::resumed`].
+    pub(crate) fn pause_timer(&self, retained: bool, since: std::time::Instant) -> PauseTimer {
+        #[cfg(feature = "metrics")]
+        {
+            let assignment = if retained { "retained" } else { "gained" };
+            PauseTimer {
+                since,
+                histogram: metrics::histogram!(
+                    PARTITION_PAUSE_DURATION,
+                    SYSTEM => "kafka",
+                    CLIENT_ID => self.client_id.clone(),
+                    "assignment" => assignment
+                ),
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = (retained, PARTITION_PAUSE_DURATION);
+            PauseTimer { since }
+        }
     }
 
     /// The member owns `count` partitions now.
@@ -326,6 +372,25 @@ impl Telemetry {
             .record(duration.as_secs_f64());
         #[cfg(not(feature = "metrics"))]
         let _ = (duration, COMMIT_DURATION);
+    }
+}
+
+/// A moved partition's pause around a rebalance: from when it stopped (or the member learned of the
+/// rebalance) until its first fetch is sent.
+pub(crate) struct PauseTimer {
+    since: std::time::Instant,
+    #[cfg(feature = "metrics")]
+    histogram: metrics::Histogram,
+}
+
+impl PauseTimer {
+    /// The partition's first fetch after the rebalance goes out at `now`.
+    pub(crate) fn resumed(self, now: std::time::Instant) {
+        let paused = now.saturating_duration_since(self.since);
+        #[cfg(feature = "metrics")]
+        self.histogram.record(paused.as_secs_f64());
+        #[cfg(not(feature = "metrics"))]
+        let _ = paused;
     }
 }
 
@@ -362,6 +427,23 @@ fn describe() {
         "Partitions assigned to this member"
     );
     metrics::describe_histogram!(COMMIT_DURATION, Unit::Seconds, "OffsetCommit request latency");
+    metrics::describe_histogram!(
+        PARTITION_PAUSE_DURATION,
+        Unit::Seconds,
+        "Per partition moved by a rebalance: from its revocation (retained) or from learning of the \
+         rebalance (gained, a lower bound) to its first fetch"
+    );
+    metrics::describe_gauge!(
+        PARTITION_BUFFERED_BYTES,
+        Unit::Bytes,
+        "Record batch bytes fetched for the partition and not handed out yet"
+    );
+    metrics::describe_gauge!(
+        COMMITTED_LAG,
+        Unit::Count,
+        "Records between the partition's committed offset and its high watermark (LSO under \
+         read_committed); 0 once the partition is no longer assigned"
+    );
 }
 
 /// The memory gauge, moved by every change of the budget: increments and decrements commute, so the
@@ -416,11 +498,14 @@ struct PartitionSeries {
     delivered: Counter,
     delivered_bytes: Counter,
     fetched_bytes: Counter,
+    buffered_bytes: Gauge,
+    /// Registered at the first committed offset: before, no value rather than 0.
+    committed_lag: Option<Gauge>,
 }
 
 impl PartitionMetrics {
     #[cfg(feature = "metrics")]
-    fn series(&mut self) -> Option<&PartitionSeries> {
+    fn series(&mut self) -> Option<&mut PartitionSeries> {
         if self.series.is_none() {
             let (client_id, topic, partition) = *self.labels.take()?;
             let labels = vec![
@@ -435,10 +520,12 @@ impl PartitionMetrics {
                 delivered: metrics::counter!(PARTITION_CONSUMED, labels.clone()),
                 delivered_bytes: metrics::counter!(PARTITION_CONSUMED_BYTES, labels.clone()),
                 fetched_bytes: metrics::counter!(PARTITION_FETCHED_BYTES, labels.clone()),
+                buffered_bytes: metrics::gauge!(PARTITION_BUFFERED_BYTES, labels.clone()),
+                committed_lag: None,
                 labels,
             }));
         }
-        self.series.as_deref()
+        self.series.as_deref_mut()
     }
 
     /// Sets the lag (records).
@@ -482,6 +569,28 @@ impl PartitionMetrics {
         let _ = bytes;
     }
 
+    /// `bytes` of fetched record batches wait to be handed out.
+    pub(crate) fn buffered(&mut self, bytes: usize) {
+        #[cfg(feature = "metrics")]
+        if let Some(s) = self.series() {
+            s.buffered_bytes.set(bytes as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = bytes;
+    }
+
+    /// Sets the lag from the committed offset (records).
+    pub(crate) fn set_committed_lag(&mut self, lag: i64) {
+        #[cfg(feature = "metrics")]
+        if let Some(s) = self.series() {
+            s.committed_lag
+                .get_or_insert_with(|| metrics::gauge!(COMMITTED_LAG, s.labels.clone()))
+                .set(lag.max(0) as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = lag;
+    }
+
     /// Caught up (lag 0): nothing waits, so no record is late.
     pub(crate) fn caught_up(&mut self) {
         #[cfg(feature = "metrics")]
@@ -511,6 +620,10 @@ impl PartitionMetrics {
             if let Some(s) = self.series.take() {
                 s.lag.set(0.0);
                 s.lag_seconds.set(0.0);
+                s.buffered_bytes.set(0.0);
+                if let Some(g) = &s.committed_lag {
+                    g.set(0.0);
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use super::io::{HeartbeatRequest, NoTopicNames, Request, Response, Transmit};
 use super::timers::Timer;
 use super::{ConsumerGroupMember, InFlight, JOIN_EPOCH, LEAVE_EPOCH, Phase, STATIC_LEAVE_EPOCH};
 use crate::member::{CloseMode, GroupError, GroupEvent, Target};
+use crate::rebalance::RebalanceCause;
 
 /// A leave in progress.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +26,8 @@ pub(super) struct LeavePlan {
 
 impl ConsumerGroupMember {
     /// Starts (or restarts) joining with epoch 0, the same member id and every heartbeat field.
-    pub(super) fn start_join(&mut self, reason: &str) {
+    pub(super) fn start_join(&mut self, cause: RebalanceCause, reason: &str) {
+        self.causes.note(cause);
         info!(
             messaging.consumer.group.name = %self.config.group_id,
             member_id = %self.member_id,
@@ -53,10 +55,11 @@ impl ConsumerGroupMember {
             %reason,
             "membership lost"
         );
+        let cause = RebalanceCause::of_lost_membership(&reason);
         self.drop_as_lost(reason);
         match self.phase {
             Phase::PrepareLeaving | Phase::Leaving => self.finish_leave(),
-            _ => self.start_join("fenced by the coordinator"),
+            _ => self.start_join(cause, "fenced by the coordinator"),
         }
     }
 
@@ -227,7 +230,7 @@ impl ConsumerGroupMember {
             self.topics.clear();
             self.regex = None;
         } else if plan.is_some_and(|p| p.rejoin) {
-            self.start_join("subscribed again while leaving");
+            self.start_join(RebalanceCause::Joining, "subscribed again while leaving");
         } else {
             self.phase = Phase::Unsubscribed;
             self.topics.clear();

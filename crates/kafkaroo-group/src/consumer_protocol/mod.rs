@@ -87,6 +87,7 @@ use self::reconcile::{Reconciler, Step};
 use self::timers::{Timer, TimerTable};
 use crate::member::{CloseMode, GroupError, GroupEvent, MemberState, RequestId, Target};
 use crate::protocol::TopicPartition;
+use crate::rebalance::{CauseTracker, RebalanceCause};
 
 pub use io::{
     ConsumerMemberConfig, HeartbeatRequest, HeartbeatResponse, NoTopicNames, Request, Response,
@@ -165,6 +166,8 @@ pub struct ConsumerGroupMember {
 
     events: VecDeque<GroupEvent>,
     reported_state: MemberState,
+    /// Why the rebalance under way started (reported on `StateChanged`).
+    causes: CauseTracker,
     fatal: Option<GroupError>,
 }
 
@@ -201,6 +204,7 @@ impl ConsumerGroupMember {
             last_heartbeat: None,
             events: VecDeque::new(),
             reported_state: MemberState::Unjoined,
+            causes: CauseTracker::default(),
             fatal: None,
         })
     }
@@ -327,7 +331,7 @@ impl ConsumerGroupMember {
         self.topics = topics;
         self.regex = regex;
         match (self.phase, &mut self.leave) {
-            (Phase::Unsubscribed, _) => self.start_join("subscribed"),
+            (Phase::Unsubscribed, _) => self.start_join(RebalanceCause::Joining, "subscribed"),
             (Phase::PrepareLeaving | Phase::Leaving, Some(plan)) => plan.rejoin = true,
             _ => {}
         }
@@ -358,7 +362,10 @@ impl ConsumerGroupMember {
         if self.phase == Phase::Stale {
             self.phase = Phase::Unsubscribed;
             if self.subscribed() {
-                self.start_join("rejoining after max.poll.interval.ms was exceeded");
+                self.start_join(
+                    RebalanceCause::PollTimeout,
+                    "rejoining after max.poll.interval.ms was exceeded",
+                );
             }
         }
         self.finish();
@@ -536,9 +543,17 @@ impl ConsumerGroupMember {
                 to = ?state,
                 "group member state"
             );
+            let member = self.phase == Phase::Member;
+            let cause = self.causes.changed(state, || match state {
+                MemberState::FindingCoordinator => Some(RebalanceCause::CoordinatorChanged),
+                // A new target assignment takes partitions away.
+                MemberState::Revoking if member => Some(RebalanceCause::CoordinatorRequested),
+                _ => None,
+            });
             self.events.push_back(GroupEvent::StateChanged {
                 from: self.reported_state,
                 to: state,
+                cause,
             });
             self.reported_state = state;
         }

@@ -13,6 +13,7 @@ use super::{
     OffsetToCommit, Phase, Request, RequestId, Response, Target, Transmit, codes,
 };
 use crate::protocol::TopicPartition;
+use crate::rebalance::RebalanceCause;
 
 #[derive(Debug, Clone)]
 pub(super) struct QueuedCommit {
@@ -221,7 +222,10 @@ impl GroupMember {
                 // `requestRejoin`): rejoin now rather than wait for the next heartbeat to say so. The
                 // commit fails; the application re-commits what it still owns after the rebalance.
                 if self.generation == generation && self.phase == Phase::Stable {
-                    self.request_rejoin("OffsetCommit: rebalance in progress");
+                    self.request_rejoin(
+                        RebalanceCause::CoordinatorRequested,
+                        "OffsetCommit: rebalance in progress",
+                    );
                 }
                 GroupError::RebalanceInProgress
             }

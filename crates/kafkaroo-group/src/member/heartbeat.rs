@@ -8,6 +8,7 @@ use tracing::{debug, trace, warn};
 use super::coordinator::coordinator_moved;
 use super::timers::Timer;
 use super::{GroupError, GroupMember, InFlight, Phase, Request, Response, Target, Transmit, codes};
+use crate::rebalance::RebalanceCause;
 
 /// The heartbeat interval for one `heartbeat.interval.ms` after a cooperative SyncGroup.
 pub(super) const FAST_HEARTBEAT: Duration = Duration::from_millis(100);
@@ -107,7 +108,10 @@ impl GroupMember {
                 self.timers.set(Timer::Heartbeat, next(self));
                 if self.phase == Phase::Stable {
                     debug!("heartbeat: rebalance in progress; rejoining");
-                    self.request_rejoin("the coordinator started a rebalance");
+                    self.request_rejoin(
+                        RebalanceCause::CoordinatorRequested,
+                        "the coordinator started a rebalance",
+                    );
                 }
             }
             codes::ILLEGAL_GENERATION => {

@@ -377,6 +377,10 @@ pub enum GroupEvent {
         from: MemberState,
         /// After.
         to: MemberState,
+        /// Why the member is rebalancing: on every change into a step of a rebalance
+        /// (`FindingCoordinator`, `Joining`, `Syncing`, `Revoking`) and on the change to `Stable` that
+        /// completes it, the cause noted when it started; `None` otherwise (and while leaving).
+        cause: Option<crate::RebalanceCause>,
     },
     /// Partitions newly added by a rebalance (retained partitions are not repeated). Emitted after every
     /// completed SyncGroup, possibly empty (like Java's `onPartitionsAssigned`). Start the partitions'

@@ -20,6 +20,7 @@ use crate::assignor::{
 use crate::protocol::{
     Assignment, DEFAULT_GENERATION, Subscription, TopicPartition, decode_group_subscriptions,
 };
+use crate::rebalance::RebalanceCause;
 
 pub(super) const PROTOCOL_TYPE: &str = "consumer";
 
@@ -447,9 +448,12 @@ impl GroupMember {
         });
         if self.revoking.is_some() {
             // KIP-429 second round: rejoin once the revocation is done.
-            self.start_rejoin("partitions revoked; rejoining so they can be reassigned");
+            self.start_rejoin(
+                RebalanceCause::CoordinatorRequested,
+                "partitions revoked; rejoining so they can be reassigned",
+            );
         } else if let Some(reason) = pending_reason {
-            self.start_rejoin(&reason);
+            self.start_rejoin(RebalanceCause::CoordinatorRequested, &reason);
         }
     }
 }

@@ -12,6 +12,7 @@ use super::{
     GroupError, GroupEvent, GroupMember, InFlight, Phase, Request, Response, Target, Transmit, codes,
 };
 use crate::protocol::{DEFAULT_GENERATION, TopicPartition};
+use crate::rebalance::RebalanceCause;
 
 #[derive(Debug, Clone)]
 pub(super) struct LeavePlan {
@@ -27,9 +28,9 @@ pub(super) struct QueuedLeave {
 }
 
 impl GroupMember {
-    pub(super) fn request_rejoin(&mut self, reason: &str) {
+    pub(super) fn request_rejoin(&mut self, cause: RebalanceCause, reason: &str) {
         match self.phase {
-            Phase::Stable => self.start_rejoin(reason),
+            Phase::Stable => self.start_rejoin(cause, reason),
             Phase::Joining if self.rejoin_reason.is_none() => {
                 self.rejoin_reason = Some(reason.to_owned());
             }
@@ -39,7 +40,8 @@ impl GroupMember {
         }
     }
 
-    pub(super) fn start_rejoin(&mut self, reason: &str) {
+    pub(super) fn start_rejoin(&mut self, cause: RebalanceCause, reason: &str) {
+        self.causes.note(cause);
         debug!(
             messaging.consumer.group.name = %self.config.group_id,
             generation_id = self.generation,
@@ -121,6 +123,7 @@ impl GroupMember {
 
     pub(super) fn lose_and_rejoin(&mut self, reason: GroupError, reset_member_id: bool) {
         let text = reason.to_string();
+        let cause = RebalanceCause::of_lost_membership(&reason);
         self.membership_lost(reason, reset_member_id);
         if self.phase == Phase::Leaving {
             // Nothing left to leave.
@@ -129,6 +132,7 @@ impl GroupMember {
             return;
         }
         if matches!(self.phase, Phase::Joining | Phase::Syncing | Phase::Stable) {
+            self.causes.note(cause);
             self.phase = Phase::Joining;
             self.rejoin_reason = Some(text);
             self.timers.stop(Timer::Rejoin);

@@ -121,6 +121,7 @@ use self::membership::{LeavePlan, QueuedLeave};
 use self::timers::{Timer, TimerTable};
 use crate::assignor::{Assignor, PartitionCounts, RebalanceProtocol, ReplicaRacks};
 use crate::protocol::{DEFAULT_GENERATION, TopicPartition};
+use crate::rebalance::{CauseTracker, RebalanceCause};
 
 pub use error::{GroupError, codes};
 pub use io::{
@@ -199,6 +200,8 @@ pub struct GroupMember {
     leader_id: String,
     phase: Phase,
     rejoin_reason: Option<String>,
+    /// Why the rebalance under way started (reported on `StateChanged`).
+    causes: CauseTracker,
     join_attempts: u32,
     sync_assignments: Vec<(String, Bytes)>,
     /// Leader only: the metadata (of the group's topics) the last assignment used.
@@ -263,6 +266,7 @@ impl GroupMember {
             leader_id: String::new(),
             phase: Phase::Unjoined,
             rejoin_reason: None,
+            causes: CauseTracker::default(),
             join_attempts: 0,
             sync_assignments: Vec::new(),
             assigned_with: None,
@@ -400,10 +404,11 @@ impl GroupMember {
                 self.timers
                     .set(Timer::MaxPoll, now + self.config.max_poll_interval);
                 self.phase = Phase::Joining;
+                self.causes.note(RebalanceCause::Joining);
                 self.rejoin_reason = Some("subscribed".into());
                 self.timers.stop(Timer::Rejoin);
             }
-            _ => self.request_rejoin("subscription changed"),
+            _ => self.request_rejoin(RebalanceCause::SubscriptionChanged, "subscription changed"),
         }
         self.finish();
         Ok(())
@@ -443,14 +448,20 @@ impl GroupMember {
                     generation_id = self.generation,
                     "partition counts changed; the leader rejoins"
                 );
-                self.request_rejoin("metadata changed: partition counts of subscribed topics");
+                self.request_rejoin(
+                    RebalanceCause::MetadataChanged,
+                    "metadata changed: partition counts of subscribed topics",
+                );
             } else if current.racks != used.racks {
                 info!(
                     messaging.consumer.group.name = %self.config.group_id,
                     generation_id = self.generation,
                     "replica racks changed; the leader rejoins"
                 );
-                self.request_rejoin("metadata changed: replica racks of subscribed topics");
+                self.request_rejoin(
+                    RebalanceCause::MetadataChanged,
+                    "metadata changed: replica racks of subscribed topics",
+                );
             }
         }
         self.finish();
@@ -464,6 +475,7 @@ impl GroupMember {
             .set(Timer::MaxPoll, now + self.config.max_poll_interval);
         if self.phase == Phase::PollExpired {
             self.phase = Phase::Joining;
+            self.causes.note(RebalanceCause::PollTimeout);
             self.rejoin_reason = Some("rejoining after max.poll.interval.ms was exceeded".into());
             self.timers.stop(Timer::Rejoin);
         }
@@ -648,9 +660,16 @@ impl GroupMember {
                 to = ?state,
                 "group member state"
             );
+            let leaving = self.phase == Phase::Leaving;
+            let cause = self.causes.changed(state, || {
+                // Stable but the coordinator is gone (a rejoin would have noted its cause).
+                (state == MemberState::FindingCoordinator && !leaving)
+                    .then_some(RebalanceCause::CoordinatorChanged)
+            });
             self.events.push_back(GroupEvent::StateChanged {
                 from: self.reported_state,
                 to: state,
+                cause,
             });
             self.reported_state = state;
         }

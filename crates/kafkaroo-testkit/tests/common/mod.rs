@@ -12,6 +12,8 @@ use kafkaroo::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerConfigBuilder,
 use kafkaroo_testkit::{ApiKey, Cluster};
 use tokio::time::Instant;
 
+pub mod recorder;
+
 /// Generous bound for anything that should take milliseconds; a failure names what it waited for.
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -213,7 +213,7 @@ impl Driver {
             }
             let max_bytes = reservation.bytes() as i32;
             let fetch_plan = self.fetch_plan(broker, parts, max_bytes);
-            plan::mark_in_flight(&mut st, &fetch_plan);
+            plan::mark_in_flight(&mut st, &fetch_plan, now);
             self.fetching.insert(broker);
             let client = self.client.clone();
             let shared = self.shared.clone();

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kafkaroo_records::{AbortedTransactionFilter, BatchReader, DecodeOptions};
+use kafkaroo_records::{AbortedTransactionFilter, DecodeOptions};
 use kafkaroo_wire::ErrorCode;
 use kafkaroo_wire::messages::FetchResponse;
 use kafkaroo_wire::messages::fetch_response::PartitionData;
@@ -250,11 +250,7 @@ fn apply_partition(
             AbortedTransactionFilter::new(aborted.iter().map(|a| (a.producer_id.0, a.first_offset)))
         });
         p.report_fetched(records.len());
-        p.buffer(Buffered {
-            reader: BatchReader::new(records, cx.decode),
-            current: None,
-            filter,
-        });
+        p.buffer(Buffered::new(records, cx.decode, filter));
         return After::Data;
     }
     let from = if p.leader() == Some(broker) {

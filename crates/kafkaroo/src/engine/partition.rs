@@ -14,8 +14,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use kafkaroo_net::TopicMetadata;
-use kafkaroo_records::{AbortedTransactionFilter, BatchReader, RecordBatch, Records};
+use kafkaroo_records::{AbortedTransactionFilter, BatchReader, DecodeOptions, RecordBatch, Records};
 use kafkaroo_wire::{ErrorCode, Uuid};
 use tracing::{debug, warn};
 
@@ -25,13 +26,42 @@ use crate::config::{AutoOffsetReset, IsolationLevel};
 use crate::error::Error;
 use crate::record::{ConsumerRecord, TopicPartition};
 use crate::session::SessionPartition;
-use crate::telemetry::{PartitionMetrics, Telemetry};
+use crate::telemetry::{PartitionMetrics, PauseTimer, Telemetry};
 
 /// Data fetched for a partition and not yet handed to the application.
 pub(crate) struct Buffered {
     pub(super) reader: BatchReader,
     pub(super) current: Option<(RecordBatch, Records)>,
     pub(super) filter: Option<AbortedTransactionFilter>,
+    /// Bytes of the record batches fetched (what `reader` started with).
+    len: usize,
+}
+
+impl Buffered {
+    /// One partition's fetched `records`, read with `decode`; `filter` drops aborted transactions.
+    pub(super) fn new(
+        records: Bytes,
+        decode: DecodeOptions,
+        filter: Option<AbortedTransactionFilter>,
+    ) -> Self {
+        Self {
+            len: records.len(),
+            reader: BatchReader::new(records, decode),
+            current: None,
+            filter,
+        }
+    }
+
+    /// Bytes of the batches not handed out completely with the partition at `position`: those not read
+    /// yet and the one being handed out, unless its last record is below `position`.
+    fn unread_bytes(&self, position: i64) -> usize {
+        let current = self
+            .current
+            .as_ref()
+            .filter(|(batch, _)| batch.last_offset() >= position)
+            .map_or(0, |(batch, _)| batch.raw().len());
+        self.len.saturating_sub(self.reader.position()) + current
+    }
 }
 
 /// How often in a row metadata may call a topic unknown before the partition fails.
@@ -75,6 +105,10 @@ pub(crate) struct PartitionState {
     /// Records `recv` had taken out of a poll batch when the partition was paused: handed out first
     /// after `resume`. The position is past them (see [`PartitionState::delivered_position`]).
     held: VecDeque<ConsumerRecord>,
+    /// The group's committed offset as last known (fetched on assignment, or committed since).
+    committed: Option<i64>,
+    /// Assigned by a rebalance: times the pause until the first fetch is sent.
+    pause: Option<PauseTimer>,
     /// The partition's series: lag, records handed out, errors (the gauges read 0 once this state
     /// is dropped: the partition left the assignment).
     metrics: PartitionMetrics,
@@ -151,6 +185,8 @@ impl PartitionState {
             topic_id: None,
             fetch_size: None,
             held: VecDeque::new(),
+            committed: None,
+            pause: None,
             metrics: telemetry.partition(&tp.topic, tp.partition),
         }
     }
@@ -273,6 +309,32 @@ impl PartitionState {
         }
     }
 
+    /// Publishes the lag from the committed offset (same end of the log as the lag), once both are known.
+    fn report_committed_lag(&mut self, isolation: IsolationLevel) {
+        let end = self.log_end(isolation);
+        if let Some(committed) = self.committed.filter(|_| end >= 0) {
+            self.metrics.set_committed_lag(end - committed);
+        }
+    }
+
+    /// The group's committed offset is `offset` now (fetched, or a commit succeeded).
+    pub(crate) fn set_committed(&mut self, offset: i64, isolation: IsolationLevel) {
+        self.committed = Some(offset);
+        self.report_committed_lag(isolation);
+    }
+
+    /// A rebalance moved the partition here: `timer` runs until its first fetch is sent.
+    pub(crate) fn time_pause(&mut self, timer: PauseTimer) {
+        self.pause = Some(timer);
+    }
+
+    /// Drops the buffered data (the buffered-bytes gauge reads 0).
+    fn drop_buffer(&mut self) {
+        if self.buffered.take().is_some() {
+            self.metrics.buffered(0);
+        }
+    }
+
     /// A fetch response brought `bytes` of record batches for the partition.
     pub(super) fn report_fetched(&mut self, bytes: usize) {
         self.metrics.fetched(bytes);
@@ -297,7 +359,7 @@ impl PartitionState {
     /// Drops buffered (and held) data and invalidates in-flight fetches (seek, reset).
     fn invalidate(&mut self, next_version: u64) {
         self.version = next_version;
-        self.buffered = None;
+        self.drop_buffer();
         self.held.clear();
         self.in_flight = false;
     }
@@ -365,7 +427,7 @@ impl PartitionState {
     pub(super) fn stop(&mut self) {
         self.failed = true;
         self.in_flight = false;
-        self.buffered = None;
+        self.drop_buffer();
     }
 
     // ----- planning -----------------------------------------------------------------------------
@@ -433,8 +495,12 @@ impl PartitionState {
         Resolution::Skip
     }
 
-    pub(super) fn mark_in_flight(&mut self) {
+    /// A fetch including the partition is sent at `now` (ends the pause a rebalance started).
+    pub(super) fn mark_in_flight(&mut self, now: Instant) {
         self.in_flight = true;
+        if let Some(pause) = self.pause.take() {
+            pause.resumed(now);
+        }
     }
 
     /// The fetch sent for `version` came back (or failed).
@@ -556,6 +622,7 @@ impl PartitionState {
             self.log_start_offset = log_start;
         }
         self.report_lag(isolation);
+        self.report_committed_lag(isolation);
     }
 
     /// An answer to a fetch sent for `version` at `fetch_offset` still applies.
@@ -566,6 +633,7 @@ impl PartitionState {
     /// Records fetched for the current version, for `poll`.
     pub(super) fn buffer(&mut self, data: Buffered) {
         self.fetch_size = None;
+        self.metrics.buffered(data.unread_bytes(-1));
         self.buffered = Some((self.version, data));
     }
 
@@ -687,7 +755,7 @@ impl PartitionState {
             return Ok(());
         };
         let Some(position) = self.position.filter(|_| *version == self.version) else {
-            self.buffered = None;
+            self.drop_buffer();
             return Ok(());
         };
         let mut cursor = super::decode::Cursor {
@@ -697,8 +765,10 @@ impl PartitionState {
         let result = buf.drain(tp, &self.topic, &mut cursor, budget, max, out);
         self.position = Some(cursor.position);
         self.last_epoch = cursor.last_epoch;
-        if !matches!(result, Ok(super::decode::Drained::More)) {
-            self.buffered = None;
+        if matches!(result, Ok(super::decode::Drained::More)) {
+            self.metrics.buffered(buf.unread_bytes(cursor.position));
+        } else {
+            self.drop_buffer();
         }
         result.map(|_| ())
     }

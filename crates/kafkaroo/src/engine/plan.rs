@@ -157,11 +157,11 @@ pub(super) fn fetch_reservation(
     (per_fetch, min)
 }
 
-/// Marks the partitions of `plan` in flight.
-pub(super) fn mark_in_flight(st: &mut EngineState, plan: &FetchPlan) {
+/// Marks the partitions of `plan` in flight: the fetch is sent at `now`.
+pub(super) fn mark_in_flight(st: &mut EngineState, plan: &FetchPlan, now: Instant) {
     for tp in plan.partitions.keys() {
         if let Some(p) = st.partitions.get_mut(tp) {
-            p.mark_in_flight();
+            p.mark_in_flight(now);
         }
     }
 }

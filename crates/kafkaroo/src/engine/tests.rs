@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use kafkaroo_net::Metadata;
-use kafkaroo_records::BatchReader;
 use kafkaroo_records::test_encoder::{TestBatch, TestRecord};
 use kafkaroo_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafkaroo_wire::messages::metadata_response::{
@@ -95,7 +94,7 @@ pub(super) fn plan_fetch_from(st: &mut EngineState, now: Instant, broker: i32) -
         wanted,
         topic_ids: Default::default(),
     };
-    plan::mark_in_flight(st, &plan);
+    plan::mark_in_flight(st, &plan, Instant::now());
     plan
 }
 
@@ -519,11 +518,7 @@ fn buffered(position: i64, batches: &[TestBatch]) -> EngineState {
         b.encode_into(&mut bytes);
     }
     let p = st.partitions.get_mut(&tp()).unwrap();
-    p.buffer(Buffered {
-        reader: BatchReader::new(Bytes::from(bytes), Default::default()),
-        current: None,
-        filter: None,
-    });
+    p.buffer(Buffered::new(Bytes::from(bytes), Default::default(), None));
     st
 }
 
@@ -577,11 +572,7 @@ fn a_corrupt_batch_is_an_error_naming_its_offset_and_the_position_stays() {
     assert!(bytes.len() > start);
     let mut st = state(0);
     let p = st.partitions.get_mut(&tp()).unwrap();
-    p.buffer(Buffered {
-        reader: BatchReader::new(Bytes::from(bytes), Default::default()),
-        current: None,
-        filter: None,
-    });
+    p.buffer(Buffered::new(Bytes::from(bytes), Default::default(), None));
     let (offsets, result) = drain(&mut st, 100);
     assert_eq!(offsets, [0, 1]);
     assert!(

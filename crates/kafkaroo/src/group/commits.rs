@@ -91,7 +91,7 @@ impl GroupShared {
             Some(t) => CommitKind::Sync { deadline: now + t },
             None => CommitKind::Async,
         };
-        let id = inner.member.commit(offsets, kind, now).map_err(|e| {
+        let id = inner.commit(offsets, kind, now).map_err(|e| {
             // Refused before it was sent (not owned, rebalance in progress...): a failed commit too.
             self.engine.telemetry.commit_failed(group_error_type(&e));
             Error::from_group(e)
@@ -141,7 +141,7 @@ impl GroupShared {
             return Some(next);
         }
         let sent = crate::commit::sent(&offsets);
-        match inner.member.commit(offsets, CommitKind::Async, now) {
+        match inner.commit(offsets, CommitKind::Async, now) {
             Ok(id) => {
                 inner.auto_commit = Some(id);
                 inner.commits.auto_committed(&sent);

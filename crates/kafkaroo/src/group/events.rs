@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use kafkaroo_group::member::{CommitKind, GroupEvent};
+use kafkaroo_group::TopicPartition;
+use kafkaroo_group::member::{CommitKind, GroupEvent, MemberState};
 use tracing::{debug, info, warn};
 
 use super::listener::RebalanceContext;
@@ -21,12 +22,16 @@ impl GroupShared {
         while let Some(event) = inner.member.poll_event() {
             let now = Instant::now();
             match event {
-                GroupEvent::StateChanged { from, to } => {
-                    debug!(?from, ?to, "group member state changed");
+                GroupEvent::StateChanged { from, to, cause } => {
+                    debug!(?from, ?to, ?cause, "group member state changed");
                     let generation = inner.member.generation();
                     if let Some(took) = inner.spans.state_changed(to, generation, now) {
                         inner.rebalances += 1;
-                        self.engine.telemetry.rebalanced(took);
+                        self.engine.telemetry.rebalanced(took, cause);
+                    }
+                    if matches!(to, MemberState::Stable | MemberState::Unjoined) {
+                        // Partitions revoked in the rebalance that just ended and not assigned back.
+                        inner.stopped.clear();
                     }
                     self.engine.telemetry.member_state(to, generation);
                     self.engine.telemetry.assigned(inner.member.assignment().len());
@@ -39,9 +44,17 @@ impl GroupShared {
                     // Assigned at once (as in Java), so that `on_assigned` can pause or seek them; they
                     // are not fetched before their committed offsets are known (or a seek sets one).
                     let mut st = self.engine.lock();
+                    // Paused since it was revoked (retained), or since this member learned of the
+                    // rebalance (gained; with KIP-848 an assignment may come without one: now).
+                    let learned = inner.spans.rebalance_started().unwrap_or(now);
                     for tp in &partitions {
                         if let (p, true) = st.add_partition(tp, &self.engine.telemetry) {
                             p.await_committed();
+                            let timer = match inner.stopped.remove(tp) {
+                                Some(since) => self.engine.telemetry.pause_timer(true, since),
+                                None => self.engine.telemetry.pause_timer(false, learned),
+                            };
+                            p.time_pause(timer);
                         }
                     }
                     drop(st);
@@ -50,11 +63,15 @@ impl GroupShared {
                     wake_app = true;
                 }
                 GroupEvent::OffsetsFetched { offsets } => {
+                    let isolation = self.engine.config.isolation_level;
                     let mut st = self.engine.lock();
                     for c in offsets {
                         let tp = c.partition.clone();
                         let position = c.offset;
                         let epoch = c.leader_epoch.filter(|e| *e >= 0);
+                        if let (Some(p), Some(committed)) = (st.partitions.get_mut(&tp), position) {
+                            p.set_committed(committed, isolation);
+                        }
                         match st.partitions.get_mut(&tp) {
                             // A seek (in `on_assigned`) overrides the committed offset.
                             Some(p) if p.is_awaiting_committed() => p.start_from_committed(position, epoch),
@@ -62,6 +79,9 @@ impl GroupShared {
                             None if inner.member.owns(&tp) => {
                                 let (p, _) = st.add_partition(&tp, &self.engine.telemetry);
                                 p.start_from_committed(position, epoch);
+                                if let Some(committed) = position {
+                                    p.set_committed(committed, isolation);
+                                }
                             }
                             None => {}
                         }
@@ -72,6 +92,9 @@ impl GroupShared {
                 }
                 GroupEvent::Revoked { partitions } => {
                     info!(count = partitions.len(), "partitions revoked");
+                    inner
+                        .stopped
+                        .extend(partitions.iter().map(|tp| (tp.clone(), now)));
                     // Nothing of them is handed out from now on; what was handed out is final.
                     let positions = self.purge(&partitions);
                     inner
@@ -84,6 +107,9 @@ impl GroupShared {
                 }
                 GroupEvent::Lost { partitions, reason } => {
                     warn!(count = partitions.len(), %reason, "partitions lost");
+                    inner
+                        .stopped
+                        .extend(partitions.iter().map(|tp| (tp.clone(), now)));
                     self.purge(&partitions);
                     self.engine.telemetry.assigned(inner.member.assignment().len());
                     inner.callbacks.push_back(Callback::Lost(partitions));
@@ -99,6 +125,9 @@ impl GroupShared {
                         self.engine.telemetry.commit_failed(error_type);
                     }
                     let id = outcome.id;
+                    if let Some(sent) = inner.committing.remove(&id) {
+                        self.committed(&sent, &outcome.committed);
+                    }
                     if inner.auto_commit == Some(id) {
                         inner.auto_commit = None;
                     }
@@ -123,6 +152,7 @@ impl GroupShared {
                     for (_, tx) in inner.waiters.drain() {
                         let _ = tx.send(Err(e.clone()));
                     }
+                    inner.committing.clear();
                     inner.fatal = Some(e);
                     wake_app = true;
                     self.changed.notify_waiters();
@@ -137,6 +167,18 @@ impl GroupShared {
             // A `poll` waiting for data runs the callbacks.
             self.engine.data_ready.notify_one();
             self.changed.notify_waiters();
+        }
+    }
+
+    /// A commit of `sent` succeeded for the partitions in `accepted`: their committed offsets (and the
+    /// lag from them) are these now.
+    fn committed(&self, sent: &[(TopicPartition, i64)], accepted: &[TopicPartition]) {
+        let isolation = self.engine.config.isolation_level;
+        let mut st = self.engine.lock();
+        for (tp, offset) in sent.iter().filter(|(tp, _)| accepted.contains(tp)) {
+            if let Some(p) = st.partitions.get_mut(tp) {
+                p.set_committed(*offset, isolation);
+            }
         }
     }
 
@@ -183,7 +225,7 @@ impl GroupShared {
                     }
                     if self.engine.config.enable_auto_commit && !positions.is_empty() {
                         let deadline = now + self.engine.config.request_timeout;
-                        match inner.member.commit(positions, CommitKind::Sync { deadline }, now) {
+                        match inner.commit(positions, CommitKind::Sync { deadline }, now) {
                             Ok(id) => {
                                 inner.revoke_commits.insert(id);
                             }

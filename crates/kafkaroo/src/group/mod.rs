@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use kafkaroo_group::MemberState;
-use kafkaroo_group::member::{CloseMode, CommitId, OffsetToCommit};
+use kafkaroo_group::member::{CloseMode, CommitId, CommitKind, OffsetToCommit};
 use tokio::sync::{Notify, oneshot};
 
 pub(crate) use driver::run;
@@ -109,6 +109,11 @@ pub(crate) struct Inner {
     pub(super) spans: MemberSpans,
     /// Rebalances completed: times the member became stable (statistics).
     pub(super) rebalances: u64,
+    /// Partitions revoked or lost during the rebalance under way, and when: one assigned back is
+    /// `retained` in the pause histogram, paused since then.
+    pub(super) stopped: HashMap<TopicPartition, Instant>,
+    /// The offsets of commits in flight, to know the committed offsets once they succeed.
+    pub(super) committing: HashMap<CommitId, Vec<(TopicPartition, i64)>>,
     /// With `subscribe_pattern`: the pattern the metadata refreshes match topics against, the
     /// topics it matched last (the member's subscription), and whether a refresh is due now.
     pub(crate) pattern: Option<TopicPattern>,
@@ -125,6 +130,19 @@ pub(crate) struct GroupShared {
 }
 
 impl Inner {
+    /// Starts a commit of `offsets` through the member, remembering them until its outcome.
+    pub(super) fn commit(
+        &mut self,
+        offsets: Vec<OffsetToCommit>,
+        kind: CommitKind,
+        now: Instant,
+    ) -> Result<CommitId, kafkaroo_group::GroupError> {
+        let sent = offsets.iter().map(|o| (o.partition.clone(), o.offset)).collect();
+        let id = self.member.commit(offsets, kind, now)?;
+        self.committing.insert(id, sent);
+        Ok(id)
+    }
+
     /// Subscribes by `pattern` (or stops doing so): the next metadata refresh, due at once, replaces
     /// the subscription with the matching topics.
     pub(crate) fn set_pattern(&mut self, pattern: Option<TopicPattern>) {
@@ -175,6 +193,8 @@ impl GroupShared {
                 commits: CommitState::default(),
                 auto_commit: None,
                 rebalances: 0,
+                stopped: HashMap::new(),
+                committing: HashMap::new(),
                 pattern: None,
                 matched: BTreeSet::new(),
                 refresh_metadata: false,

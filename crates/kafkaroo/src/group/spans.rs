@@ -78,6 +78,11 @@ impl MemberSpans {
         (to == MemberState::Stable).then(|| now.saturating_duration_since(started))
     }
 
+    /// When the rebalance under way started (this member learned of it), if one is.
+    pub(crate) fn rebalance_started(&self) -> Option<Instant> {
+        self.rebalance.as_ref().map(|(_, started)| *started)
+    }
+
     /// The span a coordinator request runs in: a commit of `partitions` partitions, or another API,
     /// under the current phase when a rebalance is under way.
     pub(crate) fn request(&self, api: &'static str, partitions: usize) -> Span {

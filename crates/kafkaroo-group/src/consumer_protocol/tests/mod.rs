@@ -1,6 +1,7 @@
 //! Unit tests of the KIP-848 member: joining, the heartbeat fields, reconciliation, epochs, leaving and
 //! every error branch. `prop.rs` holds the property test.
 
+mod causes;
 mod prop;
 mod regex;
 

@@ -1,6 +1,7 @@
 //! Deterministic tests of [`GroupMember`](super::GroupMember) against a simulated coordinator. Tests
 //! named `sNN_…` and the scenario and invariant numbers below are those of docs/faults-and-invariants.md.
 
+mod causes;
 mod faults;
 mod prop;
 mod sim;
