@@ -607,3 +607,114 @@ fn a_custom_assignor_decides_the_assignment() {
     .unwrap_err();
     assert!(err.to_string().contains("all-to-first"), "{err}");
 }
+
+/// The value of the Prometheus series `name` whose labels include every `key="value"` of `labels`.
+fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let rest = series.strip_prefix(name)?.strip_prefix('{')?;
+        labels
+            .iter()
+            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+            .then(|| value.parse().expect("a number"))
+    })
+}
+
+/// The per-partition metrics against a real broker: lag from the position and from the committed offset
+/// follow the broker's high watermark and the group's commits, nothing stays buffered once every record
+/// was handed out, and the join is counted with its cause. The recorder is local to this test (a
+/// current-thread runtime keeps every consumer task on the thread that installed it).
+#[test]
+fn metrics_follow_the_brokers_watermarks_and_the_groups_commits() {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    let cluster = cluster();
+    let topic = cluster.unique_topic("group-metrics");
+    cluster.create_topic(&topic, 2, 1, &[]).unwrap();
+    produce(cluster, &topic, 2, 20, "a");
+    let group = cluster.unique_topic("g-metrics");
+    let client = cluster.unique_topic("metrics-client");
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let scrape = recorder.handle();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let partition = |p: i32| {
+        [
+            ("messaging_client_id", client.clone()),
+            ("messaging_destination_name", topic.clone()),
+            ("messaging_destination_partition_id", p.to_string()),
+        ]
+    };
+    let read = |name: &str, p: i32| {
+        let labels = partition(p);
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        series(&scrape.render(), name, &labels)
+    };
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let config = ConsumerConfig::builder()
+                .bootstrap_servers(cluster.bootstrap())
+                .group_id(&group)
+                .client_id(&client)
+                .auto_offset_reset(kafkaroo::AutoOffsetReset::Earliest)
+                .fetch_max_wait(Duration::from_millis(100))
+                .set("enable.auto.commit", "false")
+                .unwrap()
+                .build()
+                .unwrap();
+            let mut c = Consumer::new(config).await.unwrap();
+            c.subscribe([topic.clone()]).unwrap();
+            assert_eq!(consume_n(&mut c, 40, Duration::from_secs(30)).await.len(), 40);
+            for p in 0..2 {
+                assert_eq!(read("messaging_kafka_consumer_lag", p), Some(0.0), "lag of {p}");
+                assert_eq!(
+                    read("messaging_kafka_consumer_partition_buffered_bytes", p),
+                    Some(0.0),
+                    "buffered bytes of {p}"
+                );
+                assert_eq!(
+                    read("messaging_kafka_consumer_committed_lag", p),
+                    None,
+                    "committed lag of {p} before the group has an offset"
+                );
+            }
+            c.commit_sync(None).await.unwrap();
+            for p in 0..2 {
+                assert_eq!(
+                    read("messaging_kafka_consumer_committed_lag", p),
+                    Some(0.0),
+                    "after the commit, {p}"
+                );
+            }
+
+            // Five more records into partition 0, handed out but not committed: the broker's watermark
+            // moves to 25 while the group's offset stays at 20.
+            produce(cluster, &topic, 1, 5, "b");
+            assert_eq!(consume_n(&mut c, 5, Duration::from_secs(30)).await.len(), 5);
+            assert_eq!(read("messaging_kafka_consumer_lag", 0), Some(0.0));
+            assert_eq!(read("messaging_kafka_consumer_committed_lag", 0), Some(5.0));
+            assert_eq!(read("messaging_kafka_consumer_committed_lag", 1), Some(0.0));
+            assert_eq!(
+                read("messaging_kafka_consumer_partition_buffered_bytes", 0),
+                Some(0.0)
+            );
+
+            let joins = series(
+                &scrape.render(),
+                "messaging_kafka_consumer_rebalances",
+                &[("messaging_client_id", client.as_str()), ("cause", "joining")],
+            );
+            assert_eq!(joins, Some(1.0), "one rebalance, caused by joining");
+            c.close().await;
+            for p in 0..2 {
+                assert_eq!(
+                    read("messaging_kafka_consumer_committed_lag", p),
+                    Some(0.0),
+                    "{p} after close"
+                );
+            }
+        });
+    });
+}
