@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 use kafkaroo_wire::backoff::BackoffConfig;
 
 /// A machine's timer enum: every timer, and its slot in the table.
+/// The heartbeat interval for one interval after the assignment changed (a cooperative SyncGroup, or a
+/// KIP-848 heartbeat answer with a new assignment): the next step of the rebalance (a second round, or
+/// partitions other members are still releasing) reaches the member at once instead of an interval later.
+pub(crate) const FAST_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub(crate) trait TimerKind: Copy + 'static {
     /// Every timer, in the order `handle_timeout` handles them.
     const ALL: &'static [Self];

@@ -13,6 +13,7 @@ use super::io::{
 use super::timers::Timer;
 use super::{ConsumerGroupMember, InFlight, JOIN_EPOCH, Phase};
 use crate::member::{GroupError, Target, codes};
+use crate::sans_io::FAST_HEARTBEAT;
 
 /// The API name in errors and logs.
 pub(super) const API: &str = "ConsumerGroupHeartbeat";
@@ -49,6 +50,14 @@ impl ConsumerGroupMember {
     pub(super) fn heartbeat_eligible(&self) -> bool {
         self.coordinator.is_some()
             && matches!(self.phase, Phase::Joining | Phase::Member | Phase::PrepareLeaving)
+    }
+
+    /// The coordinator's interval, or [`FAST_HEARTBEAT`] for one interval after a new assignment.
+    pub(super) fn heartbeat_interval_now(&self) -> Duration {
+        match self.timers.get(Timer::FastHeartbeats) {
+            Some(until) if self.now < until => self.heartbeat_interval.min(FAST_HEARTBEAT),
+            _ => self.heartbeat_interval,
+        }
     }
 
     pub(super) fn heartbeat_in_flight(&self) -> bool {
@@ -132,7 +141,7 @@ impl ConsumerGroupMember {
         self.join_sent = true;
         // The next regular heartbeat counts from this one's send time.
         self.timers
-            .set(Timer::Heartbeat, self.now + self.heartbeat_interval);
+            .set(Timer::Heartbeat, self.now + self.heartbeat_interval_now());
         let pending = InFlight::Heartbeat {
             sent_at: self.now,
             member_epoch: self.member_epoch,
@@ -184,8 +193,12 @@ impl ConsumerGroupMember {
             self.heartbeat_interval =
                 Duration::from_millis(answer.heartbeat_interval_ms.unsigned_abs().into());
         }
+        if answer.assignment.is_some() {
+            self.timers
+                .set(Timer::FastHeartbeats, self.now + self.heartbeat_interval);
+        }
         self.timers
-            .set(Timer::Heartbeat, sent_at + self.heartbeat_interval);
+            .set(Timer::Heartbeat, sent_at + self.heartbeat_interval_now());
         if answer.member_epoch < 0 {
             debug!(
                 member_epoch = answer.member_epoch,

@@ -429,7 +429,7 @@ impl ConsumerGroupMember {
                     }
                 }
                 // Schedules only hold requests back: `poll_transmit` sends them once due.
-                Timer::Heartbeat | Timer::CoordinatorLookup => {}
+                Timer::Heartbeat | Timer::CoordinatorLookup | Timer::FastHeartbeats => {}
             }
         }
         self.finish();
@@ -482,6 +482,7 @@ impl ConsumerGroupMember {
             Timer::MaxPoll => self.poll_timer_active(),
             Timer::Heartbeat => self.heartbeat_eligible() && !self.heartbeat_in_flight(),
             Timer::CoordinatorLookup => self.coordinator.is_none() && self.needs_coordinator(),
+            Timer::FastHeartbeats => false,
         })
     }
 

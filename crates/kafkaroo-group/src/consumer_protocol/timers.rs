@@ -12,11 +12,19 @@ pub(super) enum Timer {
     Heartbeat,
     /// Backoff before the next FindCoordinator.
     CoordinatorLookup,
+    /// Heartbeats go out every `FAST_HEARTBEAT` until then: one interval after an answer brought a new
+    /// assignment, so partitions that other members release reach this one at once.
+    FastHeartbeats,
 }
 
 impl Timer {
     /// Every timer, in [`Timer`]'s order.
-    pub(super) const ALL: [Self; 3] = [Self::MaxPoll, Self::Heartbeat, Self::CoordinatorLookup];
+    pub(super) const ALL: [Self; 4] = [
+        Self::MaxPoll,
+        Self::Heartbeat,
+        Self::CoordinatorLookup,
+        Self::FastHeartbeats,
+    ];
 }
 
 impl TimerKind for Timer {

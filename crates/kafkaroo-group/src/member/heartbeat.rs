@@ -10,8 +10,7 @@ use super::timers::Timer;
 use super::{GroupError, GroupMember, InFlight, Phase, Request, Response, Target, Transmit, codes};
 use crate::rebalance::RebalanceCause;
 
-/// The heartbeat interval for one `heartbeat.interval.ms` after a cooperative SyncGroup.
-pub(super) const FAST_HEARTBEAT: Duration = Duration::from_millis(100);
+pub(super) use crate::sans_io::FAST_HEARTBEAT;
 
 impl GroupMember {
     pub(super) fn heartbeat_eligible(&self) -> bool {
