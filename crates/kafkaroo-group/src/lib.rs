@@ -21,7 +21,6 @@ pub mod assignor;
 pub mod consumer_protocol;
 pub mod member;
 pub mod protocol;
-mod rebalance;
 mod sans_io;
 
 pub use assignor::{
@@ -29,6 +28,5 @@ pub use assignor::{
     RebalanceProtocol, ReplicaRacks, RoundRobinAssignor, StickyAssignor, explain, withhold_transfers,
 };
 pub use consumer_protocol::{ConsumerGroupMember, ConsumerMemberConfig};
-pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig, MemberState};
+pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig, MemberState, RebalanceCause};
 pub use protocol::{Assignment, MemberSubscription, ProtocolError, Subscription, TopicPartition};
-pub use rebalance::RebalanceCause;

@@ -7,8 +7,8 @@ use super::heartbeat::API;
 use super::io::{HeartbeatRequest, NoTopicNames, Request, Response, Transmit};
 use super::timers::Timer;
 use super::{ConsumerGroupMember, InFlight, JOIN_EPOCH, LEAVE_EPOCH, Phase, STATIC_LEAVE_EPOCH};
+use crate::member::rebalance::RebalanceCause;
 use crate::member::{CloseMode, GroupError, GroupEvent, Target};
-use crate::rebalance::RebalanceCause;
 
 /// A leave in progress.
 #[derive(Debug, Clone, Copy)]

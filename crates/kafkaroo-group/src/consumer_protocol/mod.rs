@@ -85,9 +85,9 @@ use self::heartbeat::SentFields;
 use self::membership::LeavePlan;
 use self::reconcile::{Reconciler, Step};
 use self::timers::{Timer, TimerTable};
+use crate::member::rebalance::{CauseTracker, RebalanceCause};
 use crate::member::{CloseMode, GroupError, GroupEvent, MemberState, RequestId, Target};
 use crate::protocol::TopicPartition;
-use crate::rebalance::{CauseTracker, RebalanceCause};
 
 pub use io::{
     ConsumerMemberConfig, HeartbeatRequest, HeartbeatResponse, NoTopicNames, Request, Response,

@@ -7,13 +7,13 @@ use std::time::Instant;
 use tracing::{debug, warn};
 
 use super::coordinator::coordinator_moved;
+use super::rebalance::RebalanceCause;
 use super::timers::Timer;
 use super::{
     CommitId, CommitKind, CommitOutcome, CommitParams, GroupError, GroupEvent, GroupMember, InFlight,
     OffsetToCommit, Phase, Request, RequestId, Response, Target, Transmit, codes,
 };
 use crate::protocol::TopicPartition;
-use crate::rebalance::RebalanceCause;
 
 #[derive(Debug, Clone)]
 pub(super) struct QueuedCommit {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use tracing::{debug, trace, warn};
 
 use super::coordinator::coordinator_moved;
+use super::rebalance::RebalanceCause;
 use super::timers::Timer;
 use super::{GroupError, GroupMember, InFlight, Phase, Request, Response, Target, Transmit, codes};
-use crate::rebalance::RebalanceCause;
 
 pub(super) use crate::sans_io::FAST_HEARTBEAT;
 

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tracing::{debug, info, warn};
 
 use super::coordinator::coordinator_moved;
+use super::rebalance::RebalanceCause;
 use super::timers::Timer;
 use super::{
     GroupError, GroupEvent, GroupMember, InFlight, JoinAnswer, JoinParams, Phase, Request, Response,
@@ -20,7 +21,6 @@ use crate::assignor::{
 use crate::protocol::{
     Assignment, DEFAULT_GENERATION, Subscription, TopicPartition, decode_group_subscriptions,
 };
-use crate::rebalance::RebalanceCause;
 
 pub(super) const PROTOCOL_TYPE: &str = "consumer";
 

@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
+use super::rebalance::RebalanceCause;
 use super::timers::Timer;
 use super::{
     GroupError, GroupEvent, GroupMember, InFlight, Phase, Request, Response, Target, Transmit, codes,
 };
 use crate::protocol::{DEFAULT_GENERATION, TopicPartition};
-use crate::rebalance::RebalanceCause;
 
 #[derive(Debug, Clone)]
 pub(super) struct LeavePlan {

@@ -104,6 +104,7 @@ mod io;
 mod join;
 mod membership;
 mod offsets;
+pub(crate) mod rebalance;
 #[cfg(test)]
 mod tests;
 mod timers;
@@ -118,10 +119,11 @@ use tracing::{debug, info, trace};
 
 use self::commits::QueuedCommit;
 use self::membership::{LeavePlan, QueuedLeave};
+use self::rebalance::CauseTracker;
+pub use self::rebalance::RebalanceCause;
 use self::timers::{Timer, TimerTable};
 use crate::assignor::{Assignor, PartitionCounts, RebalanceProtocol, ReplicaRacks};
 use crate::protocol::{DEFAULT_GENERATION, TopicPartition};
-use crate::rebalance::{CauseTracker, RebalanceCause};
 
 pub use error::{GroupError, codes};
 pub use io::{

@@ -2,7 +2,7 @@
 //! takes partitions away, and the rejoins after fencing or an unknown member id.
 
 use super::*;
-use crate::rebalance::RebalanceCause::{self, *};
+use crate::member::rebalance::RebalanceCause::{self, *};
 
 /// The state changes since the last call, with their causes (other events are dropped).
 fn changes(h: &mut Harness) -> Vec<(MemberState, Option<RebalanceCause>)> {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::sim::*;
+use crate::member::rebalance::RebalanceCause::{self, *};
 use crate::member::{GroupEvent, MemberState};
-use crate::rebalance::RebalanceCause::{self, *};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

@@ -2,7 +2,7 @@
 //! and KIP-848) note the cause where they decide to (re)join, and report it on the
 //! [`GroupEvent::StateChanged`](crate::GroupEvent::StateChanged) events of that rebalance.
 
-use crate::member::{GroupError, MemberState};
+use super::{GroupError, MemberState};
 
 /// What started a rebalance, in the vocabulary of the Java client's and librdkafka's rejoin reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
