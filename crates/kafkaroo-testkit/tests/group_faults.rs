@@ -787,8 +787,12 @@ async fn s10_static_member_bounce_keeps_generation_and_assignment() {
     let mut a = member(cfg("i-a"), &ca).await;
     let mut b = member(cfg("i-b"), &cb).await;
     let (mut da, mut db) = (Delivered::default(), Delivered::default());
+    // b's listener hears of its partition in the poll after its assignment changed: wait for that too,
+    // or the snapshot below misses it (the test failed that way under load).
     poll_both_until((&mut a, &mut da), (&mut b, &mut db), "a 1/1 split", |a, b| {
-        stable_with(a, 1) && stable_with(b, 1)
+        stable_with(a, 1)
+            && stable_with(b, 1)
+            && cb.count(|c| matches!(c, Change::Assigned(p) if !p.is_empty())) == 1
     })
     .await;
     let (gen0, a_owned) = (generation(&a), a.assignment());
