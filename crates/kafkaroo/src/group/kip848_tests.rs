@@ -160,12 +160,23 @@ fn a_stale_epoch_waits_for_a_heartbeat_and_a_sync_commit_gives_up_at_its_deadlin
         sent[0].id,
         commit_answer(&sent[0], ErrorCode::STALE_MEMBER_EPOCH),
     );
-    // Past the backoff but no heartbeat answer yet: nothing is sent.
+    // Past the backoff but no new epoch yet: the commit is not sent again. Heartbeats may go (quick ones
+    // for an interval after the assignment arrived); they stay unanswered for now.
     let later = now + Duration::from_millis(500);
     m.handle_timeout(later);
-    assert!(m.poll_transmit().is_none(), "waits for the next heartbeat");
-    // The heartbeat (due after its interval) moves the epoch; the commit goes again with it.
+    let waiting: Vec<_> = std::iter::from_fn(|| m.poll_transmit()).collect();
+    assert!(
+        waiting
+            .iter()
+            .all(|t| matches!(t.request, AnyRequest::Consumer(cp::Request::Heartbeat(_)))),
+        "waits for the next heartbeat: {} requests sent",
+        waiting.len()
+    );
+    // A heartbeat's answer moves the epoch; the commit goes again with it.
     let beat = now + Duration::from_millis(1500);
+    for t in &waiting {
+        m.handle_response(beat, t.id, heartbeat_ok(4, None));
+    }
     m.handle_timeout(beat);
     let again = pump(&mut m, beat, 4, &mut None);
     assert_eq!(again.len(), 1, "sent again after the heartbeat");
