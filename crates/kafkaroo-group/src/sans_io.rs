@@ -11,7 +11,16 @@ use kafkaroo_wire::backoff::BackoffConfig;
 /// The heartbeat interval for one interval after the assignment changed (a cooperative SyncGroup, or a
 /// KIP-848 heartbeat answer with a new assignment): the next step of the rebalance (a second round, or
 /// partitions other members are still releasing) reaches the member at once instead of an interval later.
-pub(crate) const FAST_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
+pub(crate) const FAST_HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// The interval to the next heartbeat: `interval`, or [`FAST_HEARTBEAT`] if shorter while `now` is before
+/// `fast_until` (the member's `FastHeartbeats` deadline).
+pub(crate) fn heartbeat_interval(interval: Duration, fast_until: Option<Instant>, now: Instant) -> Duration {
+    match fast_until {
+        Some(until) if now < until => interval.min(FAST_HEARTBEAT),
+        _ => interval,
+    }
+}
 
 pub(crate) trait TimerKind: Copy + 'static {
     /// Every timer, in the order `handle_timeout` handles them.

@@ -13,7 +13,7 @@ use super::io::{
 use super::timers::Timer;
 use super::{ConsumerGroupMember, InFlight, JOIN_EPOCH, Phase};
 use crate::member::{GroupError, Target, codes};
-use crate::sans_io::FAST_HEARTBEAT;
+use crate::sans_io::heartbeat_interval;
 
 /// The API name in errors and logs.
 pub(super) const API: &str = "ConsumerGroupHeartbeat";
@@ -52,12 +52,13 @@ impl ConsumerGroupMember {
             && matches!(self.phase, Phase::Joining | Phase::Member | Phase::PrepareLeaving)
     }
 
-    /// The coordinator's interval, or [`FAST_HEARTBEAT`] for one interval after a new assignment.
+    /// The coordinator's interval, or [`FAST_HEARTBEAT`](crate::sans_io::FAST_HEARTBEAT) for one interval after a new assignment.
     pub(super) fn heartbeat_interval_now(&self) -> Duration {
-        match self.timers.get(Timer::FastHeartbeats) {
-            Some(until) if self.now < until => self.heartbeat_interval.min(FAST_HEARTBEAT),
-            _ => self.heartbeat_interval,
-        }
+        heartbeat_interval(
+            self.heartbeat_interval,
+            self.timers.get(Timer::FastHeartbeats),
+            self.now,
+        )
     }
 
     pub(super) fn heartbeat_in_flight(&self) -> bool {

@@ -10,7 +10,7 @@ use super::rebalance::RebalanceCause;
 use super::timers::Timer;
 use super::{GroupError, GroupMember, InFlight, Phase, Request, Response, Target, Transmit, codes};
 
-pub(super) use crate::sans_io::FAST_HEARTBEAT;
+use crate::sans_io::heartbeat_interval;
 
 impl GroupMember {
     pub(super) fn heartbeat_eligible(&self) -> bool {
@@ -21,12 +21,13 @@ impl GroupMember {
             && !(self.phase == Phase::Leaving && self.leave_outbox.is_none() && self.revoking.is_none())
     }
 
-    /// `heartbeat.interval.ms`, or [`FAST_HEARTBEAT`] right after a cooperative SyncGroup.
+    /// `heartbeat.interval.ms`, or [`FAST_HEARTBEAT`](crate::sans_io::FAST_HEARTBEAT) right after a cooperative SyncGroup.
     pub(super) fn heartbeat_interval_now(&self) -> Duration {
-        match self.timers.get(Timer::FastHeartbeats) {
-            Some(until) if self.now < until => self.config.heartbeat_interval.min(FAST_HEARTBEAT),
-            _ => self.config.heartbeat_interval,
-        }
+        heartbeat_interval(
+            self.config.heartbeat_interval,
+            self.timers.get(Timer::FastHeartbeats),
+            self.now,
+        )
     }
 
     pub(super) fn heartbeat_transmit(&mut self, node: i32) -> Transmit {
